@@ -1,0 +1,1 @@
+"""`seds` subcommands, one module each; every module exposes `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""Compatibility shims for third-party packages (see each module for why it exists)."""

@@ -1,0 +1,67 @@
+"""Build the manifest view from the `data` params: import every annotation file, validate, write."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.manifest import importers
+from pipeline.manifest.params import DataParams
+from pipeline.manifest.schema import ManifestError, concat_rows, rows_to_table, validate_rows
+
+
+def import_annotation(data: DataParams, entry: dict) -> importers.Rows:
+    fmt, file, split = entry["format"], Path(entry["file"]), entry["split"]
+    if fmt == "how2sign":
+        return importers.import_how2sign(file, split, data.how2sign_clips, data.how2sign_clips_dir,
+                                         data.how2sign_videos_dir)
+    if fmt == "phoenix":
+        return importers.import_phoenix_parallel(file, split)
+    if fmt == "phoenix_corpus":
+        return importers.import_phoenix_corpus(file, split, data.phoenix_frames_dir)
+    return importers.import_plain_csv(file, split)
+
+
+def build_manifest(data: DataParams) -> pa.Table:
+    if not data.annotations:
+        raise ManifestError("data.annotations is empty: name at least one annotation file in params.yaml")
+    rows, origins = concat_rows(import_annotation(data, entry) for entry in data.annotations)
+    if data.limit is not None:
+        rows, origins = rows[: data.limit], origins[: data.limit]
+    return rows_to_table(validate_rows(rows, origins, require_text=data.require_text))
+
+
+def add_videos(root: Path, csv_path: Path, videos: list[Path], text: str, split: str) -> list[str]:
+    """Link real videos from anywhere into <root>/extra/ and list them in a plain manifest CSV, so
+    clips outside the data root (e.g. ../shared/testdata/videos) can join a manifest safely."""
+    import csv
+
+    extra = Path(root) / "extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    existing = []
+    if csv_path.is_file():
+        with open(csv_path, newline="") as f:
+            existing = list(csv.DictReader(f))
+    added = []
+    for video in videos:
+        video = Path(video).resolve()
+        if not video.exists():
+            raise ManifestError(f"{video}: does not exist")
+        link = extra / video.name
+        if link.is_symlink() or link.exists():
+            if link.resolve() != video:
+                raise ManifestError(f"{link} already links to {link.resolve()}, not {video}; rename one of them")
+        else:
+            os.symlink(video, link)
+        rel = f"extra/{video.name}"
+        if not any(r["video_path"] == rel for r in existing):
+            existing.append({"sample_id": rel, "video_path": rel, "text": text or video.stem, "split": split})
+            added.append(rel)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["sample_id", "video_path", "text", "split"])
+        writer.writeheader()
+        writer.writerows(existing)
+    return added

@@ -1,0 +1,137 @@
+"""Importers: turn a dataset's own annotation files into manifest rows (with their origins).
+
+- How2Sign realigned sentence CSVs (TAB-separated, CRLF): per-sentence clip files or [start, end]
+  ranges of the full videos;
+- PHOENIX-2014T: the three parallel .sign/.gloss/.de files, or the official pipe-separated corpus CSV;
+- a plain CSV (video_path, text, and optionally sample_id, split, start_s, end_s, anything else).
+"""
+
+from __future__ import annotations
+
+import csv
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from pipeline.manifest.schema import ManifestError, Origin
+
+Rows = tuple[list[dict[str, Any]], list[Origin]]
+
+HOW2SIGN_COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
+PHOENIX_CORPUS_COLUMNS = ("name", "video", "start", "end", "speaker", "orth", "translation")
+# The nslt .sign files begin with this placeholder for wherever the frames were extracted.
+PHOENIX_SIGN_PLACEHOLDER = "<PATH_TO_EXTRACTED_AND_RESIZED_FRAMES>/"
+
+
+def _read_table(path: Path, delimiter: str, required: tuple[str, ...]) -> tuple[list[dict[str, str]], list[Origin]]:
+    if not path.is_file():
+        raise ManifestError(f"{path}: annotation file does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ManifestError(f"{path}: empty file") from None
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ManifestError(f"{path}, row 1 (header): missing column(s) {missing}; found {header}")
+        rows, origins = [], []
+        for line_no, values in enumerate(reader, start=2):
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                raise ManifestError(f"{path}, row {line_no}: {len(values)} fields, header has {len(header)} "
+                                    f"(delimiter {delimiter!r})")
+            rows.append(dict(zip(header, values)))
+            origins.append(Origin(str(path), line_no))
+    return rows, origins
+
+
+def _number(value: str, origin: Origin, column: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ManifestError(f"{origin.at(column)}: {value!r} is not a number") from None
+
+
+def import_how2sign(csv_path: Path, split: str, clips: str = "sentence_files",
+                    clips_dir: str = "sentence_clips", videos_dir: str = "videos") -> Rows:
+    """How2Sign realigned CSV -> rows. `clips`: 'sentence_files' (SENTENCE_NAME.mp4 in clips_dir) or
+    'ranges' (VIDEO_NAME.mp4 in videos_dir with START/END_REALIGNED as the clip bounds)."""
+    if clips not in ("sentence_files", "ranges"):
+        raise ManifestError(f"data.how2sign_clips: {clips!r} is not 'sentence_files' or 'ranges'")
+    table, origins = _read_table(Path(csv_path), "\t", HOW2SIGN_COLUMNS)
+    rows = []
+    for rec, origin in zip(table, origins):
+        row = {"sample_id": rec["SENTENCE_NAME"], "text": rec["SENTENCE"], "split": split,
+               "video_id": rec["VIDEO_ID"], "sentence_id": rec["SENTENCE_ID"], "video_name": rec["VIDEO_NAME"]}
+        if clips == "sentence_files":
+            row.update(video_path=posixpath.join(clips_dir, rec["SENTENCE_NAME"] + ".mp4"), start_s=None, end_s=None)
+        else:
+            row.update(video_path=posixpath.join(videos_dir, rec["VIDEO_NAME"] + ".mp4"),
+                       start_s=_number(rec["START_REALIGNED"], origin, "START_REALIGNED"),
+                       end_s=_number(rec["END_REALIGNED"], origin, "END_REALIGNED"))
+        rows.append(row)
+    return rows, origins
+
+
+def import_phoenix_parallel(prefix: Path, split: str) -> Rows:
+    """PHOENIX-2014T as nslt ships it: <prefix>.sign (frame folders), .gloss, .de, line-aligned."""
+    files = {ext: Path(f"{prefix}.{ext}") for ext in ("sign", "gloss", "de")}
+    lines = {}
+    for ext, path in files.items():
+        if not path.is_file():
+            raise ManifestError(f"{path}: PHOENIX .{ext} file does not exist")
+        lines[ext] = path.read_text(encoding="utf-8").splitlines()
+    counts = {ext: len(v) for ext, v in lines.items()}
+    if len(set(counts.values())) != 1:
+        raise ManifestError(f"{prefix}.{{sign,gloss,de}}: line counts differ {counts}; the files must be parallel")
+    rows, origins = [], []
+    for i, (sign, gloss, de) in enumerate(zip(lines["sign"], lines["gloss"], lines["de"]), start=1):
+        folder = sign.strip()
+        if folder.startswith(PHOENIX_SIGN_PLACEHOLDER):
+            folder = folder[len(PHOENIX_SIGN_PLACEHOLDER):]
+        folder = folder.rstrip("/")
+        rows.append({"sample_id": posixpath.basename(folder), "video_path": folder, "start_s": None, "end_s": None,
+                     "text": de.strip(), "split": split, "gloss": gloss.strip()})
+        origins.append(Origin(str(files["sign"]), i))
+    return rows, origins
+
+
+def import_phoenix_corpus(csv_path: Path, split: str, frames_dir: str = "features/fullFrame-210x260px") -> Rows:
+    """The official PHOENIX-2014-T.<split>.corpus.csv: name|video|start|end|speaker|orth|translation.
+    `video` is a glob such as dev/<name>/1/*.png; its folder (under frames_dir) is the clip."""
+    table, origins = _read_table(Path(csv_path), "|", PHOENIX_CORPUS_COLUMNS)
+    rows = []
+    for rec, origin in zip(table, origins):
+        video = rec["video"].strip()
+        folder = posixpath.dirname(video) if any(ch in posixpath.basename(video) for ch in "*?[") else video
+        rows.append({"sample_id": rec["name"], "video_path": posixpath.join(frames_dir, folder), "start_s": None,
+                     "end_s": None, "text": rec["translation"], "split": split, "gloss": rec["orth"],
+                     "signer": rec["speaker"]})
+    return rows, origins
+
+
+def import_plain_csv(csv_path: Path, split: str) -> Rows:
+    """A comma-separated file with at least video_path and text; sample_id defaults to the path
+    (never the file stem: two folders may hold clips of one name), split to the given one."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: annotation file does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in ("video_path", "text") if c not in header]
+        if missing:
+            raise ManifestError(f"{path}, row 1 (header): missing column(s) {missing}; found {header}")
+        rows, origins = [], []
+        for line_no, rec in enumerate(reader, start=2):
+            origin = Origin(str(path), line_no)
+            start = _number(rec["start_s"], origin, "start_s") if rec.get("start_s") else None
+            end = _number(rec["end_s"], origin, "end_s") if rec.get("end_s") else None
+            sample_id = rec.get("sample_id") or rec["video_path"] + (f"@{start}-{end}" if start is not None else "")
+            row = {k: v for k, v in rec.items() if k not in ("sample_id", "start_s", "end_s", "split")}
+            row.update(sample_id=sample_id, start_s=start, end_s=end, split=rec.get("split") or split)
+            rows.append(row)
+            origins.append(origin)
+    return rows, origins

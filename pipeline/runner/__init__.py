@@ -1,0 +1,1 @@
+"""Mapping a stage over a manifest view: plan, reuse, shards, dask, progress, finalize."""

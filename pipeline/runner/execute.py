@@ -1,0 +1,157 @@
+"""Running chunks of requests: in this process, or on dask workers (a LocalCluster or any scheduler).
+
+Workers write their results straight into the store with their own ShardWriter (arrays never travel
+back through the scheduler); the driver receives counts and failure reasons only. A worker keeps its
+stage (models loaded) and its writer across chunks of one run; `flush_worker` publishes the open
+shard at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.config import load_params
+from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, stage_class
+from pipeline.store.layout import StageDir
+from pipeline.store.records import Failure, Item
+from pipeline.store.writer import ShardWriter
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to rebuild the stage: small and picklable."""
+
+    stage: str
+    params_path: str
+    overrides: tuple[tuple[str, Any], ...]
+    store_root: str
+    fingerprint: str
+    fingerprints: tuple[tuple[str, str], ...]
+    device: str
+    threads: int
+    shard_items: int
+    shard_seconds: float
+    compression: str
+    cwd: str
+
+
+@dataclass
+class ChunkReport:
+    computed: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (sample_id, reason, error)
+    seconds: float = 0.0
+
+
+@dataclass
+class _WorkerState:
+    stage: Stage
+    ctx: WorkerContext
+    writer: ShardWriter
+
+
+_STATE: dict[RunSpec, _WorkerState] = {}
+
+
+def resolve_device(requested: str, worker_rank: int = 0) -> str:
+    """'auto' -> cuda when torch sees a GPU (one GPU per worker, by rank), else cpu."""
+    if requested == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        available = torch.cuda.is_available()
+        count = torch.cuda.device_count() if available else 0
+    except ImportError:
+        available, count = False, 0
+    if requested == "auto":
+        return f"cuda:{worker_rank % count}" if available else "cpu"
+    if not available:
+        raise RuntimeError(f"runtime.device {requested!r} asked for CUDA, but torch sees no GPU on this machine")
+    return requested if ":" in requested else f"cuda:{worker_rank % count}"
+
+
+def _worker_rank() -> int:
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+        return int(name) if str(name).isdigit() else 0
+    except (ImportError, ValueError):
+        return 0
+
+
+def _state(spec: RunSpec) -> _WorkerState:
+    state = _STATE.get(spec)
+    if state is None:
+        os.chdir(spec.cwd)  # params and data roots are relative to the project, wherever the worker started
+        try:
+            import torch
+
+            torch.set_num_threads(spec.threads)
+        except ImportError:
+            pass
+        params = load_params(spec.params_path, dict(spec.overrides))
+        stage = stage_class(spec.stage)(params)
+        ctx = WorkerContext(params, Path(spec.store_root), resolve_device(spec.device, _worker_rank()),
+                            dict(spec.fingerprints))
+        stage.open(ctx)
+        writer = ShardWriter(StageDir(Path(spec.store_root), spec.stage, spec.fingerprint),
+                             max_items=spec.shard_items, max_seconds=spec.shard_seconds, compression=spec.compression)
+        state = _WorkerState(stage, ctx, writer)
+        _STATE[spec] = state
+    return state
+
+
+def run_chunk(spec: RunSpec, requests: list[ItemRequest],
+              on_item: Callable[[Item | Failure], None] | None = None) -> ChunkReport:
+    state = _state(spec)
+    report = ChunkReport()
+    start = time.perf_counter()
+    expected = {r.item_key for r in requests}
+    by_sample = {r.sample_id: r for r in requests}
+    for result in state.stage.process(requests, state.ctx):
+        if isinstance(result, Failure):
+            if result.item_key is None and result.sample_id in by_sample:
+                result.item_key = by_sample[result.sample_id].item_key
+            state.writer.add_failure(result)
+            report.failures.append((result.sample_id, result.reason, result.error))
+        else:
+            if result.item_key not in expected:
+                raise RuntimeError(f"stage {spec.stage} returned item {result.item_key} ({result.sample_id}) "
+                                   "that was not requested: a bug in the stage")
+            result.provenance.setdefault("device", state.ctx.device)
+            state.writer.add(result)
+            report.computed += 1
+        expected.discard(result.item_key)
+        if on_item is not None:
+            on_item(result)
+    if expected:
+        raise RuntimeError(f"stage {spec.stage} returned nothing for {len(expected)} requested items: a bug in the stage")
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def flush_worker(spec: RunSpec) -> int:
+    """Publish the open shard and pending failures of this run (and forget the worker state)."""
+    state = _STATE.pop(spec, None)
+    if state is None:
+        return 0
+    state.writer.close()
+    for reader in state.ctx._readers.values():
+        reader.close()
+    return state.writer.published_items
+
+
+def discard_worker(spec: RunSpec) -> None:
+    """After an error: publish what is complete (items already added are valid), drop the rest."""
+    state = _STATE.pop(spec, None)
+    if state is not None:
+        try:
+            state.writer.close()
+        except Exception:
+            state.writer.abandon()
+            raise

@@ -1,0 +1,111 @@
+"""Planning a run: which rows of the input view become which item keys, and which are this shard's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.fingerprint import StageFingerprint, hash_bytes, item_key
+from pipeline.hashmemo import content_hashes
+from pipeline.manifest.schema import ManifestError
+from pipeline.runner.stage import ItemRequest, Stage
+from pipeline.store.layout import StageDir
+
+FINGERPRINTS_META = b"seds.fingerprints"
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """`--shard I/N`: this task takes the rows whose sample_id hashes to I modulo N."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> "ShardSpec":
+        if not text:
+            return cls()
+        try:
+            i, n = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+        if n < 1 or not 0 <= i < n:
+            raise ValueError(f"--shard {text!r}: need 0 <= I < N")
+        return cls(i, n)
+
+    def owns(self, sample_id: str) -> bool:
+        return self.count == 1 or int(hash_bytes(sample_id.encode())[:8], 16) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass
+class Blocked:
+    """A row that cannot become a request: its upstream failed, or its file is missing."""
+
+    row: dict[str, Any]
+    status: str   # "upstream_failed" or "failed"
+    reason: str
+    error: str
+
+
+@dataclass
+class Plan:
+    stage: Stage
+    fingerprint: StageFingerprint
+    stage_dir: StageDir
+    view: pa.Table                  # the input view (all rows, all shards)
+    upstream_fingerprints: dict[str, str]
+    requests: list[ItemRequest]     # this shard's rows that have a key
+    blocked: list[Blocked]          # this shard's rows that do not
+    shard: ShardSpec
+    content_hash_column: list[str | None] | None = None  # set when this stage hashed the clips (probe)
+
+
+def view_path(views_dir: Path, stage: str) -> Path:
+    return Path(views_dir) / f"{stage}.parquet"
+
+
+def read_view(views_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]]:
+    path = view_path(views_dir, stage)
+    if not path.is_file():
+        raise ManifestError(f"{path} does not exist: run the {stage} stage first (dvc repro {stage}, or seds run {stage})")
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    return table, json.loads(meta.get(FINGERPRINTS_META, b"{}"))
+
+
+def build_plan(stage: Stage, views_dir: Path, store_root: Path, data_root: Path, hash_memo: Path,
+               shard: ShardSpec) -> Plan:
+    view, upstream_fps = read_view(views_dir, stage.upstream)
+    upstream_fp = upstream_fps.get(stage.upstream)
+    fingerprint = stage.fingerprint(upstream_fp)
+    rows = view.to_pylist()
+    data_root = Path(data_root)
+    hashes: list[str | None] | None = None
+    if "content_hash" not in view.column_names:  # the first stage after the manifest hashes the clips
+        hashes = content_hashes([data_root / r["video_path"] for r in rows], hash_memo)
+    requests, blocked = [], []
+    for i, row in enumerate(rows):
+        if not shard.owns(row["sample_id"]):
+            continue
+        status = row.get(f"{stage.upstream}_status", "ok")
+        if status != "ok":
+            blocked.append(Blocked(row, "upstream_failed", row.get(f"{stage.upstream}_reason") or status,
+                                   f"{stage.upstream} did not produce this item"))
+            continue
+        content = hashes[i] if hashes is not None else row["content_hash"]
+        path = data_root / row["video_path"]
+        if content is None:
+            blocked.append(Blocked(row, "failed", "missing_file", f"{path} does not exist"))
+            continue
+        key = item_key(content, row["start_s"], row["end_s"], fingerprint.digest)
+        requests.append(ItemRequest(row["sample_id"], key, path, row["start_s"], row["end_s"], content, row))
+    return Plan(stage, fingerprint, StageDir(Path(store_root), stage.name, fingerprint.digest), view,
+                upstream_fps, requests, blocked, shard, hashes)

@@ -1,0 +1,172 @@
+"""Run one item stage over its input view: plan, reuse, compute (locally or on dask), finalize, summarise.
+
+The same call serves `dvc repro` (whole manifest, then the view), an array task (`--shard I/N`: its
+rows only, no view) and `seds finalize <stage>` (no computing: coverage check and view).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from pipeline.config import Params
+from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
+from pipeline.runner.plan import Plan, ShardSpec, build_plan
+from pipeline.runner.stage import ItemRequest, stage_class
+from pipeline.runner.view import Coverage, finalize
+from pipeline.store.index import StageIndex
+from pipeline.store.records import Failure
+from pipeline.store.writer import ShardWriter, cleanup_temporaries
+
+
+@dataclass
+class RunOptions:
+    params_path: str = "params.yaml"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    shard: ShardSpec = field(default_factory=ShardSpec)
+    retry_failed: bool = False
+    finalize_only: bool = False
+    progress: bool = True
+
+
+@dataclass
+class RunSummary:
+    stage: str
+    fingerprint: str
+    total: int = 0
+    computed: int = 0
+    reused: int = 0
+    failed_now: Counter = field(default_factory=Counter)
+    coverage: Coverage | None = None
+    seconds: float = 0.0
+    weights: str = ""
+    shard: ShardSpec = field(default_factory=ShardSpec)
+
+    @property
+    def failed(self) -> int:
+        return self.coverage.failed_total if self.coverage else sum(self.failed_now.values())
+
+    def line(self) -> str:
+        rate = self.computed / self.seconds if self.seconds > 0 else 0.0
+        failed = self.coverage.failed if self.coverage else dict(self.failed_now)
+        reasons = ", ".join(f"{r}: {n}" for r, n in sorted(failed.items()))
+        shard = f" shard {self.shard}" if self.shard.count > 1 else ""
+        upstream = f", {self.coverage.upstream_failed} skipped (upstream failed)" if self.coverage and self.coverage.upstream_failed else ""
+        text = (f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, "
+                f"{self.failed} failed{f' ({reasons})' if reasons else ''}{upstream} in {self.seconds:.1f} s "
+                f"({rate:.2f} items/s) [fingerprint {self.fingerprint[:12]}]")
+        return text + (f" [weights: {self.weights}]" if self.weights else "")
+
+
+def _chunks(items: list[ItemRequest], size: int) -> Iterator[list[ItemRequest]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str, workers: int, threads: int) -> Iterator[Any]:
+    """A client for `runtime.scheduler`: a LocalCluster of `workers` processes, or a running scheduler."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    # Stages start decoder subprocesses; daemonic workers may not have children.
+    with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.log-events": False}):
+        if scheduler == "local":
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40,
+                                   worker_class="distributed.Nanny",
+                                   env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+            with cluster, Client(cluster) as client:
+                yield client
+        else:
+            with Client(scheduler) as client:
+                yield client
+
+
+def _record_blocked(plan: Plan, retry_failed: bool) -> None:
+    """Rows with no key (missing files) go to the failures table so the view can account for them."""
+    fresh = [b for b in plan.blocked if b.status == "failed"]
+    if not fresh:
+        return
+    plan.stage_dir.create(plan.fingerprint)
+    index = StageIndex.load(plan.stage_dir)
+    with ShardWriter(plan.stage_dir) as writer:
+        for b in fresh:
+            previous = index.failure_for(None, b.row["sample_id"])
+            if previous is None or previous.error != b.error:
+                writer.add_failure(Failure(b.row["sample_id"], b.reason, b.error))
+
+
+def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
+    runtime = params.runtime
+    stage = stage_class(name)(params)
+    started = time.perf_counter()
+    data_root = Path(params["data"].root)
+    store_root = Path(runtime.store)
+    plan = build_plan(stage, Path(runtime.views), store_root, data_root, store_root / ".state" / "hashes.sqlite",
+                      options.shard)
+    summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
+                         weights=stage.describe_weights(), shard=options.shard)
+    plan.stage_dir.create(plan.fingerprint)
+    if not options.finalize_only:
+        cleanup_temporaries(plan.stage_dir)
+        _record_blocked(plan, options.retry_failed)
+        index = StageIndex.load(plan.stage_dir)
+        todo = [r for r in plan.requests if r.item_key not in index
+                and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)]
+        summary.reused = len(plan.requests) - len(todo)
+        if todo:
+            _compute(plan, todo, params, options, summary)
+    if options.finalize_only or options.shard.count == 1:
+        summary.coverage = finalize(plan, Path(runtime.views))
+    else:
+        summary.coverage = finalize(plan, Path(runtime.views), options.shard)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
+    runtime = params.runtime
+    spec = RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), tuple(sorted(options.overrides.items())),
+                   str(Path(runtime.store).resolve()), plan.fingerprint.digest, tuple(sorted(plan.upstream_fingerprints.items())),
+                   runtime.device, runtime.threads_per_worker, runtime.shard_items, runtime.shard_seconds,
+                   runtime.compression, str(Path.cwd()))
+    bar = tqdm(total=len(todo), desc=plan.stage.name, unit="item", disable=not options.progress,
+               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+    def absorb(report: ChunkReport) -> None:
+        summary.computed += report.computed
+        for _, reason, _ in report.failures:
+            summary.failed_now[reason] += 1
+
+    try:
+        if runtime.scheduler == "synchronous":
+            resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
+            try:
+                for chunk in _chunks(todo, runtime.chunk_items):
+                    absorb(run_chunk(spec, chunk, on_item=lambda _: bar.update(1)))
+            except BaseException:
+                discard_worker(spec)
+                raise
+            flush_worker(spec)
+        else:
+            from distributed import as_completed
+
+            with dask_client(runtime.scheduler, runtime.workers, runtime.threads_per_worker) as client:
+                futures = [client.submit(run_chunk, spec, chunk, pure=False) for chunk in _chunks(todo, runtime.chunk_items)]
+                try:
+                    for future in as_completed(futures):
+                        report = future.result()
+                        absorb(report)
+                        bar.update(report.computed + len(report.failures))
+                finally:
+                    client.run(flush_worker, spec)
+    finally:
+        bar.close()

@@ -1,0 +1,101 @@
+"""What an item stage is, to the runner: a fingerprint and a function from requests to items.
+
+A stage subclass declares its name, VERSION (bump it whenever the code changes what is written),
+the stage whose view it reads, and implements `fingerprint_inputs()` and `process()`. Everything
+else (keys, reuse, sharding, dask, shards, views, summaries) is the runner's.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from pipeline.config import Params
+from pipeline.fingerprint import StageFingerprint
+from pipeline.store.layout import StageDir
+from pipeline.store.reader import StageReader
+from pipeline.store.records import Failure, Item
+
+
+@dataclass
+class ItemRequest:
+    """One clip to process: where it is, its identity, and what upstream stages know about it."""
+
+    sample_id: str
+    item_key: str
+    video_path: Path          # absolute (data root joined)
+    start_s: float | None
+    end_s: float | None
+    content_hash: str
+    row: dict[str, Any]       # the input view's row (probe metadata, upstream keys, text, ...)
+
+    def upstream_key(self, stage: str) -> str:
+        return self.row[f"{stage}_key"]
+
+
+@dataclass
+class WorkerContext:
+    """Per-worker-process resources a stage may use (built once per worker, not per item)."""
+
+    params: Params
+    store_root: Path
+    device: str
+    fingerprints: dict[str, str]  # stage -> fingerprint of every upstream stage (from the input view)
+    _readers: dict[str, StageReader] = field(default_factory=dict)
+
+    def upstream_reader(self, stage: str) -> StageReader:
+        reader = self._readers.get(stage)
+        if reader is None:
+            reader = StageReader(StageDir(self.store_root, stage, self.fingerprints[stage]))
+            self._readers[stage] = reader
+        return reader
+
+
+class Stage:
+    name: ClassVar[str]
+    VERSION: ClassVar[int]
+    upstream: ClassVar[str]            # the view this stage maps over ("manifest", "probe", "pose", ...)
+    view_attrs: ClassVar[tuple[str, ...]] = ()  # attrs copied into the stage's view as columns
+    uses_gpu: ClassVar[bool] = False
+
+    def __init__(self, params: Params):
+        self.params = params
+
+    def fingerprint_inputs(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(output-changing params, artifacts role -> content hash or explicit choice such as 'random')."""
+        raise NotImplementedError
+
+    def fingerprint(self, upstream: str | None) -> StageFingerprint:
+        params, artifacts = self.fingerprint_inputs()
+        return StageFingerprint(self.name, self.VERSION, params, artifacts, upstream)
+
+    def describe_weights(self) -> str:
+        """One line for summaries: which weights the stage uses (random ones are always said so)."""
+        return ""
+
+    def open(self, ctx: WorkerContext) -> None:
+        """Load models and other per-worker state. Called once per worker process."""
+
+    def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
+        """Yield one Item or Failure per request (any order). Raise only for errors that should stop
+        the run (a bug, a missing checkpoint); bad input becomes a Failure."""
+        raise NotImplementedError
+
+
+ITEM_STAGES: dict[str, str] = {
+    "probe": "pipeline.video.probe:ProbeStage",
+    "pose": "pipeline.pose.stage:PoseStage",
+    "select": "pipeline.keypoints.stage:SelectStage",
+    "rgb": "pipeline.rgb.stage:RgbStage",
+    "gt_keypoints": "pipeline.sample.gt_stage:GroundTruthKeypointsStage",
+}
+
+
+def stage_class(name: str) -> type[Stage]:
+    try:
+        module, cls = ITEM_STAGES[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; item stages: {', '.join(ITEM_STAGES)}") from None
+    return getattr(importlib.import_module(module), cls)

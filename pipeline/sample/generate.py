@@ -1,0 +1,162 @@
+"""The built-in sample dataset: synthetic signing clips as real H.264 MP4, How2Sign-format CSVs, and the
+ground-truth 133-keypoint trajectories, all from one seed (same params -> same files).
+
+Each sentence is a gloss sequence rendered several times by different "signers" (placement, size,
+speed, colours, jitter); render r goes to split `splits[r]`, so every split holds every sentence once
+per render assigned to it and retrieval within a split is among distinct sentences.
+
+Layout under `out`:
+    sentence_clips/<SENTENCE_NAME>.mp4
+    how2sign_sample_<split>.csv        TAB-separated, CRLF, How2Sign realigned columns
+    keypoints.h5                       /<SENTENCE_NAME>/{keypoints (T,133,2) px, scores (T,133)}
+    SAMPLE.json                        the params and counts that made it
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import knob
+from pipeline.sample.figure import Signer, body_keypoints, draw
+from pipeline.sample.glosses import GLOSSES, Pose, blend, rest_pose
+
+HOW2SIGN_HEADER = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    out: str = knob("data/sample", help="folder the sample dataset is written to")
+    sentences: int = knob(40, min=2, help="distinct sentences (gloss sequences)")
+    renders: list[str] = knob(default_factory=lambda: ["train", "train", "val", "test"],
+                              help="one split name per rendering of every sentence")
+    min_glosses: int = knob(3, min=1, max=8, help="glosses per sentence, at least")
+    max_glosses: int = knob(5, min=1, max=8, help="glosses per sentence, at most")
+    width: int = knob(320, min=64, help="frame width, pixels (even)")
+    height: int = knob(240, min=64, help="frame height, pixels (even)")
+    fps: int = knob(25, min=1, help="frames per second")
+    gloss_frames: int = knob(16, min=4, help="frames per gloss at normal speed")
+    seed: int = knob(0, help="random seed: the whole dataset is a function of the params")
+
+
+def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude: float, rng: np.random.Generator,
+                     p: SampleParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames (T,H,W,3) uint8, keypoints (T,133,2) float32 px, scores (T,133) float32."""
+    poses: list[Pose] = []
+    rest = rest_pose()
+    hold = max(2, round(5 / speed))
+    poses += [rest] * hold
+    previous = rest
+    for gloss in glosses:
+        fn = GLOSSES[gloss][1]
+        n = max(4, round(p.gloss_frames / speed))
+        start = fn(0.0)
+        poses += [blend(previous, start, (k + 1) / 4) for k in range(3)]
+        poses += [fn(k / (n - 1)) for k in range(n)]
+        previous = poses[-1]
+    poses += [blend(previous, rest, (k + 1) / 4) for k in range(4)] + [rest] * hold
+    frames, keypoints, scores = [], [], []
+    jitter = rng.normal(0, 0.03, size=(len(poses), 2, 2))
+    neck = np.array([signer.center_x, signer.shoulder_y])
+    for t, pose in enumerate(poses):
+        right = neck + signer.scale * amplitude * (pose.right + jitter[t, 0])
+        left = neck + signer.scale * amplitude * (pose.left + jitter[t, 1])
+        kp, score = body_keypoints(signer, left, right, pose.left_dir, pose.right_dir, pose.left_curl, pose.right_curl,
+                                   pose.mouth, p.height)
+        frame = np.empty((p.height, p.width, 3), np.uint8)
+        frame[...] = signer.background
+        draw(frame, kp, signer)
+        frames.append(frame)
+        keypoints.append(kp)
+        scores.append(score)
+    return np.stack(frames), np.stack(keypoints), np.stack(scores)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
+    """H.264 (libx264, yuv420p, single-threaded so the bytes are reproducible)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "veryfast", "threads": "1"})
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _sentences(rng: np.random.Generator, p: SampleParams) -> list[list[str]]:
+    vocab = sorted(GLOSSES)
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    while len(out) < p.sentences:
+        length = int(rng.integers(p.min_glosses, p.max_glosses + 1))
+        seq = [str(rng.choice(vocab))]
+        while len(seq) < length:
+            nxt = str(rng.choice(vocab))
+            if nxt != seq[-1]:
+                seq.append(nxt)
+        if tuple(seq) not in seen:
+            seen.add(tuple(seq))
+            out.append(seq)
+    return out
+
+
+def sentence_text(glosses: list[str]) -> str:
+    words = " ".join(GLOSSES[g][0] for g in glosses)
+    return words[0].upper() + words[1:] + "."
+
+
+def _signer(rng: np.random.Generator, p: SampleParams) -> Signer:
+    colour = lambda lo, hi: tuple(int(v) for v in rng.integers(lo, hi, size=3))  # noqa: E731
+    return Signer(center_x=p.width * (0.5 + rng.uniform(-0.08, 0.08)), shoulder_y=p.height * (0.45 + rng.uniform(-0.04, 0.04)),
+                  scale=p.height * 0.13 * rng.uniform(0.88, 1.12), skin=colour(150, 255), shirt=colour(20, 140),
+                  background=colour(160, 256))
+
+
+def generate(p: SampleParams) -> dict:
+    if p.min_glosses > p.max_glosses:
+        raise ValueError("sample.min_glosses is larger than sample.max_glosses")
+    import h5py
+
+    out = Path(p.out)
+    if out.exists():
+        shutil.rmtree(out)
+    clips = out / "sentence_clips"
+    clips.mkdir(parents=True)
+    rng = np.random.default_rng(p.seed)
+    sentences = _sentences(rng, p)
+    rows: dict[str, list[list[str]]] = {split: [] for split in p.renders}
+    frame_total = 0
+    with h5py.File(out / "keypoints.h5", "w") as gt:
+        for s, glosses in enumerate(sentences):
+            for r, split in enumerate(p.renders):
+                signer = _signer(rng, p)
+                speed, amplitude = rng.uniform(0.8, 1.25), rng.uniform(0.9, 1.1)
+                frames, kp, scores = _render_sentence(glosses, signer, speed, amplitude, rng, p)
+                video_id = f"sample{s:03d}"
+                name = f"{video_id}_{r}-1-rgb_front"
+                write_mp4(clips / f"{name}.mp4", frames, p.fps)
+                group = gt.create_group(name)
+                group.create_dataset("keypoints", data=kp)
+                group.create_dataset("scores", data=scores)
+                group.attrs["glosses"] = " ".join(glosses)
+                duration = len(frames) / p.fps
+                rows[split].append([video_id, f"{video_id}-1-rgb_front", f"{video_id}_{r}", name, "0.0",
+                                    f"{duration:.2f}", sentence_text(glosses)])
+                frame_total += len(frames)
+    for split, split_rows in rows.items():
+        with open(out / f"how2sign_sample_{split}.csv", "w", newline="") as f:
+            f.write("\t".join(HOW2SIGN_HEADER) + "\r\n")
+            for row in split_rows:
+                f.write("\t".join(row) + "\r\n")
+    summary = {"params": asdict(p), "clips": sum(len(v) for v in rows.values()), "frames": frame_total,
+               "splits": {k: len(v) for k, v in rows.items()}, "glosses": sorted(GLOSSES)}
+    (out / "SAMPLE.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,154 @@
+"""The Parquet index of a stage fingerprint: one row per item, one row per failure.
+
+Index parts are written once (by one writer) and never edited; the index is their union. A key is
+recorded at most once: parts are checked against the index under the commit lock before they are
+published (layout.StageDir.commit_lock).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.store.layout import StageDir, published_files
+from pipeline.store.records import Failure
+
+ARRAY_TYPE = pa.struct([
+    ("name", pa.string()),
+    ("offset", pa.int64()),   # first row of this item in the shard's dataset `name`
+    ("length", pa.int64()),   # rows (first axis) of this item
+    ("shape", pa.list_(pa.int64())),
+    ("dtype", pa.string()),
+    ("checksum", pa.string()),  # blake3 of the C-ordered bytes as stored
+])
+
+INDEX_SCHEMA = pa.schema([
+    ("item_key", pa.string()),
+    ("sample_id", pa.string()),
+    ("shard", pa.string()),
+    ("arrays", pa.list_(ARRAY_TYPE)),
+    ("attrs", pa.string()),       # JSON of small per-item values (fps, sizes, ...)
+    ("provenance", pa.string()),  # JSON: inputs and timing of the computation; never part of a key
+])
+
+FAILURE_SCHEMA = pa.schema([
+    ("item_key", pa.string()),
+    ("sample_id", pa.string()),
+    ("reason", pa.string()),
+    ("error", pa.string()),
+    ("provenance", pa.string()),
+])
+
+
+def to_json(value: dict[str, Any]) -> str:
+    """Stable JSON for attrs/provenance: sorted keys, numpy scalars as Python numbers, types kept."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+@dataclass
+class IndexRow:
+    item_key: str
+    sample_id: str
+    shard: str
+    arrays: list[dict[str, Any]]
+    attrs: dict[str, Any]
+    provenance: dict[str, Any]
+    part: str = ""
+
+    def array(self, name: str) -> dict[str, Any]:
+        for entry in self.arrays:
+            if entry["name"] == name:
+                return entry
+        raise KeyError(f"item {self.item_key} ({self.sample_id}) has no array {name!r}; it has "
+                       f"{[a['name'] for a in self.arrays]}")
+
+
+def rows_to_table(rows: Iterable[IndexRow]) -> pa.Table:
+    rows = list(rows)
+    return pa.table({
+        "item_key": [r.item_key for r in rows],
+        "sample_id": [r.sample_id for r in rows],
+        "shard": [r.shard for r in rows],
+        "arrays": [r.arrays for r in rows],
+        "attrs": [to_json(r.attrs) for r in rows],
+        "provenance": [to_json(r.provenance) for r in rows],
+    }, schema=INDEX_SCHEMA)
+
+
+def failures_to_table(failures: Iterable[Failure]) -> pa.Table:
+    failures = list(failures)
+    return pa.table({
+        "item_key": [f.item_key for f in failures],
+        "sample_id": [f.sample_id for f in failures],
+        "reason": [f.reason for f in failures],
+        "error": [f.error for f in failures],
+        "provenance": [to_json(f.provenance) for f in failures],
+    }, schema=FAILURE_SCHEMA)
+
+
+@dataclass
+class StageIndex:
+    """The union of a fingerprint's index and failure parts, refreshed incrementally.
+
+    Reading is by part file; `refresh()` only reads parts it has not seen, so the commit path stays
+    cheap as a store grows to tens of thousands of items.
+    """
+
+    stage_dir: StageDir
+    rows: dict[str, IndexRow] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)  # by item_key, or "sample:<id>"
+    _seen_parts: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, stage_dir: StageDir) -> "StageIndex":
+        index = cls(stage_dir)
+        index.refresh()
+        return index
+
+    def refresh(self) -> "StageIndex":
+        for part in published_files(self.stage_dir.index, ".parquet"):
+            if part.name in self._seen_parts:
+                continue
+            for row in read_index_part(part):
+                self.rows.setdefault(row.item_key, row)  # first published part wins, deterministically
+            self._seen_parts.add(part.name)
+        for part in published_files(self.stage_dir.failures, ".parquet"):
+            key = "failures/" + part.name
+            if key in self._seen_parts:
+                continue
+            for failure in read_failure_part(part):
+                self.failures[failure.item_key or f"sample:{failure.sample_id}"] = failure
+            self._seen_parts.add(key)
+        return self
+
+    def __contains__(self, item_key: str) -> bool:
+        return item_key in self.rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def failure_for(self, item_key: str | None, sample_id: str) -> Failure | None:
+        if item_key is not None and item_key in self.rows:
+            return None  # a later success supersedes an earlier failure
+        return self.failures.get(item_key) if item_key else self.failures.get(f"sample:{sample_id}")
+
+
+def read_index_part(path: Path) -> list[IndexRow]:
+    table = pq.read_table(path, schema=INDEX_SCHEMA)
+    out = []
+    for rec in table.to_pylist():
+        out.append(IndexRow(
+            item_key=rec["item_key"], sample_id=rec["sample_id"], shard=rec["shard"], arrays=rec["arrays"],
+            attrs=json.loads(rec["attrs"]), provenance=json.loads(rec["provenance"]), part=path.name))
+    return out
+
+
+def read_failure_part(path: Path) -> list[Failure]:
+    table = pq.read_table(path, schema=FAILURE_SCHEMA)
+    return [Failure(sample_id=r["sample_id"], reason=r["reason"], error=r["error"], item_key=r["item_key"],
+                    provenance=json.loads(r["provenance"])) for r in table.to_pylist()]

@@ -1,0 +1,129 @@
+"""Where a stage fingerprint's files live, and the lock that serialises index commits.
+
+    <root>/<stage>/<fingerprint>/STAGE.json                   fingerprint inputs, clear text
+    <root>/<stage>/<fingerprint>/shards/<writer>-<seq>.h5     arrays
+    <root>/<stage>/<fingerprint>/index/<writer>-<seq>.parquet one row per item
+    <root>/<stage>/<fingerprint>/failures/<writer>-<seq>.parquet
+Temporaries start with `.tmp-`; readers never look at them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.fingerprint import StageFingerprint
+
+TMP_PREFIX = ".tmp-"
+
+
+class StoreError(RuntimeError):
+    """The store is not in the state a caller needs (missing, read-only, inconsistent)."""
+
+
+def new_writer_id() -> str:
+    """Unique per writer, ever: host, pid and randomness (two array tasks on one host never collide)."""
+    host = socket.gethostname().split(".")[0].replace("-", "_")[:24] or "host"
+    return f"{host}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary beside `path`, fsync, rename: readers see all of it or nothing."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class StageDir:
+    root: Path
+    stage: str
+    fingerprint: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root) / self.stage / self.fingerprint
+
+    @property
+    def shards(self) -> Path:
+        return self.path / "shards"
+
+    @property
+    def index(self) -> Path:
+        return self.path / "index"
+
+    @property
+    def failures(self) -> Path:
+        return self.path / "failures"
+
+    @property
+    def stage_json(self) -> Path:
+        return self.path / "STAGE.json"
+
+    def exists(self) -> bool:
+        return self.stage_json.is_file()
+
+    def create(self, fingerprint: StageFingerprint) -> None:
+        """Make the directories and STAGE.json (once; it never changes for a fingerprint)."""
+        if fingerprint.digest != self.fingerprint:
+            raise StoreError(f"fingerprint {fingerprint.digest} does not match directory {self.path}")
+        for d in (self.shards, self.index, self.failures):
+            d.mkdir(parents=True, exist_ok=True)
+        if not self.stage_json.exists():
+            record = {"fingerprint": self.fingerprint, **fingerprint.as_record()}
+            atomic_write_bytes(self.stage_json, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+
+    def read_record(self) -> dict:
+        return json.loads(self.stage_json.read_text())
+
+    @contextlib.contextmanager
+    def commit_lock(self) -> Iterator[None]:
+        """Exclusive lock held while an index part is checked against the index and published.
+
+        flock works across processes on one host and on NFS v4 (with lockd); this is what keeps two
+        array tasks given the same shard by mistake from recording one key twice.
+        """
+        # Outside the fingerprint directory: that directory is a DVC output, and a lock file is no data.
+        lock_dir = Path(self.root) / ".locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_dir / f"{self.stage}-{self.fingerprint}.lock", os.O_RDWR | os.O_CREAT, 0o664)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def stage_dirs(root: Path, stage: str | None = None) -> list[StageDir]:
+    """Every fingerprint directory under the store root (optionally of one stage)."""
+    root = Path(root)
+    found = []
+    if stage:
+        stages = [root / stage]
+    else:
+        stages = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    for stage_path in stages:
+        if not stage_path.is_dir():
+            continue
+        for fp_path in sorted(stage_path.iterdir()):
+            if (fp_path / "STAGE.json").is_file():
+                found.append(StageDir(root, stage_path.name, fp_path.name))
+    return found
+
+
+def published_files(directory: Path, suffix: str) -> list[Path]:
+    """Finished files of a kind, in a stable order, temporaries excluded."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == suffix and not p.name.startswith(TMP_PREFIX))

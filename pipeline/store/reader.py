@@ -1,0 +1,97 @@
+"""Read items back: by key, lazily, from any process (DataLoader workers included).
+
+HDF5 handles are opened on first use and re-opened after a fork (a handle inherited across fork is
+not safe to use), so a reader can be built in the parent and used in workers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pipeline.store.index import IndexRow, StageIndex
+from pipeline.store.layout import StageDir
+from pipeline.store.writer import array_checksum
+
+
+class CorruptItem(RuntimeError):
+    """An item's bytes do not match its index row (checksum, bounds, shape or dataset)."""
+
+
+class StageReader:
+    def __init__(self, stage_dir: StageDir, index: StageIndex | None = None, verify: bool = False):
+        self.stage_dir = stage_dir
+        self.index = index or StageIndex.load(stage_dir)
+        self.verify = verify
+        self._handles: dict[str, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def __contains__(self, item_key: str) -> bool:
+        return item_key in self.index
+
+    def row(self, item_key: str) -> IndexRow:
+        try:
+            return self.index.rows[item_key]
+        except KeyError:
+            raise KeyError(f"item {item_key} is not in {self.stage_dir.path}") from None
+
+    def attrs(self, item_key: str) -> dict[str, Any]:
+        return self.row(item_key).attrs
+
+    def _file(self, shard: str) -> h5py.File:
+        if os.getpid() != self._pid:  # forked: inherited handles must not be touched
+            self._handles = {}
+            self._pid = os.getpid()
+        handle = self._handles.get(shard)
+        if handle is None:
+            handle = h5py.File(self.stage_dir.shards / shard, "r")
+            self._handles[shard] = handle
+        return handle
+
+    def read(self, item_key: str, names: list[str] | None = None, verify: bool | None = None) -> dict[str, np.ndarray]:
+        row = self.row(item_key)
+        verify = self.verify if verify is None else verify
+        wanted = names if names is not None else [a["name"] for a in row.arrays]
+        return {name: self._read_array(row, row.array(name), verify) for name in wanted}
+
+    def _read_array(self, row: IndexRow, entry: dict[str, Any], verify: bool) -> np.ndarray:
+        where = f"{self.stage_dir.shards / row.shard} (item {row.item_key}, sample {row.sample_id}, array {entry['name']})"
+        try:
+            dataset = self._file(row.shard)[entry["name"]]
+        except (OSError, KeyError) as err:
+            raise CorruptItem(f"cannot open {where}: {err}") from err
+        start, stop = entry["offset"], entry["offset"] + entry["length"]
+        if stop > dataset.shape[0] or tuple(dataset.shape[1:]) != tuple(entry["shape"][1:]):
+            raise CorruptItem(f"index row points outside the shard's data at {where}: rows {start}:{stop} "
+                              f"of {dataset.shape}")
+        array = dataset[start:stop]
+        if array.dtype.str != entry["dtype"]:
+            raise CorruptItem(f"dtype {array.dtype.str} != indexed {entry['dtype']} at {where}")
+        array = array.reshape(entry["shape"])
+        if verify and array_checksum(array) != entry["checksum"]:
+            raise CorruptItem(f"checksum mismatch at {where}")
+        return array
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __enter__(self) -> "StageReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):  # picklable for DataLoader workers: handles are not carried
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+
+def open_stage(root: Path | str, stage: str, fingerprint: str, verify: bool = False) -> StageReader:
+    return StageReader(StageDir(Path(root), stage, fingerprint), verify=verify)

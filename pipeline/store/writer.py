@@ -1,0 +1,199 @@
+"""The one way anything is written to the store: append items to a private shard, publish atomically.
+
+A writer owns its shard files outright (the writer id is unique per process and never reused), so no
+two processes ever open one HDF5 file for writing. Items are appended to `shards/.tmp-<id>-<seq>.h5`;
+when the shard is full (items or seconds) it is closed, fsynced and renamed to `<id>-<seq>.h5`, and
+only then is its index part published, under the stage's commit lock, minus any keys another writer
+published meanwhile. A kill at any moment leaves only temporaries (never read; removed by
+`cleanup_temporaries`) and loses at most the items of the open shard.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline.fingerprint import hash_bytes
+from pipeline.store.index import IndexRow, StageIndex, failures_to_table, rows_to_table
+from pipeline.store.layout import TMP_PREFIX, StageDir, StoreError, new_writer_id
+from pipeline.store.records import Failure, Item
+
+COMPRESSIONS = ("lzf", "gzip", "none")
+_CHUNK_BYTES = 1 << 20  # HDF5 chunk target: big enough for throughput, small enough for random reads
+
+
+def array_checksum(array: np.ndarray) -> str:
+    return hash_bytes(np.ascontiguousarray(array).tobytes())
+
+
+def _publish_parquet(table, final: Path) -> None:
+    tmp = final.with_name(TMP_PREFIX + final.name)
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+class ShardWriter:
+    """Append items and failures; `close()` (or leaving the `with` block) publishes what is complete."""
+
+    def __init__(self, stage_dir: StageDir, *, max_items: int = 256, max_seconds: float = 300.0,
+                 compression: str = "lzf", writer_id: str | None = None):
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"store.compression must be one of {COMPRESSIONS}, got {compression!r}")
+        if not stage_dir.exists():
+            raise StoreError(f"{stage_dir.path} has no STAGE.json; create the stage directory first")
+        self.stage_dir = stage_dir
+        self.writer_id = writer_id or new_writer_id()
+        self.max_items = max_items
+        self.max_seconds = max_seconds
+        self.compression = None if compression == "none" else compression
+        self._seq = 0
+        self._h5: h5py.File | None = None
+        self._tmp_path: Path | None = None
+        self._rows: list[IndexRow] = []
+        self._failures: list[Failure] = []
+        self._opened_at = 0.0
+        self.published_items = 0
+        self.dropped_duplicates = 0
+        self._index = StageIndex(stage_dir)
+
+    # -- items -------------------------------------------------------------------------------
+    def add(self, item: Item) -> None:
+        if self._h5 is None:
+            self._open_shard()
+        entries = []
+        for name, array in item.arrays.items():
+            entries.append(self._append(name, np.asarray(array), item))
+        self._rows.append(IndexRow(item.item_key, item.sample_id, self._final_name(), entries,
+                                   item.attrs, item.provenance))
+        if len(self._rows) >= self.max_items or time.monotonic() - self._opened_at >= self.max_seconds:
+            self.flush()
+
+    def add_failure(self, failure: Failure) -> None:
+        self._failures.append(failure)
+
+    def _append(self, name: str, array: np.ndarray, item: Item) -> dict[str, Any]:
+        if array.ndim == 0:
+            raise ValueError(f"array {name!r} of {item.sample_id} is a scalar; put scalars in attrs")
+        assert self._h5 is not None
+        inner = array.shape[1:]
+        if name not in self._h5:
+            row_bytes = max(1, int(np.prod(inner, dtype=np.int64)) * array.dtype.itemsize)
+            chunk_rows = max(1, _CHUNK_BYTES // row_bytes)
+            self._h5.create_dataset(name, shape=(0, *inner), maxshape=(None, *inner), dtype=array.dtype,
+                                    chunks=(chunk_rows, *inner), compression=self.compression,
+                                    shuffle=self.compression is not None)
+        dataset = self._h5[name]
+        if dataset.shape[1:] != inner or dataset.dtype != array.dtype:
+            raise ValueError(f"array {name!r} of {item.sample_id} has shape {array.shape} {array.dtype}, "
+                             f"but this shard holds {dataset.shape[1:]} {dataset.dtype} for {name!r}")
+        offset = dataset.shape[0]
+        dataset.resize(offset + array.shape[0], axis=0)
+        if array.shape[0]:
+            dataset[offset:] = array
+        return {"name": name, "offset": offset, "length": int(array.shape[0]), "shape": list(array.shape),
+                "dtype": array.dtype.str, "checksum": array_checksum(array)}
+
+    # -- shard life cycle --------------------------------------------------------------------
+    def _final_name(self) -> str:
+        return f"{self.writer_id}-{self._seq:05d}.h5"
+
+    def _open_shard(self) -> None:
+        self._tmp_path = self.stage_dir.shards / (TMP_PREFIX + self._final_name())
+        self._h5 = h5py.File(self._tmp_path, "w", libver="latest")
+        self._h5.attrs["writer"] = self.writer_id
+        self._h5.attrs["stage"] = self.stage_dir.stage
+        self._h5.attrs["fingerprint"] = self.stage_dir.fingerprint
+        self._opened_at = time.monotonic()
+
+    def flush(self) -> None:
+        """Publish the open shard and the pending failures (no-op when there is nothing)."""
+        if self._h5 is not None:
+            self._h5.flush()
+            self._h5.close()
+            self._h5 = None
+            with open(self._tmp_path, "rb") as f:
+                os.fsync(f.fileno())
+            final = self.stage_dir.shards / self._final_name()
+            os.replace(self._tmp_path, final)
+            self._publish_rows(final)
+            self._seq += 1
+        if self._failures:
+            name = f"{self.writer_id}-f{self._seq:05d}.parquet"
+            _publish_parquet(failures_to_table(self._failures), self.stage_dir.failures / name)
+            self._failures = []
+            self._seq += 1
+
+    def _publish_rows(self, shard: Path) -> None:
+        with self.stage_dir.commit_lock():
+            present = self._index.refresh()  # incremental: only parts published since the last commit
+            fresh = [r for r in self._rows if r.item_key not in present]
+            self.dropped_duplicates += len(self._rows) - len(fresh)
+            if fresh:
+                _publish_parquet(rows_to_table(fresh), self.stage_dir.index / shard.with_suffix(".parquet").name)
+            else:  # another writer published every key of this shard first: nothing references it
+                shard.unlink()
+        self.published_items += len(fresh)
+        self._rows = []
+
+    def abandon(self) -> None:
+        """Drop the open shard without publishing (used when its contents cannot be trusted)."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+            self._tmp_path.unlink(missing_ok=True)
+        self._rows = []
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # Items already added are complete and valid even if the caller failed afterwards: keep them.
+        try:
+            self.flush()
+        except Exception:
+            self.abandon()
+            if exc is None:
+                raise
+
+
+def _writer_is_dead_here(name: str) -> bool:
+    """True for a temporary whose writer ran on this host under a pid that no longer exists."""
+    try:
+        writer = name[len(TMP_PREFIX):].split("-", 1)[0]
+        host, pid, _ = writer.rsplit("_", 2)
+        if host != new_writer_id().rsplit("_", 2)[0]:
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+def cleanup_temporaries(stage_dir: StageDir, older_than_s: float = 6 * 3600.0) -> list[Path]:
+    """Remove temporaries left by killed writers: at once when the writer was a process of this host
+    that is gone, otherwise (another host's, maybe alive) only when older than `older_than_s`."""
+    now = time.time()
+    removed = []
+    for folder in (stage_dir.shards, stage_dir.index, stage_dir.failures, stage_dir.path):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if not (path.name.startswith(TMP_PREFIX) and path.is_file()):
+                continue
+            if _writer_is_dead_here(path.name) or now - path.stat().st_mtime >= older_than_s:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

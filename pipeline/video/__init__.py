@@ -1,0 +1,1 @@
+"""Decoding, probing and frame sampling of clips."""

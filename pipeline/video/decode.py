@@ -1,0 +1,231 @@
+"""Decoding in this process: decord first, PyAV when decord cannot, frame folders for PHOENIX.
+
+These functions may hang or crash on hostile files (decord can deadlock holding the GIL), so stages
+never call them directly: `pipeline.video.service.DecodeService` runs them in a child process with a
+timeout. Frames are RGB uint8, (T, H, W, 3).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.store.records import ItemFailed
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+FRAME_FOLDER_FPS = 25.0  # PHOENIX-2014T is recorded at 25 fps; a frame folder carries no rate
+
+
+@dataclass
+class VideoInfo:
+    fps: float
+    video_frames: int      # frames the source decodes to (counted when a full decode was done)
+    width: int
+    height: int
+    decoder: str           # "decord", "pyav" or "frames"
+    codec: str
+    announced_frames: int  # what the container claims; can be wrong
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def frame_folder_images(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ItemFailed("missing_file", f"{path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ItemFailed("empty_file", f"{path} has zero bytes")
+
+
+def _resize(frame: np.ndarray, short_side: int | None) -> np.ndarray:
+    if not short_side:
+        return frame
+    import cv2
+
+    h, w = frame.shape[:2]
+    scale = short_side / min(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+class _Decord:
+    name = "decord"
+
+    def __init__(self, path: Path):
+        import decord
+
+        self.reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0), num_threads=1)
+        first = self.reader[0].shape
+        self.info = VideoInfo(float(self.reader.get_avg_fps()), len(self.reader), int(first[1]), int(first[0]),
+                              self.name, "", len(self.reader))
+
+    def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
+        # get_batch on sorted, de-duplicated indices decodes forward once; the caller re-emits repeats.
+        unique = np.arange(len(self.reader)) if indices is None else np.unique(indices)
+        for start in range(0, len(unique), 32):
+            chunk = unique[start:start + 32]
+            batch = self.reader.get_batch(chunk.tolist()).asnumpy()
+            yield from zip(chunk.tolist(), batch)
+
+
+class _PyAV:
+    name = "pyav"
+
+    def __init__(self, path: Path):
+        import av
+
+        self.path = path
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.video:
+                raise ItemFailed("not_a_video", f"{path} has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or 0
+            self.info = VideoInfo(float(rate), int(stream.frames or 0), int(stream.width), int(stream.height),
+                                  self.name, stream.codec_context.name, int(stream.frames or 0))
+
+    def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
+        import av
+
+        wanted = None if indices is None else set(np.unique(indices).tolist())
+        last = (max(wanted) if wanted else -1) if wanted is not None else float("inf")
+        with av.open(os.fspath(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            i = -1
+            try:
+                for i, frame in enumerate(container.decode(stream)):
+                    if i > last:
+                        break
+                    if wanted is None or i in wanted:
+                        yield i, frame.to_ndarray(format="rgb24")
+            except av.error.FFmpegError as err:
+                raise ItemFailed("truncated", f"{self.path}: decoding stopped at frame {i + 1}: {err}") from None
+
+
+class _FrameFolder:
+    name = "frames"
+
+    def __init__(self, path: Path):
+        import cv2
+
+        self.images = frame_folder_images(path)
+        if not self.images:
+            raise ItemFailed("no_frames", f"{path} is a folder with no images ({', '.join(IMAGE_SUFFIXES)})")
+        first = cv2.imread(os.fspath(self.images[0]))
+        if first is None:
+            raise ItemFailed("not_a_video", f"{self.images[0]} is not a readable image")
+        self.info = VideoInfo(FRAME_FOLDER_FPS, len(self.images), first.shape[1], first.shape[0], self.name, "image",
+                              len(self.images))
+
+    def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
+        import cv2
+
+        for i in (range(len(self.images)) if indices is None else np.unique(indices).tolist()):
+            image = cv2.imread(os.fspath(self.images[i]))
+            if image is None:
+                raise ItemFailed("truncated", f"{self.images[i]} is not a readable image")
+            yield i, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def open_source(path: Path, prefer: str = "decord"):
+    """The first decoder that opens `path` (decord, then PyAV), or the frame-folder reader."""
+    path = Path(path)
+    _check_file(path)
+    if path.is_dir():
+        return _FrameFolder(path)
+    errors = []
+    order = (_Decord, _PyAV) if prefer == "decord" else (_PyAV, _Decord)
+    for decoder in order:
+        try:
+            source = decoder(path)
+        except ItemFailed:
+            raise
+        except Exception as err:  # each library raises its own types for unreadable input
+            errors.append(f"{decoder.name}: {type(err).__name__}: {err}")
+            continue
+        if source.info.video_frames <= 0 and decoder is _Decord:
+            errors.append("decord: zero frames")
+            continue
+        return source
+    raise ItemFailed("not_a_video", f"{path} does not decode as video ({'; '.join(errors)})")
+
+
+def read_frames(path: Path, indices: np.ndarray, short_side: int | None = None,
+                prefer: str = "decord") -> np.ndarray:
+    """Frames at `indices` (video frame numbers, any order, repeats allowed), decoded once each.
+    Falls back to PyAV when decord fails mid-way; a frame that no decoder delivers fails the item."""
+    indices = np.asarray(indices, dtype=np.int64)
+    source = open_source(path, prefer)
+    got: dict[int, np.ndarray] = {}
+    try:
+        for i, frame in source.frames(indices):
+            got[i] = _resize(frame, short_side)
+    except ItemFailed:
+        raise
+    except Exception as err:
+        if source.name != "decord":
+            raise ItemFailed("truncated", f"{path}: {type(err).__name__}: {err}") from None
+        fallback = _PyAV(Path(path))
+        missing = np.array(sorted(set(indices.tolist()) - set(got)), dtype=np.int64)
+        for i, frame in fallback.frames(missing):
+            got[i] = _resize(frame, short_side)
+    missing = sorted(set(indices.tolist()) - set(got))
+    if missing:
+        raise ItemFailed("truncated", f"{path}: frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
+                                      f"({len(missing)} of {len(set(indices.tolist()))}) could not be decoded")
+    if not len(indices):
+        return np.zeros((0, 0, 0, 3), dtype=np.uint8)
+    return np.stack([got[i] for i in indices.tolist()])
+
+
+def _walk(source) -> tuple[int, str | None]:
+    """Decode every frame of `source`; (frames decoded, error or None)."""
+    count = 0
+    try:
+        for count, _ in enumerate(source.frames(None), start=1):
+            pass
+    except ItemFailed as err:
+        return count, err.message
+    except Exception as err:  # decoders raise their own types on damaged streams
+        return count, f"{source.name}: {type(err).__name__}: {err}"
+    return count, None
+
+
+def count_decodable(path: Path, prefer: str = "decord") -> tuple[VideoInfo, str | None]:
+    """Decode every frame once; return (info with video_frames = frames that decoded, error or None).
+    Keeps counting what did decode, so a truncated file says where it stopped. When decord fails
+    part-way, PyAV gets a second try (it walks some damaged streams decord gives up on)."""
+    source = open_source(path, prefer)
+    info = source.info
+    count, error = _walk(source)
+    if error is not None and source.name == "decord":
+        try:
+            pyav = _PyAV(Path(path))
+            count2, error2 = _walk(pyav)
+            if error2 is None or count2 > count:
+                count, error = count2, error2
+                info.decoder, info.codec = "pyav", pyav.info.codec
+        except Exception as err:
+            error += f"; pyav: {type(err).__name__}: {err}"
+    info.video_frames = count
+    if not info.codec and source.name == "decord":
+        info.codec = _codec_name(Path(path))
+    return info, error
+
+
+def _codec_name(path: Path) -> str:
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            return container.streams.video[0].codec_context.name
+    except Exception:  # informational only: a codec name we cannot read changes nothing
+        return ""

@@ -1,0 +1,240 @@
+"""Decoding in a child process, with a timeout, so a hostile file cannot hang or crash a stage.
+
+Why: decord can deadlock while holding the GIL on a file whose container over-reports its frame count,
+and a segfaulting decoder would take the worker (and its open shard) with it. The parent sends one
+JSON line per request on the child's stdin and reads one JSON line per answer from its stdout;
+frames travel through POSIX shared memory (nothing is pickled either way). Requests are pipelined:
+`submit` the next clip before taking the current one's frames, and decode overlaps computation.
+A request that takes longer than `timeout_s` kills the child, fails with reason `decode_timeout`, and
+the next request starts a fresh child.
+
+Run as `python -m pipeline.video.service` only by `DecodeService`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.store.records import ItemFailed
+
+
+@dataclass
+class _Pending:
+    ticket: int
+    request: dict[str, Any]
+    sent: bool = False
+
+
+@dataclass
+class DecodeService:
+    """A child decoder process. Use as a context manager; safe to use from dask workers (daemonic
+    processes may not fork multiprocessing children, but may start subprocesses)."""
+
+    timeout_s: float = 120.0
+    _proc: subprocess.Popen | None = None
+    _pending: deque = field(default_factory=deque)
+    _done: dict[int, dict] = field(default_factory=dict)
+    _tickets: Any = field(default_factory=itertools.count)
+    _buffer: bytes = b""
+
+    # -- public ------------------------------------------------------------------------------
+    def submit_frames(self, path: Path, indices: np.ndarray, short_side: int | None = None) -> int:
+        return self._submit({"op": "frames", "path": os.fspath(path),
+                             "indices": np.asarray(indices, dtype=np.int64).tolist(), "short_side": short_side})
+
+    def submit_probe(self, path: Path, full_decode: bool = True) -> int:
+        return self._submit({"op": "probe", "path": os.fspath(path), "full_decode": full_decode})
+
+    def frames(self, ticket: int) -> np.ndarray:
+        answer = self._result(ticket)
+        return _take_shared(answer["shm"], answer["shape"], answer["dtype"])
+
+    def probe(self, ticket: int) -> tuple[dict[str, Any], str | None]:
+        """(VideoInfo as a dict, decode error or None: the frames counted are those that decoded)."""
+        answer = self._result(ticket)
+        return answer["info"], answer.get("decode_error")
+
+    def read_frames(self, path: Path, indices: np.ndarray, short_side: int | None = None) -> np.ndarray:
+        return self.frames(self.submit_frames(path, indices, short_side))
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.stdin.close()
+                self._proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        for answer in self._done.values():
+            _discard_shared(answer)
+        self._done.clear()
+
+    def __enter__(self) -> "DecodeService":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _submit(self, request: dict[str, Any]) -> int:
+        ticket = next(self._tickets)
+        request["id"] = ticket
+        pending = _Pending(ticket, request)
+        self._pending.append(pending)
+        self._send(pending)
+        return ticket
+
+    def _start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.video.service"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env, cwd=os.getcwd())
+        self._buffer = b""
+        for pending in self._pending:
+            pending.sent = False
+        for pending in list(self._pending):
+            self._send(pending)
+
+    def _send(self, pending: _Pending) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+            return  # _start re-sends everything pending, this one included
+        if pending.sent:
+            return
+        try:
+            self._proc.stdin.write((json.dumps(pending.request) + "\n").encode())
+            self._proc.stdin.flush()
+            pending.sent = True
+        except BrokenPipeError:
+            self._proc = None
+            self._start()
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        assert self._proc is not None
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def _result(self, ticket: int) -> dict[str, Any]:
+        while ticket not in self._done:
+            if not self._pending:
+                raise KeyError(f"unknown decode ticket {ticket}")
+            head = self._pending[0]
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            try:
+                line = self._read_line(time.monotonic() + self.timeout_s)
+            except EOFError:
+                code = self._proc.wait()
+                self._proc = None
+                self._pending.popleft()
+                self._done[head.ticket] = {"ok": False, "reason": "error",
+                                           "error": f"decoder process died (exit {code}) on {head.request['path']}"}
+                continue
+            if line is None:
+                self._proc.kill()
+                self._proc.wait()
+                self._proc = None
+                self._pending.popleft()
+                self._done[head.ticket] = {"ok": False, "reason": "decode_timeout",
+                                           "error": f"no answer in {self.timeout_s:.0f} s decoding {head.request['path']}"}
+                continue
+            answer = json.loads(line)
+            self._pending.popleft()
+            self._done[answer["id"]] = answer
+        answer = self._done.pop(ticket)
+        if not answer["ok"]:
+            raise ItemFailed(answer["reason"], answer["error"])
+        return answer
+
+
+def _take_shared(name: str, shape: list[int], dtype: str) -> np.ndarray:
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        return np.ndarray(shape, dtype=np.dtype(dtype), buffer=block.buf).copy()
+    finally:
+        block.close()
+        block.unlink()
+
+
+def _discard_shared(answer: dict) -> None:
+    if answer.get("shm"):
+        from multiprocessing import shared_memory
+
+        try:
+            block = shared_memory.SharedMemory(name=answer["shm"])
+            block.close()
+            block.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# -- the child -----------------------------------------------------------------------------------
+def _put_shared(array: np.ndarray) -> str:
+    from multiprocessing import resource_tracker, shared_memory
+
+    block = shared_memory.SharedMemory(create=True, size=max(1, array.nbytes))
+    resource_tracker.unregister(block._name, "shared_memory")  # the parent owns and unlinks it
+    np.ndarray(array.shape, dtype=array.dtype, buffer=block.buf)[...] = array
+    name = block.name
+    block.close()
+    return name
+
+
+def _handle(request: dict[str, Any]) -> dict[str, Any]:
+    from pipeline.video import decode
+
+    path = Path(request["path"])
+    if request["op"] == "probe":
+        if request.get("full_decode", True):
+            info, error = decode.count_decodable(path)
+        else:
+            info, error = decode.open_source(path).info, None
+        return {"info": info.as_dict(), "decode_error": error}
+    frames = decode.read_frames(path, np.asarray(request["indices"], dtype=np.int64), request.get("short_side"))
+    return {"shm": _put_shared(frames), "shape": list(frames.shape), "dtype": frames.dtype.str}
+
+
+def _serve() -> None:
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answer stream
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        try:
+            answer = {"ok": True, **_handle(request)}
+        except ItemFailed as err:
+            answer = {"ok": False, "reason": err.reason, "error": err.message}
+        except Exception as err:  # reported to the parent as a recorded failure, never swallowed
+            answer = {"ok": False, "reason": "error", "error": f"{type(err).__name__}: {err}"}
+        answer["id"] = request["id"]
+        out.write((json.dumps(answer) + "\n").encode())
+        out.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,8 @@
+"""DVC stage `manifest`: annotations -> views/manifest.parquet (the same as `seds manifest`)."""
+
+import sys
+
+from pipeline.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["manifest", *sys.argv[1:]]))
