@@ -1,0 +1,79 @@
+"""Shared fixtures: the real test files of ../shared/testdata and a tiny project built from the sample.
+
+`tiny_project` is a throwaway project folder (params.yaml, data/, views/, cache/) holding a 12-clip
+sample rendered at 160x120, with its manifest and probe view done, so stage tests start from there.
+It is built once per test session and copied for each test that changes it (`project`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
+
+TINY_PARAMS = {
+    "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
+                "threads_per_worker": 2, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60},
+    "sample": {"out": "data/sample", "sentences": 4, "renders": ["train", "val", "test"], "width": 160,
+               "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},
+    "data": {"root": "data/sample", "annotations": [
+        {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s} for s in ("train", "val", "test")]},
+    "probe": {"full_decode": True, "out_of_range": "clamp"},
+}
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    if not (TESTDATA / "SOURCES.md").is_file():
+        pytest.fail(f"the shared test data is missing at {TESTDATA} (see ../shared/testdata/SOURCES.md)")
+    return TESTDATA
+
+
+def write_params(project: Path, params: dict) -> Path:
+    path = project / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def chdir():
+    """Run a block inside a folder (stages resolve params-relative paths from the working directory)."""
+    old = os.getcwd()
+
+    def go(path: Path) -> Path:
+        os.chdir(path)
+        return path
+
+    yield go
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def tiny_project_template(tmp_path_factory) -> Path:
+    from pipeline.cli import main
+
+    project = tmp_path_factory.mktemp("tiny_project")
+    write_params(project, TINY_PARAMS)
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        assert main(["sample"]) == 0
+        assert main(["manifest"]) == 0
+        assert main(["run", "probe", "--no-progress"]) == 0
+    finally:
+        os.chdir(old)
+    return project
+
+
+@pytest.fixture
+def project(tiny_project_template, tmp_path, chdir) -> Path:
+    """A private copy of the tiny project (sample + manifest + probe done), as the working directory."""
+    dest = tmp_path / "project"
+    shutil.copytree(tiny_project_template, dest, symlinks=True)
+    return chdir(dest)
