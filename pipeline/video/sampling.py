@@ -60,3 +60,21 @@ def linspace_choice(total: int, count: int) -> np.ndarray:
     if total <= count:
         return np.arange(total, dtype=np.int64)
     return np.round(np.linspace(0, total - 1, count)).astype(np.int64)
+
+
+FRAME_RULES = ("thin", "all", "every", "uniform")
+
+
+def frame_list(num_frames: int, rule: str = "thin", value: int = 300) -> np.ndarray:
+    """A clip's sampled frames by a named rule, shared by pose, gt_keypoints and rgb so they align:
+    'thin' (every ceil(T/value)-th frame, at most `value`: the SEDS default with 300), 'all',
+    'every' (every value-th frame) or 'uniform' (value frames spread evenly)."""
+    if rule == "thin":
+        return thin_frames(num_frames, value)
+    if rule == "all":
+        return np.arange(max(num_frames, 0), dtype=np.int64)
+    if rule == "every":
+        return every_kth(num_frames, value)
+    if rule == "uniform":
+        return uniform_frames(num_frames, value)
+    raise ValueError(f"unknown frame rule {rule!r}; expected one of {FRAME_RULES}")
