@@ -201,8 +201,11 @@ def _walk(source) -> tuple[int, str | None]:
 
 def count_decodable(path: Path, prefer: str = "decord") -> tuple[VideoInfo, str | None]:
     """Decode every frame once; return (info with video_frames = frames that decoded, error or None).
+
     Keeps counting what did decode, so a truncated file says where it stopped. When decord fails
-    part-way, PyAV gets a second try (it walks some damaged streams decord gives up on)."""
+    part-way, PyAV gets a second try (it walks some damaged streams decord gives up on). A file cut
+    short can also decode cleanly to fewer frames than its container announces (decord then simply
+    reports fewer frames): that is reported as an error too, against the container's own count."""
     source = open_source(path, prefer)
     info = source.info
     count, error = _walk(source)
@@ -213,12 +216,35 @@ def count_decodable(path: Path, prefer: str = "decord") -> tuple[VideoInfo, str 
             if error2 is None or count2 > count:
                 count, error = count2, error2
                 info.decoder, info.codec = "pyav", pyav.info.codec
-        except Exception as err:
+        except Exception as err:  # PyAV cannot open it either: keep decord's error, add PyAV's
             error += f"; pyav: {type(err).__name__}: {err}"
+    if source.name != "frames":
+        announced = _container_frames(Path(path))
+        if announced:
+            info.announced_frames = announced
+        # mp4 edit lists legitimately shift counts by a frame; more than that is missing data.
+        if error is None and info.announced_frames > count + 1:
+            error = f"the container announces {info.announced_frames} frames but only {count} decode"
     info.video_frames = count
     if not info.codec and source.name == "decord":
         info.codec = _codec_name(Path(path))
     return info, error
+
+
+def _container_frames(path: Path) -> int:
+    """Frames the container metadata claims (0 when it does not say)."""
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            if stream.duration and stream.time_base and stream.average_rate:
+                return int(round(float(stream.duration * stream.time_base * stream.average_rate)))
+    except Exception:  # metadata is advisory: an unreadable header leaves the decoded count alone
+        return 0
+    return 0
 
 
 def _codec_name(path: Path) -> str:

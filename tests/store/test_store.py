@@ -1,0 +1,198 @@
+"""The store's contract: round trips, checksums, atomic shards, one writer per shard, no key twice."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pipeline.fingerprint import StageFingerprint
+from pipeline.store import CorruptItem, Failure, Item, ShardWriter, StageDir, StageIndex, StageReader
+from pipeline.store.maintenance import verify_stage
+from pipeline.store.writer import cleanup_temporaries
+
+
+def make_stage_dir(root: Path, **params) -> StageDir:
+    fp = StageFingerprint("pose", 1, params or {"model": "m"})
+    stage_dir = StageDir(root, "pose", fp.digest)
+    stage_dir.create(fp)
+    return stage_dir
+
+
+def item(i: int) -> Item:
+    rng = np.random.default_rng(i)
+    t = 5 + i % 7
+    return Item(f"key{i:04d}", f"sample{i}", {
+        "keypoints": rng.normal(size=(t, 133, 2)).astype(np.float32),
+        "scores": rng.random((t, 133)).astype(np.float16),
+        "frames": np.arange(t, dtype=np.int64) * 2,
+    }, {"fps": 25.0, "width": 320, "box_rule": "whole_frame"}, {"note": "test"})
+
+
+def test_round_trip_keeps_values_dtypes_and_attr_types(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir, max_items=3) as writer:
+        for i in range(8):
+            writer.add(item(i))
+    reader = StageReader(stage_dir, verify=True)
+    assert len(reader.index) == 8
+    for i in range(8):
+        expected = item(i)
+        got = reader.read(expected.item_key)
+        for name, array in expected.arrays.items():
+            assert got[name].dtype == array.dtype
+            np.testing.assert_array_equal(got[name], array)
+        assert reader.attrs(expected.item_key) == {"fps": 25.0, "width": 320, "box_rule": "whole_frame"}
+        assert isinstance(reader.attrs(expected.item_key)["fps"], float)
+    shards = sorted(p.name for p in stage_dir.shards.iterdir())
+    assert len(shards) == 3  # 3 + 3 + 2 items: many items per shard, arrays concatenated in each
+    with h5py.File(stage_dir.shards / shards[0]) as f:
+        assert f["keypoints"].shape[1:] == (133, 2) and f["keypoints"].shape[0] == sum(5 + i % 7 for i in range(3))
+
+
+def test_checksum_catches_a_flipped_byte(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir, compression="none") as writer:
+        writer.add(item(1))
+    shard = next(stage_dir.shards.iterdir())
+    reader = StageReader(stage_dir)
+    entry = reader.row("key0001").array("keypoints")
+    with h5py.File(shard) as f:
+        byte_offset = f["keypoints"].id.get_chunk_info(0).byte_offset
+    data = bytearray(shard.read_bytes())
+    data[byte_offset + 17] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(CorruptItem, match="checksum mismatch"):
+        StageReader(stage_dir, verify=True).read("key0001")
+    report = verify_stage(stage_dir)
+    assert not report.ok and "key0001" in report.problems[0]
+    assert entry["length"] == 6
+
+
+def test_index_row_past_the_shard_end_is_reported(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir) as writer:
+        writer.add(item(2))
+    reader = StageReader(stage_dir)
+    reader.row("key0002").array("scores")["length"] = 10_000
+    with pytest.raises(CorruptItem, match="outside the shard"):
+        reader.read("key0002")
+
+
+def _write_items(root: str, start: int, stop: int) -> str:
+    stage_dir = StageDir(Path(root), "pose", StageFingerprint("pose", 1, {"model": "m"}).digest)
+    with ShardWriter(stage_dir, max_items=4) as writer:
+        for i in range(start, stop):
+            writer.add(item(i))
+    return writer.writer_id
+
+
+def test_parallel_writers_never_share_a_shard_and_never_record_a_key_twice(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:  # overlapping ranges: keys 10..19 are written by both
+        ids = pool.starmap(_write_items, [(str(tmp_path), 0, 20), (str(tmp_path), 10, 30)])
+    assert ids[0] != ids[1]
+    for shard in stage_dir.shards.iterdir():
+        with h5py.File(shard) as f:
+            assert f.attrs["writer"] in ids
+        assert shard.name.startswith(ids[0]) or shard.name.startswith(ids[1])
+    import pyarrow.parquet as pq
+
+    keys = [k for part in stage_dir.index.iterdir() for k in pq.read_table(part).column("item_key").to_pylist()]
+    assert len(keys) == len(set(keys)) == 30
+    assert verify_stage(stage_dir).ok
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from store.test_store import item
+    from pipeline.fingerprint import StageFingerprint
+    from pipeline.store import ShardWriter, StageDir, StageIndex
+    root = Path(sys.argv[1])
+    fp = StageFingerprint("pose", 1, {{"model": "m"}})
+    stage_dir = StageDir(root, "pose", fp.digest)
+    stage_dir.create(fp)
+    done = StageIndex.load(stage_dir)
+    with ShardWriter(stage_dir, max_items=3) as writer:
+        for i in range(40):
+            if item(i).item_key in done:
+                continue
+            writer.add(item(i))
+            time.sleep(0.01)
+""")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sigkill_mid_write_leaves_no_partial_shard_and_rerun_matches(tmp_path, seed):
+    script = tmp_path / "writer.py"
+    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parents[1])))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
+    killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed_root)], env=env)
+    time.sleep(1.2 + 0.25 * seed)  # import time + part of the writing
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stage_dir = make_stage_dir(killed_root)
+    partial = StageIndex.load(stage_dir)
+    assert len(partial) < 40
+    assert verify_stage(stage_dir).ok  # whatever was published is complete and checks out
+    subprocess.run([sys.executable, str(script), str(killed_root)], env=env, check=True)
+    subprocess.run([sys.executable, str(script), str(clean_root)], env=env, check=True)
+
+    def content(root):
+        index = StageIndex.load(make_stage_dir(root))
+        return {k: [(a["name"], a["checksum"], tuple(a["shape"])) for a in r.arrays] for k, r in index.rows.items()}
+
+    assert content(killed_root) == content(clean_root)
+    assert len(content(killed_root)) == 40
+    assert verify_stage(stage_dir).ok
+    # the killed writer's temporary (if it had one open) is never read and is cleaned up
+    for path in stage_dir.shards.glob(".tmp-*"):
+        assert path.name not in {r.shard for r in StageIndex.load(stage_dir).rows.values()}
+    cleanup_temporaries(stage_dir)
+    assert not list(stage_dir.shards.glob(".tmp-*"))
+
+
+def test_failures_are_recorded_and_a_later_success_supersedes_them(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir) as writer:
+        writer.add_failure(Failure("sample3", "truncated", "stopped at frame 10", "key0003"))
+        writer.add_failure(Failure("gone", "missing_file", "no such file"))
+    index = StageIndex.load(stage_dir)
+    assert index.failure_for("key0003", "sample3").reason == "truncated"
+    assert index.failure_for(None, "gone").reason == "missing_file"
+    with ShardWriter(stage_dir) as writer:
+        writer.add(item(3))
+    assert StageIndex.load(stage_dir).failure_for("key0003", "sample3") is None
+
+
+def test_writer_error_keeps_completed_items(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with pytest.raises(RuntimeError):
+        with ShardWriter(stage_dir) as writer:
+            writer.add(item(0))
+            raise RuntimeError("the stage failed after one item")
+    assert "key0000" in StageIndex.load(stage_dir)
+
+
+def test_mismatched_array_layout_in_one_shard_is_refused(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    bad = item(1)
+    bad.item_key = "other"
+    bad.arrays["keypoints"] = np.zeros((3, 17, 2), np.float32)
+    with pytest.raises(ValueError, match="keypoints"):
+        with ShardWriter(stage_dir) as writer:
+            writer.add(item(0))
+            writer.add(bad)

@@ -1,0 +1,57 @@
+"""Every param is checked before any work, and each error names the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.config import ParamError, load_params
+
+
+def write(tmp_path, params):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"runtime": {"workrs": 2}}, "unknown param runtime.workrs (did you mean runtime.workers?)"),
+    ({"runtime": {"workers": 0}}, "runtime.workers: 0 is below the minimum 1"),
+    ({"runtime": {"workers": "two"}}, "runtime.workers: expected an integer, got 'two'"),
+    ({"runtime": {"compression": "zstd"}}, "runtime.compression: 'zstd' is not one of ['lzf', 'gzip', 'none']"),
+    ({"runtime": {"scheduler": "slurm"}}, "runtime.scheduler: 'slurm' is not 'synchronous', 'local' or an address"),
+    ({"runtime": {"device": "tpu"}}, "runtime.device: 'tpu'"),
+    ({"probe": {"out_of_range": "ignore"}}, "probe.out_of_range: 'ignore' is not one of ['clamp', 'fail']"),
+    ({"probes": {}}, "unknown params section 'probes' (did you mean 'probe'?)"),
+    ({"data": {"annotations": [{"format": "csv", "file": "a.csv"}]}}, "data.annotations[0].split: required"),
+    ({"data": {"annotations": [{"format": "elan", "file": "a", "split": "x"}]}}, "data.annotations[0].format: 'elan'"),
+    ({"sample": {"renders": "train"}}, "sample.renders: expected a list"),
+])
+def test_bad_params_name_the_key(tmp_path, params, message):
+    with pytest.raises(ParamError) as err:
+        load_params(write(tmp_path, params))
+    assert message in str(err.value)
+
+
+def test_overrides_are_validated_too(tmp_path):
+    path = write(tmp_path, {"runtime": {"workers": 2}})
+    assert load_params(path, {"runtime.workers": 3}).runtime.workers == 3
+    with pytest.raises(ParamError, match="runtime.chunk_items: -1 is below the minimum 1"):
+        load_params(path, {"runtime.chunk_items": -1})
+
+
+def test_the_project_params_file_is_valid():
+    from pathlib import Path
+
+    params = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert params.runtime.store == "cache"
+
+
+def test_cli_reports_param_errors_without_a_traceback(tmp_path, chdir, capsys):
+    from pipeline.cli import main
+
+    write(tmp_path, {"runtime": {"bach_size": 1}})
+    chdir(tmp_path)
+    assert main(["manifest"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seds: error: unknown param runtime.bach_size") and "Traceback" not in err

@@ -1,0 +1,100 @@
+"""probe on the real test videos and on broken copies: metadata right, failures recorded with reasons."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.cli import main
+from pipeline.store.records import ItemFailed
+from pipeline.video.service import DecodeService
+from tests_support import write_csv_manifest
+
+EXPECTED = {  # from ../shared/testdata/SOURCES.md
+    "slp-pose__test_video.mp4": dict(width=540, height=720, num_frames=58, fps=359 / 12),
+    "mmaction2__test.avi": dict(width=320, height=240, num_frames=164, fps=25.0),
+    "mmpose__demo.mp4": dict(width=960, height=540, num_frames=5, fps=5.0),
+}
+
+
+@pytest.fixture
+def broken_videos_project(tmp_path, testdata, chdir):
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = []
+    for name in EXPECTED:
+        os.symlink(testdata / "videos" / name, root / name)
+        rows.append({"video_path": name, "text": f"real clip {name}"})
+    (root / "empty.mp4").write_bytes(b"")
+    original = (testdata / "videos" / "slp-pose__test_video.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(original[: len(original) // 2])
+    (root / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
+    for name in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4"):
+        rows.append({"video_path": name, "text": f"broken {name}"})
+    rows.append({"video_path": "mmaction2__test.avi", "text": "a range past the end", "sample_id": "late",
+                 "start_s": "6.0", "end_s": "9.0"})
+    rows.append({"video_path": "mmaction2__test.avi", "text": "starts after the end", "sample_id": "after",
+                 "start_s": "8.0", "end_s": "9.0"})
+    write_csv_manifest(tmp_path, rows, root="data")
+    return chdir(tmp_path)
+
+
+def test_probe_records_metadata_and_failures(broken_videos_project):
+    assert main(["manifest"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "-1"]) == 0
+    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    for name, expected in EXPECTED.items():
+        row = view[name]
+        assert row["probe_status"] == "ok", row
+        assert (row["width"], row["height"], row["num_frames"]) == (expected["width"], expected["height"], expected["num_frames"])
+        assert row["fps"] == pytest.approx(expected["fps"], rel=1e-4)
+        assert row["duration_s"] == pytest.approx(expected["num_frames"] / expected["fps"], rel=1e-4)
+    reasons = {sid: view[sid]["probe_reason"] for sid in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4", "after")}
+    assert reasons == {"empty.mp4": "empty_file", "truncated.mp4": "truncated", "notes.mp4": "not_a_video",
+                       "missing.mp4": "missing_file", "after": "clip_out_of_range"}
+    late = view["late"]  # 6.0-9.0 s of a 6.56 s video: clamped and flagged (probe.out_of_range: clamp)
+    assert late["probe_status"] == "ok" and late["clamped"] and late["first_frame"] == 150 and late["num_frames"] == 14
+
+
+def test_probe_exit_code_follows_max_failures(broken_videos_project, capsys):
+    assert main(["manifest"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "4"]) == 1  # 5 failures here
+    assert "5 item(s) failed, more than runtime.max_failures = 4" in capsys.readouterr().err
+    assert main(["run", "probe", "--no-progress", "--max-failures", "4"]) == 1  # failures are remembered
+    assert main(["run", "probe", "--no-progress", "--max-failures", "5"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "-1"]) == 0
+
+
+def test_out_of_range_fail_mode(broken_videos_project):
+    assert main(["manifest"]) == 0
+    main(["run", "probe", "--no-progress", "--max-failures", "-1", "--set", "probe.out_of_range=fail"])
+    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    assert view["late"]["probe_status"] == "failed" and view["late"]["probe_reason"] == "clip_out_of_range"
+
+
+def test_decode_service_times_out_on_a_hanging_source(tmp_path):
+    fifo = tmp_path / "hangs.mp4"
+    os.mkfifo(fifo)  # opening a FIFO with no writer blocks forever: a stand-in for a decoder deadlock
+    with DecodeService(timeout_s=3) as decoder:
+        hanging = decoder.submit_probe(fifo)
+        after = decoder.submit_frames(Path(__file__).parents[2] / ".." / "shared" / "testdata" / "videos" /
+                                      "mmpose__demo.mp4", np.array([0, 4]))
+        with pytest.raises(ItemFailed) as err:
+            decoder.probe(hanging)
+        assert err.value.reason == "decode_timeout"
+        assert decoder.frames(after).shape == (2, 540, 960, 3)  # the next request gets a fresh decoder
+
+
+def test_frames_are_decoded_once_and_returned_in_request_order(testdata):
+    path = testdata / "videos" / "mmaction2__test.avi"
+    with DecodeService() as decoder:
+        frames = decoder.read_frames(path, np.array([10, 3, 10, 163]))
+        single = decoder.read_frames(path, np.array([3]))
+    assert frames.shape == (4, 240, 320, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[1], single[0])
+    np.testing.assert_array_equal(frames[0], frames[2])

@@ -1,0 +1,49 @@
+"""Frame and window sampling: exact indices for the rules pose and rgb share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.video.sampling import (clip_frame_range, frame_list, linspace_choice, sliding_windows, thin_frames,
+                                     uniform_frames)
+
+
+def test_thin_keeps_every_ceil_t_over_max_frame():
+    assert thin_frames(300, 300).tolist() == list(range(300))
+    assert thin_frames(301, 300).tolist() == list(range(0, 301, 2))  # ceil(301/300) = 2
+    assert len(thin_frames(1000, 300)) == 250 and thin_frames(1000, 300)[1] == 4
+    assert thin_frames(0, 300).size == 0
+
+
+def test_uniform_spreads_first_to_last_and_repeats_short_clips():
+    assert uniform_frames(10, 4).tolist() == [0, 3, 6, 9]
+    assert uniform_frames(2, 4).tolist() == [0, 0, 1, 1]
+
+
+def test_sliding_windows_and_short_clip_padding():
+    w = sliding_windows(20, 16, 1)
+    assert w.shape == (5, 16) and w[0, 0] == 0 and w[-1, -1] == 19
+    assert sliding_windows(20, 8, 4)[:, 0].tolist() == [0, 4, 8, 12]
+    short = sliding_windows(5, 8, 1)
+    assert short.tolist() == [[0, 1, 2, 3, 4, 4, 4, 4]]  # last frame repeated, never dropped
+
+
+def test_linspace_choice_matches_numpy_rounding():
+    assert linspace_choice(100, 64).tolist() == np.round(np.linspace(0, 99, 64)).astype(int).tolist()
+    assert linspace_choice(10, 64).tolist() == list(range(10))
+
+
+def test_clip_frame_range_half_open_in_seconds():
+    assert clip_frame_range(100, 25.0, None, None) == (0, 100)
+    assert clip_frame_range(100, 25.0, 1.0, 2.0) == (25, 50)
+    assert clip_frame_range(100, 25.0, 1.01, 2.0) == (26, 50)
+    assert clip_frame_range(100, 25.0, 3.5, 5.0) == (88, 125)  # not clamped: the probe decides
+
+
+def test_frame_list_rules():
+    assert frame_list(10, "all").tolist() == list(range(10))
+    assert frame_list(10, "every", 3).tolist() == [0, 3, 6, 9]
+    assert frame_list(10, "uniform", 3).tolist() == [0, 4, 9]
+    with pytest.raises(ValueError, match="unknown frame rule"):
+        frame_list(10, "random")
