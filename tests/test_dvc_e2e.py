@@ -1,0 +1,51 @@
+"""`dvc repro` in a fresh copy of the project: the sample graph runs, and a second repro does nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, TINY_PARAMS
+
+
+def fresh_clone(dest: Path) -> Path:
+    """The tracked files of this checkout (its working-tree state) in a new git repository."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = ROOT / name.decode()
+        if src.is_file():
+            target = dest / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_dvc_repro_runs_the_sample_graph_and_then_does_nothing(tmp_path):
+    project = fresh_clone(tmp_path / "clone")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for section, values in TINY_PARAMS.items():
+        params[section] = {**params.get(section, {}), **values}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    first = dvc(project, "repro", "probe")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "probe: 12 items: 12 computed, 0 reused, 0 failed" in first.stdout
+    second = dvc(project, "repro", "probe")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Data and pipelines are up to date." in second.stdout
+    assert "Running stage" not in second.stdout
+    status = dvc(project, "status", "probe")
+    assert "up to date" in status.stdout
