@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     "pipeline.commands.data",
     "pipeline.commands.run",
     "pipeline.commands.cache",
+    "pipeline.commands.queue",
 ]
 
 

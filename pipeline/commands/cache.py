@@ -102,6 +102,36 @@ def failures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def export(args: argparse.Namespace) -> int:
+    from pipeline.store.layout import StageDir
+    from pipeline.store.transfer import export_tarball, view_keys
+
+    view = Path(args.view or Path(args.views_dir) / f"{args.stage}.parquet")
+    fingerprint, keys = view_keys(view, args.stage)
+    report = export_tarball(StageDir(_store_root(args), args.stage, fingerprint), keys, Path(args.output))
+    print(f"cache export: {report.copied} {args.stage} item(s) of {view} -> {args.output} "
+          f"({_human(Path(args.output).stat().st_size)})"
+          + (f"; {len(report.absent)} not in the store" if report.absent else "")
+          + (f"; {len(report.rejected)} REJECTED (checksum)" if report.rejected else ""))
+    for message in report.rejected:
+        print(f"  {message}")
+    return EXIT_FAILURES if report.rejected or report.absent else EXIT_OK
+
+
+def import_(args: argparse.Namespace) -> int:
+    from pipeline.store.transfer import import_tarball
+
+    reports = import_tarball(Path(args.tarball), _store_root(args))
+    bad = 0
+    for name, report in reports.items():
+        print(f"cache import: {name}: {report.copied} copied, {report.already} already present"
+              + (f", {len(report.rejected)} REJECTED (checksum)" if report.rejected else ""))
+        for message in report.rejected:
+            print(f"  {message}")
+        bad += len(report.rejected)
+    return EXIT_FAILURES if bad else EXIT_OK
+
+
 def register(subparsers) -> None:
     cache = subparsers.add_parser("cache", help="verify, size and prune the feature store")
     sub = cache.add_subparsers(dest="cache_command", required=True)
@@ -124,6 +154,19 @@ def register(subparsers) -> None:
     g.add_argument("--views", nargs="*", help="explicit view files instead of --views-dir")
     common(g)
     g.set_defaults(func=guarded(gc))
+    e = sub.add_parser("export", help="one stage's items for one manifest view, as a single tarball",
+                       description="Pack the items a view references (default views/<stage>.parquet) into one tar "
+                                   "file that `seds cache import` verifies and loads: for sharing without a DVC remote.")
+    e.add_argument("stage")
+    e.add_argument("-o", "--output", required=True, help="tarball to write")
+    e.add_argument("--view", help="view file (default: <views-dir>/<stage>.parquet)")
+    e.add_argument("--views-dir", default="views")
+    common(e)
+    e.set_defaults(func=guarded(export))
+    i = sub.add_parser("import", help="load a `seds cache export` tarball, verifying every checksum")
+    i.add_argument("tarball")
+    common(i)
+    i.set_defaults(func=guarded(import_))
     f = sub.add_parser("failures", help="list recorded failures with their reasons")
     f.add_argument("stage", nargs="?")
     common(f)

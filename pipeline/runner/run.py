@@ -19,6 +19,7 @@ from tqdm import tqdm
 from pipeline.config import Params
 from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
+from pipeline.runner.shared import import_from_shared
 from pipeline.runner.stage import ItemRequest, stage_class
 from pipeline.runner.view import Coverage, finalize
 from pipeline.store.index import StageIndex
@@ -43,6 +44,8 @@ class RunSummary:
     total: int = 0
     computed: int = 0
     reused: int = 0
+    shared: int = 0
+    shared_rejected: int = 0
     failed_now: Counter = field(default_factory=Counter)
     coverage: Coverage | None = None
     seconds: float = 0.0
@@ -59,7 +62,9 @@ class RunSummary:
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(failed.items()))
         shard = f" shard {self.shard}" if self.shard.count > 1 else ""
         upstream = f", {self.coverage.upstream_failed} skipped (upstream failed)" if self.coverage and self.coverage.upstream_failed else ""
-        text = (f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, "
+        shared = f"{self.shared} from the shared store, " if self.shared or self.shared_rejected else ""
+        rejected = f"{self.shared_rejected} shared item(s) rejected (checksum), " if self.shared_rejected else ""
+        text = (f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, {shared}{rejected}"
                 f"{self.failed} failed{f' ({reasons})' if reasons else ''}{upstream} in {self.seconds:.1f} s "
                 f"({rate:.2f} items/s) [fingerprint {self.fingerprint[:12]}]")
         return text + (f" [weights: {self.weights}]" if self.weights else "")
@@ -122,6 +127,10 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
         todo = [r for r in plan.requests if r.item_key not in index
                 and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)]
         summary.reused = len(plan.requests) - len(todo)
+        if todo and runtime.shared_store:
+            imported = import_from_shared(plan, todo, Path(runtime.shared_store), compression=runtime.compression,
+                                          shard_items=runtime.shard_items)
+            todo, summary.shared, summary.shared_rejected = imported.remaining, imported.copied, imported.rejected
         if todo:
             _compute(plan, todo, params, options, summary)
     if options.finalize_only or options.shard.count == 1:

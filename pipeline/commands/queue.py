@@ -1,0 +1,49 @@
+"""`seds queue slurm <stage> --shards N`: ready-to-submit SLURM array scripts for one stage."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands.common import EXIT_OK, guarded
+
+
+def slurm(args: argparse.Namespace) -> int:
+    from pipeline.queue import SlurmOptions, write_slurm
+    from pipeline.runner.stage import stage_class
+
+    uses_gpu = stage_class(args.stage).uses_gpu if args.gpus is None else args.gpus > 0
+    opts = SlurmOptions(shards=args.shards, time=args.time, cpus=args.cpus, mem=args.mem,
+                        gpus=args.gpus if args.gpus is not None else 1, partition=args.partition,
+                        account=args.account, max_parallel=args.max_parallel, log_dir=args.log_dir,
+                        venv=args.venv, params=args.params)
+    written = write_slurm(args.stage, Path.cwd(), opts, uses_gpu, Path(args.out_dir))
+    print("wrote " + ", ".join(str(p) for p in written))
+    print(f"submit with: {written[2]}   (array of {args.shards} {args.stage} shards, then finalize + dvc commit)")
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    from pipeline.runner.stage import ITEM_STAGES
+
+    queue = subparsers.add_parser("queue", help="write batch-queue scripts (SLURM array jobs) for one stage")
+    sub = queue.add_subparsers(dest="queue_command", required=True)
+    s = sub.add_parser("slurm", help="an sbatch array script, its finalize step and a submit script",
+                       description="Write runs/queue/<stage>.sbatch (one array task per shard: "
+                                   "`seds run <stage> --shard $SLURM_ARRAY_TASK_ID/N`), <stage>-finalize.sbatch "
+                                   "(`seds finalize <stage>` + `dvc commit`) and <stage>-submit.sh (array, then "
+                                   "finalize with --dependency=afterany).")
+    s.add_argument("stage", choices=sorted(ITEM_STAGES))
+    s.add_argument("--shards", type=int, required=True, help="number of array tasks")
+    s.add_argument("--time", default="04:00:00", help="time limit per task (default: %(default)s)")
+    s.add_argument("--cpus", type=int, default=8, help="CPUs per task (default: %(default)s)")
+    s.add_argument("--mem", default="32G", help="memory per task (default: %(default)s)")
+    s.add_argument("--gpus", type=int, help="GPUs per task (default: 1 for GPU stages, 0 otherwise)")
+    s.add_argument("--partition")
+    s.add_argument("--account")
+    s.add_argument("--max-parallel", type=int, help="at most this many tasks at once (%%N in --array)")
+    s.add_argument("--log-dir", default="runs/queue/logs")
+    s.add_argument("--out-dir", default="runs/queue")
+    s.add_argument("--venv", default=".venv")
+    s.add_argument("--params", default="params.yaml")
+    s.set_defaults(func=guarded(slurm))
