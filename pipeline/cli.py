@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "pipeline.commands.run",
     "pipeline.commands.cache",
     "pipeline.commands.queue",
+    "pipeline.commands.params",
 ]
 
 
