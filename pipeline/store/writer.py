@@ -25,7 +25,7 @@ from pipeline.store.layout import TMP_PREFIX, StageDir, StoreError, new_writer_i
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
-_CHUNK_BYTES = 1 << 20  # HDF5 chunk target: big enough for throughput, small enough for random reads
+_CHUNK_BYTES = 64 << 10  # HDF5 chunk target: about one item's array, so a random read decompresses little more than it returns
 
 
 def array_checksum(array: np.ndarray) -> str:

@@ -130,18 +130,21 @@ KILL_SCRIPT = textwrap.dedent("""
             if item(i).item_key in done:
                 continue
             writer.add(item(i))
-            time.sleep(0.01)
+            print("added", i, flush=True)
+            time.sleep(0.005)
 """)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sigkill_mid_write_leaves_no_partial_shard_and_rerun_matches(tmp_path, seed):
+@pytest.mark.parametrize("kill_after", [1, 7, 17, 31])
+def test_sigkill_mid_write_leaves_no_partial_shard_and_rerun_matches(tmp_path, kill_after):
     script = tmp_path / "writer.py"
     script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parents[1])))
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, str(script), str(killed_root)], env=env)
-    time.sleep(1.2 + 0.25 * seed)  # import time + part of the writing
+    proc = subprocess.Popen([sys.executable, str(script), str(killed_root)], env=env, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # kill right after item `kill_after` was appended: mid-shard, mid-run
+        if line.strip() == f"added {kill_after}":
+            break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stage_dir = make_stage_dir(killed_root)
