@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.keypoints.layout import LEFT_ARM, LEFT_HAND, NUM_KEYPOINTS, RIGHT_ARM, RIGHT_HAND, Selection
+from pipeline.keypoints.layout import LEFT_ARM, LEFT_HAND, RIGHT_ARM, RIGHT_HAND, Selection
+from pipeline.keypoints.select import check_wholebody, select_points
 from pipeline.store.records import ItemFailed
 
 NORMALISATIONS = ("none", "seds", "center")
@@ -217,9 +218,9 @@ def seds_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection,
 
 def no_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection, min_score: float) -> Normalised:
     """Pixels as the pose stage gave them; mask: score > min_score; every frame kept."""
-    out = keypoints[:, chosen.indices].astype(np.float32)
-    mask = (scores[:, chosen.indices] > min_score).astype(np.uint8)
-    return Normalised(out, mask, np.ones(len(keypoints), dtype=bool), {})
+    xy, selected_scores = select_points(keypoints, scores, chosen)
+    return Normalised(xy.astype(np.float32), (selected_scores > min_score).astype(np.uint8),
+                      np.ones(len(keypoints), dtype=bool), {})
 
 
 def shoulder_frame(keypoints: np.ndarray, scores: np.ndarray, min_score: float) -> tuple[np.ndarray, float]:
@@ -241,16 +242,15 @@ def center_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selectio
     """Shoulder-centred, shoulder-width-scaled coordinates (units: shoulder widths), one centre and
     width per clip; mask: score > min_score; every frame kept."""
     centre, width = shoulder_frame(keypoints, scores, min_score)
-    out = ((keypoints[:, chosen.indices].astype(np.float64) - centre) / width).astype(np.float32)
-    mask = (scores[:, chosen.indices] > min_score).astype(np.uint8)
-    return Normalised(out, mask, np.ones(len(keypoints), dtype=bool), {})
+    xy, selected_scores = select_points(keypoints, scores, chosen)
+    return Normalised(((xy.astype(np.float64) - centre) / width).astype(np.float32),
+                      (selected_scores > min_score).astype(np.uint8), np.ones(len(keypoints), dtype=bool), {})
 
 
 def normalise(name: str, keypoints: np.ndarray, scores: np.ndarray, chosen: Selection, size_wh: tuple[float, float],
               min_score: float, rules: SedsRules) -> Normalised:
     """Dispatch by name. `keypoints` (T, 133, 2) px of a clip of size (W, H), `scores` (T, 133)."""
-    if keypoints.shape[1:] != (NUM_KEYPOINTS, 2):
-        raise ValueError(f"expected (T, {NUM_KEYPOINTS}, 2) keypoints, got {keypoints.shape}")
+    check_wholebody(keypoints, scores)
     if name == "none":
         return no_normalise(keypoints, scores, chosen, min_score)
     if name == "center":

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pipeline.keypoints.layout import selection
+from pipeline.keypoints.layout import Selection, selection
 from pipeline.keypoints.normalise import BOX_ARM, BOX_JOINTS, BOX_NONE, Normalised, normalise
 from pipeline.keypoints.params import SelectParams
 from pipeline.keypoints.select import KeypointShapeError, check_wholebody
@@ -75,7 +75,7 @@ class SelectStage(Stage):
         return int(width), int(height)
 
     def _normalise(self, arrays: dict[str, np.ndarray], size: tuple[int, int], request: ItemRequest,
-                   p: SelectParams, chosen) -> Normalised:
+                   p: SelectParams, chosen: Selection) -> Normalised:
         keypoints, scores, frames = arrays["keypoints"], arrays["scores"], arrays["frames"]
         try:
             check_wholebody(keypoints, scores, f"{self.upstream} item of {request.sample_id}")

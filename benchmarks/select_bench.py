@@ -1,0 +1,67 @@
+"""`seds` normalisation: the vectorised rules (pipeline.keypoints.normalise) vs the authors' way, frame
+by frame in Python (the restatement the tests check it against, tests/keypoints/seds_loader_reference.py).
+One run each over the same clips; prints clips/s of both and the ratio.
+
+    python benchmarks/select_bench.py [--clips 200] [--frames 300]
+
+At How2Sign scale (~35k clips of up to 300 frames) the difference is what select costs per epoch of
+preprocessing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "keypoints")]
+
+from pipeline.keypoints.layout import LEFT_HAND, RIGHT_HAND, selection  # noqa: E402
+from pipeline.keypoints.normalise import SedsRules, seds_normalise  # noqa: E402
+from seds_loader_reference import reference_loader  # noqa: E402
+
+
+def synthetic_clip(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """(T, 133, 3) in a 256 frame: hands mostly well seen, sometimes half seen or lost."""
+    clip = np.zeros((frames, 133, 3))
+    clip[..., :2] = rng.uniform(0, 255, size=(frames, 133, 2))
+    clip[..., 2] = rng.uniform(0.3, 1.0, size=(frames, 133))
+    for hand in (LEFT_HAND, RIGHT_HAND):
+        centre = rng.uniform(40, 215, size=(frames, 1, 2))
+        clip[:, hand.start:hand.stop, :2] = centre + rng.normal(0, 12, size=(frames, 21, 2))
+        lost = rng.random(frames) < 0.2
+        clip[lost, hand.start:hand.stop, 2] = rng.uniform(0, 0.15, size=(lost.sum(), 21))
+    return clip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--frames", type=int, default=300)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    clips = [synthetic_clip(rng, args.frames) for _ in range(args.clips)]
+    chosen, rules = selection(), SedsRules()
+
+    start = time.perf_counter()
+    for clip in clips:
+        seds_normalise(clip[..., :2], clip[..., 2], chosen, (256, 256), rules)
+    vectorised = time.perf_counter() - start
+
+    start = time.perf_counter()
+    for clip in clips:
+        reference_loader(clip, 256.0, 256.0)
+    per_frame = time.perf_counter() - start
+
+    print(f"{args.clips} clips x {args.frames} frames, seds normalisation of the SEDS 49:")
+    print(f"  per-frame loop (the authors' way): {args.clips / per_frame:8.1f} clips/s ({per_frame:.2f} s)")
+    print(f"  vectorised (pipeline.keypoints):   {args.clips / vectorised:8.1f} clips/s ({vectorised:.2f} s)")
+    print(f"  ratio: {per_frame / vectorised:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
