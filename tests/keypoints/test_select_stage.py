@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from pipeline.cli import main
 from pipeline.keypoints.layout import selection
@@ -17,7 +18,6 @@ from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir
 from pipeline.store.reader import StageReader
 from pipeline.video.sampling import every_kth, thin_frames
-from conftest import TINY_PARAMS, write_params
 from tests_support import BASE_RUNTIME
 
 GT = ["--set", "select.source=gt_keypoints"]
@@ -40,9 +40,14 @@ def view_rows(stage: str) -> dict[str, dict]:
 
 
 def with_select(project: Path, **select) -> None:
-    """The tiny project's params plus a select section (list values go through the file: the runner
+    """The project's params plus a select section (list values go through the file: the runner
     cannot yet carry a list given with --set, see docs/stages/select.md)."""
-    write_params(project, {**TINY_PARAMS, "select": {"source": "gt_keypoints", **select}})
+    write_params(project, {**yaml.safe_load((project / "params.yaml").read_text()),
+                           "select": {"source": "gt_keypoints", **select}})
+
+
+def write_params(project: Path, params: dict) -> None:
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def last_summary(capsys) -> str:
