@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "pipeline.commands.cache",
     "pipeline.commands.queue",
     "pipeline.commands.params",
+    "pipeline.commands.viz",
 ]
 
 

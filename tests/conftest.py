@@ -14,31 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
-
-TINY_PARAMS = {
-    "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
-                "threads_per_worker": 2, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60},
-    "sample": {"out": "data/sample", "sentences": 4, "renders": ["train", "val", "test"], "width": 160,
-               "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},
-    "data": {"root": "data/sample", "annotations": [
-        {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s} for s in ("train", "val", "test")]},
-    "probe": {"full_decode": True, "out_of_range": "clamp"},
-}
-
+from tests_support import ROOT, TESTDATA, TINY_PARAMS, write_params
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     if not (TESTDATA / "SOURCES.md").is_file():
         pytest.fail(f"the shared test data is missing at {TESTDATA} (see ../shared/testdata/SOURCES.md)")
     return TESTDATA
-
-
-def write_params(project: Path, params: dict) -> Path:
-    path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
 
 
 @pytest.fixture

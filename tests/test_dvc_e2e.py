@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-from conftest import ROOT, TINY_PARAMS
-
-
-def fresh_clone(dest: Path) -> Path:
-    """The tracked files of this checkout (its working-tree state) in a new git repository."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    return dest
-
-
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
-                          capture_output=True, text=True)
+from tests_support import TINY_PARAMS, dvc, fresh_clone
 
 
 @pytest.mark.slow

@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import TINY_PARAMS
-from test_dvc_e2e import dvc, fresh_clone
+from tests_support import TINY_PARAMS, dvc, fresh_clone
 
 VENV = Path(sys.executable).parents[1]
 

@@ -3,9 +3,52 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
+
+TINY_PARAMS = {
+    "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
+                "threads_per_worker": 2, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60},
+    "sample": {"out": "data/sample", "sentences": 4, "renders": ["train", "val", "test"], "width": 160,
+               "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},
+    "data": {"root": "data/sample", "annotations": [
+        {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s} for s in ("train", "val", "test")]},
+    "probe": {"full_decode": True, "out_of_range": "clamp"},
+}
+
+
+def write_params(project: Path, params: dict) -> Path:
+    path = project / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def fresh_clone(dest: Path) -> Path:
+    """The tracked files of this checkout (its working-tree state) in a new git repository."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = ROOT / name.decode()
+        if src.is_file():
+            target = dest / name.decode()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
+                          capture_output=True, text=True)
+
 
 BASE_RUNTIME = {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
                 "threads_per_worker": 1, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60}

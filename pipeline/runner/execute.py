@@ -8,7 +8,9 @@ shard at the end of the run.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ class RunSpec:
 
     stage: str
     params_path: str
-    overrides: tuple[tuple[str, Any], ...]
+    overrides: tuple[tuple[str, str], ...]  # (dotted key, JSON value): hashable, lists included
     store_root: str
     fingerprint: str
     fingerprints: tuple[tuple[str, str], ...]
@@ -88,17 +90,13 @@ def _state(spec: RunSpec) -> _WorkerState:
     state = _STATE.get(spec)
     if state is None:
         os.chdir(spec.cwd)  # params and data roots are relative to the project, wherever the worker started
-        try:
-            import torch
-
-            torch.set_num_threads(spec.threads)
-        except ImportError:
-            pass
-        params = load_params(spec.params_path, dict(spec.overrides))
+        params = load_params(spec.params_path, {k: json.loads(v) for k, v in spec.overrides})
         stage = stage_class(spec.stage)(params)
-        ctx = WorkerContext(params, Path(spec.store_root), resolve_device(spec.device, _worker_rank()),
-                            dict(spec.fingerprints))
+        device = resolve_device(spec.device, _worker_rank()) if stage.uses_gpu else "cpu"
+        ctx = WorkerContext(params, Path(spec.store_root), device, dict(spec.fingerprints))
         stage.open(ctx)
+        if "torch" in sys.modules:  # only stages that use torch pay for importing it
+            sys.modules["torch"].set_num_threads(spec.threads)
         writer = ShardWriter(StageDir(Path(spec.store_root), spec.stage, spec.fingerprint),
                              max_items=spec.shard_items, max_seconds=spec.shard_seconds, compression=spec.compression)
         state = _WorkerState(stage, ctx, writer)

@@ -7,6 +7,7 @@ rows only, no view) and `seds finalize <stage>` (no computing: coverage check an
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from collections import Counter
@@ -143,7 +144,8 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
 
 def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
     runtime = params.runtime
-    spec = RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), tuple(sorted(options.overrides.items())),
+    overrides = tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(options.overrides.items()))
+    spec = RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), overrides,
                    str(Path(runtime.store).resolve()), plan.fingerprint.digest, tuple(sorted(plan.upstream_fingerprints.items())),
                    runtime.device, runtime.threads_per_worker, runtime.shard_items, runtime.shard_seconds,
                    runtime.compression, str(Path.cwd()))
@@ -157,7 +159,8 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
 
     try:
         if runtime.scheduler == "synchronous":
-            resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
+            if plan.stage.uses_gpu:
+                resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(todo, runtime.chunk_items):
                     absorb(run_chunk(spec, chunk, on_item=lambda _: bar.update(1)))
