@@ -1,0 +1,227 @@
+"""Where a model's weights come from, and how they are read without running anyone's pickled code.
+
+A checkpoint param is one of three things, all recorded in the stage fingerprint:
+- a URL (http(s) or file://): downloaded once into the checkpoint cache
+  (`~/.cache/seds/checkpoints`, or `$SEDS_CHECKPOINT_CACHE`) as `<sha256[:16]>-<name>` beside a
+  `.json` note of the URL and the full sha256, and found there by URL afterwards, with no network;
+- a local path;
+- the word `random`: the explicit, offline choice of randomly initialised weights. Nothing falls
+  back to random weights silently.
+
+The fingerprint gets the file's blake3 content hash (as every file in this project), so renaming or
+moving a checkpoint changes nothing, and a different file with the same name changes the key.
+
+Loading: `torch.load(weights_only=True)` only, with an explicit allowlist of the numpy types that
+OpenMMLab checkpoints keep in their `meta` (the dataset metadata holds numpy arrays). A file that
+needs any other global is refused with an error naming it; nothing is ever loaded with
+weights_only=False. `.safetensors` files are read with safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.fingerprint import hash_file
+
+RANDOM = "random"
+CACHE_ENV = "SEDS_CHECKPOINT_CACHE"
+# OpenMMLab names files `<name>-<first 8 hex of sha256>[_<date>].pth`; torch.hub uses the same idea.
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})(?:_\d{8})?\.(?:pth|pt|ckpt)$")
+_DOWNLOAD_TIMEOUT_S = 60
+_READ_CHUNK = 8 << 20
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be found, fetched or safely loaded. The message names the param and the fix."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A resolved checkpoint param: the file to read (None for random) and its content hash."""
+
+    spec: str                 # what the params said: URL, path or "random"
+    path: Path | None
+    content_hash: str         # blake3 of the bytes, or "random"
+
+    @property
+    def is_random(self) -> bool:
+        return self.path is None
+
+    def describe(self) -> str:
+        if self.is_random:
+            return f"random (explicit, checkpoint: {RANDOM})"
+        return f"{self.path.name} (blake3 {self.content_hash[:12]})"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "seds" / "checkpoints")
+
+
+def is_url(spec: str) -> bool:
+    return urllib.parse.urlparse(spec).scheme in ("http", "https", "file")
+
+
+def resolve_checkpoint(spec: str, key: str, *, download: bool = True) -> Checkpoint:
+    """Turn a checkpoint param into a local file (downloading a URL into the cache when needed).
+
+    `key` is the dotted param name (e.g. `pose.checkpoint`); every error names it."""
+    if spec == RANDOM:
+        return Checkpoint(spec, None, RANDOM)
+    if is_url(spec):
+        path = cached_download(spec) if download else find_cached(spec)
+        if path is None:
+            raise CheckpointError(f"{key}: {spec} is not in the checkpoint cache {cache_dir()}")
+        return Checkpoint(spec, path, hash_file(path))
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{key}: checkpoint file {path} does not exist (give a path, a URL, or "
+                              f"'{RANDOM}' for explicitly random weights)")
+    return Checkpoint(spec, path.resolve(), hash_file(path))
+
+
+# -- the cache -------------------------------------------------------------------------------------
+def _url_name(url: str) -> str:
+    name = Path(urllib.parse.urlparse(url).path).name
+    return name or "checkpoint"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_name_hash(name: str, sha256: str, source: str) -> None:
+    """OpenMMLab (and torch.hub) file names carry a sha256 prefix: a mismatch is a corrupt file."""
+    match = _HASH_IN_NAME.search(name)
+    if match and not sha256.startswith(match.group(1)):
+        raise CheckpointError(f"{source}: sha256 {sha256[:12]}... does not start with {match.group(1)}, the hash "
+                              f"its name promises: the file is corrupt or not the one named; delete it and retry")
+
+
+def _note_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def find_cached(url: str) -> Path | None:
+    """The cached file for `url`: one recorded for it, or one a user copied in under its name."""
+    root = cache_dir()
+    if not root.is_dir():
+        return None
+    name = _url_name(url)
+    for path in sorted(root.glob(f"*{name}")):
+        if not (path.name == name or path.name.endswith("-" + name)) or not path.is_file():
+            continue
+        note = _note_path(path)
+        if note.is_file():
+            if json.loads(note.read_text()).get("url") == url:
+                return path
+            continue
+        sha256 = _sha256(path)  # copied in by hand: check it once, then remember it
+        _check_name_hash(name, sha256, str(path))
+        note.write_text(json.dumps({"url": url, "sha256": sha256}))
+        return path
+    return None
+
+
+def cached_download(url: str) -> Path:
+    """Download `url` into the cache unless it is there already; return the local file."""
+    found = find_cached(url)
+    if found is not None:
+        return found
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    name = _url_name(url)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=root)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+            while chunk := response.read(_READ_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        sha256 = digest.hexdigest()
+        _check_name_hash(name, sha256, url)
+        final = root / f"{sha256[:16]}-{name}"
+        os.replace(tmp, final)
+    except (urllib.error.URLError, OSError) as err:
+        raise CheckpointError(
+            f"cannot download {url} ({err}). Without network: fetch it on a machine that has one and copy it "
+            f"into {root}/ under its name ({name}), or set the checkpoint param to a local path, or to "
+            f"'{RANDOM}' for explicitly random weights") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _note_path(final).write_text(json.dumps({"url": url, "sha256": sha256}))
+    return final
+
+
+# -- safe loading ----------------------------------------------------------------------------------
+def numpy_safe_globals() -> list[Any]:
+    """The numpy globals an OpenMMLab checkpoint's `meta` needs, and nothing else.
+
+    mmpose stores `dataset_meta` (keypoint colours as uint8 arrays, sigmas and weights as float32
+    arrays) in `meta`; rebuilding an array needs `_reconstruct`, `ndarray`, `dtype` and, since numpy
+    2, the concrete dtype class of each array (UInt8DType, Float32DType, ...). `scalar` rebuilds numpy
+    scalars (mmengine records some values as numpy floats). Checkpoints written under numpy 1.x name
+    these `numpy.core.multiarray.*`, so that spelling is allowlisted for the same functions.
+    Object arrays stay refused: their elements would be arbitrary pickles."""
+    import numpy as np
+    from numpy._core import multiarray
+
+    dtype_classes = [np.dtypes.BoolDType, np.dtypes.Int8DType, np.dtypes.Int16DType, np.dtypes.Int32DType,
+                     np.dtypes.Int64DType, np.dtypes.UInt8DType, np.dtypes.UInt16DType, np.dtypes.UInt32DType,
+                     np.dtypes.UInt64DType, np.dtypes.Float16DType, np.dtypes.Float32DType, np.dtypes.Float64DType]
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes,
+            (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+            (multiarray.scalar, "numpy.core.multiarray.scalar")]
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's top-level object, read with weights_only=True plus the numpy allowlist."""
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return {"state_dict": load_file(os.fspath(path), device="cpu")}
+    try:
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = str(err).split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: refused to load: it needs a Python global outside the allowlist ({detail}). Checkpoints "
+            "are only read with torch.load(weights_only=True); re-save the weights as a plain "
+            "{'state_dict': ...} (or .safetensors) from a trusted environment") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return obj
+
+
+def load_state_dict(path: Path) -> dict[str, Any]:
+    """The weights of a checkpoint: its `state_dict` entry, or the file itself when it is a flat dict of tensors."""
+    import torch
+
+    obj = load_checkpoint(path)
+    state = obj.get("state_dict", obj)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no state_dict of tensors in it (top-level keys: {sorted(obj)[:10]})")
+    return state
+
