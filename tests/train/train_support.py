@@ -1,0 +1,129 @@
+"""Helpers for the train/evaluate tests: a tiny, learnable store: select and rgb items written with the real
+ShardWriter, and their views written the way pipeline/runner/view.py writes them (fingerprints in the
+Parquet metadata), so the trainer reads exactly what the select and rgb stages will give it.
+
+Synthetic but learnable: a vocabulary of glosses, each with its own hand motion (a per-gloss pose
+and oscillation of the 49 SEDS keypoints) and its own RGB feature direction; a sentence is a gloss
+sequence, its text the gloss words; every sentence is rendered once per split with different speed,
+placement and noise (a different "signer"), so retrieval in the test split means recognising the
+glosses, not remembering a clip. About 5% of joints are missing (mask 0, garbage coordinates).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from pipeline.fingerprint import StageFingerprint
+from pipeline.runner.plan import FINGERPRINTS_META
+from pipeline.store.layout import StageDir
+from pipeline.store.records import Item
+from pipeline.store.writer import ShardWriter
+
+WORDS = ["hello", "you", "name", "what", "book", "eat", "friend", "good", "happy", "house"]
+RGB_DIM = 1024
+WINDOW = 4
+
+
+def _write_view(views: Path, stage: str, fingerprint: str, rows: list[dict]) -> None:
+    table = pa.table({k: [r[k] for r in rows] for k in rows[0]})
+    meta = {FINGERPRINTS_META: json.dumps({stage: fingerprint}).encode()}
+    views.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata(meta), views / f"{stage}.parquet")
+
+
+def _stage_dir(store: Path, stage: str) -> StageDir:
+    fp = StageFingerprint(stage, 1, {"test": "synthetic"}, {"checkpoint": "random"})
+    stage_dir = StageDir(store, stage, fp.digest)
+    stage_dir.create(fp)
+    return stage_dir
+
+
+def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("train", "train", "val", "test"),
+                seed: int = 0, rgb_stages: tuple[str, ...] = ("rgb",), fail: tuple[str, ...] = (),
+                rgb_signal: float = 1.0) -> dict:
+    """Write views/select.parquet, views/<rgb stage>.parquet and their store items under `root`.
+    `fail` lists sample ids recorded as failed in the select view; `rgb_signal` scales the glosses'
+    RGB directions (0: RGB features are pure noise, so only the pose stream can learn)."""
+    rng = np.random.default_rng(seed)
+    glosses = {w: {"pose": rng.normal(0, 1, (49, 2)), "amp": rng.normal(0, 0.5, (49, 2)),
+                   "freq": rng.uniform(1, 3), "rgb": rng.normal(0, 1, RGB_DIM)} for w in WORDS}
+    seen, sentence_words = set(), []
+    while len(sentence_words) < sentences:
+        words = tuple(rng.choice(WORDS, size=int(rng.integers(2, 4)), replace=False))
+        if words not in seen:
+            seen.add(words)
+            sentence_words.append(words)
+    store, views = root / "cache", root / "views"
+    select_dir = _stage_dir(store, "select")
+    rgb_dirs = [_stage_dir(store, s) for s in rgb_stages]
+    select_rows, rgb_rows = [], {s: [] for s in rgb_stages}
+    with ShardWriter(select_dir, max_items=1000) as select_writer:
+        writers = [ShardWriter(d, max_items=1000) for d in rgb_dirs]
+        for s, words in enumerate(sentence_words):
+            for r, split in enumerate(splits):
+                sid = f"s{s:03d}_r{r}"
+                speed = rng.uniform(0.7, 1.4)
+                offset = rng.normal(0, 0.3, 2)
+                frames_per_gloss = max(4, int(round(10 / speed)))
+                kp, feats = [], []
+                for w in words:
+                    g = glosses[w]
+                    t = np.arange(frames_per_gloss)[:, None, None] / frames_per_gloss
+                    kp.append(g["pose"] + g["amp"] * np.sin(2 * np.pi * g["freq"] * t) + offset)
+                    feats.append(np.repeat(g["rgb"][None], frames_per_gloss, 0))
+                kp = np.concatenate(kp).astype(np.float32)
+                kp += rng.normal(0, 0.05, kp.shape).astype(np.float32)
+                n_frames = len(kp)
+                mask = (rng.random((n_frames, 49)) > 0.05).astype(np.uint8)
+                kp[mask == 0] = rng.normal(0, 50, (int((mask == 0).sum()), 2))  # garbage where missing
+                frames = np.arange(n_frames, dtype=np.int64) * 2  # every other clip frame was kept
+                select_item = Item(f"sel-{sid}", sid, {
+                    "keypoints": kp, "scores": mask.astype(np.float32) * 0.9, "mask": mask, "frames": frames},
+                    {"parts": ["body", "left_hand", "right_hand"]})
+                status = "failed" if sid in fail else "ok"
+                if status == "ok":
+                    select_writer.add(select_item)
+                text = " ".join(words)
+                select_rows.append({"sample_id": sid, "text": text.capitalize() + ".", "split": split,
+                                    "select_key": f"sel-{sid}", "select_status": status,
+                                    "select_reason": None if status == "ok" else "error"})
+                starts = np.arange(0, 2 * n_frames - 2 * WINDOW + 1)
+                windows = starts[:, None] + np.arange(WINDOW)[None]
+                centre_frame = np.clip(np.round(windows.mean(1) / 2).astype(int), 0, n_frames - 1)
+                base = rgb_signal * np.concatenate(feats)[centre_frame]
+                for stage, writer in zip(rgb_stages, writers):
+                    noise = rng.normal(0, 1.0, base.shape)
+                    writer.add(Item(f"{stage}-{sid}", sid, {"features": (base + noise).astype(np.float16),
+                                                             "windows": windows.astype(np.int64)},
+                                    {"num_windows": len(windows)}))
+                    rgb_rows[stage].append({"sample_id": sid, "text": text, "split": split,
+                                            f"{stage}_key": f"{stage}-{sid}", f"{stage}_status": "ok"})
+        for writer in writers:
+            writer.close()
+    _write_view(views, "select", select_dir.fingerprint, select_rows)
+    for stage, d in zip(rgb_stages, rgb_dirs):
+        _write_view(views, stage, d.fingerprint, rgb_rows[stage])
+    return {"sentences": sentence_words, "splits": splits}
+
+
+TINY_TRAIN = {
+    "text_encoder": "tiny-random", "lr_text": 0.0, "gcn_widths": [16, 16, 32, 32], "fusion_hidden": 48,
+    "interaction_width": 64, "interaction_layers": 1, "interaction_heads": 4, "embed_dim": 64, "cgaf_layers": 1,
+    "cgaf_heads": 4, "cgaf_ff": 128, "steps": 16, "max_words": 12, "batch_size": 8, "epochs": 2,
+    "lr_pose": 2e-3, "lr_interaction": 2e-3, "lr_fusion": 2e-3, "warmup": 0.1, "progress": False,
+    "interaction_dropout": 0.0, "cgaf_dropout": 0.0,
+}
+
+
+def write_project_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> Path:
+    params = {"runtime": {"store": "cache", "views": "views", "device": "cpu", "threads_per_worker": 2},
+              "train": {**TINY_TRAIN, **(train or {})}, "evaluate": {**(evaluate or {})}}
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
