@@ -1,0 +1,122 @@
+"""The rgb stage: I3D features of every clip, one 1024-d vector per window, windows as SEDS/CiCo take them.
+
+Per clip: plan the windows (pipeline.rgb.windows), decode each needed frame once with the short side
+resized to `rgb.resize` (pipeline.rgb.loader, decoding ahead of the model), centre-crop and
+normalise for the feature set's family (pipeline.rgb.frames), and run the windows through I3D in
+batches that span clips (pipeline.rgb.extractor). Output per clip (the agreed contract):
+  features (n, 1024) float16, windows (n, window) int64 clip frame indices of each window's frames;
+  attrs num_windows, total_windows, padded, family, frame_step.
+A clip that cannot be decoded becomes a Failure with the decoder's reason; a missing or wrong
+checkpoint stops the run before any item (it is a configuration error, not bad input).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterator
+
+import numpy as np
+
+from pipeline.rgb.params import RgbParams
+from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
+from pipeline.store.records import Failure, Item, ItemFailed
+
+
+class RgbStage(Stage):
+    name = "rgb"
+    VERSION = 1
+    upstream = "probe"
+    view_attrs = ("num_windows", "total_windows", "padded", "family")
+    uses_gpu = True
+
+    @property
+    def rgb(self) -> RgbParams:
+        return self.params["rgb"]
+
+    def _checkpoint(self):
+        from pipeline.models.i3d_checkpoints import resolve_checkpoint
+
+        p = self.rgb
+        return resolve_checkpoint(p.current.checkpoint, f"rgb.feature_sets.{p.feature_set}.checkpoint")
+
+    def fingerprint_inputs(self) -> tuple[dict[str, Any], dict[str, str]]:
+        p = self.rgb
+        params = {**p.sampling(), "family": p.current.family, "size": p.size, "resize": p.resize,
+                  "crop": "centre", "pooling": "mean_mixed_5c"}
+        return params, {"checkpoint": self._checkpoint().content_hash}
+
+    def describe_weights(self) -> str:
+        p = self.rgb
+        return f"I3D '{p.feature_set}' {self._checkpoint().describe()}, family {p.current.family}"
+
+    def open(self, ctx: WorkerContext) -> None:
+        import torch
+
+        from pipeline.models.i3d_checkpoints import load_i3d
+        from pipeline.rgb.extractor import WindowExtractor
+
+        p = self.rgb
+        loaded = load_i3d(self._checkpoint())
+        self.layout = loaded.layout
+        device = torch.device(ctx.device)
+        self.precision = p.precision if device.type == "cuda" else "fp32"
+        self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
+        self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
+
+    def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
+        from pipeline.rgb.frames import to_model_input
+        from pipeline.rgb.windows import plan_windows
+
+        p = self.rgb
+        jobs, plans = [], {}
+        for request in requests:
+            frames = int(request.row.get("num_frames") or 0)
+            if frames <= 0:
+                yield Failure(request.sample_id, "no_frames", f"{request.row.get('video_path')}: the probe found "
+                                                              "no frames in this clip", request.item_key)
+                continue
+            plan = plan_windows(frames, window=p.window, stride=p.stride, max_frames=p.max_frames,
+                                num_windows=p.kept_windows)
+            plans[request.item_key] = (request, plan)
+            first = int(request.row.get("first_frame") or 0)
+            jobs.append((request.item_key, request.video_path, first + plan.frames))
+
+        for key, frames in self._decoders().run(jobs):
+            request, plan = plans[key]
+            if isinstance(frames, ItemFailed):
+                yield Failure(request.sample_id, frames.reason, frames.message, key)
+                continue
+            try:
+                clip = to_model_input(frames, p.size, p.current.family, self.extractor.device)
+            except ValueError as err:
+                yield Failure(request.sample_id, "error", f"{request.video_path}: {err}", key)
+                continue
+            self.extractor.submit(key, clip, plan.positions)
+            yield from self._items(self.extractor.ready(), plans)
+        yield from self._items(self.extractor.finish(), plans)
+
+    def _decoders(self):
+        """The decoder children of this worker, started once and closed with the stage (or at exit)."""
+        if self.decoder is None:
+            from pipeline.rgb.loader import PrefetchingDecoder
+
+            p = self.rgb
+            self.decoder = PrefetchingDecoder(p.decoders, p.prefetch, p.resize, self.params.runtime.decode_timeout_s)
+            weakref.finalize(self, self.decoder.close)
+        return self.decoder
+
+    def _items(self, finished, plans) -> Iterator[Item | Failure]:
+        p = self.rgb
+        for key, features in finished:
+            request, plan = plans[key]
+            stored = features.astype(np.float16)
+            if not np.isfinite(stored).all():
+                yield Failure(request.sample_id, "non_finite_features",
+                              f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",
+                              key)
+                continue
+            attrs = {"num_windows": int(len(plan.windows)), "total_windows": plan.total_windows,
+                     "padded": plan.padded, "family": p.current.family, "frame_step": plan.step}
+            provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
+                          "precision": self.precision, "checkpoint_layout": self.layout}
+            yield Item(key, request.sample_id, {"features": stored, "windows": plan.windows}, attrs, provenance)
