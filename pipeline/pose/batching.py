@@ -1,0 +1,115 @@
+"""Streaming clips through the model in fixed-size pieces, with decode running ahead of inference.
+
+The sampled frames of all clips in a request list are cut into *units* of at most `chunk_frames`
+frames: a long clip spans several units (so a 300-frame 1080p clip is never held at full size all at
+once: 64 frames are ~400 MB), and short clips share one unit (so their crops fill whole batches).
+Each unit's frames are asked of the DecodeService (a child process) one unit ahead: while the model
+runs on unit i, the child decodes unit i+1. A clip whose decode fails is reported once, and its
+remaining pieces are drained and dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from pipeline.runner.stage import ItemRequest
+from pipeline.store.records import ItemFailed
+from pipeline.video.service import DecodeService
+
+
+@dataclass
+class ClipJob:
+    """One clip's sampled frames and the results gathered for them, piece by piece, in order."""
+
+    request: ItemRequest
+    frames: np.ndarray                  # clip frame indices (0 = the clip's first frame)
+    first_frame: int                    # video frame number of clip frame 0
+    pieces: list[dict[str, np.ndarray]] = field(default_factory=list)
+    done: int = 0                       # frames with results so far
+    failure: ItemFailed | None = None
+    state: dict[str, Any] = field(default_factory=dict)  # per-clip state of the box rule (a signer track)
+
+    @property
+    def finished(self) -> bool:
+        return self.failure is not None or self.done == len(self.frames)
+
+    def result(self, name: str) -> np.ndarray:
+        return np.concatenate([piece[name] for piece in self.pieces])
+
+
+@dataclass
+class Piece:
+    """Frames [start, stop) of one job's frame list, decoded as one request."""
+
+    job: ClipJob
+    start: int
+    stop: int
+    ticket: int | None = None
+    images: np.ndarray | None = None    # (n, H, W, 3) RGB uint8 once decoded
+
+
+def plan_units(jobs: list[ClipJob], chunk_frames: int) -> list[list[Piece]]:
+    """Cut the jobs' frame lists into units of at most chunk_frames frames, in job order."""
+    units: list[list[Piece]] = []
+    current: list[Piece] = []
+    room = chunk_frames
+    for job in jobs:
+        start = 0
+        while start < len(job.frames):
+            stop = min(len(job.frames), start + room)
+            current.append(Piece(job, start, stop))
+            room -= stop - start
+            start = stop
+            if room == 0:
+                units.append(current)
+                current, room = [], chunk_frames
+    if current:
+        units.append(current)
+    return units
+
+
+def _submit(unit: list[Piece], decoder: DecodeService) -> None:
+    for piece in unit:
+        job = piece.job
+        piece.ticket = decoder.submit_frames(job.request.video_path, job.first_frame + job.frames[piece.start:piece.stop])
+
+
+def _collect(unit: list[Piece], decoder: DecodeService) -> list[Piece]:
+    """Take each piece's frames; a failed decode fails its job. Returns the pieces of live jobs."""
+    live = []
+    for piece in unit:
+        try:
+            images = decoder.frames(piece.ticket)
+        except ItemFailed as failed:
+            piece.job.failure = piece.job.failure or failed
+            continue
+        if piece.job.failure is None:
+            piece.images = images
+            live.append(piece)
+    return live
+
+
+def stream_units(jobs: list[ClipJob], chunk_frames: int, decoder: DecodeService,
+                 run_unit: Callable[[list[Piece]], None]) -> Iterator[ClipJob]:
+    """Run `run_unit` on every unit (it must append one result piece per Piece to its job and add the
+    piece's frame count to job.done), decoding one unit ahead; yield each job once it is finished.
+    Every job must have at least one frame."""
+    units = plan_units(jobs, chunk_frames)
+    reported: set[int] = set()
+    if units:
+        _submit(units[0], decoder)
+    for i, unit in enumerate(units):
+        if i + 1 < len(units):
+            _submit(units[i + 1], decoder)  # decoded by the child while the model works on this unit
+        live = _collect(unit, decoder)
+        if live:
+            run_unit(live)
+        for piece in live:
+            piece.images = None
+        for job in {id(p.job): p.job for p in unit}.values():
+            if job.finished and id(job) not in reported:
+                reported.add(id(job))
+                yield job

@@ -1,0 +1,194 @@
+"""The pose stage: RTMPose-WholeBody keypoints for the sampled frames of every clip.
+
+Per clip it writes `keypoints` (T, 133, 2) float32 frame pixels, `scores` (T, 133) float32 (RTMPose's
+SimCC confidences: not probabilities, about 0..1 for a trained model), `boxes` (T, 4) float32 xyxy
+frame pixels (the signer box each crop was cut from, before the 1.25 padding), and `frames` (T,)
+int64 clip frame indices (0 = the clip's first frame, chosen by pose.frames / pose.frames_value, the
+same rule the rgb stage uses). attrs: width, height, frames_sampled, box_rule, whole_frame_fallbacks,
+model, backend (plus signer_reselections for the mmdet box).
+
+Frames of many clips are decoded a unit ahead in a child process (pipeline/pose/batching.py), cut
+into top-down crops and run through the model `pose.batch_size` crops at a time. Decode failures
+become recorded failures (truncated, decode_timeout, ...); a missing or unsafe checkpoint, or a
+backend that is not installed, stops the run before any work with an error naming the param.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.config import ParamError
+from pipeline.fingerprint import hash_file, hash_json
+from pipeline.models.checkpoints import Checkpoint, CheckpointError, resolve_checkpoint
+from pipeline.models.rtmpose.spec import MODELS, RTMPoseSpec
+from pipeline.pose.batching import ClipJob, Piece, stream_units
+from pipeline.pose.boxes import SignerTrack, describe_rule, keypoint_boxes, whole_frame_box
+from pipeline.pose.openmmlab import OpenMMLabMissing, detector_config, rtmpose_config
+from pipeline.pose.params import PoseParams
+from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
+from pipeline.store.records import Failure, Item
+from pipeline.video.sampling import frame_list
+from pipeline.video.service import DecodeService
+
+MIN_BOX_PIXELS = 1.0  # detections thinner than this (pixels) cannot be cropped and are ignored
+
+
+class PoseStage(Stage):
+    name = "pose"
+    VERSION = 1
+    upstream = "probe"
+    view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
+    uses_gpu = True
+
+    @property
+    def p(self) -> PoseParams:
+        return self.params["pose"]
+
+    @property
+    def spec(self) -> RTMPoseSpec:
+        return MODELS[self.p.model]
+
+    # -- what the output depends on --------------------------------------------------------------
+    @cached_property
+    def checkpoint(self) -> Checkpoint:
+        return self._resolve(self.p.checkpoint_spec, "pose.checkpoint")
+
+    @cached_property
+    def detector_checkpoint(self) -> Checkpoint:
+        return self._resolve(self.p.detector_checkpoint_spec, "pose.detector_checkpoint")
+
+    @staticmethod
+    def _resolve(spec: str, key: str) -> Checkpoint:
+        try:
+            return resolve_checkpoint(spec, key)
+        except CheckpointError as err:
+            raise ParamError(f"{key}: {err}") from None
+
+    def _config_hash(self, path_of) -> str:
+        try:
+            path = path_of()
+        except OpenMMLabMissing as err:
+            raise ParamError(str(err)) from None
+        if not path.is_file():
+            raise ParamError(f"{path} does not exist (pose.model / pose.detector_config)")
+        return hash_file(path)
+
+    def fingerprint_inputs(self):
+        p = self.p
+        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test}
+        if p.frames != "all":
+            params["frames_value"] = p.frames_value
+        if p.box == "two_pass":
+            params.update(box_threshold=p.box_threshold, box_min_keypoints=p.box_min_keypoints)
+        artifacts = {"model": hash_json(self.spec.as_dict()), "checkpoint": self.checkpoint.content_hash}
+        if p.backend == "mmpose":
+            artifacts["config"] = self._config_hash(lambda: rtmpose_config(p.model))
+        if p.box == "mmdet":
+            params.update(detector_config=p.detector_config, detector_min_score=p.detector_min_score,
+                          box_smoothing=p.box_smoothing)
+            artifacts["detector_config"] = self._config_hash(lambda: detector_config(p.detector_config))
+            artifacts["detector_checkpoint"] = self.detector_checkpoint.content_hash
+        return params, artifacts
+
+    def describe_weights(self) -> str:
+        text = f"{self.p.model} ({self.p.backend}): {self.checkpoint.describe()}"
+        if self.p.box == "mmdet":
+            text += f"; detector {self.p.detector_config}: {self.detector_checkpoint.describe()}"
+        return text
+
+    @property
+    def box_rule(self) -> str:
+        p = self.p
+        return describe_rule(p.box, threshold=p.box_threshold, min_keypoints=p.box_min_keypoints,
+                             min_score=p.detector_min_score, smoothing=p.box_smoothing)
+
+    # -- per worker ------------------------------------------------------------------------------
+    def open(self, ctx: WorkerContext) -> None:
+        p = self.p
+        if p.backend == "native":
+            from pipeline.pose.native import NativeEstimator
+
+            self.estimator = NativeEstimator(self.spec, self.checkpoint, ctx.device, p.batch_size, p.precision,
+                                             p.flip_test)
+        else:
+            from pipeline.pose.mmpose_backend import MmposeEstimator
+
+            self.estimator = MmposeEstimator(self.spec, self.checkpoint, ctx.device, p.batch_size, p.flip_test)
+        self.detector = None
+        if p.box == "mmdet":
+            from pipeline.pose.detector import PersonDetector
+
+            self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, p.batch_size)
+
+    def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
+        p = self.p
+        jobs = []
+        for r in requests:
+            frames = frame_list(int(r.row["num_frames"]), p.frames, p.frames_value)
+            if not len(frames):
+                yield Failure(r.sample_id, "no_frames", f"{r.row['video_path']}: the clip has no frames to sample",
+                              r.item_key)
+                continue
+            jobs.append(ClipJob(r, frames, int(r.row["first_frame"])))
+        with DecodeService(timeout_s=self.params.runtime.decode_timeout_s) as decoder:
+            for job in stream_units(jobs, p.chunk_frames, decoder, self._run_unit):
+                yield self._finish(job)
+
+    # -- one unit of frames ----------------------------------------------------------------------
+    def _run_unit(self, pieces: list[Piece]) -> None:
+        images = [image for piece in pieces for image in piece.images]
+        sizes = np.array([[image.shape[1], image.shape[0]] for image in images], dtype=np.float32)
+        boxes, fallback = self._boxes(pieces, images, sizes)
+        keypoints, scores = self.estimator.estimate(images, boxes)
+        offset = 0
+        for piece in pieces:
+            n = piece.stop - piece.start
+            part = slice(offset, offset + n)
+            piece.job.pieces.append({"keypoints": keypoints[part], "scores": scores[part], "boxes": boxes[part],
+                                     "fallback": fallback[part]})
+            piece.job.state.setdefault("size", tuple(int(v) for v in sizes[offset]))
+            piece.job.done += n
+            offset += n
+
+    def _boxes(self, pieces: list[Piece], images: list[np.ndarray], sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) signer boxes and (N,) bool: frames that fell back to the whole frame."""
+        p = self.p
+        whole = np.stack([whole_frame_box(int(w), int(h)) for w, h in sizes])
+        if p.box == "whole_frame":
+            return whole, np.zeros(len(images), dtype=bool)
+        if p.box == "two_pass":
+            first_keypoints, first_scores = self.estimator.estimate(images, whole)
+            return keypoint_boxes(first_keypoints, first_scores, sizes, p.box_threshold, p.box_min_keypoints)
+        detections = self.detector.detect(images)
+        boxes, fallback = [], []
+        offset = 0
+        for piece in pieces:
+            height, width = piece.images.shape[1:3]
+            track = piece.job.state.setdefault("track", SignerTrack(width, height, p.box_smoothing))
+            for found in detections[offset:offset + len(piece.images)]:
+                size = found[:, 2:4] - found[:, :2]
+                usable = found[(found[:, 4] >= p.detector_min_score) & np.all(size >= MIN_BOX_PIXELS, axis=1)]
+                before = track.fallback_frames
+                boxes.append(track.update(usable))
+                fallback.append(track.fallback_frames > before)
+            offset += len(piece.images)
+        return np.stack(boxes).astype(np.float32), np.array(fallback)
+
+    def _finish(self, job: ClipJob) -> Item | Failure:
+        request = job.request
+        if job.failure is not None:
+            return Failure(request.sample_id, job.failure.reason, job.failure.message, request.item_key)
+        width, height = job.state["size"]
+        attrs = {"width": width, "height": height, "frames_sampled": len(job.frames), "box_rule": self.box_rule,
+                 "whole_frame_fallbacks": int(job.result("fallback").sum()), "model": self.p.model,
+                 "backend": self.p.backend}
+        if "track" in job.state:
+            attrs["signer_reselections"] = job.state["track"].reselections
+        arrays = {name: job.result(name) for name in ("keypoints", "scores", "boxes")}
+        arrays["frames"] = job.frames.astype(np.int64)
+        provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
+                      "precision": self.estimator.precision, "weights": self.describe_weights()}
+        return Item(request.item_key, request.sample_id, arrays, attrs, provenance)

@@ -1,0 +1,6 @@
+"""DVC stage `pose`: the same as `seds run pose` (see pipeline/pose/stage.py)."""
+
+from pipeline.commands.run import stage_main
+
+if __name__ == "__main__":
+    raise SystemExit(stage_main("pose"))
