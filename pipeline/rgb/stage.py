@@ -21,6 +21,8 @@ from pipeline.rgb.params import RgbParams
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item, ItemFailed
 
+_FLOAT16_MAX = float(np.finfo(np.float16).max)  # features are stored as float16
+
 
 class RgbStage(Stage):
     name = "rgb"
@@ -109,12 +111,12 @@ class RgbStage(Stage):
         p = self.rgb
         for key, features in finished:
             request, plan = plans[key]
-            stored = features.astype(np.float16)
-            if not np.isfinite(stored).all():
+            if not (np.isfinite(features).all() and np.abs(features).max() <= _FLOAT16_MAX):
                 yield Failure(request.sample_id, "non_finite_features",
                               f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",
                               key)
                 continue
+            stored = features.astype(np.float16)
             attrs = {"num_windows": int(len(plan.windows)), "total_windows": plan.total_windows,
                      "padded": plan.padded, "family": p.current.family, "frame_step": plan.step}
             provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,

@@ -21,7 +21,7 @@ from pipeline.models.i3d import random_i3d
 from pipeline.rgb.sets import open_feature_sets, read_mixed
 from pipeline.rgb.stage import RgbStage
 from pipeline.runner.plan import read_view
-from pipeline.store.layout import StageDir
+from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
 from pipeline.video.decode import read_frames
 
@@ -139,12 +139,23 @@ def test_undecodable_clip_is_a_recorded_failure(project, capsys):
     assert sum(r["rgb_status"] == "ok" for r in view.values()) == 11
 
 
+def test_features_beyond_float16_are_a_failure_not_inf(project, capsys):
+    state = random_i3d().state_dict()
+    state["Mixed_5c.b0.bn.bias"] = torch.full_like(state["Mixed_5c.b0.bn.bias"], 1e6)  # a broken checkpoint
+    torch.save(state, project / "broken.pt")
+    _params(project, size=32, resize=32, num_windows=1,
+            feature_sets={"default": {"checkpoint": "broken.pt", "family": "bsl1k"}})
+    assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 0
+    assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     state = random_i3d(seed=7).state_dict()  # a "domain-aware" I3D in the pytorch-i3d layout, wrapped as bsl1k saves
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, project / "aware.pth.tar")
     sets = {"aware": {"checkpoint": "aware.pth.tar", "family": "bsl1k"},
-            "agnostic": {"checkpoint": "random", "family": "bsl1k"}}
+            "agnostic": {"checkpoint": "random", "family": "bsl1k"},
+            "kinetics": {"checkpoint": "random", "family": "pytorch_i3d"}}  # never computed
     _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
     assert main(["run", "rgb", "--no-progress", "--set", "rgb.feature_set=agnostic"]) == 0
     assert main(["run", "rgb", "--no-progress"]) == 0
@@ -152,6 +163,9 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     assert "I3D 'agnostic' random (explicit" in out and "I3D 'aware' aware.pth.tar (blake3 " in out
 
     params = load_params("params.yaml")
+    with pytest.raises(StoreError, match=r"rgb feature set 'kinetics' .* was never computed .*"
+                                         r"`seds run rgb --set rgb\.feature_set=kinetics`"):
+        open_feature_sets(params, ["aware", "kinetics"])
     stores = open_feature_sets(params, ["aware", "agnostic"])
     assert stores["aware"].fingerprint != stores["agnostic"].fingerprint
     alpha = 0.8  # CiCo/SEDS: (1 - alpha) * aware + alpha * agnostic
@@ -162,3 +176,37 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
         expected = (1 - alpha) * aware["features"].astype(np.float32) + alpha * agnostic["features"].astype(np.float32)
         np.testing.assert_allclose(mixed, expected, rtol=1e-6, atol=1e-6)
         assert np.array_equal(windows, aware["windows"]) and mixed.dtype == np.float32
+
+
+class DictReader:
+    """A store reader holding items in memory (the store itself is tested in tests/store)."""
+
+    def __init__(self, items: dict):
+        self.items = items
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.items
+
+    def read(self, key: str) -> dict:
+        return self.items[key]
+
+
+def test_mixing_refuses_sets_with_different_windows():
+    from pipeline.rgb.sets import FeatureSetStore, mix
+
+    row = {"sample_id": "s1", "content_hash": "c" * 32, "start_s": None, "end_s": None}
+    windows = np.arange(16).reshape(2, 8)
+    ones, twos = np.ones((2, 1024), np.float16), np.full((2, 1024), 2, np.float16)
+    a = FeatureSetStore("a", "fp-a", None)
+    b = FeatureSetStore("b", "fp-b", None)
+    a.reader = DictReader({a.key(row): {"features": ones, "windows": windows}})
+    b.reader = DictReader({b.key(row): {"features": twos, "windows": windows + 1}})
+    with pytest.raises(ValueError, match="hold different windows"):
+        read_mixed({"a": a, "b": b}, {"a": 0.5, "b": 0.5}, row)
+    b.reader = DictReader({b.key(row): {"features": twos, "windows": windows}})
+    mixed, _ = read_mixed({"a": a, "b": b}, {"a": 0.25, "b": 0.75}, row)
+    np.testing.assert_allclose(mixed, 1.75)
+    with pytest.raises(ValueError, match="differ in shape"):
+        mix({"a": ones, "b": twos[:1]}, {"a": 0.5, "b": 0.5})
+    with pytest.raises(KeyError, match="rgb feature set 'a' has no item for sample s2"):
+        a.read(dict(row, sample_id="s2", content_hash="d" * 32))
