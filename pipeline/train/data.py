@@ -1,8 +1,10 @@
 """Clips for training and evaluation, read from the store through the pose (select) and rgb views.
 
 A clip's inputs, aligned on the RGB feature steps:
-- rgb: `features` (n, 1024) float16 of n I3D windows, `windows` (n, window) their clip frame indices;
-  with two rgb views, (1 - a) * first + a * second (the views must share their windows);
+- rgb: `features` (n, 1024) float16 of n I3D windows, `windows` (n, window) their clip frame indices,
+  from a view (`rgb`, or a .parquet path) or from a named rgb feature set (`set:NAME`, an entry of
+  rgb.feature_sets, read by item key as pipeline.rgb.sets does); with two sources,
+  (1 - a) * first + a * second (they must share their windows);
 - pose: `keypoints` (T', K, 2), `scores` (T', K), `mask` (T', K) uint8 and `frames` (T',) from the pose view.
 Alignment rule: RGB step i takes the kept pose frame nearest to its window's centre (the midpoint of the
 window's first and last frame; on a tie the earlier pose frame). Temporal sampling then keeps `steps`
@@ -26,6 +28,8 @@ import pyarrow as pa
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from pipeline.config import Params
+from pipeline.fingerprint import item_key
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
@@ -86,10 +90,57 @@ def _open_view(ref: ViewRef, store_root: Path, need_text: bool) -> tuple[dict[st
     if ref.stage not in fingerprints:
         raise StoreError(f"{ref.path} has no fingerprint for stage {ref.stage!r} in its metadata "
                          f"(found {sorted(fingerprints)}); rebuild it with seds finalize {ref.stage}")
-    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status"] + (["text", "split"] if need_text else [])
+    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status"]
+    if need_text:
+        columns += ["text", "split", "content_hash", "start_s", "end_s"]
     rows = {r["sample_id"]: r for r in _table_rows(table, columns, ref.path)}
     reader = StageReader(StageDir(Path(store_root), ref.stage, fingerprints[ref.stage]))
     return rows, reader
+
+
+@dataclass
+class RgbSource:
+    """Where one rgb input comes from: a view (key per sample id) or a named feature set (key from the
+    clip's content hash and bounds at the set's fingerprint, as pipeline.rgb.sets addresses them)."""
+
+    label: str
+    reader: StageReader
+    view_rows: dict[str, dict] | None = None
+    fingerprint: str | None = None
+
+    def key(self, pose_row: dict[str, Any]) -> str | None:
+        if self.view_rows is not None:
+            row = self.view_rows.get(pose_row["sample_id"])
+            if row is None or row[f"{self.label}_status"] != "ok":
+                return None
+            key = row[f"{self.label}_key"]
+        else:
+            key = item_key(pose_row["content_hash"], pose_row["start_s"], pose_row["end_s"], self.fingerprint)
+        return key if key in self.reader else None
+
+
+SET_PREFIX = "set:"
+
+
+def open_rgb_sources(entries: list[str], views_dir: Path, store_root: Path, params: Params | None) -> list[RgbSource]:
+    """`train.rgb_views` entries: a view name or .parquet path, or `set:NAME` (an rgb.feature_sets entry)."""
+    sources, set_names = [], [e[len(SET_PREFIX):] for e in entries if e.startswith(SET_PREFIX)]
+    stores = {}
+    if set_names:
+        if params is None:
+            raise StoreError("rgb feature sets (set:NAME) need the project's params to find their fingerprints")
+        from pipeline.rgb.sets import open_feature_sets
+
+        stores = open_feature_sets(params, set_names)
+    for entry in entries:
+        if entry.startswith(SET_PREFIX):
+            store = stores[entry[len(SET_PREFIX):]]
+            sources.append(RgbSource(entry, store.reader, fingerprint=store.fingerprint))
+        else:
+            ref = ViewRef.parse(entry, views_dir)
+            rows, reader = _open_view(ref, store_root, need_text=False)
+            sources.append(RgbSource(ref.stage, reader, view_rows=rows))
+    return sources
 
 
 def _part_spans(attrs: dict[str, Any]) -> dict[str, tuple[int, int]]:
@@ -113,12 +164,13 @@ def _length(reader: StageReader, key: str, name: str) -> int:
     return int(reader.row(key).array(name)["length"])
 
 
-def load_clips(views_dir: Path, store_root: Path, pose_view: str, rgb_views: list[str], split: str) -> ClipSet:
-    """The clips of `split` with a usable pose item and rgb item(s); see the module docstring."""
+def load_clips(views_dir: Path, store_root: Path, pose_view: str, rgb_views: list[str], split: str,
+               params: Params | None = None) -> ClipSet:
+    """The clips of `split` with a usable pose item and rgb item(s); see the module docstring.
+    `params` (the project's) is needed only for `set:NAME` rgb entries."""
     pose_ref = ViewRef.parse(pose_view, views_dir)
     pose_rows, pose_reader = _open_view(pose_ref, store_root, need_text=True)
-    rgb = [_open_view(ViewRef.parse(v, views_dir), store_root, need_text=False) for v in rgb_views]
-    rgb_stages = [ViewRef.parse(v, views_dir).stage for v in rgb_views]
+    rgb = open_rgb_sources(rgb_views, Path(views_dir), Path(store_root), params)
     clips, skipped, spans = [], Counter(), None
     for sample_id, row in pose_rows.items():
         if row["split"] != split:
@@ -126,18 +178,13 @@ def load_clips(views_dir: Path, store_root: Path, pose_view: str, rgb_views: lis
         if row[f"{pose_ref.stage}_status"] != "ok" or row[f"{pose_ref.stage}_key"] not in pose_reader:
             skipped[f"{pose_ref.stage} not ok"] += 1
             continue
-        keys = []
-        for stage, (rows, reader) in zip(rgb_stages, rgb):
-            other = rows.get(sample_id)
-            if other is None or other[f"{stage}_status"] != "ok" or other[f"{stage}_key"] not in reader:
-                break
-            keys.append(other[f"{stage}_key"])
-        if len(keys) != len(rgb):
+        keys = [source.key(row) for source in rgb]
+        if any(k is None for k in keys):
             skipped["rgb not ok"] += 1
             continue
         pose_key = row[f"{pose_ref.stage}_key"]
         if _length(pose_reader, pose_key, "frames") == 0 or any(
-                _length(reader, k, "features") == 0 for (_, reader), k in zip(rgb, keys)):
+                _length(source.reader, k, "features") == 0 for source, k in zip(rgb, keys)):
             skipped["no frames or windows"] += 1
             continue
         if spans is None:
@@ -147,7 +194,7 @@ def load_clips(views_dir: Path, store_root: Path, pose_view: str, rgb_views: lis
         raise StoreError(f"no usable clips of split {split!r} in {pose_ref.path} and {', '.join(rgb_views)}"
                          + (f" ({dict(skipped)})" if skipped else "") + ": check the split name and the views")
     clips.sort(key=lambda c: c.sample_id)
-    return ClipSet(clips, pose_reader, [reader for _, reader in rgb], spans, skipped)
+    return ClipSet(clips, pose_reader, [source.reader for source in rgb], spans, skipped)
 
 
 # -- per-clip arrays ----------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def run_evaluate(params: Any) -> dict[str, Any]:
         torch.set_num_threads(runtime.threads_per_worker)
     model, ck = load_trained(Path(e.checkpoint), device)
     t: TrainParams = build_section(TrainParams, ck["params"], f"train (saved in {e.checkpoint})")
-    clips = load_clips(Path(runtime.views), Path(runtime.store), t.pose_view, t.rgb_views, e.split)
+    clips = load_clips(Path(runtime.views), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
     alpha = t.rgb_mix_alpha if len(t.rgb_views) == 2 else 0.0
     dataset = ClipDataset(clips, t.steps, False, t.seed, t.pose_channels == "xy_score", alpha)
     sims = similarities(model, clips, dataset, device, e.batch_size, e.num_workers, t.amp)

@@ -117,13 +117,13 @@ def train(params: Params) -> TrainResult:
     runtime = params.runtime
     device = resolve_device(runtime.device)
     if device == "cpu":
-        torch.set_num_threads(runtime.threads_per_worker)
+        torch.set_num_threads(p.threads or runtime.threads_per_worker)
     out = Path(p.out)
     views, store = Path(runtime.views), Path(runtime.store)
-    clips = load_clips(views, store, p.pose_view, p.rgb_views, p.split)
+    clips = load_clips(views, store, p.pose_view, p.rgb_views, p.split, params)
     val_clips: ClipSet | None = None
     if p.val_split and p.eval_every:
-        val_clips = load_clips(views, store, p.pose_view, p.rgb_views, p.val_split)
+        val_clips = load_clips(views, store, p.pose_view, p.rgb_views, p.val_split, params)
     model, notes = build_model(p, clips.spans)
     model.to(device)
     alpha = p.rgb_mix_alpha if len(p.rgb_views) == 2 else 0.0

@@ -16,7 +16,7 @@ from pipeline.config import ParamError, knob
 # Params that change neither the model nor the optimisation path: a checkpoint written under other
 # values of these may be resumed (they are left out of the run identity, see checkpoint.py).
 NON_IDENTITY = ("num_workers", "preload", "progress", "checkpoint_every", "resume", "out", "eval_every",
-                "eval_batch_size", "max_steps")
+                "eval_batch_size", "max_steps", "threads")
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,10 @@ class TrainParams:
     pose_view: str = knob("select", help="view (views/<name>.parquet) holding the selected keypoints: arrays "
                                          "keypoints (T,K,2), scores, mask, frames; the name is also its stage name")
     rgb_views: list[str] = knob(default_factory=lambda: ["rgb"],
-                                help="one or two rgb feature views (names in runtime.views or paths to .parquet); "
-                                     "with two, features = (1 - rgb_mix_alpha) * first + rgb_mix_alpha * second "
-                                     "(the authors' domain-aware / domain-agnostic I3D mix)")
+                                help="one or two rgb inputs: a view (name in runtime.views or a .parquet path) or "
+                                     "set:NAME, an rgb.feature_sets entry computed by seds run rgb --set "
+                                     "rgb.feature_set=NAME; with two, features = (1 - rgb_mix_alpha) * first + "
+                                     "rgb_mix_alpha * second (the authors' domain-aware / domain-agnostic I3D mix)")
     rgb_mix_alpha: float = knob(0.8, min=0.0, max=1.0, help="weight a of the second rgb view (0.8 for How2Sign); "
                                                             "unused with one view")
     split: str = knob("train", help="manifest split to train on")
@@ -40,6 +41,8 @@ class TrainParams:
                                                                      "coordinates plus the detector score")
     preload: bool = knob(False, help="read every item into RAM once before training (small datasets)")
     num_workers: int = knob(0, min=0, help="DataLoader worker processes (each opens the HDF5 shards lazily)")
+    threads: int | None = knob(None, min=1, help="torch CPU threads for training (null: runtime.threads_per_worker); "
+                                                 "1 is often fastest on a busy CPU")
     # -- model -----------------------------------------------------------------------------------
     gcn_widths: list[int] = knob(default_factory=lambda: [128, 128, 256, 512], min=1,
                                  help="output widths of the ST-GCN layers of GCN-hand and GCN-body (Table 1)")

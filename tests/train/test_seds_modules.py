@@ -96,3 +96,20 @@ def test_assembled_model_shapes_and_loss():
     assert model.pose_encoder.gcn_hand.layers[0].gcn.conv.weight.grad is not None
     sims = model.retrieval_similarity(video, text, words)
     assert {k: tuple(v.shape) for k, v in sims.items()} == {"fused": (3, 3), "pose": (3, 3), "rgb": (3, 3)}
+
+
+def test_frozen_text_encoder_caches_exactly_what_it_would_compute():
+    torch.manual_seed(0)
+    encoder = TextEncoder(TINY_RANDOM, 8, 16)
+    ids, mask = encoder.tokenize(["hello you", "good morning", "hello you"])
+    encoder.eval()
+    with torch.no_grad():
+        direct = encoder(ids, mask)
+    encoder.freeze()
+    first = encoder(ids, mask)
+    assert len(encoder._cache) == 2  # the repeated sentence is encoded once
+    torch.testing.assert_close(first, direct)
+    torch.testing.assert_close(encoder(ids[[2, 0]], mask[[2, 0]]), direct[[2, 0]])
+    first.sum().backward()  # the projection still trains
+    assert encoder.proj.weight.grad is not None
+    assert not any(p.requires_grad for p in encoder.backbone.parameters())

