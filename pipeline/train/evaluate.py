@@ -15,6 +15,7 @@ Outputs of the evaluate stage (folder `evaluate.out`):
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +75,13 @@ def similarities(model: SEDS, clips: ClipSet, dataset: ClipDataset, device: str,
 
 
 def metrics_record(sims: Similarities, tie_rule: str, split: str) -> dict[str, Any]:
+    """Metrics of every stream; `repeated_texts` counts clips whose sentence another clip of the split
+    shares word for word (their text embeddings tie, which the tie rule then decides)."""
     streams = {s: retrieval_metrics(m, tie_rule) for s, m in sims.matrices.items()}
     n = len(sims.sample_ids)
+    counts = Counter(sims.texts)
     return {"split": split, "clips": n, "chance_R@1": 100.0 / n, "tie_rule": tie_rule,
+            "repeated_texts": sum(c for c in counts.values() if c > 1),
             "t2v": streams["fused"]["t2v"], "v2t": streams["fused"]["v2t"], "streams": streams}
 
 
