@@ -106,6 +106,7 @@ def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
 def run_evaluate(params: Any) -> dict[str, Any]:
     """The evaluate stage: retrieval on `evaluate.split` with the checkpoint's model and data settings."""
     from pipeline.config import build_section
+    from pipeline.store.layout import StoreError
     from pipeline.train.data import load_clips
     from pipeline.train.loop import resolve_device
     from pipeline.train.params import TrainParams
@@ -118,6 +119,10 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     model, ck = load_trained(Path(e.checkpoint), device)
     t: TrainParams = build_section(TrainParams, ck["params"], f"train (saved in {e.checkpoint})")
     clips = load_clips(Path(runtime.views), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
+    trained = {k: tuple(v) for k, v in model.config.spans.items()}
+    if clips.spans != trained:
+        raise StoreError(f"the keypoint columns of {t.pose_view} ({clips.spans}) are not those {e.checkpoint} was "
+                         f"trained on ({trained}): the select params changed since training; retrain")
     alpha = t.rgb_mix_alpha if len(t.rgb_views) == 2 else 0.0
     dataset = ClipDataset(clips, t.steps, False, t.seed, t.pose_channels == "xy_score", alpha)
     sims = similarities(model, clips, dataset, device, e.batch_size, e.num_workers, t.amp)

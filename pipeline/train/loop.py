@@ -6,8 +6,11 @@ What makes a resumed run take exactly the steps an uninterrupted one would:
   position j at step s by (seed, s, j); dropout by torch.manual_seed(seed, s) before each step;
 - the learning rate is a function of the step; model, optimiser, AMP scaler, the partial epoch's loss
   sums and the history travel in the checkpoint.
-A checkpoint is resumed only when its run identity (every train param except output/worker knobs, see
-params.NON_IDENTITY) equals the current one; otherwise training starts afresh and says why.
+A checkpoint is resumed only when its run identity equals the current one: every train param except
+output/worker knobs (params.NON_IDENTITY), TRAINER_VERSION (bump it when a code change alters what
+training computes) and a hash of the training clips' item keys (keys hash content and stage
+fingerprints, so new clips or recomputed features count as a change). Otherwise training starts
+afresh and says why, so `dvc repro` after a code or data change never reuses a stale checkpoint.
 
 Outputs under `train.out`: model.pt (final weights + resolved params), checkpoints/last.pt (resumable),
 plots/train.tsv and plots/val.tsv (one row per epoch, for `dvc plots`), metrics.json (`dvc metrics`).
@@ -26,8 +29,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipeline.config import Params
+from pipeline.fingerprint import hash_json
 from pipeline.models.seds.model import SEDS, SEDSConfig
 from pipeline.models.seds.text import describe_text_encoder
+from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
@@ -35,6 +40,7 @@ from pipeline.train.optim import build_optimizer, set_learning_rates
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
+TRAINER_VERSION = 1
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:
@@ -123,7 +129,10 @@ def train(params: Params) -> TrainResult:
     clips = load_clips(views, store, p.pose_view, p.rgb_views, p.split, params)
     val_clips: ClipSet | None = None
     if p.val_split and p.eval_every:
-        val_clips = load_clips(views, store, p.pose_view, p.rgb_views, p.val_split, params)
+        try:
+            val_clips = load_clips(views, store, p.pose_view, p.rgb_views, p.val_split, params)
+        except StoreError as err:
+            raise StoreError(f"{err} (train.val_split: null trains without validation)") from err
     model, notes = build_model(p, clips.spans)
     model.to(device)
     alpha = p.rgb_mix_alpha if len(p.rgb_views) == 2 else 0.0
@@ -141,7 +150,8 @@ def train(params: Params) -> TrainResult:
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
     last_path = out / "checkpoints" / "last.pt"
-    identity = p.identity()
+    identity = {**p.identity(), "trainer_version": TRAINER_VERSION,
+                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips])}
     if p.resume and last_path.is_file():
         ck = load_checkpoint(last_path)
         if json.dumps(ck["identity"], sort_keys=True) == json.dumps(identity, sort_keys=True):
@@ -154,7 +164,7 @@ def train(params: Params) -> TrainResult:
             notes.append(f"resumed from {last_path} at step {step}")
         else:
             changed = sorted(k for k in identity if ck["identity"].get(k) != identity[k])
-            notes.append(f"not resuming {last_path}: params changed ({', '.join(changed)}); training afresh")
+            notes.append(f"not resuming {last_path}: run identity changed ({', '.join(changed)}); training afresh")
 
     def payload(with_optimizer: bool) -> dict[str, Any]:
         return {"config": model.config.as_dict(), "params": asdict(p), "identity": identity,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -39,7 +41,16 @@ def test_changed_params_start_afresh(tiny_store):
     _run(tiny_store, out="runs/a", max_steps=1)
     changed = _run(tiny_store, out="runs/a", max_steps=2, lr_pose=5e-4)
     assert changed.resumed_from is None and sorted(changed.step_losses) == [0, 1]
-    assert any("params changed (lr_pose)" in note for note in changed.notes)
+    assert any("run identity changed (lr_pose)" in note for note in changed.notes)
+    # Other training data (here one clip fewer) is a different run too, whatever the params.
+    view = tiny_store / "views" / "select.parquet"
+    table = pq.read_table(view)
+    status = table.column("select_status").to_pylist()
+    status[0] = "failed"
+    table = table.set_column(table.column_names.index("select_status"), "select_status", pa.array(status))
+    pq.write_table(table, view)
+    refit = _run(tiny_store, out="runs/a", max_steps=3, lr_pose=5e-4)
+    assert refit.resumed_from is None and any("run identity changed (data)" in n for n in refit.notes)
 
 
 def test_a_checkpoint_that_is_not_ours_is_refused(tmp_path):
