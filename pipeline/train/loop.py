@@ -141,7 +141,7 @@ def train(params: Params) -> TrainResult:
     val_dataset = ClipDataset(val_clips, p.steps, False, p.seed, with_scores, alpha, p.preload) if val_clips else None
     per_epoch = EpochBatches.count(len(dataset), p.batch_size)
     if per_epoch == 0:
-        raise ValueError(f"split {p.split!r} has {len(dataset)} clip(s): at least two are needed for a contrastive step")
+        raise StoreError(f"split {p.split!r} has {len(dataset)} usable clip(s): a contrastive step needs at least two")
     total_steps = per_epoch * p.epochs
     limit = min(total_steps, p.max_steps or total_steps)
     optimizer = build_optimizer(model, p)
