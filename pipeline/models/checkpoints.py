@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.fingerprint import hash_file
-
 RANDOM = "random"
 CACHE_ENV = "SEDS_CHECKPOINT_CACHE"
 # OpenMMLab names files `<name>-<first 8 hex of sha256>[_<date>].pth`; torch.hub uses the same idea.
@@ -72,16 +70,16 @@ def is_url(spec: str) -> bool:
     return urllib.parse.urlparse(spec).scheme in ("http", "https", "file")
 
 
-def resolve_checkpoint(spec: str, key: str, *, download: bool = True) -> Checkpoint:
+def resolve_checkpoint(spec: str, key: str) -> Checkpoint:
     """Turn a checkpoint param into a local file (downloading a URL into the cache when needed).
 
     `key` is the dotted param name (e.g. `pose.checkpoint`); every error names it."""
     if spec == RANDOM:
         return Checkpoint(spec, None, RANDOM)
+    from pipeline.fingerprint import hash_file  # blake3, imported only for files: a bare GPU box may lack it
+
     if is_url(spec):
-        path = cached_download(spec) if download else find_cached(spec)
-        if path is None:
-            raise CheckpointError(f"{key}: {spec} is not in the checkpoint cache {cache_dir()}")
+        path = cached_download(spec)
         return Checkpoint(spec, path, hash_file(path))
     path = Path(spec).expanduser()
     if not path.is_file():

@@ -19,7 +19,7 @@ from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir
 from pipeline.store.reader import StageReader
 from pipeline.video.sampling import thin_frames, uniform_frames
-from pose_support import MODEL_M
+from pose_support import MODEL_M, inside_padded_crops
 from tests_support import write_csv_manifest
 
 TINY_POSE = {"model": MODEL_M, "checkpoint": "random", "frames": "uniform", "frames_value": 2, "flip_test": False,
@@ -55,11 +55,7 @@ def check_item(arrays: dict[str, np.ndarray], attrs: dict, frames: np.ndarray) -
     boxes = arrays["boxes"]
     assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
     assert (boxes[:, 2:] > boxes[:, :2]).all()
-    # keypoints lie in the padded crop around their box (frame pixels, original coordinates)
-    center = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2
-    size = (boxes[:, 2:] - boxes[:, :2]) * 1.25
-    reach = np.maximum(size, size[:, ::-1] * np.array([0.75, 4 / 3]))[:, None, :] / 2 + 4
-    assert (np.abs(arrays["keypoints"] - center) <= reach).all()
+    assert inside_padded_crops(arrays["keypoints"], boxes)
 
 
 def test_tiny_project_writes_every_clip_and_reuses_it(project, capsys):
