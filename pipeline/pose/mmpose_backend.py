@@ -44,7 +44,6 @@ class MmposeEstimator:
         self.model.dataset_meta = self.dataset_meta
         self.pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
         self.spec = spec
-        self.device = torch.device(device)
         self.batch_size = batch_size
         self.precision = "fp32"
 
