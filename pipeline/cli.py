@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "pipeline.commands.queue",
     "pipeline.commands.params",
     "pipeline.commands.viz",
+    "pipeline.commands.train",
 ]
 
 
@@ -29,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `seds ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -13,10 +13,7 @@ def check(args: argparse.Namespace) -> int:
 
     if args.list:
         for name in SECTIONS:
-            try:
-                cls = section_class(name)
-            except ImportError:
-                continue
+            cls = section_class(name)
             print(f"{name}:")
             for f in dataclasses.fields(cls):
                 default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

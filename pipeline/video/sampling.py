@@ -41,19 +41,6 @@ def uniform_frames(num_frames: int, count: int) -> np.ndarray:
     return np.round(np.linspace(0, num_frames - 1, count)).astype(np.int64)
 
 
-def sliding_windows(num_frames: int, window: int, stride: int) -> np.ndarray:
-    """(n, window) positions of every window of `window` consecutive frames, `stride` apart.
-
-    A clip shorter than one window gives a single window padded by repeating its last frame
-    (documented in docs/stages.md; such clips are never dropped)."""
-    if num_frames <= 0:
-        return np.zeros((0, window), dtype=np.int64)
-    if num_frames < window:
-        return np.minimum(np.arange(window), num_frames - 1)[None, :].astype(np.int64)
-    starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
-    return starts[:, None] + np.arange(window, dtype=np.int64)[None, :]
-
-
 def linspace_choice(total: int, count: int) -> np.ndarray:
     """`count` of `total` items chosen by np.linspace(0, total-1, count), rounded half-to-even as
     np.round does; all of them when total <= count."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.video.sampling import (clip_frame_range, frame_list, linspace_choice, sliding_windows, thin_frames,
+from pipeline.video.sampling import (clip_frame_range, frame_list, linspace_choice, thin_frames,
                                      uniform_frames)
 
 
@@ -19,14 +19,6 @@ def test_thin_keeps_every_ceil_t_over_max_frame():
 def test_uniform_spreads_first_to_last_and_repeats_short_clips():
     assert uniform_frames(10, 4).tolist() == [0, 3, 6, 9]
     assert uniform_frames(2, 4).tolist() == [0, 0, 1, 1]
-
-
-def test_sliding_windows_and_short_clip_padding():
-    w = sliding_windows(20, 16, 1)
-    assert w.shape == (5, 16) and w[0, 0] == 0 and w[-1, -1] == 19
-    assert sliding_windows(20, 8, 4)[:, 0].tolist() == [0, 4, 8, 12]
-    short = sliding_windows(5, 8, 1)
-    assert short.tolist() == [[0, 1, 2, 3, 4, 4, 4, 4]]  # last frame repeated, never dropped
 
 
 def test_linspace_choice_matches_numpy_rounding():
