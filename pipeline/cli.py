@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "pipeline.commands.params",
     "pipeline.commands.viz",
     "pipeline.commands.train",
+    "pipeline.commands.interop",
 ]
 
 
