@@ -1,26 +1,56 @@
-"""`dvc repro` in a fresh copy of the project: the sample graph runs, and a second repro does nothing."""
+"""`dvc repro` of the whole graph in a fresh clone (tiny sizes): every stage runs, a second repro does
+nothing, a param change reruns exactly the stages that depend on it, and new clips are the only items
+computed inside the item stages."""
 
 from __future__ import annotations
+
+import json
+import re
 
 import pytest
 import yaml
 
-from tests_support import TINY_PARAMS, dvc, fresh_clone
+from tests_support import dvc, tiny_clone
+
+GRAPH = ["sample", "manifest", "probe", "pose", "gt_keypoints", "select", "rgb", "train", "evaluate"]
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def set_param(project, section: str, key: str, value) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params[section][key] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.mark.slow
-def test_dvc_repro_runs_the_sample_graph_and_then_does_nothing(tmp_path):
-    project = fresh_clone(tmp_path / "clone")
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for section, values in TINY_PARAMS.items():
-        params[section] = {**params.get(section, {}), **values}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    first = dvc(project, "repro", "probe")
+def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
+    project = tiny_clone(tmp_path / "clone")
+    first = dvc(project, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "probe: 12 items: 12 computed, 0 reused, 0 failed" in first.stdout
-    second = dvc(project, "repro", "probe")
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "Data and pipelines are up to date." in second.stdout
-    assert "Running stage" not in second.stdout
-    status = dvc(project, "status", "probe")
-    assert "up to date" in status.stdout
+    assert sorted(stages_run(first.stdout)) == sorted(GRAPH)
+    for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
+        assert f"{stage}: 12 items: 12 computed, 0 reused, 0 failed" in first.stdout, stage
+    metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
+    assert metrics["clips"] == 4 and set(metrics["t2v"]) >= {"R@1", "R@5", "R@10", "MedR"}
+
+    again = dvc(project, "repro")
+    assert again.returncode == 0 and stages_run(again.stdout) == [], again.stdout
+
+    set_param(project, "train", "epochs", 3)  # a training knob: train and evaluate only
+    retrain = dvc(project, "repro")
+    assert retrain.returncode == 0, retrain.stdout + retrain.stderr
+    assert stages_run(retrain.stdout) == ["train", "evaluate"]
+
+    set_param(project, "rgb", "num_windows", 3)  # an rgb knob: rgb and what reads its features
+    rgb = dvc(project, "repro")
+    assert stages_run(rgb.stdout) == ["rgb", "train", "evaluate"]
+    assert "rgb: 12 items: 12 computed, 0 reused" in rgb.stdout
+
+    set_param(project, "sample", "sentences", 5)  # one more sentence = 3 new clips; the 12 old ones are reused
+    grown = dvc(project, "repro")
+    assert grown.returncode == 0, grown.stdout + grown.stderr
+    for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
+        assert f"{stage}: 15 items: 3 computed, 12 reused, 0 failed" in grown.stdout, stage

@@ -105,7 +105,7 @@ def build_plan(stage: Stage, views_dir: Path, store_root: Path, data_root: Path,
         if content is None:
             blocked.append(Blocked(row, "failed", "missing_file", f"{path} does not exist"))
             continue
-        key = item_key(content, row["start_s"], row["end_s"], fingerprint.digest)
+        key = item_key(stage.item_content(row, content), row["start_s"], row["end_s"], fingerprint.digest)
         requests.append(ItemRequest(row["sample_id"], key, path, row["start_s"], row["end_s"], content, row))
     return Plan(stage, fingerprint, StageDir(Path(store_root), stage.name, fingerprint.digest), view,
                 upstream_fps, requests, blocked, shard, hashes)

@@ -75,6 +75,12 @@ class Stage:
         """One line for summaries: which weights the stage uses (random ones are always said so)."""
         return ""
 
+    def item_content(self, row: dict[str, Any], content_hash: str) -> str:
+        """What an item's key hashes besides its bounds and the fingerprint: the clip's content hash, plus
+        any per-clip input the stage reads that is not the video (so one clip's changed input recomputes
+        that clip only, where a whole-file hash in the fingerprint would recompute them all)."""
+        return content_hash
+
     def open(self, ctx: WorkerContext) -> None:
         """Load models and other per-worker state. Called once per worker process."""
 

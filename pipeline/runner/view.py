@@ -50,7 +50,7 @@ def _row_outcome(plan: Plan, index: StageIndex, row: dict[str, Any], content: st
         out[f"{stage}_status"] = "failed"
         out[f"{stage}_reason"] = failure.reason if failure else "missing_file"
         return out
-    key = item_key(content, row["start_s"], row["end_s"], plan.fingerprint.digest)
+    key = item_key(plan.stage.item_content(row, content), row["start_s"], row["end_s"], plan.fingerprint.digest)
     out[f"{stage}_key"] = key
     if key in index:
         out[f"{stage}_status"] = "ok"

@@ -130,13 +130,15 @@ def generate(p: SampleParams) -> dict:
         shutil.rmtree(out)
     clips = out / "sentence_clips"
     clips.mkdir(parents=True)
-    rng = np.random.default_rng(p.seed)
-    sentences = _sentences(rng, p)
+    sentences = _sentences(np.random.default_rng(p.seed), p)
     rows: dict[str, list[list[str]]] = {split: [] for split in p.renders}
     frame_total = 0
     with h5py.File(out / "keypoints.h5", "w") as gt:
         for s, glosses in enumerate(sentences):
             for r, split in enumerate(p.renders):
+                # One random stream per clip, so adding sentences leaves the existing clips byte-identical
+                # (their store items are then reused, not recomputed).
+                rng = np.random.default_rng((p.seed, s, r))
                 signer = _signer(rng, p)
                 speed, amplitude = rng.uniform(0.8, 1.25), rng.uniform(0.9, 1.1)
                 frames, kp, scores = _render_sentence(glosses, signer, speed, amplitude, rng, p)

@@ -7,7 +7,8 @@ pipeline.video.sampling.frame_list, `select.gt_frames` / `gt_frames_value`, defa
 generator's keypoints.h5 (/<sample_id>/keypoints (T,133,2) px, scores (T,133), one row per video frame)
 and writes keypoints (T',133,2) float32, scores (T',133) float32, boxes (T',4) float32 xyxy px (the
 extent of the visible body keypoints 0-16; the whole frame when none is visible) and frames (T',)
-int64 clip frame indices. The file's content hash is in the fingerprint; its path is not.
+int64 clip frame indices. Each item's key hashes that clip's own group (keypoints and scores bytes) with
+the video, so regenerating the file with more clips recomputes only the new ones; the path is in no key.
 Failures: `no_ground_truth` (no group for the sample), `gt_mismatch` (its frame count or array shapes
 do not match the clip).
 """
@@ -19,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pipeline.fingerprint import file_artifact
+from pipeline.fingerprint import hash_bytes, hash_json
 from pipeline.keypoints.layout import BODY, NUM_KEYPOINTS
 from pipeline.keypoints.params import SelectParams
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
@@ -40,10 +41,27 @@ def body_boxes(keypoints: np.ndarray, scores: np.ndarray, size_wh: tuple[int, in
     return np.where(visible.any(axis=1)[:, None], boxes, whole).astype(np.float32)
 
 
+def group_hashes(path: Path) -> dict[str, str]:
+    """sample_id -> hash of its group's keypoints and scores bytes (shape and dtype included)."""
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as gt:
+        for sid, group in gt.items():
+            parts = [f"{name}:{group[name].dtype.str}:{group[name].shape}".encode() + group[name][...].tobytes()
+                     for name in ("keypoints", "scores") if name in group]
+            out[sid] = hash_bytes(b"|".join(parts))
+    return out
+
+
 class GroundTruthKeypointsStage(Stage):
     name = "gt_keypoints"
-    VERSION = 1
+    VERSION = 2
     upstream = "probe"
+
+    def __init__(self, params):
+        super().__init__(params)
+        self._group_hashes: dict[str, str] | None = None
 
     def _select(self) -> SelectParams:
         return self.params["select"]
@@ -57,7 +75,12 @@ class GroundTruthKeypointsStage(Stage):
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: the ground-truth keypoints come with the sample "
                                     "(seds sample) or from select.gt_file")
-        return self._select().gt_fingerprint(), {"keypoints_h5": file_artifact(path)}
+        return self._select().gt_fingerprint(), {"keypoints_h5": "per-clip group hash in each item key"}
+
+    def item_content(self, row: dict[str, Any], content_hash: str) -> str:
+        if self._group_hashes is None:
+            self._group_hashes = group_hashes(self.gt_file())
+        return hash_json({"video": content_hash, "ground_truth": self._group_hashes.get(row["sample_id"], "absent")})
 
     def describe_weights(self) -> str:
         return f"none (ground truth from {self.gt_file()})"

@@ -80,9 +80,10 @@ def test_gt_keypoints_are_the_generator_values_at_the_pose_frames(project, capsy
             np.testing.assert_array_equal(arrays["keypoints"], gt[sid]["keypoints"][...][frames])
 
 
-def test_gt_fingerprint_follows_the_file_content_not_its_path(project, capsys):
+def test_gt_keys_follow_each_clips_ground_truth_not_the_file_path(project, capsys):
     assert run("gt_keypoints") == 0
-    first = read_view(Path("views"), "gt_keypoints")[1]["gt_keypoints"]
+    keys = lambda: {r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("views"), "gt_keypoints")[0].to_pylist()}  # noqa: E731
+    first = keys()
     Path("elsewhere").mkdir()
     shutil.copy("data/sample/keypoints.h5", "elsewhere/renamed.h5")
     assert run("gt_keypoints", "--set", "select.gt_file=elsewhere/renamed.h5") == 0
@@ -90,8 +91,9 @@ def test_gt_fingerprint_follows_the_file_content_not_its_path(project, capsys):
     with h5py.File("elsewhere/renamed.h5", "a") as gt:
         gt["sample000_0-1-rgb_front/scores"][0, 0] = 0.5
     assert run("gt_keypoints", "--set", "select.gt_file=elsewhere/renamed.h5") == 0
-    assert "12 computed" in last_summary(capsys)
-    assert read_view(Path("views"), "gt_keypoints")[1]["gt_keypoints"] != first
+    assert "1 computed, 11 reused" in last_summary(capsys)  # only the clip whose ground truth changed
+    changed = {sid for sid, key in keys().items() if key != first[sid]}
+    assert changed == {"sample000_0-1-rgb_front"}
     assert main(["run", "gt_keypoints", "--set", "select.gt_file=nowhere.h5"]) == 2
     assert "nowhere.h5 does not exist" in capsys.readouterr().err
 
