@@ -9,20 +9,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from tests_support import TINY_PARAMS, dvc, fresh_clone
+from tests_support import TINY_PARAMS, dvc
+from tests_support import tiny_clone as clone_with
 
 VENV = Path(sys.executable).parents[1]
 
 
 def tiny_clone(path: Path) -> Path:
-    project = fresh_clone(path)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for section, values in TINY_PARAMS.items():
-        params[section] = {**params.get(section, {}), **values}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return project
+    return clone_with(path, TINY_PARAMS)
 
 
 def seds(project: Path, *args: str) -> subprocess.CompletedProcess:
