@@ -27,7 +27,7 @@ def _human(n: float) -> str:
 
 def verify(args: argparse.Namespace) -> int:
     from pipeline.store.layout import stage_dirs
-    from pipeline.store.maintenance import verify_stage
+    from pipeline.store.maintenance import quarantine, verify_stage
 
     root = _store_root(args)
     dirs = stage_dirs(root, args.stage)
@@ -48,6 +48,9 @@ def verify(args: argparse.Namespace) -> int:
         for problem in report.problems:
             print(f"  {problem}")
         bad += not report.ok
+        if args.repair and (moved := quarantine(stage_dir, report)):
+            print(f"  repaired: moved {len(report.bad_shards)} bad shard(s) and their index parts to {moved} "
+                  f"(reasons in REASON.json); `seds run {stage_dir.stage}` recomputes their items")
     return EXIT_FAILURES if bad else EXIT_OK
 
 
@@ -140,8 +143,13 @@ def register(subparsers) -> None:
         add_params_options(p)
         p.add_argument("--store", help="store root (default: runtime.store of the params file)")
 
-    v = sub.add_parser("verify", help="read every item back and check its checksum")
+    v = sub.add_parser("verify", help="read every item back and check its checksum",
+                       description="Read every item back, check checksums, bounds and that each shard holds only "
+                                   "what our writer makes. Exit 1 when anything is wrong (also when --repair fixed it).")
     v.add_argument("stage", nargs="?")
+    v.add_argument("--repair", action="store_true",
+                   help="move bad shards and their index parts to <stage>/<fingerprint>/quarantine/<time>/ with a "
+                        "REASON.json (nothing is deleted); the next run recomputes their items")
     common(v)
     v.set_defaults(func=guarded(verify))
     s = sub.add_parser("stats", help="items, bytes, shards per stage and fingerprint")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline.runner.plan import Plan
 from pipeline.runner.stage import ItemRequest
-from pipeline.store.layout import StageDir
+from pipeline.store.layout import StageDir, StoreError, StoreWriteError
 from pipeline.store.transfer import copy_verified
 
 
@@ -31,8 +31,14 @@ def import_from_shared(plan: Plan, todo: list[ItemRequest], shared_root: Path, *
     shared_dir = StageDir(Path(shared_root), plan.stage.name, plan.fingerprint.digest)
     if not shared_dir.exists():
         return SharedImport(0, 0, list(todo))
-    report = copy_verified(shared_dir, plan.stage_dir, [r.item_key for r in todo], compression=compression,
-                           shard_items=shard_items, note=str(shared_dir.path))
+    try:
+        report = copy_verified(shared_dir, plan.stage_dir, [r.item_key for r in todo], compression=compression,
+                               shard_items=shard_items, note=str(shared_dir.path))
+    except (StoreWriteError, OSError):
+        raise  # our own store could not be written: not the shared store's fault
+    except StoreError as err:  # its index or STAGE.json cannot be trusted: use none of it
+        print(f"{plan.stage.name}: shared store {shared_dir.path} not used, computing instead: {err}", file=sys.stderr)
+        return SharedImport(0, 0, list(todo))
     for message in report.rejected:
         print(f"{plan.stage.name}: shared store item rejected, recomputing: {message}", file=sys.stderr)
     done = set()

@@ -9,6 +9,7 @@ of this and every upstream stage in the Parquet metadata. It depends only on inp
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,6 @@ def _write_view(plan: Plan, views_dir, rows, contents, outcomes) -> None:
     table = table.replace_schema_metadata(meta)
     path = view_path(views_dir, plan.stage.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
+    tmp = path.with_name(f".tmp-{path.name}.{uuid.uuid4().hex[:8]}")  # two finalizes at once never share one
     pq.write_table(table, tmp)
     tmp.replace(path)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.store.layout import StageDir, published_files
+from pipeline.store.layout import StageDir, StoreError, published_files
 from pipeline.store.records import Failure
 
 ARRAY_TYPE = pa.struct([
@@ -138,8 +138,16 @@ class StageIndex:
         return self.failures.get(item_key) if item_key else self.failures.get(f"sample:{sample_id}")
 
 
+def _read_part(path: Path, schema: pa.Schema) -> pa.Table:
+    try:
+        return pq.read_table(path, schema=schema)
+    except (pa.ArrowException, OSError) as err:
+        raise StoreError(f"{path} is not a readable index part of this store: {err}; move it away (or restore it) "
+                         "and rerun the stage: its items count as missing and are recomputed") from err
+
+
 def read_index_part(path: Path) -> list[IndexRow]:
-    table = pq.read_table(path, schema=INDEX_SCHEMA)
+    table = _read_part(path, INDEX_SCHEMA)
     out = []
     for rec in table.to_pylist():
         out.append(IndexRow(
@@ -149,6 +157,6 @@ def read_index_part(path: Path) -> list[IndexRow]:
 
 
 def read_failure_part(path: Path) -> list[Failure]:
-    table = pq.read_table(path, schema=FAILURE_SCHEMA)
+    table = _read_part(path, FAILURE_SCHEMA)
     return [Failure(sample_id=r["sample_id"], reason=r["reason"], error=r["error"], item_key=r["item_key"],
                     provenance=json.loads(r["provenance"])) for r in table.to_pylist()]

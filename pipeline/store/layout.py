@@ -10,6 +10,7 @@ Temporaries start with `.tmp-`; readers never look at them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -28,6 +29,18 @@ class StoreError(RuntimeError):
     """The store is not in the state a caller needs (missing, read-only, inconsistent)."""
 
 
+class StoreWriteError(StoreError):
+    """A write into the store failed (disk full, quota, read-only); what was open was dropped."""
+
+    @classmethod
+    def of(cls, err: OSError, path: Path, lost_items: int = 0) -> "StoreWriteError":
+        cause = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large",
+                 errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}.get(err.errno, "write failed")
+        lost = f"; the {lost_items} item(s) of the open shard were not stored" if lost_items else ""
+        return cls(f"{cause} ({err.strerror or err}) writing {path}: nothing partial was kept{lost} (the store "
+                   "holds only complete shards); free space and rerun: only missing items are computed")
+
+
 def new_writer_id() -> str:
     """Unique per writer, ever: host, pid and randomness (two array tasks on one host never collide)."""
     host = socket.gethostname().split(".")[0].replace("-", "_")[:24] or "host"
@@ -37,10 +50,14 @@ def new_writer_id() -> str:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary beside `path`, fsync, rename: readers see all of it or nothing."""
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StoreWriteError.of(err, path) from err
     os.replace(tmp, path)
 
 

@@ -1,8 +1,10 @@
-"""`seds cache verify | stats | gc`: checking, sizing and pruning the store."""
+"""`seds cache verify [--repair] | stats | gc`: checking, repairing, sizing and pruning the store."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ class VerifyReport:
     stage_dir: StageDir
     items: int = 0
     problems: list[str] = field(default_factory=list)
+    bad_shards: dict[str, list[str]] = field(default_factory=dict)  # shard -> what is wrong with its items
     unreferenced_shards: list[str] = field(default_factory=list)
     temporaries: list[str] = field(default_factory=list)
 
@@ -36,6 +39,7 @@ def verify_stage(stage_dir: StageDir) -> VerifyReport:
                 reader.read(key)
             except CorruptItem as err:
                 report.problems.append(str(err))
+                report.bad_shards.setdefault(row.shard, []).append(str(err))
             report.items += 1
     referenced = {row.shard for row in index.rows.values()}
     for shard in published_files(stage_dir.shards, ".h5"):
@@ -47,9 +51,39 @@ def verify_stage(stage_dir: StageDir) -> VerifyReport:
                     pass
             except OSError as err:
                 report.problems.append(f"shard {shard} does not open as HDF5: {err}")
+                report.bad_shards.setdefault(shard.name, []).append(f"does not open as HDF5: {err}")
     report.temporaries = sorted(p.name for d in (stage_dir.shards, stage_dir.index, stage_dir.failures)
                                 if d.is_dir() for p in d.iterdir() if p.name.startswith(TMP_PREFIX))
     return report
+
+
+def quarantine(stage_dir: StageDir, report: VerifyReport) -> Path | None:
+    """Move the bad shards and the index parts that reference them to `<fingerprint>/quarantine/<time>/`
+    with REASON.json, so their items count as missing and the next run recomputes them. Nothing is
+    deleted: the files can be inspected or moved back. Returns the quarantine folder (None: nothing bad)."""
+    if not report.bad_shards:
+        return None
+    index = StageIndex.load(stage_dir)
+    shards, parts = set(report.bad_shards), set()
+    while True:  # a part that names a bad shard goes, and so does every shard such a part names
+        parts = {r.part for r in index.rows.values() if r.shard in shards}
+        more = {r.shard for r in index.rows.values() if r.part in parts} - shards
+        if not more:
+            break
+        shards |= more
+    target = stage_dir.path / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    (target / "shards").mkdir(parents=True, exist_ok=True)
+    (target / "index").mkdir(exist_ok=True)
+    items = {r.item_key: r.sample_id for r in index.rows.values() if r.part in parts}
+    reason = {"shards": {s: report.bad_shards.get(s, ["its index part is quarantined"]) for s in sorted(shards)},
+              "index_parts": sorted(parts), "items": items}
+    (target / "REASON.json").write_text(json.dumps(reason, indent=2, sort_keys=True) + "\n")
+    for part in sorted(parts):  # index first: an item is never listed while its shard is gone
+        shutil.move(stage_dir.index / part, target / "index" / part)
+    for shard in sorted(shards):
+        if (stage_dir.shards / shard).exists():
+            shutil.move(stage_dir.shards / shard, target / "shards" / shard)
+    return target
 
 
 @dataclass

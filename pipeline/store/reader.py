@@ -22,6 +22,34 @@ class CorruptItem(RuntimeError):
     """An item's bytes do not match its index row (checksum, bounds, shape or dataset)."""
 
 
+_PLAIN_KINDS = "biuf"  # bool, ints, floats: what stages write; never objects, strings, references or compounds
+
+
+def shard_problems(handle: h5py.File, stage_dir: StageDir, expected: set[str]) -> list[str]:
+    """Why an open shard is not one our writer made for this stage: another stage's or fingerprint's
+    file, or members we never write (groups, links to other files, virtual or externally stored data,
+    non-numeric dtypes, datasets no index row names). Checked once per shard when reading with verify."""
+    problems = []
+    stage, fingerprint = handle.attrs.get("stage"), handle.attrs.get("fingerprint")
+    if (stage, fingerprint) != (stage_dir.stage, stage_dir.fingerprint):
+        problems.append(f"it belongs to {stage}/{fingerprint}, not {stage_dir.stage}/{stage_dir.fingerprint}")
+    for name in handle:
+        link = handle.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            problems.append(f"member {name!r} is a {type(link).__name__}")
+            continue
+        member = handle[name]
+        if not isinstance(member, h5py.Dataset):
+            problems.append(f"member {name!r} is a {type(member).__name__}, not a dataset")
+        elif member.dtype.kind not in _PLAIN_KINDS or member.dtype.fields is not None:
+            problems.append(f"dataset {name!r} has dtype {member.dtype}, not a plain number type")
+        elif member.is_virtual or member.external:
+            problems.append(f"dataset {name!r} keeps its data outside the shard")
+        elif name not in expected:
+            problems.append(f"dataset {name!r} is named by no index row")
+    return problems
+
+
 class StageReader:
     def __init__(self, stage_dir: StageDir, index: StageIndex | None = None, verify: bool = False):
         self.stage_dir = stage_dir
@@ -30,6 +58,8 @@ class StageReader:
         self._handles: dict[str, h5py.File] = {}
         self._datasets: dict[tuple[str, str], h5py.Dataset] = {}
         self._pid = os.getpid()
+        self._untrusted: dict[str, str] = {}  # shard -> why it is refused (verify mode)
+        self._names: dict[str, set[str]] | None = None
 
     def __contains__(self, item_key: str) -> bool:
         return item_key in self.index
@@ -51,6 +81,14 @@ class StageReader:
         if handle is None:
             handle = h5py.File(self.stage_dir.shards / shard, "r")
             self._handles[shard] = handle
+            if self.verify:
+                if self._names is None:  # array names the index gives each shard, built once
+                    self._names = {}
+                    for r in self.index.rows.values():
+                        self._names.setdefault(r.shard, set()).update(a["name"] for a in r.arrays)
+                problems = shard_problems(handle, self.stage_dir, self._names.get(shard, set()))
+                if problems:
+                    self._untrusted[shard] = "; ".join(problems)
         return handle
 
     def read(self, item_key: str, names: list[str] | None = None, verify: bool | None = None) -> dict[str, np.ndarray]:
@@ -72,6 +110,10 @@ class StageReader:
             dataset = self._dataset(row.shard, entry["name"])
         except (OSError, KeyError) as err:
             raise CorruptItem(f"cannot open {where}: {err}") from err
+        if row.shard in self._untrusted:
+            raise CorruptItem(f"shard is not one of this store's at {where}: {self._untrusted[row.shard]}")
+        if dataset.dtype.kind not in _PLAIN_KINDS or dataset.dtype.fields is not None:
+            raise CorruptItem(f"dtype {dataset.dtype} is not a plain number type at {where}")
         start, length, shape = entry["offset"], entry["length"], tuple(entry["shape"])
         if start + length > dataset.shape[0] or tuple(dataset.shape[1:]) != shape[1:] or shape[:1] != (length,):
             raise CorruptItem(f"index row points outside the shard's data at {where}: rows {start}:{start + length} "
@@ -84,7 +126,10 @@ class StageReader:
             # dataset[start:stop], which matters for shuffled training reads.
             file_space = dataset.id.get_space()
             file_space.select_hyperslab((start,) + (0,) * (len(shape) - 1), shape)
-            dataset.id.read(h5py.h5s.create_simple(shape), file_space, array)
+            try:
+                dataset.id.read(h5py.h5s.create_simple(shape), file_space, array)
+            except OSError as err:  # damaged compressed chunks, a file cut short
+                raise CorruptItem(f"cannot read {where}: {err}") from err
         if verify and array_checksum(array) != entry["checksum"]:
             raise CorruptItem(f"checksum mismatch at {where}")
         return array
@@ -92,7 +137,7 @@ class StageReader:
     def close(self) -> None:
         for handle in self._handles.values():
             handle.close()
-        self._handles, self._datasets = {}, {}
+        self._handles, self._datasets, self._untrusted = {}, {}, {}
 
     def __enter__(self) -> "StageReader":
         return self

@@ -5,11 +5,15 @@ two processes ever open one HDF5 file for writing. Items are appended to `shards
 when the shard is full (items or seconds) it is closed, fsynced and renamed to `<id>-<seq>.h5`, and
 only then is its index part published, under the stage's commit lock, minus any keys another writer
 published meanwhile. A kill at any moment leaves only temporaries (never read; removed by
-`cleanup_temporaries`) and loses at most the items of the open shard.
+`cleanup_temporaries`) and loses at most the items of the open shard. A write that fails (disk full,
+quota) abandons the open shard, removes its temporary and raises StoreWriteError: the store keeps
+only complete, published shards.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import time
 from pathlib import Path
@@ -21,7 +25,7 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import hash_bytes
 from pipeline.store.index import IndexRow, StageIndex, failures_to_table, rows_to_table
-from pipeline.store.layout import TMP_PREFIX, StageDir, StoreError, new_writer_id
+from pipeline.store.layout import TMP_PREFIX, StageDir, StoreError, StoreWriteError, new_writer_id
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
@@ -34,10 +38,43 @@ def array_checksum(array: np.ndarray) -> str:
 
 def _publish_parquet(table, final: Path) -> None:
     tmp = final.with_name(TMP_PREFIX + final.name)
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StoreWriteError.of(err, final) from err
     os.replace(tmp, final)
+
+
+class _ShardFile(io.FileIO):
+    """The open shard's file, handed to HDF5 as a Python file object so that a failed write stays ours.
+
+    HDF5 that has seen a write fail (ENOSPC) cannot close the file any more and the process dies with a
+    segfault (measured: h5py 3.16, HDF5 2.0, with its own driver and with a file object that raises).
+    So a failed write is never reported to HDF5: the first error is kept in `failed`, this and later
+    writes are dropped, and the writer checks `failed` after every item and before publishing, then
+    throws the doomed shard away.
+    """
+
+    failed: OSError | None = None
+
+    def write(self, data) -> int:
+        if self.failed is None:
+            try:
+                return super().write(data)
+            except OSError as err:
+                self.failed = err
+        return len(memoryview(data))
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.failed is None:
+            try:
+                return super().truncate(size)
+            except OSError as err:
+                self.failed = err
+        return size if size is not None else self.tell()
 
 
 class ShardWriter:
@@ -56,6 +93,7 @@ class ShardWriter:
         self.compression = None if compression == "none" else compression
         self._seq = 0
         self._h5: h5py.File | None = None
+        self._file: _ShardFile | None = None
         self._tmp_path: Path | None = None
         self._rows: list[IndexRow] = []
         self._failures: list[Failure] = []
@@ -69,8 +107,13 @@ class ShardWriter:
         if self._h5 is None:
             self._open_shard()
         entries = []
-        for name, array in item.arrays.items():
-            entries.append(self._append(name, np.asarray(array), item))
+        try:
+            for name, array in item.arrays.items():
+                entries.append(self._append(name, np.asarray(array), item))
+        except Exception as err:
+            self._raise_if_write_failed(err, adding=True)
+            raise
+        self._raise_if_write_failed(None, adding=True)
         self._rows.append(IndexRow(item.item_key, item.sample_id, self._final_name(), entries,
                                    item.attrs, item.provenance))
         if len(self._rows) >= self.max_items or time.monotonic() - self._opened_at >= self.max_seconds:
@@ -107,23 +150,51 @@ class ShardWriter:
 
     def _open_shard(self) -> None:
         self._tmp_path = self.stage_dir.shards / (TMP_PREFIX + self._final_name())
-        self._h5 = h5py.File(self._tmp_path, "w", libver="latest")
-        self._h5.attrs["writer"] = self.writer_id
-        self._h5.attrs["stage"] = self.stage_dir.stage
-        self._h5.attrs["fingerprint"] = self.stage_dir.fingerprint
+        try:
+            self._file = _ShardFile(self._tmp_path, "w+")
+            self._h5 = h5py.File(self._file, "w", libver="latest")
+            self._h5.attrs["writer"] = self.writer_id
+            self._h5.attrs["stage"] = self.stage_dir.stage
+            self._h5.attrs["fingerprint"] = self.stage_dir.fingerprint
+        except Exception as err:
+            self._raise_if_write_failed(err)
+            raise
         self._opened_at = time.monotonic()
+
+    def _raise_if_write_failed(self, err: BaseException | None, adding: bool = False) -> None:
+        """A failed write dooms the open shard: drop it (items of complete shards stay) and say why."""
+        failed = self._file.failed if self._file is not None else None
+        if failed is None and isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            failed = err
+        if failed is None:
+            return
+        lost = len(self._rows) + adding  # the item being added is lost too
+        path = self._tmp_path
+        self.abandon()
+        raise StoreWriteError.of(failed, path, lost) from (err or failed)
 
     def flush(self) -> None:
         """Publish the open shard and the pending failures (no-op when there is nothing)."""
         if self._h5 is not None:
-            self._h5.flush()
-            self._h5.close()
-            self._h5 = None
-            with open(self._tmp_path, "rb") as f:
-                os.fsync(f.fileno())
+            try:
+                self._h5.flush()
+                self._h5.close()
+                self._h5 = None
+                os.fsync(self._file.fileno())
+            except Exception as err:
+                self._raise_if_write_failed(err)
+                raise
+            self._raise_if_write_failed(None)
+            self._file.close()
+            self._file = None
             final = self.stage_dir.shards / self._final_name()
             os.replace(self._tmp_path, final)
-            self._publish_rows(final)
+            try:
+                self._publish_rows(final)
+            except BaseException:
+                final.unlink(missing_ok=True)  # its index part was not published: nothing references it
+                self._rows = []
+                raise
             self._seq += 1
         if self._failures:
             name = f"{self.writer_id}-f{self._seq:05d}.parquet"
@@ -145,10 +216,18 @@ class ShardWriter:
 
     def abandon(self) -> None:
         """Drop the open shard without publishing (used when its contents cannot be trusted)."""
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
-            self._tmp_path.unlink(missing_ok=True)
+        if self._h5 is not None or self._file is not None:
+            try:
+                if self._h5 is not None:
+                    self._h5.close()
+            except Exception:
+                pass  # the shard is being thrown away; a close that fails changes nothing
+            finally:
+                self._h5 = None
+                if self._file is not None:
+                    self._file.close()
+                    self._file = None
+                self._tmp_path.unlink(missing_ok=True)
         self._rows = []
 
     def close(self) -> None:
