@@ -94,3 +94,5 @@ def register(subparsers) -> None:
                                    "module at the paper's input sizes, batch 16, beside the paper's Table 2.")
     f.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     f.set_defaults(func=guarded(efficiency))
+    from pipeline.commands.ablation import register_report  # seds report ablation
+    register_report(sub)
