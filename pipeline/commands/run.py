@@ -23,6 +23,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-failures", type=int, help="override runtime.max_failures (-1: any number)")
     parser.add_argument("--retry-failed", action="store_true", help="recompute items recorded as failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (summary line only)")
+    parser.add_argument("--all-feature-sets", action="store_true",
+                        help="rgb: compute every entry of rgb.feature_sets, rgb.feature_set last (its view is the one "
+                             "written), as the dvc.yaml stage does so that mixed sets (train.rgb_views) all exist")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -35,6 +38,27 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def execute(stage: str, args: argparse.Namespace, finalize_only: bool = False) -> int:
+    if getattr(args, "all_feature_sets", False):
+        return _execute_every_feature_set(stage, args, finalize_only)
+    return _execute(stage, args, finalize_only)
+
+
+def _execute_every_feature_set(stage: str, args: argparse.Namespace, finalize_only: bool) -> int:
+    from pipeline.config import ParamError, load_params
+
+    if stage != "rgb":
+        raise ParamError(f"--all-feature-sets is an rgb option; {stage} has no feature sets")
+    rgb = load_params(args.params, _overrides(args))["rgb"]
+    others = [name for name in rgb.feature_sets if name != rgb.feature_set]
+    for name in [*others, rgb.feature_set]:
+        one = argparse.Namespace(**{**vars(args), "overrides": [*(args.overrides or []), f"rgb.feature_set={name}"]})
+        code = _execute(stage, one, finalize_only)
+        if code != EXIT_OK:
+            return code
+    return EXIT_OK
+
+
+def _execute(stage: str, args: argparse.Namespace, finalize_only: bool) -> int:
     from pipeline.config import load_params
     from pipeline.runner.plan import ShardSpec
     from pipeline.runner.run import RunOptions, run_stage

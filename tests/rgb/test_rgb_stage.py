@@ -177,6 +177,12 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
         np.testing.assert_allclose(mixed, expected, rtol=1e-6, atol=1e-6)
         assert np.array_equal(windows, aware["windows"]) and mixed.dtype == np.float32
 
+    del sets["kinetics"]  # what the dvc.yaml stage runs: every set, rgb.feature_set last (its view is written)
+    _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
+    assert main(["run", "rgb", "--no-progress", "--all-feature-sets"]) == 0
+    assert capsys.readouterr().out.count("rgb: 12 items: 0 computed, 12 reused") == 2
+    assert read_view(project / "views", "rgb")[1]["rgb"] == stores["aware"].fingerprint
+
 
 class DictReader:
     """A store reader holding items in memory (the store itself is tested in tests/store)."""
