@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from pipeline.config import ParamError, load_params
+from tests_support import ROOT
 
 
 def write(tmp_path, params):
@@ -55,3 +56,24 @@ def test_cli_reports_param_errors_without_a_traceback(tmp_path, chdir, capsys):
     assert main(["manifest"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("seds: error: unknown param runtime.bach_size") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "profiles/how2sign.yaml"])
+def test_shipped_params_files_validate(path):
+    params = load_params(ROOT / path)
+    for section in ("runtime", "data", "probe", "pose", "select", "rgb", "train", "evaluate"):
+        params[section]  # every section builds from the file's values
+
+
+def test_how2sign_profile_holds_the_papers_settings():
+    params = load_params(ROOT / "profiles/how2sign.yaml")
+    pose, rgb, train = params["pose"], params["rgb"], params["train"]
+    assert (pose.model, pose.checkpoint, pose.frames, pose.frames_value, pose.flip_test) == (
+        "rtmpose-l_8xb32-270e_coco-wholebody-384x288", "official", "thin", 300, True)
+    assert (rgb.window, rgb.num_windows, rgb.size, rgb.resize, rgb.max_frames) == (16, 64, 224, 256, 300)
+    assert sorted(rgb.feature_sets) == ["agnostic", "aware"]
+    assert train.rgb_views == ["set:aware", "set:agnostic"] and train.rgb_mix_alpha == 0.8
+    assert (train.gcn_widths, train.cgaf_layers, train.batch_size, train.epochs, train.seed) == (
+        [128, 128, 256, 512], 2, 128, 200, 42)
+    assert (train.lr_text, train.lr_pose, train.tau, train.match_weight) == (1e-5, 1e-4, 0.07, 0.4)
+    assert params["select"].source == "pose" and params["data"].root == "data/how2sign"
