@@ -20,6 +20,7 @@ from tqdm import tqdm
 from pipeline.config import Params
 from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
+from pipeline.runner.runlog import RUNS_FOLDER, record_run
 from pipeline.runner.shared import import_from_shared
 from pipeline.runner.stage import ItemRequest, stage_class
 from pipeline.runner.view import Coverage, finalize
@@ -69,6 +70,13 @@ class RunSummary:
                 f"{self.failed} failed{f' ({reasons})' if reasons else ''}{upstream} in {self.seconds:.1f} s "
                 f"({rate:.2f} items/s) [fingerprint {self.fingerprint[:12]}]")
         return text + (f" [weights: {self.weights}]" if self.weights else "")
+
+    def record(self, finalize_only: bool) -> dict[str, Any]:
+        """What `seds report run` needs of this run (pipeline/runner/runlog.py)."""
+        return {"stage": self.stage, "fingerprint": self.fingerprint, "shard": str(self.shard),
+                "finalize_only": finalize_only, "total": self.total, "computed": self.computed,
+                "reused": self.reused, "shared": self.shared, "failed": self.failed,
+                "seconds": round(self.seconds, 3), "weights": self.weights}
 
 
 def _chunks(items: list[ItemRequest], size: int) -> Iterator[list[ItemRequest]]:
@@ -139,6 +147,7 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
     else:
         summary.coverage = finalize(plan, Path(runtime.views), options.shard)
     summary.seconds = time.perf_counter() - started
+    record_run(plan.stage_dir.path / RUNS_FOLDER, summary.record(options.finalize_only))
     return summary
 
 

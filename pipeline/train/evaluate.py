@@ -7,14 +7,18 @@ belongs to clip i, so the true pairs are the diagonal. The fused stream's metric
 
 Outputs of the evaluate stage (folder `evaluate.out`):
     metrics.json     {"split", "clips", "chance_R@1", "t2v": {R@1, R@5, R@10, MedR, MeanR}, "v2t": {...},
-                      "streams": {"fused"|"pose"|"rgb": {"t2v": ..., "v2t": ...}}, "tie_rule", "checkpoint"}
+                      "streams": {"fused"|"pose"|"rgb": {"t2v": ..., "v2t": ...}}, "tie_rule", "checkpoint",
+                      "seconds" (this stage's, figures included)}
     similarity.npz   fused, pose, rgb: float32 (N, N) [clip, sentence]; sample_ids, texts: unicode (N,)
                      (np.load(..., allow_pickle=False) reads it)
+    token_similarity.npz  the figure pairs' step x word cosines (`token_maps`), for the Figure 5 heatmaps
+    figures/, report.md   written from the files above by pipeline/report (also `seds report figures|run`)
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,9 +29,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pipeline.models.seds.losses import normalise
 from pipeline.models.seds.model import SEDS, STREAMS, VideoTokens
 from pipeline.train.data import ClipDataset, ClipSet, collate
 from pipeline.train.metrics import retrieval_metrics
+from pipeline.video.sampling import linspace_choice
+
+TOKEN_MAPS_FILE = "token_similarity.npz"
 
 
 def autocast_for(device: str, amp: str) -> Any:
@@ -74,6 +82,47 @@ def similarities(model: SEDS, clips: ClipSet, dataset: ClipDataset, device: str,
                         [c.sample_id for c in clips.clips], texts)
 
 
+def figure_indices(sample_ids: list[str], count: int, chosen: list[str] | None) -> list[int]:
+    """Positions of the figure queries: the `chosen` sample ids (evaluate.figure_samples), else `count`
+    evenly spaced ones, a choice made before looking at any score so figures are not cherry-picked."""
+    if chosen is None:
+        return [int(i) for i in linspace_choice(len(sample_ids), count)]
+    at = {s: i for i, s in enumerate(sample_ids)}
+    missing = [s for s in chosen if s not in at]
+    if missing:
+        from pipeline.config import ParamError
+
+        raise ParamError(f"evaluate.figure_samples: {missing} are not clips of the evaluated split "
+                         f"(some that are: {', '.join(sample_ids[:3])})")
+    return [at[s] for s in chosen]
+
+
+@torch.no_grad()
+def token_maps(model: SEDS, clips: ClipSet, dataset: ClipDataset, indices: list[int], device: str,
+               amp: str = "auto") -> dict[str, np.ndarray]:
+    """Each chosen clip against its own sentence: the cosine of every (step, word) token pair of the
+    pose and rgb streams, the similarities FILIP aggregates (pipeline/models/seds/losses.py), as arrays
+    for token_similarity.npz: pose, rgb (P, T, L) float32, step_mask (P, T), word_mask (P, L) bool,
+    tokens (P, L) (the tokenizer's own, '' where padded), sample_ids, texts (P,)."""
+    was_training = model.training
+    model.eval()
+    texts = [clips.clips[i].text for i in indices]
+    batch = collate([dataset[i] for i in indices])
+    ids, mask = model.text.tokenize(texts)
+    with autocast_for(device, amp):
+        video = model.encode_video(batch["keypoints"].to(device), batch["joint_mask"].to(device),
+                                   batch["rgb"].to(device), batch["step_mask"].to(device)).normalised()
+        words = normalise(model.encode_text(ids.to(device), mask.to(device)))
+    model.train(was_training)
+    tokens = [[t if m else "" for t, m in zip(model.text.tokenizer.convert_ids_to_tokens(row.tolist()), keep)]
+              for row, keep in zip(ids, mask.tolist())]
+    return {stream: torch.einsum("bid,bjd->bij", video.stream(stream), words).float().cpu().numpy()
+            for stream in ("pose", "rgb")} | {
+        "step_mask": video.step_mask.cpu().numpy(), "word_mask": mask.numpy(), "tokens": np.array(tokens, dtype=str),
+        "sample_ids": np.array([clips.clips[i].sample_id for i in indices], dtype=str),
+        "texts": np.array(texts, dtype=str)}
+
+
 def metrics_record(sims: Similarities, tie_rule: str, split: str) -> dict[str, Any]:
     """Metrics of every stream; `repeated_texts` counts clips whose sentence another clip of the split
     shares word for word (their text embeddings tie, which the tie rule then decides)."""
@@ -85,11 +134,15 @@ def metrics_record(sims: Similarities, tie_rule: str, split: str) -> dict[str, A
             "t2v": streams["fused"]["t2v"], "v2t": streams["fused"]["v2t"], "streams": streams}
 
 
-def write_outputs(out: Path, sims: Similarities, record: dict[str, Any]) -> None:
+def write_matrices(out: Path, sims: Similarities, maps: dict[str, np.ndarray]) -> None:
+    """similarity.npz and token_similarity.npz (an old one goes when no pair was chosen)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     np.savez_compressed(out / "similarity.npz", **sims.matrices,
                         sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str))
+    if maps:
+        np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
+    else:
+        (out / TOKEN_MAPS_FILE).unlink(missing_ok=True)
 
 
 def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
@@ -106,11 +159,14 @@ def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
 def run_evaluate(params: Any) -> dict[str, Any]:
     """The evaluate stage: retrieval on `evaluate.split` with the checkpoint's model and data settings."""
     from pipeline.config import build_section
+    from pipeline.report.figures import write_figures
+    from pipeline.report.run_report import write_run_report
     from pipeline.store.layout import StoreError
     from pipeline.train.data import load_clips
     from pipeline.train.loop import resolve_device
     from pipeline.train.params import TrainParams
 
+    started = time.perf_counter()
     e = params["evaluate"]
     runtime = params.runtime
     device = resolve_device(runtime.device)
@@ -125,9 +181,15 @@ def run_evaluate(params: Any) -> dict[str, Any]:
                          f"trained on ({trained}): the select params changed since training; retrain")
     alpha = t.rgb_mix_alpha if len(t.rgb_views) == 2 else 0.0
     dataset = ClipDataset(clips, t.steps, False, t.seed, t.pose_channels == "xy_score", alpha)
+    chosen = figure_indices([c.sample_id for c in clips.clips], e.figure_queries, e.figure_samples)
     sims = similarities(model, clips, dataset, device, e.batch_size, e.num_workers, t.amp)
+    maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else {}
+    out = Path(e.out)
+    write_matrices(out, sims, maps)
+    write_figures(out, params, bool(chosen))
     record = metrics_record(sims, e.tie_rule, e.split)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
-                   "text_encoder": ck["text_encoder"]})
-    write_outputs(Path(e.out), sims, record)
+                   "text_encoder": ck["text_encoder"], "seconds": round(time.perf_counter() - started, 1)})
+    (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_run_report(params, out, ck)
     return record

@@ -137,9 +137,17 @@ class EvaluateParams:
     checkpoint: str = knob("runs/train/model.pt", help="the trained model (a train checkpoint; its params say "
                                                        "which views and model it needs)")
     split: str = knob("test", help="split to retrieve within")
-    out: str = knob("runs/evaluate", help="output folder: metrics.json (dvc metrics), similarity.npz")
+    out: str = knob("runs/evaluate", help="output folder: metrics.json (dvc metrics), similarity.npz, "
+                                          "token_similarity.npz, figures/ and report.md")
     tie_rule: str = knob("pessimistic", choices=("pessimistic", "optimistic"),
                          help="rank of the true item among equal scores: pessimistic counts every tied "
                               "candidate ahead of it, optimistic none")
     batch_size: int = knob(64, min=1, help="clips per forward pass")
     num_workers: int = knob(0, min=0, help="DataLoader worker processes")
+    figure_queries: int = knob(3, min=0, help="query sentences shown in the figures (top-3 retrieval, token "
+                                              "similarity), evenly spaced over the split's sorted sample ids; "
+                                              "0: no figures")
+    figure_samples: list[str] | None = knob(None, help="sample ids of the split whose sentences the figures show "
+                                                       "(instead of evenly spaced ones; null: figure_queries decides)")
+    figure_frames: int = knob(4, min=1, help="frames per retrieved clip in the top-3 figure, evenly spaced over "
+                                             "the clip")

@@ -1,0 +1,91 @@
+"""The evaluate stage's figures, drawn from its saved outputs (so `seds report figures` redraws them
+without the model): Figure 4 from similarity.npz and the clips' videos, Figure 5 from
+token_similarity.npz. Both show the same query samples, those token_similarity.npz holds.
+
+    <out>/figures/retrieval_top3.png      top-3 T2V retrieval per query, Pose-only / RGB-only / fused
+    <out>/figures/fine_grained_<k>.png    query k's Pose-Text and RGB-Text step x word similarities
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.report.retrieval_figure import TOP_K, ranked_clips, render_retrieval
+from pipeline.report.similarity_figure import TokenMaps, render_similarity
+from pipeline.train.evaluate import TOKEN_MAPS_FILE
+
+FIGURES_DIR = "figures"
+RETRIEVAL_PNG = "retrieval_top3.png"
+
+
+def fine_grained_png(k: int) -> str:
+    """File name of query k's (1-based) fine-grained similarity figure."""
+    return f"fine_grained_{k}.png"
+
+
+@dataclass
+class EvaluateOutputs:
+    """What the evaluate stage saved: the (N, N) [clip, sentence] matrices and the figure pairs' maps."""
+
+    matrices: dict[str, np.ndarray]
+    sample_ids: list[str]
+    texts: list[str]
+    maps: list[TokenMaps]
+
+
+def load_outputs(out: Path) -> EvaluateOutputs:
+    """Read similarity.npz and token_similarity.npz (no pickle); a missing file names the stage to run."""
+    out = Path(out)
+    for name in ("similarity.npz", TOKEN_MAPS_FILE):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate) "
+                                    "with evaluate.figure_queries above 0")
+    with np.load(out / "similarity.npz", allow_pickle=False) as sims:
+        matrices = {s: sims[s] for s in ("fused", "pose", "rgb")}
+        sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
+    at = {s: i for i, s in enumerate(sample_ids)}
+    maps = []
+    with np.load(out / TOKEN_MAPS_FILE, allow_pickle=False) as z:
+        for p, sample_id in enumerate(z["sample_ids"].tolist()):
+            if sample_id not in at:
+                raise ValueError(f"{out / TOKEN_MAPS_FILE} holds {sample_id}, which {out / 'similarity.npz'} "
+                                 "lacks: the two files come from different runs; rerun seds evaluate")
+            steps, words = z["step_mask"][p], z["word_mask"][p]
+            i = at[sample_id]
+            maps.append(TokenMaps(sample_id, str(z["texts"][p]), z["tokens"][p][words].tolist(),
+                                  z["pose"][p][steps][:, words], z["rgb"][p][steps][:, words],
+                                  np.flatnonzero(steps), {s: float(m[i, i]) for s, m in matrices.items()},
+                                  len(steps)))
+    return EvaluateOutputs(matrices, sample_ids, texts, maps)
+
+
+def write_figures(out: Path, params: Any, enabled: bool = True) -> list[Path]:
+    """Draw every figure of the evaluate outputs in `out` into `out`/figures (emptied first, so no
+    figure of an earlier run is left beside the new ones); `enabled` False leaves the folder empty."""
+    from pipeline.report.clip_frames import clip_strips
+
+    folder = Path(out) / FIGURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    if not enabled:
+        return []
+    e = params["evaluate"]
+    saved = load_outputs(out)
+    at = {s: i for i, s in enumerate(saved.sample_ids)}
+    queries = [at[m.sample_id] for m in saved.maps]
+    shown = sorted({saved.sample_ids[hit.index] for q in queries for m in saved.matrices.values()
+                    for hit in ranked_clips(m, q, TOP_K, e.tie_rule)})
+    strips = clip_strips(Path(params.runtime.views), Path(params["data"].root), shown, e.figure_frames,
+                         params.runtime.decode_timeout_s)
+    paths = [render_retrieval(folder / RETRIEVAL_PNG, saved.matrices, saved.sample_ids, saved.texts, queries,
+                              strips, e.tie_rule,
+                              title=f"Text-to-video retrieval on split {e.split!r}: top {TOP_K} of "
+                                    f"{len(saved.sample_ids)} clips per query")]
+    for k, maps in enumerate(saved.maps, 1):
+        paths.append(render_similarity(folder / fine_grained_png(k), maps))
+    return paths

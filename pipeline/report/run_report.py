@@ -1,0 +1,248 @@
+"""`report.md` of one evaluated run: what was measured, on what data, with which weights, how long each
+stage took, and the params, in one page a reader can trust without knowing the pipeline.
+
+Everything comes from what the stages wrote, never from what params.yaml says now, where the two can
+differ: metrics from evaluate's metrics.json; the model's params, text encoder and init from the train
+checkpoint; the weights and times of item stages from the run records beside their items
+(`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint the current view
+holds; data sizes from the views and the store. A value no stage recorded is written as "not recorded",
+never guessed. Links are relative to report.md, so the folder can be moved or published as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
+from pipeline.store.layout import StageDir
+
+ITEM_STAGES = ("probe", "pose", "gt_keypoints", "select", "rgb")
+STREAM_NAMES = {"fused": "Fused (SEDS)", "pose": "Pose only", "rgb": "RGB only"}
+REPORT_FILE = "report.md"
+
+
+def _view(views: Path, stage: str) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+    """The rows (split and status columns) and fingerprint chain of a view, None when it does not exist."""
+    from pipeline.runner.plan import read_view
+
+    if not (Path(views) / f"{stage}.parquet").is_file():
+        return None
+    table, fingerprints = read_view(Path(views), stage)
+    columns = [c for c in ("split", f"{stage}_status") if c in table.column_names]
+    return table.select(columns).to_pylist(), fingerprints
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _metrics(metrics: dict[str, Any]) -> list[str]:
+    note = metrics.get("clips_note", "")
+    left_out = f" ({note})" if "left out" in note else ""
+    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, so chance "
+             f"R@1 is {metrics['chance_R@1']:.1f} %; tie rule {metrics['tie_rule']}; "
+             f"{metrics.get('repeated_texts', 0)} clips share their sentence with another clip. "
+             "R@K in %, MedR/MeanR in ranks (lower is better).", ""]
+    rows = []
+    for stream in ("fused", "pose", "rgb"):
+        m = metrics["streams"][stream]
+        rows.append([STREAM_NAMES[stream], *(f"{m['t2v'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR")),
+                     *(f"{m['v2t'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR"))])
+    return lines + _table(["stream", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MedR",
+                           "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"], rows)
+
+
+def _training(train_metrics: dict[str, Any] | None, train_dir: Path, here: Path) -> list[str]:
+    if train_metrics is None:
+        return [f"No {train_dir / 'metrics.json'}: training figures not recorded."]
+    final = train_metrics.get("final", {})
+    val = (f"; last validation (epoch {final['epoch']}): T2V R@1 {final['t2v_R@1']:.1f} %, V2T R@1 "
+           f"{final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no validation recorded")
+    plots = train_dir / "plots"
+    links = ", ".join(f"[{name}]({_rel(plots / name, here)})" for name in ("train.tsv", "val.tsv")
+                      if (plots / name).is_file())
+    return [f"{train_metrics['epochs']} epochs, {train_metrics['step']} of {train_metrics['total_steps']} steps "
+            f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{val}.",
+            f"Curves per epoch (loss and its parts; validation R@1): `dvc plots show` draws them from {links}."]
+
+
+def _rel(path: Path, here: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(here).resolve())).as_posix()
+
+
+def _figures(out: Path) -> list[str]:
+    folder = out / FIGURES_DIR
+    lines = []
+    if (folder / RETRIEVAL_PNG).is_file():
+        lines.append(f"- [Top-3 text-to-video retrieval, Pose only / RGB only / fused]({FIGURES_DIR}/{RETRIEVAL_PNG})")
+    from pipeline.train.evaluate import TOKEN_MAPS_FILE
+
+    if (out / TOKEN_MAPS_FILE).is_file():
+        import numpy as np
+
+        with np.load(out / TOKEN_MAPS_FILE, allow_pickle=False) as z:
+            for k, sample_id in enumerate(z["sample_ids"].tolist(), 1):
+                if (folder / fine_grained_png(k)).is_file():
+                    lines.append(f"- [Fine-grained Pose-Text and RGB-Text similarity, {sample_id}]"
+                                 f"({FIGURES_DIR}/{fine_grained_png(k)})")
+    return lines or ["No figures (evaluate.figure_queries is 0, or `seds report figures` was not run)."]
+
+
+def _last_runs(store: Path, stage: str, fingerprint: str | None) -> list[dict[str, Any]]:
+    from pipeline.runner.runlog import RUNS_FOLDER, read_runs
+
+    if fingerprint is None:
+        return []
+    return [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if "error" not in r]
+
+
+def _weights(store: Path, chains: dict[str, dict[str, str]], train: dict[str, Any],
+             checkpoint: dict[str, Any], checkpoint_path: str) -> list[str]:
+    def recorded(stage: str) -> str:
+        """The weights line of the stage's last run; else the artifacts its STAGE.json names."""
+        fingerprint = chains.get(stage, {}).get(stage)
+        runs = _last_runs(store, stage, fingerprint)
+        if runs and runs[-1].get("weights"):
+            return runs[-1]["weights"]
+        stage_json = StageDir(store, stage, fingerprint or "").stage_json
+        if fingerprint and stage_json.is_file():
+            artifacts = json.loads(stage_json.read_text()).get("artifacts", {})
+            named = ", ".join(f"{k}: {'random weights (explicit)' if v == 'random' else f'content hash {v[:12]}'}"
+                              for k, v in sorted(artifacts.items()))
+            return f"{named or 'no weights'} (from STAGE.json; no run record)"
+        return "not recorded"
+
+    chain = chains.get(Path(train["pose_view"]).stem, {})
+    select_source = next((s for s in ("pose", "gt_keypoints") if s in chain), None)
+    pose = recorded("pose") if "pose" in chains else "pose stage not run"
+    if select_source and select_source != "pose":
+        pose += f"; not used for training (the keypoints came from {select_source})"
+    rows = [["pose (RTMPose-WholeBody)", pose]]
+    if select_source:
+        rows.append(["keypoints the model saw", f"{train['pose_view']} of {select_source}"
+                     + (": ground-truth keypoints, no pose model" if select_source == "gt_keypoints" else "")])
+    rgb = "; ".join(f"{v}: {recorded(Path(v).stem)}" if not v.startswith("set:") else f"{v}: rgb feature set" for v in train["rgb_views"])
+    rows.append(["RGB features (I3D)", rgb])
+    rows.append(["text encoder", checkpoint.get("text_encoder", "not recorded")])
+    init = (f"GCN-hand from SignBERT {train['signbert_checkpoint']}, the rest random (seed {train['seed']})"
+            if train.get("signbert_checkpoint") else f"random init (seed {train['seed']})")
+    rows.append(["SEDS model", f"{checkpoint_path}, trained {checkpoint.get('step')} steps from {init}"])
+    return _table(["part", "weights"], rows)
+
+
+def _data(views: Path, store: Path, split_views: dict[str, Any], train: dict[str, Any],
+          train_metrics: dict[str, Any] | None, metrics: dict[str, Any]) -> list[str]:
+    from pipeline.store.maintenance import stats
+
+    manifest = _view(views, "manifest")
+    splits = sorted(Counter(r["split"] for r in manifest[0])) if manifest else []
+    header = ["split", "manifest clips"] + [f"{s} ok" for s in split_views]
+    rows = []
+    for split in splits:
+        row = [split, sum(1 for r in manifest[0] if r["split"] == split)]
+        for stage, (view_rows, _) in split_views.items():
+            row.append(sum(1 for r in view_rows if r.get("split") == split and r.get(f"{stage}_status") == "ok"))
+        rows.append(row)
+    lines = _table(header, rows) if rows else [f"No {views}/manifest.parquet: clip counts not recorded."]
+    used = [f"training used {train_metrics['clips']} clips of split `{train['split']}`"] if train_metrics else []
+    used.append(f"evaluation {metrics['clips']} of split `{metrics['split']}`")
+    lines += ["", "Of these, " + ", ".join(used) + " (clips with every input ok).", ""]
+    wanted = {(stage, chain[stage]) for stage, (_, chain) in split_views.items() if stage in chain}
+    found = [s for s in stats(store) if (s.stage, s.fingerprint) in wanted]
+    lines += _table(["store stage", "fingerprint", "items", "failed", "shards", "size"],
+                    [[s.stage, f"`{s.fingerprint[:12]}`", s.items, s.failures, s.shards, _size(s.bytes)]
+                     for s in sorted(found, key=lambda s: ITEM_STAGES.index(s.stage) if s.stage in ITEM_STAGES else 99)])
+    return lines
+
+
+def _times(store: Path, split_views: dict[str, Any], train_metrics: dict[str, Any] | None,
+           metrics: dict[str, Any]) -> list[str]:
+    rows = []
+    for stage, (_, chain) in split_views.items():
+        runs = _last_runs(store, stage, chain.get(stage))
+        if not runs:
+            rows.append([stage, "not recorded", "no run record at this fingerprint (items from an older version "
+                                                "or a shared store)", ""])
+            continue
+        last = runs[-1]
+        total = sum(r["seconds"] for r in runs)
+        what = (f"last run: {last['computed']} computed, {last['reused']} reused, {last['failed']} failed"
+                + (f"; all {len(runs)} runs at this fingerprint: {total:.1f} s" if len(runs) > 1 else ""))
+        rows.append([stage, f"{last['seconds']:.1f}", what, last.get("finished_utc", "")])
+    if train_metrics:
+        rows.append(["train", f"{train_metrics['seconds']:.1f}", f"{train_metrics['step']} steps (training loop, "
+                                                                  "resumed parts included)", ""])
+    if "seconds" in metrics:
+        rows.append(["evaluate", f"{metrics['seconds']:.1f}", "encoding, retrieval, figures", ""])
+    return _table(["stage", "seconds", "what", "finished (UTC)"], rows)
+
+
+def _params(params: Any, train: dict[str, Any]) -> list[str]:
+    lines = []
+    for name in ("sample", "data", "probe", "pose", "select", "rgb"):
+        if name in params.raw:
+            lines += [f"<details><summary>{name} (params.yaml)</summary>", "", "```yaml",
+                      yaml.safe_dump({name: asdict(params[name])}, sort_keys=False).rstrip(), "```", "",
+                      "</details>", ""]
+    lines += ["<details><summary>train (saved in the checkpoint: what the model was trained with)</summary>", "",
+              "```yaml", yaml.safe_dump({"train": train}, sort_keys=False).rstrip(), "```", "", "</details>", "",
+              "<details><summary>evaluate (params.yaml)</summary>", "", "```yaml",
+              yaml.safe_dump({"evaluate": asdict(params["evaluate"])}, sort_keys=False).rstrip(), "```", "",
+              "</details>"]
+    return lines
+
+
+def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None = None) -> Path:
+    """Write `out`/report.md from the evaluate outputs in `out` and what the other stages recorded.
+    `checkpoint` is the loaded train checkpoint (read from evaluate.checkpoint when not given)."""
+    from pipeline.train.checkpoint import load_checkpoint
+
+    out = Path(out)
+    e = params["evaluate"]
+    metrics_path = out / "metrics.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"{metrics_path} does not exist: run the evaluate stage first (seds evaluate)")
+    metrics = json.loads(metrics_path.read_text())
+    checkpoint_path = metrics.get("checkpoint", e.checkpoint)
+    ck = checkpoint if checkpoint is not None else load_checkpoint(Path(checkpoint_path))
+    train = ck["params"]
+    train_dir = Path(train["out"])
+    train_metrics = json.loads((train_dir / "metrics.json").read_text()) if (train_dir / "metrics.json").is_file() else None
+    views, store = Path(params.runtime.views), Path(params.runtime.store)
+    split_views = {s: v for s in ITEM_STAGES if (v := _view(views, s)) is not None}
+    chains = {s: chain for s, (_, chain) in split_views.items()}
+    lines = [f"# Run report: SEDS retrieval on split `{metrics['split']}`", "",
+             f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by pipeline/report/run_report.py "
+             f"(`seds report run` rewrites it) from {out}/metrics.json, {checkpoint_path} and the run records "
+             "of the stages. Headline: the fused stream.", "",
+             "## Metrics", "", *_metrics(metrics), "",
+             "## Training", "", *_training(train_metrics, train_dir, out), "",
+             "## Figures", "", *_figures(out), "",
+             "## Weights used", "", *_weights(store, chains, train, ck, checkpoint_path), "",
+             "## Data", "", *_data(views, store, split_views, train, train_metrics, metrics), "",
+             "## Time per stage", "",
+             "Seconds of the last run of each item stage at the fingerprint its view holds (a run that reused "
+             "every item is short: the items were computed earlier, see all runs), of the training loop, and of "
+             "evaluate. sample and manifest record no time.", "",
+             *_times(store, split_views, train_metrics, metrics), "",
+             "## Params", "", *_params(params, train), ""]
+    path = out / REPORT_FILE
+    path.write_text("\n".join(lines))
+    return path
