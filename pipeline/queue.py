@@ -55,17 +55,18 @@ def render_slurm(stage: str, project: Path, opts: SlurmOptions, uses_gpu: bool) 
                 f"mkdir -p {shlex.quote(opts.log_dir)}"]
     gpus = opts.gpus if uses_gpu else 0
     device = "cuda" if gpus else "cpu"
+    sets = " --all-feature-sets" if stage == "rgb" else ""  # as dvc.yaml's rgb stage: every I3D the trainer mixes
     array = _header(f"seds-{stage}", opts, True, gpus) + [""] + prologue + [
         ': "${SLURM_ARRAY_TASK_ID:?run as a SLURM array task, or set SLURM_ARRAY_TASK_ID by hand}"',
         "# One task = one shard; tasks write their own shard files into the store, never each other's.",
         f"seds run {stage} --params {shlex.quote(opts.params)} --shard \"$SLURM_ARRAY_TASK_ID/{opts.shards}\" "
-        f"--scheduler synchronous --device {device} --no-progress",
+        f"--scheduler synchronous --device {device} --no-progress{sets}",
         ""]
     finalize = _header(f"seds-{stage}-finalize", SlurmOptions(**{**opts.__dict__, "cpus": 2, "mem": "8G",
                                                                    "time": "00:30:00"}), False, 0) + [""] + prologue + [
         "# Coverage check (every row stored or failed with a reason) and the stage view; exit 3 names",
         "# missing samples when a task died: resubmit those shards, then this script again.",
-        f"seds finalize {stage} --params {shlex.quote(opts.params)}",
+        f"seds finalize {stage} --params {shlex.quote(opts.params)}{sets}",
         "# Record the finished stage in dvc.lock without recomputing it (dvc repro then skips it).",
         f"dvc commit --force {stage}",
         ""]

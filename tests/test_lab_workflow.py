@@ -57,8 +57,10 @@ def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):
     array = scripts["rgb.sbatch"]
     for line in ("#SBATCH --array=0-15%4", "#SBATCH --gres=gpu:1", "#SBATCH --time=02:00:00", "#SBATCH --partition=gpu",
                  "#SBATCH --output=runs/queue/logs/seds-rgb-%A_%a.out",
-                 'seds run rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous --device cuda'):
+                 'seds run rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous --device cuda '
+                 '--no-progress --all-feature-sets'):
         assert line in array
+    assert "seds finalize rgb --params params.yaml --all-feature-sets" in scripts["rgb-finalize.sbatch"]
     assert "dvc commit --force rgb" in scripts["rgb-finalize.sbatch"]
     assert "--dependency=afterany:$job" in scripts["rgb-submit.sh"]
     cpu = render_slurm("probe", tmp_path, SlurmOptions(shards=2), uses_gpu=False)["probe.sbatch"]

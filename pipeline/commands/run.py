@@ -23,8 +23,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-failures", type=int, help="override runtime.max_failures (-1: any number)")
     parser.add_argument("--retry-failed", action="store_true", help="recompute items recorded as failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (summary line only)")
+    add_feature_sets_option(parser)
+
+
+def add_feature_sets_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-feature-sets", action="store_true",
-                        help="rgb: compute every entry of rgb.feature_sets, rgb.feature_set last (its view is the one "
+                        help="rgb: every entry of rgb.feature_sets, rgb.feature_set last (its view is the one "
                              "written), as the dvc.yaml stage does so that mixed sets (train.rgb_views) all exist")
 
 
@@ -105,4 +109,5 @@ def register(subparsers) -> None:
                                             "table, then write views/<stage>.parquet (which DVC records).")
     fin.add_argument("stage", choices=sorted(ITEM_STAGES))
     add_params_options(fin)
+    add_feature_sets_option(fin)
     fin.set_defaults(func=guarded(lambda a: execute(a.stage, a, finalize_only=True)))
