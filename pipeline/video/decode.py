@@ -29,6 +29,7 @@ class VideoInfo:
     decoder: str           # "decord", "pyav" or "frames"
     codec: str
     announced_frames: int  # what the container claims; can be wrong
+    rotation: int = 0      # degrees counterclockwise applied to every frame (the container's display matrix)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,6 +44,30 @@ def _check_file(path: Path) -> None:
         raise ItemFailed("missing_file", f"{path} does not exist")
     if path.is_file() and path.stat().st_size == 0:
         raise ItemFailed("empty_file", f"{path} has zero bytes")
+
+
+# ffmpeg's demuxers for single pictures: they "play" an image as a one-frame video at a made-up 25 fps.
+STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif")
+
+
+def _container_facts(path: Path) -> tuple[int, str | None]:
+    """(quarter turns counterclockwise the first frame's display matrix asks for, still-image format or
+    None), read with PyAV before any decoder is chosen. Why: decord ignores rotation metadata (at 90 and
+    270 degrees it returns 4-channel garbage frames), and a picture given as a clip is a manifest mistake
+    that decoders would otherwise accept as a 25 fps video. Unreadable files return (0, None): the
+    decoders then report what is wrong with them."""
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            if container.format.name in STILL_IMAGE_FORMATS:
+                return 0, container.format.name
+            if not container.streams.video:
+                return 0, None
+            frame = next(container.decode(container.streams.video[0]), None)
+            return (round(frame.rotation / 90) % 4 if frame is not None else 0), None
+    except Exception:  # advisory only, as above
+        return 0, None
 
 
 def _resize(frame: np.ndarray, short_side: int | None) -> np.ndarray:
@@ -62,6 +87,7 @@ class _Decord:
     def __init__(self, path: Path):
         import decord
 
+        self.path = path
         self.reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0), num_threads=1)
         first = self.reader[0].shape
         self.info = VideoInfo(float(self.reader.get_avg_fps()), len(self.reader), int(first[1]), int(first[0]),
@@ -69,27 +95,59 @@ class _Decord:
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         # get_batch on sorted, de-duplicated indices decodes forward once; the caller re-emits repeats.
-        unique = np.arange(len(self.reader)) if indices is None else np.unique(indices)
-        for start in range(0, len(unique), 32):
-            chunk = unique[start:start + 32]
-            batch = self.reader.get_batch(chunk.tolist()).asnumpy()
-            yield from zip(chunk.tolist(), batch)
+        last = len(self.reader) - 1
+        reads = np.arange(last + 1) if indices is None else np.unique(indices)
+        final = indices is not None and last > 0 and last in reads
+        if final:
+            # decord 0.6.0 bug: random access that reaches the very last frame sometimes returns a stale
+            # buffer (another frame's pixels: 42 of 500 reads on mmaction2__test.avi, MPEG-4 with packed
+            # B-frames, even when stepping onto it from the frame before). Only a full sequential read
+            # is exact, so PyAV decodes the last frame: the final picture the decoder flushes.
+            reads = reads[:-1]
+        for start in range(0, len(reads), 32):
+            chunk = reads[start:start + 32].tolist()
+            yield from zip(chunk, self.reader.get_batch(chunk).asnumpy())
+        if final:
+            yield last, _final_frame(self.path)
+
+
+def _final_frame(path: Path) -> np.ndarray:
+    """The last picture of a video: decode forward from the keyframe before its end and keep the last
+    frame out (identity by position, so no timestamp arithmetic)."""
+    import av
+
+    with av.open(os.fspath(path)) as container:
+        stream = container.streams.video[0]
+        if stream.duration:
+            container.seek((stream.start_time or 0) + stream.duration, stream=stream, backward=True)
+        frame = None
+        for frame in container.decode(stream):
+            pass
+        if frame is None:
+            raise ItemFailed("truncated", f"{path}: the last frame does not decode")
+        return frame.to_ndarray(format="rgb24")
 
 
 class _PyAV:
+    """PyAV, forward decoding only; frames are turned upright by `quarter_turns` (np.rot90, counterclockwise)."""
+
     name = "pyav"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, quarter_turns: int = 0):
         import av
 
         self.path = path
+        self.quarter_turns = quarter_turns
         with av.open(os.fspath(path)) as container:
             if not container.streams.video:
                 raise ItemFailed("not_a_video", f"{path} has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or 0
-            self.info = VideoInfo(float(rate), int(stream.frames or 0), int(stream.width), int(stream.height),
-                                  self.name, stream.codec_context.name, int(stream.frames or 0))
+            width, height = int(stream.width), int(stream.height)
+            if quarter_turns % 2:
+                width, height = height, width
+            self.info = VideoInfo(float(rate), int(stream.frames or 0), width, height, self.name,
+                                  stream.codec_context.name, int(stream.frames or 0), 90 * quarter_turns)
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         import av
@@ -105,7 +163,8 @@ class _PyAV:
                     if i > last:
                         break
                     if wanted is None or i in wanted:
-                        yield i, frame.to_ndarray(format="rgb24")
+                        image = frame.to_ndarray(format="rgb24")
+                        yield i, np.ascontiguousarray(np.rot90(image, self.quarter_turns)) if self.quarter_turns else image
             except av.error.FFmpegError as err:
                 raise ItemFailed("truncated", f"{self.path}: decoding stopped at frame {i + 1}: {err}") from None
 
@@ -141,11 +200,17 @@ def open_source(path: Path, prefer: str = "decord"):
     _check_file(path)
     if path.is_dir():
         return _FrameFolder(path)
+    quarter_turns, still = _container_facts(path)
+    if still:
+        raise ItemFailed("not_a_video", f"{path} is a still image ({still}), not a video; a clip is a video file "
+                                        f"or a folder of frames")
     errors = []
     order = (_Decord, _PyAV) if prefer == "decord" else (_PyAV, _Decord)
+    if quarter_turns:
+        order = (_PyAV,)  # decord ignores the display matrix
     for decoder in order:
         try:
-            source = decoder(path)
+            source = decoder(path, quarter_turns) if decoder is _PyAV else decoder(path)
         except ItemFailed:
             raise
         except Exception as err:  # each library raises its own types for unreadable input

@@ -48,7 +48,7 @@ def clip_extent(info: dict, start_s: float | None, end_s: float | None, out_of_r
 
 class ProbeStage(Stage):
     name = "probe"
-    VERSION = 1
+    VERSION = 2  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
     upstream = "manifest"
     view_attrs = ("fps", "video_frames", "first_frame", "num_frames", "width", "height", "duration_s", "decoder", "clamped")
 
@@ -64,7 +64,8 @@ class ProbeStage(Stage):
                 try:
                     info, decode_error = decoder.probe(ticket)
                     if decode_error:
-                        raise ItemFailed("truncated" if info["video_frames"] else "not_a_video",
+                        cut_short = info["video_frames"] or info["announced_frames"]  # the container promised frames
+                        raise ItemFailed("truncated" if cut_short else "not_a_video",
                                          f"{request.row['video_path']}: {decode_error} "
                                          f"(decoded {info['video_frames']} of {info['announced_frames']} announced frames)")
                     first, count, clamped = clip_extent(info, request.start_s, request.end_s, p.out_of_range)

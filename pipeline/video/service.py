@@ -29,6 +29,8 @@ import numpy as np
 
 from pipeline.store.records import ItemFailed
 
+STARTUP_S = 60.0  # a fresh child imports numpy, decord and PyAV before it says it is ready
+
 
 @dataclass
 class _Pending:
@@ -48,6 +50,7 @@ class DecodeService:
     _done: dict[int, dict] = field(default_factory=dict)
     _tickets: Any = field(default_factory=itertools.count)
     _buffer: bytes = b""
+    _ready: bool = False  # the child has said it is ready: from then on a request has timeout_s
 
     # -- public ------------------------------------------------------------------------------
     def submit_frames(self, path: Path, indices: np.ndarray, short_side: int | None = None) -> int:
@@ -102,6 +105,7 @@ class DecodeService:
         self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.video.service"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, cwd=os.getcwd())
         self._buffer = b""
+        self._ready = False
         for pending in self._pending:
             pending.sent = False
         for pending in list(self._pending):
@@ -145,8 +149,10 @@ class DecodeService:
             head = self._pending[0]
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
+            # Start-up is not decode time: a cold child on a loaded machine must not fail a short timeout.
+            limit = self.timeout_s if self._ready else max(self.timeout_s, STARTUP_S)
             try:
-                line = self._read_line(time.monotonic() + self.timeout_s)
+                line = self._read_line(time.monotonic() + limit)
             except EOFError:
                 code = self._proc.wait()
                 self._proc = None
@@ -160,9 +166,12 @@ class DecodeService:
                 self._proc = None
                 self._pending.popleft()
                 self._done[head.ticket] = {"ok": False, "reason": "decode_timeout",
-                                           "error": f"no answer in {self.timeout_s:.0f} s decoding {head.request['path']}"}
+                                           "error": f"no answer in {limit:.0f} s decoding {head.request['path']}"}
                 continue
             answer = json.loads(line)
+            if answer.get("ready"):
+                self._ready = True
+                continue
             self._pending.popleft()
             self._done[answer["id"]] = answer
         answer = self._done.pop(ticket)
@@ -223,6 +232,13 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
 def _serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answer stream
+    import av  # noqa: F401  (imported before "ready", so start-up never counts against a request's timeout)
+    import decord  # noqa: F401
+
+    from pipeline.video import decode  # noqa: F401
+
+    out.write(b'{"ready": true}\n')
+    out.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
