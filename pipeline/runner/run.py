@@ -104,6 +104,13 @@ def dask_client(scheduler: str, workers: int, threads: int) -> Iterator[Any]:
                 yield client
 
 
+def _once_per_key(requests: list[ItemRequest]) -> list[ItemRequest]:
+    """One request per item key: rows naming the same clip (same content and bounds) share one item,
+    and a stage asked twice for one key in a chunk would write it twice."""
+    seen: set[str] = set()
+    return [r for r in requests if not (r.item_key in seen or seen.add(r.item_key))]
+
+
 def _record_blocked(plan: Plan, retry_failed: bool) -> None:
     """Rows with no key (missing files) go to the failures table so the view can account for them."""
     fresh = [b for b in plan.blocked if b.status == "failed"]
@@ -133,8 +140,8 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
         cleanup_temporaries(plan.stage_dir)
         _record_blocked(plan, options.retry_failed)
         index = StageIndex.load(plan.stage_dir)
-        todo = [r for r in plan.requests if r.item_key not in index
-                and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)]
+        todo = _once_per_key([r for r in plan.requests if r.item_key not in index
+                              and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)])
         summary.reused = len(plan.requests) - len(todo)
         if todo and runtime.shared_store:
             imported = import_from_shared(plan, todo, Path(runtime.shared_store), compression=runtime.compression,

@@ -49,3 +49,22 @@ def test_a_how2sign_range_row_with_a_bad_time_names_the_column(tmp_path, testdat
     chdir(tmp_path)
     assert main(["manifest"]) == 2
     assert "h2s.csv, row 4, column START_REALIGNED: '1O.5' is not a number" in capsys.readouterr().err
+
+
+def test_rows_naming_the_same_clip_share_one_item(tmp_path, make_video, chdir, capsys):
+    from tests_support import write_csv_manifest
+
+    (tmp_path / "data").mkdir()
+    make_video(tmp_path / "data" / "clip.mp4")
+    rows = [{"sample_id": sid, "video_path": "clip.mp4", "text": sid, "start_s": "0.0", "end_s": "0.2"}
+            for sid in ("first", "same_again")] + [{"sample_id": "whole", "video_path": "clip.mp4", "text": "w"}]
+    write_csv_manifest(tmp_path, rows, root="data")
+    chdir(tmp_path)
+    assert main(["manifest"]) == 0
+    assert main(["run", "probe", "--no-progress"]) == 0
+    assert "3 items: 2 computed, 1 reused, 0 failed" in capsys.readouterr().out
+    import pyarrow.parquet as pq
+
+    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    assert view["first"]["probe_key"] == view["same_again"]["probe_key"] != view["whole"]["probe_key"]
+    assert view["first"]["num_frames"] == view["same_again"]["num_frames"] == 5
