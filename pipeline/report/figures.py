@@ -68,14 +68,14 @@ def write_figures(out: Path, params: Any, enabled: bool = True) -> list[Path]:
     figure of an earlier run is left beside the new ones); `enabled` False leaves the folder empty."""
     from pipeline.report.clip_frames import clip_strips
 
+    saved = load_outputs(out) if enabled else None
     folder = Path(out) / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
-    if not enabled:
+    if saved is None:
         return []
     e = params["evaluate"]
-    saved = load_outputs(out)
     at = {s: i for i, s in enumerate(saved.sample_ids)}
     queries = [at[m.sample_id] for m in saved.maps]
     shown = sorted({saved.sample_ids[hit.index] for q in queries for m in saved.matrices.values()

@@ -22,7 +22,7 @@ from pipeline.train.metrics import ranks
 STREAM_TITLES = {"pose": "Pose only", "rgb": "RGB only", "fused": "Fused (SEDS)"}
 TOP_K = 3
 COLUMN_IN = 4.2    # width of one stream's column
-MARGIN_IN = 0.15   # left, right and bottom margins
+MARGIN_IN = 0.2    # left, right and bottom margins (sizes are whole pixels at 50 and 100 dpi)
 TITLE_IN = 0.5     # figure title and column headings
 QUERY_IN = 0.7     # a query's sentence (two lines at most) and its true clips' ranks
 RANK_IN = 1.0      # one retrieved clip: label line and frame strip
@@ -81,9 +81,13 @@ def _fit(label, max_px: float) -> None:
     sentence never runs into the next column."""
     renderer = label.figure.canvas.get_renderer()
     text = label.get_text()
-    while len(text) > 1 and label.get_window_extent(renderer).width > max_px:
+    width = label.get_window_extent(renderer).width
+    if width > max_px:  # first cut in proportion to the overshoot, then a character at a time
+        text = text[:max(1, int(len(text) * max_px / width))]
+    while width > max_px and len(text) > 1:
         text = text[:-1].rstrip()
         label.set_text(text + "\u2026")
+        width = label.get_window_extent(renderer).width
 
 
 def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str],
@@ -110,7 +114,7 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
     fig.text(MARGIN_IN / width, 1 - 0.08 / height, title or f"Text-to-video retrieval: top {TOP_K} of {n} clips",
              ha="left", va="top", fontsize=11, weight="bold")
     fig.text(1 - MARGIN_IN / width, 1 - 0.1 / height, f"{CHECK} and green frame: the query's own clip; "
-             "number: the similarity it was ranked by", ha="right", va="top", fontsize=8, color=CORRECT)
+             "number: the similarity it was ranked by", ha="right", va="top", fontsize=8, color="#333333")
     for c, stream in enumerate(streams):
         fig.text((MARGIN_IN + (c + 0.5) * COLUMN_IN) / width, 1 - 0.32 / height, STREAM_TITLES[stream],
                  ha="center", va="top", fontsize=10, weight="bold")

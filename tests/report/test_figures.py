@@ -1,0 +1,201 @@
+"""The evaluate figures and report.md: each figure drawn from small fixed arrays (a valid PNG of the
+planned pixel size, true clips marked), and the figures plus report.md from evaluate-shaped outputs in
+a tiny project whose clips are real videos (sample -> manifest -> probe, with the probe's run record)."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import ParamError, build_section, load_params
+from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png, write_figures
+from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, ranked_clips, render_retrieval, true_rank
+from pipeline.report.run_report import write_run_report
+from pipeline.report.similarity_figure import FIGURE_IN, TokenMaps, render_similarity
+from pipeline.train.evaluate import TOKEN_MAPS_FILE, figure_indices
+from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.params import TrainParams
+
+GREEN = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR, after checking the signature, the IHDR checksum and the end chunk."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29])
+    assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return struct.unpack(">II", data[16:24])
+
+
+def pixels(path: Path) -> np.ndarray:
+    import matplotlib.image
+
+    return (matplotlib.image.imread(path)[..., :3] * 255).round().astype(np.uint8)
+
+
+def count_colour(image: np.ndarray, rgb: tuple[int, int, int]) -> int:
+    return int(np.all(image == np.array(rgb, np.uint8), axis=-1).sum())
+
+
+def test_ranked_clips_put_ties_where_the_metrics_do():
+    sim = np.array([[0.5, 0.1, 0.0, 0.0],   # [clip, sentence]: sentence 0 ties its clip 0 with clip 2
+                    [0.2, 0.9, 0.0, 0.1],
+                    [0.5, 0.3, 0.8, 0.2],
+                    [0.1, 0.2, 0.3, 0.7]], np.float32)
+    pessimistic = ranked_clips(sim, 0, 3, "pessimistic")
+    assert [(h.index, h.correct) for h in pessimistic] == [(2, False), (0, True), (1, False)]
+    assert [h.index for h in ranked_clips(sim, 0, 3, "optimistic")] == [0, 2, 1]
+    assert pessimistic[0].score == pytest.approx(0.5)
+    for rule in ("pessimistic", "optimistic"):
+        t2v_r1 = retrieval_metrics(sim, rule)["t2v"]["R@1"]
+        firsts = [ranked_clips(sim, q, 1, rule)[0].correct for q in range(4)]
+        assert 100.0 * np.mean(firsts) == t2v_r1
+    assert true_rank(sim, 0) == 2 and true_rank(sim, 0, "optimistic") == 1
+
+
+def _strips(ids: list[str]) -> dict[str, np.ndarray | str]:
+    frames = np.zeros((3, 24, 32, 3), np.uint8)
+    frames[:, 6:18, 10:22] = (200, 120, 60)
+    strips: dict[str, np.ndarray | str] = {s: frame_strip(frames) for s in ids}
+    strips[ids[-1]] = "no frames: missing_file: data/clip.mp4 does not exist"
+    return strips
+
+
+def test_retrieval_figure_is_a_png_of_its_planned_size_with_true_clips_marked(tmp_path):
+    n = 5
+    ids = [f"clip{i}" for i in range(n)]
+    texts = ["hello friend", "book eat", "what name " * 30, "good house", "you happy"]
+    hits = {s: np.eye(n, dtype=np.float32) + 0.1 * k for k, s in enumerate(("fused", "pose", "rgb"))}
+    path = render_retrieval(tmp_path / "hits.png", hits, ids, texts, [0, 2], _strips(ids), dpi=50)
+    width, height = figure_size(2)
+    assert png_size(path) == (round(width * 50), round(height * 50)) == (650, 405)
+    assert count_colour(pixels(path), GREEN) > 200  # 2 queries x 3 streams of green frames
+    # Every true clip ranked last: no green anywhere (no frame, no check mark, no green rank note).
+    misses = {s: 1 - np.eye(n, dtype=np.float32) for s in ("fused", "pose", "rgb")}
+    path = render_retrieval(tmp_path / "misses.png", misses, ids, texts, [0, 2, 4], _strips(ids), dpi=50)
+    assert png_size(path) == (650, round(figure_size(3)[1] * 50)) == (650, 590)
+    assert count_colour(pixels(path), GREEN) == 0
+
+
+def test_similarity_figure_is_a_png_of_fixed_size_and_checks_its_shapes(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["[CLS]", *(f"word{i}" for i in range(30)), "[SEP]"]
+    maps = TokenMaps("clip7", "a sentence", words, rng.uniform(-1, 1, (64, 32)), rng.uniform(-1, 1, (64, 32)),
+                     np.arange(64), {"pose": 0.3, "rgb": 0.4}, 64)
+    path = render_similarity(tmp_path / "sim.png", maps, dpi=80)
+    assert png_size(path) == (FIGURE_IN[0] * 80, FIGURE_IN[1] * 80) == (880, 560)
+    assert pixels(path).std() > 20  # a heatmap was drawn, not a blank page
+    with pytest.raises(ValueError, match=r"clip7: rgb map is \(64, 31\), expected \(64, 32\)"):
+        TokenMaps("clip7", "x", words, maps.pose, maps.rgb[:, :31], np.arange(64), {}, 64)
+
+
+def test_figure_queries_are_evenly_spaced_or_named():
+    ids = [f"s{i}" for i in range(10)]
+    assert figure_indices(ids, 3, None) == [0, 4, 9]  # linspace_choice, fixed before any score is seen
+    assert figure_indices(ids, 0, None) == []
+    assert figure_indices(ids, 3, ["s7", "s2"]) == [7, 2]
+    with pytest.raises(ParamError, match=r"evaluate.figure_samples: \['nope'\] are not clips"):
+        figure_indices(ids, 3, ["s1", "nope"])
+
+
+def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
+    """Evaluate-shaped outputs over the project's test clips (fixed scores), and the train checkpoint's
+    dict as the report reads it."""
+    import pyarrow.parquet as pq
+
+    from pipeline.models.seds.text import describe_text_encoder
+
+    table = pq.read_table(project / "views" / "probe.parquet").to_pylist()
+    test = sorted((r for r in table if r["split"] == "test"), key=lambda r: r["sample_id"])
+    ids, texts = [r["sample_id"] for r in test], [r["text"] for r in test]
+    n = len(ids)
+    fused = np.eye(n, dtype=np.float32) * 0.5 + np.linspace(0, 0.1, n, dtype=np.float32)[:, None]
+    pose, rgb = fused.copy(), np.roll(np.eye(n, dtype=np.float32), 1, axis=0)  # rgb: every true clip ranked low
+    out.mkdir(parents=True)
+    np.savez_compressed(out / "similarity.npz", fused=fused, pose=pose, rgb=rgb, sample_ids=np.array(ids),
+                        texts=np.array(texts))
+    rng = np.random.default_rng(1)
+    chosen = [0, n - 1]
+    words = np.array([["[CLS]", "hello", "you", "[SEP]", ""]] * 2)
+    np.savez_compressed(out / TOKEN_MAPS_FILE, pose=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
+                        rgb=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
+                        step_mask=np.array([[True] * 6, [True] * 4 + [False] * 2]), word_mask=words != "",
+                        tokens=words, sample_ids=np.array([ids[i] for i in chosen]),
+                        texts=np.array([texts[i] for i in chosen]))
+    record = {"split": "test", "clips": n, "chance_R@1": 100.0 / n, "tie_rule": "pessimistic", "repeated_texts": 0,
+              "streams": {s: retrieval_metrics(m) for s, m in (("fused", fused), ("pose", pose), ("rgb", rgb))},
+              "checkpoint": "runs/train/model.pt", "clips_note": f"{n} clips", "seconds": 12.5}
+    (out / "metrics.json").write_text(json.dumps(record))
+    train_dir = project / "runs" / "train"
+    (train_dir / "plots").mkdir(parents=True)
+    (train_dir / "plots" / "train.tsv").write_text("epoch\tstep\tloss\n1\t2\t3.5\n")
+    (train_dir / "metrics.json").write_text(json.dumps({
+        "step": 2, "total_steps": 2, "epochs": 1, "seconds": 4.25, "clips": 4,
+        "final": {"epoch": 1, "loss": 3.5, "t2v_R@1": 25.0, "v2t_R@1": 50.0}}))
+    train = asdict(build_section(TrainParams, {"text_encoder": "tiny-random", "out": "runs/train"}, "train"))
+    return ids, {"params": train, "step": 2, "text_encoder": describe_text_encoder("tiny-random")}
+
+
+def test_figures_and_report_from_evaluate_outputs(project):
+    out = project / "runs" / "evaluate"
+    ids, checkpoint = _evaluate_outputs(project, out)
+    params = load_params(project / "params.yaml")
+    (out / FIGURES_DIR).mkdir()
+    (out / FIGURES_DIR / fine_grained_png(9)).write_bytes(b"an older run's figure")
+    paths = write_figures(out, params)
+    assert [p.name for p in paths] == [RETRIEVAL_PNG, fine_grained_png(1), fine_grained_png(2)]
+    assert sorted(p.name for p in (out / FIGURES_DIR).iterdir()) == sorted(p.name for p in paths)
+    width, height = png_size(out / FIGURES_DIR / RETRIEVAL_PNG)
+    assert (width, height) == (1300, 810)
+    # Real frames: the sample's clips are coloured signers, so the strips are far from a grey placeholder.
+    assert pixels(out / FIGURES_DIR / RETRIEVAL_PNG).std() > 30
+    assert png_size(out / FIGURES_DIR / fine_grained_png(2)) == (1100, 700)
+
+    report = write_run_report(params, out, checkpoint).read_text()
+    fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
+    assert f"| Fused (SEDS) | {fused['t2v']['R@1']:.1f} |" in report
+    assert "| RGB only | 0.0 |" in report and "chance R@1 is 25.0 %" in report
+    assert "final loss 3.500; last validation (epoch 1): T2V R@1 25.0 %, V2T R@1 50.0 %" in report
+    assert "tiny random BERT (explicit: text_encoder tiny-random, random weights)" in report
+    assert "trained 2 steps from random init (seed 42)" in report
+    assert "| test | 4 | 4 |" in report and "| train | 4 | 4 |" in report  # manifest clips, probe ok
+    probe_row = next(line for line in report.splitlines() if line.startswith("| probe |") and "computed" in line)
+    assert re.match(r"\| probe \| \d+\.\d \| last run: 12 computed, 0 reused, 0 failed \|", probe_row)
+    assert "| train | 4.2 |" in report and "| evaluate | 12.5 |" in report
+    assert f"Fine-grained Pose-Text and RGB-Text similarity, {ids[-1]}" in report
+    links = re.findall(r"\]\(([^)]+)\)", report)
+    assert len(links) == 4 and all((out / link).is_file() for link in links), links  # 3 figures + train.tsv
+
+
+def test_clips_without_video_get_a_reason_in_place_of_frames(project):
+    from pipeline.report.clip_frames import clip_strips
+
+    params = load_params(project / "params.yaml")
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(project / "views" / "probe.parquet").to_pylist()[:2]
+    (Path(params["data"].root) / rows[1]["video_path"]).unlink()
+    strips = clip_strips(project / "views", Path(params["data"].root), [r["sample_id"] for r in rows] + ["ghost"], 3)
+    scale = 144 / min(rows[0]["height"], rows[0]["width"])  # STRIP_SHORT_SIDE
+    frame_h, frame_w = round(rows[0]["height"] * scale), round(rows[0]["width"] * scale)
+    assert strips[rows[0]["sample_id"]].shape == (frame_h, 3 * frame_w + 2 * 4, 3)  # 3 frames, 4 px gaps
+    assert "missing_file" in strips[rows[1]["sample_id"]] and rows[1]["video_path"] in strips[rows[1]["sample_id"]]
+    assert strips["ghost"] == f"no frames: ghost is not in {project / 'views'}/probe.parquet"
+
+
+def test_report_commands_name_what_is_missing(project, capsys):
+    assert main(["report", "run"]) == 2
+    assert "runs/evaluate/metrics.json does not exist: run the evaluate stage first" in capsys.readouterr().err
+    assert main(["report", "figures"]) == 2
+    assert "runs/evaluate/similarity.npz does not exist" in capsys.readouterr().err
