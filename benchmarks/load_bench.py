@@ -1,0 +1,87 @@
+"""Load: the probe stage over a manifest of many rows, through the real runner, with its memory bound.
+
+    python benchmarks/load_bench.py [--rows 20000]
+
+The manifest has `rows` rows pointing at 4 tiny clips (32x24, 50-53 frames) with distinct [start, end]
+ranges, so every row is its own item key (as How2Sign's realigned ranges of shared videos are).
+Reports: probe items/s through `seds run probe` (one process, synchronous scheduler) beside the naive
+way (count_decodable called in this process per row, no store, no child; measured on the first 500
+rows), their ratio, the peak RSS of the runner process and of its decoder child, the time to open
+the store index, and whether the view accounts for every row. Not measured here: select (it needs a
+pose view; at this size that is a pose run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+
+def _write_project(root: Path, rows: int) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from faults.conftest import encode_video  # the faults suite's tiny-clip encoder
+    from tests_support import write_csv_manifest
+
+    (root / "data").mkdir()
+    for c in range(4):
+        encode_video(root / "data" / f"clip{c}.mp4", frames=50 + c)
+    manifest = []
+    for i in range(rows):
+        k = i // 4  # distinct bounds (whole ms, as keys round them) per clip: every row is its own item
+        start_ms, end_ms = k % 1000, k % 1000 + 500 + k // 1000
+        manifest.append({"sample_id": f"row{i:06d}", "video_path": f"clip{i % 4}.mp4", "text": "t",
+                         "start_s": f"{start_ms / 1000:.3f}", "end_s": f"{end_ms / 1000:.3f}"})
+    write_csv_manifest(root, manifest, root="data",
+                       extra_params={"runtime": {"chunk_items": 512, "shard_items": 1024, "max_failures": 0}})
+
+
+def run(rows: int = 20000) -> dict:
+    """Build the project, run the manifest and probe stages, and return the figures."""
+    from pipeline.cli import main
+    from pipeline.runner.plan import read_view
+    from pipeline.store import StageDir, StageIndex
+    from pipeline.video.decode import count_decodable
+
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _write_project(root, rows)
+        os.chdir(root)
+        try:
+            assert main(["manifest"]) == 0
+            started = time.perf_counter()
+            assert main(["run", "probe", "--no-progress"]) == 0
+            probe_s = time.perf_counter() - started
+            view, fingerprints = read_view(Path("views"), "probe")
+            opened = time.perf_counter()
+            index = StageIndex.load(StageDir(Path("cache"), "probe", fingerprints["probe"]))
+            index_open_s = time.perf_counter() - opened
+            naive_rows = min(rows, 500)
+            started = time.perf_counter()
+            for i in range(naive_rows):
+                count_decodable(Path("data") / f"clip{i % 4}.mp4")
+            naive_s = time.perf_counter() - started
+        finally:
+            os.chdir(old)
+        statuses = view.column("probe_status").to_pylist()
+        stage_rate, naive_rate = rows / probe_s, naive_rows / naive_s
+        return {"rows": rows, "probe_s": round(probe_s, 1), "probe_items_per_s": round(stage_rate, 1),
+                "naive_items_per_s": round(naive_rate, 1), "ratio_stage_over_naive": round(stage_rate / naive_rate, 2),
+                "index_open_s": round(index_open_s, 3), "index_items": len(index),
+                "view_rows_ok": statuses.count("ok"),
+                "peak_rss_runner_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_decoder_child_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+                "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    print(json.dumps(run(parser.parse_args().rows), indent=2))
