@@ -42,8 +42,7 @@ def load_outputs(out: Path) -> EvaluateOutputs:
     out = Path(out)
     for name in ("similarity.npz", TOKEN_MAPS_FILE):
         if not (out / name).is_file():
-            raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate) "
-                                    "with evaluate.figure_queries above 0")
+            raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate)")
     with np.load(out / "similarity.npz", allow_pickle=False) as sims:
         matrices = {s: sims[s] for s in ("fused", "pose", "rgb")}
         sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
@@ -63,17 +62,17 @@ def load_outputs(out: Path) -> EvaluateOutputs:
     return EvaluateOutputs(matrices, sample_ids, texts, maps)
 
 
-def write_figures(out: Path, params: Any, enabled: bool = True) -> list[Path]:
+def write_figures(out: Path, params: Any) -> list[Path]:
     """Draw every figure of the evaluate outputs in `out` into `out`/figures (emptied first, so no
-    figure of an earlier run is left beside the new ones); `enabled` False leaves the folder empty."""
+    figure of an earlier run is left beside the new ones); no figure query leaves the folder empty."""
     from pipeline.report.clip_frames import clip_strips
 
-    saved = load_outputs(out) if enabled else None
+    saved = load_outputs(out)
     folder = Path(out) / FIGURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
-    if saved is None:
+    if not saved.maps:
         return []
     e = params["evaluate"]
     at = {s: i for i, s in enumerate(saved.sample_ids)}

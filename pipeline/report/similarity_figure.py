@@ -74,7 +74,7 @@ def render_similarity(path: Path, maps: TokenMaps, dpi: int = 100) -> Path:
             best = values.argmax(axis=0)
             ax.scatter(np.arange(n_words), best, s=10, c="white", edgecolors="black", linewidths=0.5)
         score = maps.scores.get(stream)
-        ax.set_title(name + (f"  (pair score {score:.3f})" if score is not None else ""), fontsize=10)
+        ax.set_title(name + (f"  (retrieval score {score:.3f})" if score is not None else ""), fontsize=10)
         ax.set_xticks(range(n_words))
         ax.set_xticklabels([display_token(w) for w in maps.words], rotation=90, fontsize=word_size)
         ax.set_xlabel("word token", fontsize=9)

@@ -134,15 +134,19 @@ def metrics_record(sims: Similarities, tie_rule: str, split: str) -> dict[str, A
             "t2v": streams["fused"]["t2v"], "v2t": streams["fused"]["v2t"], "streams": streams}
 
 
+def no_token_maps() -> dict[str, np.ndarray]:
+    """token_similarity.npz's arrays for no figure query (the file stays, as DVC expects its outputs)."""
+    return {"pose": np.zeros((0, 0, 0), np.float32), "rgb": np.zeros((0, 0, 0), np.float32),
+            "step_mask": np.zeros((0, 0), bool), "word_mask": np.zeros((0, 0), bool),
+            **{k: np.zeros((0,), dtype=str) for k in ("sample_ids", "texts")}, "tokens": np.zeros((0, 0), dtype=str)}
+
+
 def write_matrices(out: Path, sims: Similarities, maps: dict[str, np.ndarray]) -> None:
-    """similarity.npz and token_similarity.npz (an old one goes when no pair was chosen)."""
+    """similarity.npz and token_similarity.npz."""
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "similarity.npz", **sims.matrices,
                         sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str))
-    if maps:
-        np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
-    else:
-        (out / TOKEN_MAPS_FILE).unlink(missing_ok=True)
+    np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
 
 
 def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
@@ -183,10 +187,10 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     dataset = ClipDataset(clips, t.steps, False, t.seed, t.pose_channels == "xy_score", alpha)
     chosen = figure_indices([c.sample_id for c in clips.clips], e.figure_queries, e.figure_samples)
     sims = similarities(model, clips, dataset, device, e.batch_size, e.num_workers, t.amp)
-    maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else {}
+    maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else no_token_maps()
     out = Path(e.out)
     write_matrices(out, sims, maps)
-    write_figures(out, params, bool(chosen))
+    write_figures(out, params)
     record = metrics_record(sims, e.tie_rule, e.split)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
                    "text_encoder": ck["text_encoder"], "seconds": round(time.perf_counter() - started, 1)})

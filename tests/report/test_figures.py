@@ -20,7 +20,7 @@ from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
 from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, ranked_clips, render_retrieval, true_rank
 from pipeline.report.run_report import write_run_report
 from pipeline.report.similarity_figure import FIGURE_IN, TokenMaps, render_similarity
-from pipeline.train.evaluate import TOKEN_MAPS_FILE, figure_indices
+from pipeline.train.evaluate import TOKEN_MAPS_FILE, figure_indices, no_token_maps
 from pipeline.train.metrics import retrieval_metrics
 from pipeline.train.params import TrainParams
 
@@ -176,6 +176,11 @@ def test_figures_and_report_from_evaluate_outputs(project):
     assert f"Fine-grained Pose-Text and RGB-Text similarity, {ids[-1]}" in report
     links = re.findall(r"\]\(([^)]+)\)", report)
     assert len(links) == 4 and all((out / link).is_file() for link in links), links  # 3 figures + train.tsv
+
+    # evaluate.figure_queries 0: an empty token_similarity.npz, no figure, and the report says so.
+    np.savez_compressed(out / TOKEN_MAPS_FILE, **no_token_maps())
+    assert write_figures(out, params) == [] and not any((out / FIGURES_DIR).iterdir())
+    assert "No figures (evaluate.figure_queries is 0" in write_run_report(params, out, checkpoint).read_text()
 
 
 def test_clips_without_video_get_a_reason_in_place_of_frames(project):
