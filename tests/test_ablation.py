@@ -24,7 +24,7 @@ ABLATION_PARAMS = {
               "interaction_width": 32, "interaction_layers": 1, "interaction_heads": 4, "embed_dim": 32,
               "cgaf_heads": 4, "cgaf_ff": 64, "steps": 8, "max_words": 12, "batch_size": 4, "epochs": 1,
               "eval_every": 0, "threads": 1, "preload": True},
-    "evaluate": {"figure_queries": 1, "figure_frames": 1},
+    "evaluate": {"figure_queries": 0},  # no figures: evaluate in seconds
 }
 UPSTREAM = ("sample", "manifest", "probe", "gt_keypoints", "select", "rgb")  # of evaluate (select.source: gt)
 METRIC_COLUMNS = ["T2V R@1", "T2V R@5", "T2V R@10", "T2V MedR", "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"]

@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from pipeline.cli import main
 from pipeline.interop.safe_unpickle import safe_load
