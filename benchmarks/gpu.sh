@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The GPU subset of the benchmarks, in one call on a lent GPU machine, within 10 minutes:
+#   pose_gpu.py   native RTMPose-WholeBody -m and -l: batched crops vs one frame per call (+ crops-only floor)
+#   rgb_gpu.py    the rgb engine vs per-window decode + fp32 forward, vs decode only, at the paper's sizes
+#   train_gpu.py  SEDS training at batch 128: AMP vs fp32 steps/s and peak memory
+# Results go to $OUT (pose_gpu.json, rgb_gpu.json, train_gpu.json, gpu.log). The box has torch,
+# numpy, opencv but no transformers/pyyaml: run scripts/gpu_wheels.sh here first and carry .whl,
+# e.g. `run(command="bash benchmarks/gpu.sh", carry=[".whl"], timeout_s=600)`.
+# Each part has its own time limit, so one slow part cannot starve the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results/gpu}
+mkdir -p "$OUT"
+log="$OUT/gpu.log"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  if [ -d .whl ]; then
+    python3 -m pip install --quiet --no-index --find-links .whl --no-deps .whl/*.whl || echo "wheel install failed"
+  fi
+  status=0
+  timeout 150 python3 benchmarks/pose_gpu.py --frames 256 --batch-sizes 64 128 --out "$OUT" || status=$?
+  timeout 210 python3 benchmarks/rgb_gpu.py --clips 32 --naive-clips 3 --decoders 12 --out "$OUT" || status=$?
+  timeout 180 python3 benchmarks/train_gpu.py --steps 150 --batch 128 --out "$OUT" || status=$?
+  echo "gpu.sh: exit status $status"
+  exit $status
+} 2>&1 | tee "$log"
+exit "${PIPESTATUS[0]}"

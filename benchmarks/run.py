@@ -1,0 +1,198 @@
+"""Every side-by-side CPU benchmark in one run, on this machine: one JSON and one Markdown table.
+
+    python benchmarks/run.py [--quick] [--only NAME ...] [--results benchmarks/results]
+
+Runs, each in its own process (so memory and thread settings do not leak between them):
+- pose:   the pose stage vs mmpose's model + test pipeline one frame per call (benchmarks/pose_bench.py)
+- rgb:    the rgb stage vs per-window decode + forward, and vs decode only (benchmarks/rgb_bench.py)
+- store:  shuffled DataLoader reads and size vs one float32 .npy per array per clip (store_bench.py);
+          shard writes through the disk-full-safe file object vs HDF5's own driver (store_write_bench.py)
+- select: vectorised SEDS normalisation vs the authors' per-frame loop (select_bench.py)
+- load:   20,000 manifest rows through probe and select: peak RSS, index open time (load_bench.py)
+- repro:  full sample `dvc repro`, a no-op one, and 5% more clips (repro_bench.py)
+and writes benchmarks/results/<machine>.json (every benchmark's raw figures) and <machine>.md (the
+table: ours, baseline, ours / baseline, which way is better). `--quick` shrinks every size for a
+smoke run (its figures are not the ones to quote). The GPU subset is benchmarks/gpu.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    measure: str
+    ours: float
+    baseline: float | None
+    unit: str
+    better: str  # "higher" or "lower"
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.baseline if self.baseline else None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    args: Callable[[Path, bool], list[str]]   # (json output path, quick) -> command-line arguments
+    rows: Callable[[dict], list[Row]]
+
+
+def _pose_rows(r: dict) -> list[Row]:
+    naive, native, stage = r["rows"]
+    note = f"{r['model'].split('_')[0]}, {r['frames']} frames, random weights, {r['threads']} threads"
+    return [Row("pose", "stage vs naive mmpose per frame", stage["fps"], naive["fps"], "frames/s", "higher", note),
+            Row("pose", "native backend per frame vs naive", native["fps"], naive["fps"], "frames/s", "higher", note)]
+
+
+def _rgb_rows(r: dict) -> list[Row]:
+    s = r["settings"]
+    note = f"{r['clips']} clips, {s['size']} px, window {s['window']}, {s['num_windows']} windows"
+    return [Row("rgb", "stage vs naive per-window loop", r["stage_clips_per_s"], r["naive_clips_per_s"], "clips/s",
+                "higher", note),
+            Row("rgb", "stage vs decode only", r["stage_clips_per_s"], r["decode_clips_per_s"], "clips/s", "higher",
+                "1.0 = decode-bound")]
+
+
+def _store_rows(r: dict) -> list[Row]:
+    note = f"{r['clips']} clips, {r['workers']} DataLoader workers, shuffled, page cache warm"
+    mib = 2 ** 20
+    return [Row("store", "random-access read vs .npy per clip", r["store_read_clips_per_s"], r["npy_read_clips_per_s"],
+                "clips/s", "higher", note),
+            Row("store", "size vs float32 .npy", r["store_bytes"] / mib, r["npy_bytes"] / mib, "MiB", "lower",
+                f"{r['store_files']} vs {r['npy_files']} files")]
+
+
+def _store_write_rows(r: dict) -> list[Row]:
+    return [Row("store", "write: disk-full-safe file object vs HDF5's sec2 driver", r["shardfile_items_per_s"],
+                r["sec2_items_per_s"], "clips/s", "higher", f"{r['clips']} clips, lzf, fsync per shard")]
+
+
+def _select_rows(r: dict) -> list[Row]:
+    return [Row("select", "vectorised vs per-frame loop", r["vectorised_clips_per_s"], r["per_frame_clips_per_s"],
+                "clips/s", "higher", f"{r['clips']} clips x {r['frames']} frames")]
+
+
+def _load_rows(r: dict) -> list[Row]:
+    rows = r["rows"]
+    return [Row("load", f"{rows} rows: peak RSS", r["peak_rss_mib"], None, "MiB", "lower"),
+            Row("load", f"{rows} rows: store index open", r["index_open_s"], None, "s", "lower"),
+            Row("load", f"{rows} rows: probe", r["probe_items_per_s"], None, "items/s", "higher"),
+            Row("load", f"{rows} rows: select", r["select_items_per_s"], None, "items/s", "higher")]
+
+
+def _repro_rows(r: dict) -> list[Row]:
+    grown = r["grown_stages"]
+    computed = ", ".join(f"{k} {v['computed']}/{v['items']}" for k, v in grown.items())
+    return [Row("repro", f"full sample dvc repro ({r['sentences'] * 4} clips)", r["full_s"], None, "s", "lower"),
+            Row("repro", "no-op dvc repro vs full", r["noop_s"], r["full_s"], "s", "lower"),
+            Row("repro", f"+{r['grown_sentences'] - r['sentences']} sentences "
+                         f"({100 * (r['grown_sentences'] / r['sentences'] - 1):.0f}% more clips) vs full", r["grown_s"], r["full_s"],
+                "s", "lower", f"computed: {computed}; train+evaluate rerun in full")]
+
+
+def _script(name: str, *args: str) -> list[str]:
+    return [sys.executable, str(HERE / name), *args]
+
+
+BENCHMARKS = [
+    Benchmark("store", lambda out, q: _script("store_bench.py", "--clips", "200" if q else "1000", "--workers", "2",
+                                             "--out", str(out)), _store_rows),
+    Benchmark("store-write", lambda out, q: _script("store_write_bench.py", "--clips", "100" if q else "500",
+                                                   "--out", str(out)), _store_write_rows),
+    Benchmark("select", lambda out, q: _script("select_bench.py", "--clips", "20" if q else "200", "--out", str(out)),
+              _select_rows),
+    Benchmark("pose", lambda out, q: _script("pose_bench.py", "--frames-per-clip", "4" if q else "24",
+                                            "--out", str(out.parent)), _pose_rows),
+    Benchmark("rgb", lambda out, q: _script("rgb_bench.py", "--sentences", "2" if q else "10", "--out", str(out)),
+              _rgb_rows),
+    Benchmark("load", lambda out, q: _script("load_bench.py", "--rows", "2000" if q else "20000", "--out", str(out)),
+              _load_rows),
+    Benchmark("repro", lambda out, q: _script("repro_bench.py", "--sentences", "5" if q else "40", "--out", str(out)),
+              _repro_rows),
+]
+OUTPUT_NAMES = {"pose": "pose_bench.json"}  # benchmarks that name their own file inside a folder
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = names[0].strip() if names else cpu
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{platform.system()}-{cores}cpu-{cpu}".lower()).strip("-")[:80]
+    return {"name": slug, "cpu": cpu, "cores": cores, "memory_gib": round(memory_gib, 1), "gpu": "none (CPU run)",
+            "python": platform.python_version(), "load_before": os.getloadavg()[0]}
+
+
+def markdown(rows: list[Row], host: dict, quick: bool) -> str:
+    lines = [f"# Benchmarks on {host['cpu']} ({host['cores']} cores, {host['memory_gib']} GiB, {host['gpu']})", "",
+             "ours / baseline: above 1 is better where higher is better, below 1 where lower is better."
+             + (" QUICK RUN: small sizes, not figures to quote." if quick else ""), "",
+             "| benchmark | measure | ours | baseline | unit | ours / baseline | better | notes |",
+             "|---|---|---:|---:|---|---:|---|---|"]
+    for r in rows:
+        baseline = f"{r.baseline:.4g}" if r.baseline is not None else "-"
+        ratio = f"{r.ratio:.3g}" if r.ratio is not None else "-"
+        lines.append(f"| {r.benchmark} | {r.measure} | {r.ours:.4g} | {baseline} | {r.unit} | {ratio} | {r.better} | {r.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures to quote")
+    parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHMARKS], help="run only these")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    host = machine()
+    chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+    raw, rows, failed = {}, [], []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for bench in chosen:
+            out = Path(tmp) / bench.name / f"{bench.name}.json"
+            out.parent.mkdir()
+            print(f"== {bench.name}", flush=True)
+            start = time.perf_counter()
+            done = subprocess.run(bench.args(out, args.quick), cwd=HERE.parent)
+            seconds = time.perf_counter() - start
+            result_file = out.parent / OUTPUT_NAMES.get(bench.name, out.name)
+            if done.returncode != 0 or not result_file.is_file():
+                failed.append(bench.name)
+                print(f"== {bench.name} FAILED (exit {done.returncode})", file=sys.stderr, flush=True)
+                continue
+            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds}
+            rows += bench.rows(raw[bench.name])
+    args.results.mkdir(parents=True, exist_ok=True)
+    stem = host["name"] + ("-quick" if args.quick else "")
+    record = {"machine": host, "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "failed": failed,
+              "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], "raw": raw}
+    (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    table = markdown(rows, host, args.quick)
+    (args.results / f"{stem}.md").write_text(table)
+    print(table)
+    print(f"wrote {args.results / stem}.json and .md" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
