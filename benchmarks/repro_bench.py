@@ -9,7 +9,8 @@ params.yaml (the sample profile; `--sentences` scales it):
 - grown: `sample.sentences` raised by `--grow` (5%: 40 -> 42 sentences, 160 -> 168 clips). The sample
   stage renders the dataset again (existing clips come out byte-identical), the item stages compute
   only the new clips and reuse the rest, and train/evaluate rerun in full, since their input changed.
-The ratio grown / full is the incremental cost; the item stages' computed/reused counts are recorded.
+The ratio grown / full is the incremental cost; the item stages' computed/reused counts and the full
+run's retrieval metrics are recorded.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def run(sentences: int = 40, grow: float = 0.05, work: Path | None = None) -> di
         project = fresh_clone(Path(tmp) / "clone")
         set_sentences(project, sentences)
         full_s, full_out = repro(project)
+        metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
         noop_s, noop_out = repro(project)
         if "Running stage" in noop_out:
             raise SystemExit(f"the no-op dvc repro ran stages:\n{noop_out}")
@@ -70,7 +72,8 @@ def run(sentences: int = 40, grow: float = 0.05, work: Path | None = None) -> di
         grown_s, grown_out = repro(project)
     return {"sentences": sentences, "grown_sentences": grown_sentences, "full_s": full_s, "noop_s": noop_s,
             "grown_s": grown_s, "noop_ratio": noop_s / full_s, "grown_ratio": grown_s / full_s,
-            "full_stages": item_stages(full_out), "grown_stages": item_stages(grown_out)}
+            "full_stages": item_stages(full_out), "grown_stages": item_stages(grown_out),
+            "full_metrics": {k: metrics[k] for k in ("split", "clips", "chance_R@1", "t2v", "v2t")}}
 
 
 def main() -> None:
@@ -83,6 +86,9 @@ def main() -> None:
     print(f"full dvc repro ({args.sentences} sentences): {result['full_s']:.1f} s; no-op: {result['noop_s']:.1f} s "
           f"({result['noop_ratio']:.3f} of full); +{result['grown_sentences'] - args.sentences} sentences: "
           f"{result['grown_s']:.1f} s ({result['grown_ratio']:.2f} of full)")
+    m = result["full_metrics"]
+    print(f"  full run's {m['split']} retrieval ({m['clips']} clips, chance R@1 {m['chance_R@1']:.1f}%): "
+          f"T2V R@1 {m['t2v']['R@1']:.1f}, V2T R@1 {m['v2t']['R@1']:.1f}")
     for stage, counts in result["grown_stages"].items():
         print(f"  grown run, {stage}: {counts['computed']} computed, {counts['reused']} reused in {counts['seconds']:.1f} s")
     if args.out:
