@@ -7,8 +7,10 @@ ranges, so every row is its own item key (as How2Sign's realigned ranges of shar
 Reports: probe items/s through `seds run probe` (one process, synchronous scheduler) beside the naive
 way (count_decodable called in this process per row, no store, no child; measured on the first 500
 rows), their ratio, the peak RSS of the runner process and of its decoder child, the time to open
-the store index, and whether the view accounts for every row. Not measured here: select (it needs a
-pose view; at this size that is a pose run).
+the store index, and whether the view accounts for every row. Then select at the same size: every
+row gets ground-truth keypoints (one HDF5 group per clip, hard-linked under each sample id, so the
+file stays small), `seds run gt_keypoints` writes them in the pose layout, and `seds run select`
+(the SEDS 49, seds normalisation) is timed over all rows.
 """
 
 from __future__ import annotations
@@ -42,6 +44,41 @@ def _write_project(root: Path, rows: int) -> None:
                        extra_params={"runtime": {"chunk_items": 512, "shard_items": 1024, "max_failures": 0}})
 
 
+def _ground_truth(path: Path, sample_ids: list[str]) -> None:
+    """keypoints.h5 as the sample writes it: /<sample_id>/{keypoints (T,133,2), scores (T,133)} per row of
+    clip i % 4 (T = its frame count); rows of one clip share its group through HDF5 hard links."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for c in range(4):
+            frames = 50 + c
+            group = f.create_group(f"clip{c}")
+            group["keypoints"] = rng.uniform(0, 24, (frames, 133, 2)).astype(np.float32)
+            group["scores"] = rng.uniform(0.5, 1, (frames, 133)).astype(np.float32)
+        for i, sid in enumerate(sample_ids):
+            f[sid] = f[f"clip{int(sid[3:]) % 4}"]
+
+
+def _select_at_scale(main, read_view, sample_ids: list[str]) -> tuple[float, float, float]:
+    """Seconds of gt_keypoints and of select over every row, and of opening select's index."""
+    from pipeline.store import StageDir, StageIndex
+
+    _ground_truth(Path("data/keypoints.h5"), sample_ids)
+    source = ["--set", "select.source=gt_keypoints", "--set", "select.gt_file=data/keypoints.h5"]
+    started = time.perf_counter()
+    assert main(["run", "gt_keypoints", "--no-progress", *source]) == 0
+    gt_s = time.perf_counter() - started
+    started = time.perf_counter()
+    assert main(["run", "select", "--no-progress", *source]) == 0
+    select_s = time.perf_counter() - started
+    fingerprint = read_view(Path("views"), "select")[1]["select"]
+    opened = time.perf_counter()
+    StageIndex.load(StageDir(Path("cache"), "select", fingerprint))
+    return gt_s, select_s, time.perf_counter() - opened
+
+
 def run(rows: int = 20000) -> dict:
     """Build the project, run the manifest and probe stages, and return the figures."""
     from pipeline.cli import main
@@ -63,6 +100,7 @@ def run(rows: int = 20000) -> dict:
             opened = time.perf_counter()
             index = StageIndex.load(StageDir(Path("cache"), "probe", fingerprints["probe"]))
             index_open_s = time.perf_counter() - opened
+            gt_s, select_s, select_index_s = _select_at_scale(main, read_view, view.column("sample_id").to_pylist())
             naive_rows = min(rows, 500)
             started = time.perf_counter()
             for i in range(naive_rows):
@@ -76,6 +114,8 @@ def run(rows: int = 20000) -> dict:
                 "naive_items_per_s": round(naive_rate, 1), "ratio_stage_over_naive": round(stage_rate / naive_rate, 2),
                 "index_open_s": round(index_open_s, 3), "index_items": len(index),
                 "view_rows_ok": statuses.count("ok"),
+                "gt_keypoints_items_per_s": round(rows / gt_s, 1), "select_s": round(select_s, 1),
+                "select_items_per_s": round(rows / select_s, 1), "select_index_open_s": round(select_index_s, 3),
                 "peak_rss_runner_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 "peak_rss_decoder_child_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
                 "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
@@ -84,4 +124,9 @@ def run(rows: int = 20000) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
-    print(json.dumps(run(parser.parse_args().rows), indent=2))
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+    result = run(args.rows)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
