@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests_support import ROOT, TESTDATA, TINY_PARAMS, write_params
+from tests_support import TESTDATA, TINY_PARAMS, write_params
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:

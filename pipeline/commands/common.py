@@ -29,8 +29,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the errors a user can fix into one clear line and exit code 2 (no traceback)."""
+def guarded(fn: Callable[[argparse.Namespace], int],
+            more: Callable[[], tuple[type[BaseException], ...]] = tuple) -> Callable[[argparse.Namespace], int]:
+    """Turn the errors a user can fix into one clear line and exit code 2 (no traceback). `more` names a
+    command's own such errors; it is called only when the command runs, so heavy modules (torch) are
+    imported by the commands that need them, not by `seds --help`."""
     def wrapper(args: argparse.Namespace) -> int:
         from pipeline.config import ParamError
         from pipeline.manifest.schema import ManifestError
@@ -38,7 +41,7 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
         try:
             return fn(args)
-        except (ParamError, ManifestError, StoreError, FileNotFoundError) as err:
+        except (ParamError, ManifestError, StoreError, FileNotFoundError, *more()) as err:
             print(f"seds: error: {err}", file=sys.stderr)
             return EXIT_CANNOT_START
     return wrapper

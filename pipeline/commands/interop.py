@@ -16,19 +16,12 @@ def _runtime(args: argparse.Namespace):
     return load_params(args.params, parse_overrides(args.overrides)).runtime
 
 
-def _interop_errors(fn):
+def _interop_errors() -> tuple[type[BaseException], ...]:
     """Unreadable or unsafe input files are a user's error: one line naming the file, exit 2."""
-    def wrapper(args: argparse.Namespace) -> int:
-        from pipeline.commands.common import EXIT_CANNOT_START
-        from pipeline.interop.pose_format import PoseFileError
-        from pipeline.keypoints.layout import SelectionError
+    from pipeline.interop.pose_format import PoseFileError
+    from pipeline.keypoints.layout import SelectionError
 
-        try:
-            return fn(args)
-        except (PoseFileError, SelectionError) as err:
-            print(f"seds: error: {err}", file=sys.stderr)
-            return EXIT_CANNOT_START
-    return wrapper
+    return PoseFileError, SelectionError
 
 
 def export_pose(args: argparse.Namespace) -> int:
@@ -104,7 +97,7 @@ def register(subparsers) -> None:
                                       "component per part with COCO-WholeBody point names and links, XYC float32, "
                                       "the probe's fps; frame i is clip frame i, unsampled frames are empty.")
     _view_options(pose, "the keypoints view (pose, gt_keypoints or select)")
-    pose.set_defaults(func=guarded(_interop_errors(export_pose)))
+    pose.set_defaults(func=guarded(export_pose, _interop_errors))
 
     authors = sub.add_parser("authors", help="rgb or pose items as the SEDS/CiCo authors' per-video pkl files",
                              description="rgb view -> <name>.pkl {name, feature (N, 1024) float32}; pose or "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.commands.common import EXIT_CANNOT_START, EXIT_OK, add_params_options, guarded, parse_overrides
+from pipeline.commands.common import EXIT_OK, add_params_options, guarded, parse_overrides
 
 
 def _params(args: argparse.Namespace):
@@ -18,18 +17,12 @@ def _params(args: argparse.Namespace):
     return load_params(args.params, overrides)
 
 
-def _checkpoint_errors(fn):
+def _checkpoint_errors() -> tuple[type[BaseException], ...]:
     """Checkpoints that do not fit (wrong format, wrong shapes) are a user's error: one line, exit 2."""
-    def wrapper(args: argparse.Namespace) -> int:
-        from pipeline.models.signbert import CheckpointMismatch
-        from pipeline.train.checkpoint import NotACheckpoint
+    from pipeline.models.signbert import CheckpointMismatch
+    from pipeline.train.checkpoint import NotACheckpoint
 
-        try:
-            return fn(args)
-        except (CheckpointMismatch, NotACheckpoint) as err:
-            print(f"seds: error: {err}", file=sys.stderr)
-            return EXIT_CANNOT_START
-    return wrapper
+    return CheckpointMismatch, NotACheckpoint
 
 
 def train(args: argparse.Namespace) -> int:
@@ -95,7 +88,7 @@ def register(subparsers) -> None:
     add_params_options(t)
     t.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(func=guarded(_checkpoint_errors(train)))
+    t.set_defaults(func=guarded(train, _checkpoint_errors))
 
     e = subparsers.add_parser("evaluate", help="T2V / V2T retrieval metrics of a trained model (params: evaluate)",
                               description="Retrieve within evaluate.split with evaluate.checkpoint: R@1/5/10, MedR and "
@@ -105,7 +98,7 @@ def register(subparsers) -> None:
                                           "evaluate.out; seds report figures|run redraw the last two).")
     add_params_options(e)
     e.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
-    e.set_defaults(func=guarded(_checkpoint_errors(evaluate)))
+    e.set_defaults(func=guarded(evaluate, _checkpoint_errors))
 
     r = subparsers.add_parser("report", help="reports: model efficiency, evaluation figures, run report")
     sub = r.add_subparsers(dest="report_command", required=True)
@@ -123,7 +116,7 @@ def register(subparsers) -> None:
                                    "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
                                    "evaluate.figure_frames and tie_rule apply now.")
     add_params_options(g)
-    g.set_defaults(func=guarded(_checkpoint_errors(report_figures)))
+    g.set_defaults(func=guarded(report_figures, _checkpoint_errors))
     u = sub.add_parser("run", help="rewrite evaluate.out/report.md from what the stages recorded",
                        description="Write evaluate.out/report.md: metrics per stream, training summary, links to "
                                    "the figures and training plots, the weights each stage used (random ones "
@@ -131,6 +124,6 @@ def register(subparsers) -> None:
                                    "records of item stages, train's and evaluate's metrics.json), and the params "
                                    "(train's as saved in the checkpoint).")
     add_params_options(u)
-    u.set_defaults(func=guarded(_checkpoint_errors(report_run)))
+    u.set_defaults(func=guarded(report_run, _checkpoint_errors))
     from pipeline.commands.ablation import register_report  # seds report ablation
     register_report(sub)

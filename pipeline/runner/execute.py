@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pipeline.config import load_params
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, stage_class
