@@ -33,6 +33,7 @@ TINY_GRAPH_PARAMS = {
     "train": {"text_encoder": "tiny-random", "gcn_widths": [16, 16, 32, 32], "fusion_hidden": 48,
               "interaction_width": 64, "interaction_layers": 1, "embed_dim": 64, "cgaf_ff": 128, "steps": 16,
               "max_words": 12, "batch_size": 4, "epochs": 2, "eval_every": 1, "threads": 1},
+    "evaluate": {"figure_queries": 1, "figure_frames": 2},  # the figure path runs; tests/report checks the figures
 }
 
 
