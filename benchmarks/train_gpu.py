@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.models.seds.model import SEDS, SEDSConfig  # noqa: E402
 from pipeline.models.seds.text import CLIP_B32_RANDOM  # noqa: E402
-from pipeline.train.optim import build_optimizer, set_learning_rates  # noqa: E402
+from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates  # noqa: E402
 from pipeline.train.params import TrainParams  # noqa: E402
 
 
@@ -82,19 +82,7 @@ def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSCon
             video = model.encode_video(x["keypoints"], x["joint_mask"], x["rgb"], x["step_mask"])
             text = model.encode_text(x["ids"], x["words"])
             loss, _ = model.loss(video, text, x["words"], text, x["words"])
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        model.clamp_logit_scale()
+        optimizer_step(model, optimizer, loss, scaler, params.grad_clip)
         if step % 50 == 0:
             losses.append(round(float(loss.detach()), 4))
     _sync(device)

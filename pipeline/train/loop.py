@@ -36,7 +36,7 @@ from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
-from pipeline.train.optim import build_optimizer, set_learning_rates
+from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
@@ -201,20 +201,7 @@ def train(params: Params) -> TrainResult:
                 words = model.encode_text(ids.to(device), mask.to(device))
                 words_aug = model.encode_text(aug_ids, aug_mask) if aug_ids is not None else None
                 loss, parts = model.loss(video, words, mask.to(device), words_aug, aug_mask)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if p.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            model.clamp_logit_scale()
+            optimizer_step(model, optimizer, loss, scaler, p.grad_clip)
             value = float(loss.detach())
             if not np.isfinite(value):
                 raise FloatingPointError(f"loss is {value} at step {step}: lower the learning rates or turn amp off")

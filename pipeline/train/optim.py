@@ -63,3 +63,24 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, total_steps:
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
     return factor
+
+
+def optimizer_step(model: SEDS, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   scaler: torch.amp.GradScaler | None, grad_clip: float) -> None:
+    """One update as the authors' trainer does it: backward (scaled under fp16), gradient-norm clip,
+    step, then the logit scale clamped. Shared by the trainer and the GPU benchmark so both time the
+    same step."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    model.clamp_logit_scale()
