@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,6 +91,60 @@ def failures_to_table(failures: Iterable[Failure]) -> pa.Table:
     }, schema=FAILURE_SCHEMA)
 
 
+class IndexRows(Mapping[str, IndexRow]):
+    """item_key -> IndexRow over the published parts, decoded lazily.
+
+    Opening reads each part's Parquet table but turns only its key column into Python; a row's nested
+    array entries and JSON attrs are decoded when the row is first asked for (in bulk when all are),
+    so an index of tens of thousands of items opens in well under a second and a reader pays only
+    for the items it reads. The first published part that holds a key wins, as parts are read in
+    publication order.
+    """
+
+    def __init__(self) -> None:
+        self._where: dict[str, tuple[int, int]] = {}  # key -> (part number, row in that part)
+        self._parts: list[tuple[str, pa.Table]] = []
+        self._built: dict[str, IndexRow] = {}
+
+    def add_part(self, name: str, table: pa.Table) -> None:
+        number = len(self._parts)
+        self._parts.append((name, table))
+        for i, key in enumerate(table.column("item_key").to_pylist()):
+            self._where.setdefault(key, (number, i))
+
+    def __getitem__(self, key: str) -> IndexRow:
+        row = self._built.get(key)
+        if row is None:
+            number, i = self._where[key]
+            name, table = self._parts[number]
+            row = self._built[key] = _index_row(table.slice(i, 1).to_pylist()[0], name)
+        return row
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def _build_all(self) -> dict[str, IndexRow]:
+        if len(self._built) < len(self._where):
+            for number, (name, table) in enumerate(self._parts):
+                for i, rec in enumerate(table.to_pylist()):
+                    key = rec["item_key"]
+                    if key not in self._built and self._where[key] == (number, i):
+                        self._built[key] = _index_row(rec, name)
+        return {key: self._built[key] for key in self._where}
+
+    def items(self):  # bulk decoding: one to_pylist per part, not one slice per row
+        return self._build_all().items()
+
+    def values(self):
+        return self._build_all().values()
+
+
 @dataclass
 class StageIndex:
     """The union of a fingerprint's index and failure parts, refreshed incrementally.
@@ -100,7 +154,7 @@ class StageIndex:
     """
 
     stage_dir: StageDir
-    rows: dict[str, IndexRow] = field(default_factory=dict)
+    rows: IndexRows = field(default_factory=IndexRows)
     failures: dict[str, Failure] = field(default_factory=dict)  # by item_key, or "sample:<id>"
     _seen_parts: set[str] = field(default_factory=set)
 
@@ -114,8 +168,7 @@ class StageIndex:
         for part in published_files(self.stage_dir.index, ".parquet"):
             if part.name in self._seen_parts:
                 continue
-            for row in read_index_part(part):
-                self.rows.setdefault(row.item_key, row)  # first published part wins, deterministically
+            self.rows.add_part(part.name, _read_part(part, INDEX_SCHEMA))
             self._seen_parts.add(part.name)
         for part in published_files(self.stage_dir.failures, ".parquet"):
             key = "failures/" + part.name
@@ -146,14 +199,9 @@ def _read_part(path: Path, schema: pa.Schema) -> pa.Table:
                          "and rerun the stage: its items count as missing and are recomputed") from err
 
 
-def read_index_part(path: Path) -> list[IndexRow]:
-    table = _read_part(path, INDEX_SCHEMA)
-    out = []
-    for rec in table.to_pylist():
-        out.append(IndexRow(
-            item_key=rec["item_key"], sample_id=rec["sample_id"], shard=rec["shard"], arrays=rec["arrays"],
-            attrs=json.loads(rec["attrs"]), provenance=json.loads(rec["provenance"]), part=path.name))
-    return out
+def _index_row(rec: dict[str, Any], part: str) -> IndexRow:
+    return IndexRow(item_key=rec["item_key"], sample_id=rec["sample_id"], shard=rec["shard"], arrays=rec["arrays"],
+                    attrs=json.loads(rec["attrs"]), provenance=json.loads(rec["provenance"]), part=part)
 
 
 def read_failure_part(path: Path) -> list[Failure]:
