@@ -161,15 +161,23 @@ def markdown(rows: list[Row], host: dict, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _earlier(path: Path) -> dict:
+    """The raw figures of an earlier run on this machine, kept for the benchmarks `--only` leaves out."""
+    return json.loads(path.read_text())["raw"] if path.is_file() else {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures to quote")
-    parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHMARKS], help="run only these")
+    parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHMARKS],
+                        help="run only these; the others' figures are kept from this machine's last results file "
+                             "(each benchmark's raw record carries its date)")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args()
     host = machine()
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
-    raw, rows, failed = {}, [], []
+    stem = host["name"] + ("-quick" if args.quick else "")
+    raw, failed = _earlier(args.results / f"{stem}.json") if args.only else {}, []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for bench in chosen:
             out = Path(tmp) / bench.name / f"{bench.name}.json"
@@ -183,10 +191,10 @@ def main() -> int:
                 failed.append(bench.name)
                 print(f"== {bench.name} FAILED (exit {done.returncode})", file=sys.stderr, flush=True)
                 continue
-            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds}
-            rows += bench.rows(raw[bench.name])
+            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds,
+                               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    rows = [row for bench in BENCHMARKS if bench.name in raw for row in bench.rows(raw[bench.name])]
     args.results.mkdir(parents=True, exist_ok=True)
-    stem = host["name"] + ("-quick" if args.quick else "")
     record = {"machine": host, "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "failed": failed,
               "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], "raw": raw}
     (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
