@@ -29,6 +29,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
+
+
 def guarded(fn: Callable[[argparse.Namespace], int],
             more: Callable[[], tuple[type[BaseException], ...]] = tuple) -> Callable[[argparse.Namespace], int]:
     """Turn the errors a user can fix into one clear line and exit code 2 (no traceback). `more` names a

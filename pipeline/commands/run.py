@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.commands.common import (EXIT_COVERAGE, EXIT_FAILURES, EXIT_OK, add_params_options, guarded,
+from pipeline.commands.common import (EXIT_COVERAGE, EXIT_FAILURES, EXIT_OK, add_device_option, add_params_options, guarded,
                                       parse_overrides)
 
 RUN_HELP = """Run one item stage over its input view. Computes only the items whose keys are not in the store
@@ -17,7 +17,7 @@ With --shard I/N only that shard's rows are computed and no view is written (an 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_params_options(parser)
     parser.add_argument("--shard", metavar="I/N", help="compute only shard I of N (array tasks: I = task id)")
-    parser.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
+    add_device_option(parser)
     parser.add_argument("--scheduler", help="override runtime.scheduler (synchronous, local, tcp://host:port)")
     parser.add_argument("--workers", type=int, help="override runtime.workers")
     parser.add_argument("--max-failures", type=int, help="override runtime.max_failures (-1: any number)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands.common import EXIT_OK, add_params_options, guarded, parse_overrides
+from pipeline.commands.common import EXIT_OK, add_device_option, add_params_options, guarded, parse_overrides
 
 
 def _params(args: argparse.Namespace):
@@ -86,7 +86,7 @@ def register(subparsers) -> None:
                                           "last.pt when its params match; writes model.pt, per-epoch plots and "
                                           "metrics.json under train.out.")
     add_params_options(t)
-    t.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
+    add_device_option(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=guarded(train, _checkpoint_errors))
 
@@ -97,7 +97,7 @@ def register(subparsers) -> None:
                                           "into figures/ and a run summary into report.md (all under "
                                           "evaluate.out; seds report figures|run redraw the last two).")
     add_params_options(e)
-    e.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
+    add_device_option(e)
     e.set_defaults(func=guarded(evaluate, _checkpoint_errors))
 
     r = subparsers.add_parser("report", help="reports: model efficiency, evaluation figures, run report")
