@@ -73,7 +73,7 @@ def _select_at_scale(main, read_view, sample_ids: list[str]) -> tuple[float, flo
     started = time.perf_counter()
     assert main(["run", "select", "--no-progress", *source]) == 0
     select_s = time.perf_counter() - started
-    fingerprint = read_view(Path("views"), "select")[1]["select"]
+    fingerprint = read_view(Path("manifests"), "select")[1]["select"]
     opened = time.perf_counter()
     StageIndex.load(StageDir(Path("cache"), "select", fingerprint))
     return gt_s, select_s, time.perf_counter() - opened
@@ -96,7 +96,7 @@ def run(rows: int = 20000) -> dict:
             started = time.perf_counter()
             assert main(["run", "probe", "--no-progress"]) == 0
             probe_s = time.perf_counter() - started
-            view, fingerprints = read_view(Path("views"), "probe")
+            view, fingerprints = read_view(Path("manifests"), "probe")
             opened = time.perf_counter()
             index = StageIndex.load(StageDir(Path("cache"), "probe", fingerprints["probe"]))
             index_open_s = time.perf_counter() - opened

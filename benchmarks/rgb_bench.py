@@ -38,7 +38,7 @@ def make_project(folder: Path, sentences: int, threads: int) -> dict:
     from pipeline.cli import main
 
     params = {
-        "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
+        "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
                     "threads_per_worker": threads, "chunk_items": 64, "max_failures": 0},
         "sample": {"out": "data/sample", "sentences": sentences, "renders": ["train", "train", "val", "test"],
                    "width": 320, "height": 240, "fps": 25, "gloss_frames": 16, "seed": 0},
@@ -69,7 +69,7 @@ def run_stage(params: dict, rgb: dict) -> tuple[float, int]:
 def rows() -> list[dict]:
     import pyarrow.parquet as pq
 
-    return [r for r in pq.read_table("views/probe.parquet").to_pylist() if r["probe_status"] == "ok"]
+    return [r for r in pq.read_table("manifests/probe.parquet").to_pylist() if r["probe_status"] == "ok"]
 
 
 def decode_only(rgb: dict) -> float:
@@ -121,9 +121,9 @@ def stage_features() -> dict[str, np.ndarray]:
     from pipeline.store.layout import StageDir
     from pipeline.store.reader import StageReader
 
-    _, fingerprints = read_view(Path("views"), "rgb")
+    _, fingerprints = read_view(Path("manifests"), "rgb")
     reader = StageReader(StageDir(Path("cache"), "rgb", fingerprints["rgb"]))
-    return {r["sample_id"]: reader.read(r["rgb_key"])["features"] for r in pq.read_table("views/rgb.parquet").to_pylist()}
+    return {r["sample_id"]: reader.read(r["rgb_key"])["features"] for r in pq.read_table("manifests/rgb.parquet").to_pylist()}
 
 
 def main() -> None:

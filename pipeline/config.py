@@ -142,7 +142,8 @@ class RuntimeParams:
 
     store: str = knob("cache", help="store root (the content-addressed cache)")
     shared_store: str | None = knob(None, help="read-only store of a lab-mate or NFS path, consulted by key before computing")
-    views: str = knob("views", help="folder of the per-stage views (Parquet) that DVC tracks")
+    manifests: str = knob("manifests", help="folder of manifest.parquet and each item stage's view <stage>.parquet "
+                                               "(Parquet manifests, one row per clip, pointing into the store) that DVC tracks")
     scheduler: str = knob("local", help="'synchronous' (one process), 'local' (dask LocalCluster) or a dask scheduler address tcp://host:port")
     workers: int = knob(1, min=1, help="dask worker processes for a local cluster")
     threads_per_worker: int = knob(1, min=1, help="torch/OpenCV threads in each worker")

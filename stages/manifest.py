@@ -1,4 +1,4 @@
-"""DVC stage `manifest`: annotations -> views/manifest.parquet (the same as `seds manifest`)."""
+"""DVC stage `manifest`: annotations -> manifests/manifest.parquet (the same as `seds manifest`)."""
 
 import sys
 

@@ -1,6 +1,6 @@
 """Shared fixtures: the real test files of ../shared/testdata and a tiny project built from the sample.
 
-`tiny_project` is a throwaway project folder (params.yaml, data/, views/, cache/) holding a 12-clip
+`tiny_project` is a throwaway project folder (params.yaml, data/, manifests/, cache/) holding a 12-clip
 sample rendered at 160x120, with its manifest and probe view done, so stage tests start from there.
 It is built once per test session and copied for each test that changes it (`project`).
 """

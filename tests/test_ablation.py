@@ -43,7 +43,7 @@ def _ablation_clone(tmp_path, template, chdir):
     for section, values in ABLATION_PARAMS.items():
         params[section] = {**params.get(section, {}), **values}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for folder in ("data", "views", "cache"):  # sample, manifest and probe of the session's tiny project
+    for folder in ("data", "manifests", "cache"):  # sample, manifest and probe of the session's tiny project
         shutil.copytree(template / folder, project / folder, symlinks=True, dirs_exist_ok=True)
     chdir(project)
     for stage in ("gt_keypoints", "select", "rgb"):

@@ -45,7 +45,7 @@ def test_slurm_array_shards_plus_finalize_equal_dvc_repro_and_dvc_skips_them(tmp
 
     plain = tiny_clone(tmp_path / "plain")
     assert dvc(plain, "repro", "probe").returncode == 0
-    assert (plain / "views/probe.parquet").read_bytes() == (queued / "views/probe.parquet").read_bytes()
+    assert (plain / "manifests/probe.parquet").read_bytes() == (queued / "manifests/probe.parquet").read_bytes()
 
 
 def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):

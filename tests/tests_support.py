@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
 
 TINY_PARAMS = {
-    "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
+    "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
                 "threads_per_worker": 2, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60},
     "sample": {"out": "data/sample", "sentences": 4, "renders": ["train", "val", "test"], "width": 160,
                "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},
@@ -72,7 +72,7 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-BASE_RUNTIME = {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1,
+BASE_RUNTIME = {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
                 "threads_per_worker": 1, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60}
 
 

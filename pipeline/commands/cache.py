@@ -75,9 +75,9 @@ def gc(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     root = _store_root(args)
-    views = [Path(v) for v in args.views] if args.views else sorted(Path(args.views_dir).glob("*.parquet"))
+    views = [Path(v) for v in args.views] if args.views else sorted(Path(args.manifests_dir).glob("*.parquet"))
     if not views:
-        print(f"cache gc: no views found in {args.views_dir}; refusing to treat every fingerprint as unreferenced",
+        print(f"cache gc: no views found in {args.manifests_dir}; refusing to treat every fingerprint as unreferenced",
               flush=True)
         return EXIT_CANNOT_START
     keep: set[tuple[str, str]] = set()
@@ -109,7 +109,7 @@ def export(args: argparse.Namespace) -> int:
     from pipeline.store.layout import StageDir
     from pipeline.store.transfer import export_tarball, view_keys
 
-    view = Path(args.view or Path(args.views_dir) / f"{args.stage}.parquet")
+    view = Path(args.view or Path(args.manifests_dir) / f"{args.stage}.parquet")
     fingerprint, keys = view_keys(view, args.stage)
     report = export_tarball(StageDir(_store_root(args), args.stage, fingerprint), keys, Path(args.output))
     print(f"cache export: {report.copied} {args.stage} item(s) of {view} -> {args.output} "
@@ -158,17 +158,17 @@ def register(subparsers) -> None:
     s.set_defaults(func=guarded(stats))
     g = sub.add_parser("gc", help="remove fingerprints that no view references")
     g.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    g.add_argument("--views-dir", default="views", help="views whose fingerprints are kept (default: %(default)s)")
-    g.add_argument("--views", nargs="*", help="explicit view files instead of --views-dir")
+    g.add_argument("--manifests-dir", default="manifests", help="views whose fingerprints are kept (default: %(default)s)")
+    g.add_argument("--views", nargs="*", help="explicit view files instead of --manifests-dir")
     common(g)
     g.set_defaults(func=guarded(gc))
     e = sub.add_parser("export", help="one stage's items for one manifest view, as a single tarball",
-                       description="Pack the items a view references (default views/<stage>.parquet) into one tar "
+                       description="Pack the items a view references (default manifests/<stage>.parquet) into one tar "
                                    "file that `seds cache import` verifies and loads: for sharing without a DVC remote.")
     e.add_argument("stage")
     e.add_argument("-o", "--output", required=True, help="tarball to write")
-    e.add_argument("--view", help="view file (default: <views-dir>/<stage>.parquet)")
-    e.add_argument("--views-dir", default="views")
+    e.add_argument("--view", help="view file (default: <manifests-dir>/<stage>.parquet)")
+    e.add_argument("--manifests-dir", default="manifests")
     common(e)
     e.set_defaults(func=guarded(export))
     i = sub.add_parser("import", help="load a `seds cache export` tarball, verifying every checksum")

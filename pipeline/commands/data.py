@@ -26,7 +26,7 @@ def manifest(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, parse_overrides(args.overrides))
     table = build_manifest(params["data"])
-    out = Path(params.runtime.views) / "manifest.parquet"
+    out = Path(params.runtime.manifests) / "manifest.parquet"
     write_manifest(table, out)
     splits = {}
     for split in table.column("split").to_pylist():
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     add_params_options(s)
     s.set_defaults(func=guarded(sample))
 
-    m = subparsers.add_parser("manifest", help="build views/manifest.parquet from data.annotations",
+    m = subparsers.add_parser("manifest", help="build manifests/manifest.parquet from data.annotations",
                               description="Import every file of data.annotations (How2Sign, PHOENIX, CSV), validate "
                                           "each row (file, row and column named on error) and write the manifest.")
     add_params_options(m)

@@ -32,7 +32,7 @@ def export_pose(args: argparse.Namespace) -> int:
     from pipeline.store.layout import StoreError
 
     runtime = _runtime(args)
-    items = open_view(args.view, Path(runtime.views), Path(runtime.store))
+    items = open_view(args.view, Path(runtime.manifests), Path(runtime.store))
     rows = items.ok_rows(args.sample)
     names = file_names(rows, args.name_column, items.path)
     out = Path(args.out)
@@ -58,7 +58,7 @@ def export_authors(args: argparse.Namespace) -> int:
     from pipeline.interop.views import open_view
 
     runtime = _runtime(args)
-    items = open_view(args.view, Path(runtime.views), Path(runtime.store))
+    items = open_view(args.view, Path(runtime.manifests), Path(runtime.store))
     written = run(items, Path(args.out), name_column=args.name_column, samples=args.sample,
                   frame_base=args.frame_base)
     print(f"export authors: {len(written)} pkl file(s) of {items.path} -> {args.out}/", flush=True)
@@ -69,8 +69,8 @@ def import_authors(args: argparse.Namespace) -> int:
     from pipeline.interop.store_import import WindowRule, import_authors as run
 
     runtime = _runtime(args)
-    view = Path(args.view) if args.view else Path(runtime.views) / "probe.parquet"
-    summary = run(args.kind, Path(args.folder), view, Path(args.out_views), Path(runtime.store), args.source,
+    view = Path(args.view) if args.view else Path(runtime.manifests) / "probe.parquet"
+    summary = run(args.kind, Path(args.folder), view, Path(args.out_manifests), Path(runtime.store), args.source,
                   name_column=args.name_column, frame_base=args.frame_base,
                   frame_size=tuple(args.frame_size) if args.frame_size else None,
                   rule=WindowRule(args.window, args.stride, args.max_frames, args.num_windows),
@@ -83,7 +83,7 @@ def import_authors(args: argparse.Namespace) -> int:
 
 def _view_options(p: argparse.ArgumentParser, what: str) -> None:
     add_params_options(p)
-    p.add_argument("--view", required=True, help=f"{what}: a view name in runtime.views or a .parquet path")
+    p.add_argument("--view", required=True, help=f"{what}: a view name in runtime.manifests or a .parquet path")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--sample", action="append", metavar="SAMPLE_ID", help="only these samples (repeatable; default all ok)")
     p.add_argument("--name-column", default="sample_id", help="view column naming each file (default: %(default)s)")
@@ -113,16 +113,16 @@ def register(subparsers) -> None:
                         description="Import FOLDER/<name>.pkl for every row of --view into the store as rgb "
                                     "(feature (N, 1024)) or pose (keypoints (T, 133, 3), img_list) items under a "
                                     "fingerprint naming --source, and write OUT_VIEWS/<kind>.parquet for train "
-                                    "(train.rgb_views) or select (runtime.views). Pickles are read admitting only "
+                                    "(train.rgb_views) or select (runtime.manifests). Pickles are read admitting only "
                                     "numpy arrays of plain dtypes, lists, dicts, strings and numbers; a refused, "
                                     "malformed or missing file is a recorded failure naming it (exit 1).")
     add_params_options(a)
     a.add_argument("kind", choices=("rgb", "pose"), help="what the files hold")
     a.add_argument("folder", help="folder of <name>.pkl files")
     a.add_argument("--source", required=True, help="name of the release (e.g. seds-how2sign); enters the fingerprint")
-    a.add_argument("--view", help="view whose rows name the clips (default: <runtime.views>/probe.parquet; the "
+    a.add_argument("--view", help="view whose rows name the clips (default: <runtime.manifests>/probe.parquet; the "
                                   "manifest view also works)")
-    a.add_argument("--out-views", default="views/authors", help="folder for the imported view (default: %(default)s)")
+    a.add_argument("--out-manifests", default="manifests/authors", help="folder for the imported view (default: %(default)s)")
     a.add_argument("--name-column", default="sample_id", help="view column giving each file's name (default: %(default)s)")
     a.add_argument("--frame-base", type=int, default=1, help="pose: img_list number of clip frame 0 (default: %(default)s)")
     a.add_argument("--frame-size", type=int, nargs=2, metavar=("W", "H"),

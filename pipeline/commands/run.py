@@ -106,7 +106,7 @@ def register(subparsers) -> None:
 
     fin = subparsers.add_parser("finalize", help="after sharded runs: check coverage, write the stage view",
                                 description="Check that every row of the input view is in the store or in the failures "
-                                            "table, then write views/<stage>.parquet (which DVC records).")
+                                            "table, then write manifests/<stage>.parquet (which DVC records).")
     fin.add_argument("stage", choices=sorted(ITEM_STAGES))
     add_params_options(fin)
     add_feature_sets_option(fin)

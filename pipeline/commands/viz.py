@@ -24,14 +24,14 @@ class VizError(ValueError):
     """The figure cannot be drawn: no such sample, stage not run, frame not sampled."""
 
 
-def _view_row(views: Path, stage: str, sample_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+def _view_row(manifests: Path, stage: str, sample_id: str) -> tuple[dict[str, Any], dict[str, str]]:
     from pipeline.runner.plan import read_view
 
-    table, fingerprints = read_view(views, stage)
+    table, fingerprints = read_view(manifests, stage)
     rows = [r for r in table.to_pylist() if r["sample_id"] == sample_id]
     if not rows:
         some = ", ".join(table.column("sample_id").to_pylist()[:5])
-        raise VizError(f"{views}/{stage}.parquet has no sample {sample_id!r} (some it has: {some})")
+        raise VizError(f"{manifests}/{stage}.parquet has no sample {sample_id!r} (some it has: {some})")
     row = rows[0]
     if row.get(f"{stage}_status") != "ok":
         raise VizError(f"{stage} has no item for {sample_id}: status {row.get(f'{stage}_status')}, "
@@ -63,8 +63,8 @@ def keypoints_figure(params, sample_id: str, stage: str = "select", frame: int |
     from pipeline.report.keypoints_figure import compose, draw_legend, draw_points, seds_panels, upscale
     from pipeline.video.decode import read_frames
 
-    store, views = Path(params.runtime.store), Path(params.runtime.views)
-    row, fingerprints = _view_row(views, stage, sample_id)
+    store, manifests = Path(params.runtime.store), Path(params.runtime.manifests)
+    row, fingerprints = _view_row(manifests, stage, sample_id)
     reader = _reader(store, stage, fingerprints)
     key = row[f"{stage}_key"]
     item = reader.read(key)

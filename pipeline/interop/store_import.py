@@ -4,7 +4,7 @@ Each import kind becomes a fingerprint folder of the stage whose layout it match
 windows; `pose`: keypoints, scores, frames), so everything downstream reads it as it reads our own:
     cache/<stage>/<fingerprint>/    fingerprint = {stage, VERSION, params: {import: authors_pkl,
                                     source: <name>, + what decides the arrays}}: STAGE.json names the source
-    <views>/<stage>.parquet         the input view's rows + content_hash, <stage>_key/_status/_reason
+    <manifests>/<stage>.parquet         the input view's rows + content_hash, <stage>_key/_status/_reason
 The item key hashes the pkl file's bytes (its content hash), the clip bounds and that fingerprint, so
 re-importing unchanged files reuses them and a changed file is a new item. A file that is missing,
 refused by the restricted unpickler or not in the authors' layout becomes a recorded failure naming
@@ -110,11 +110,11 @@ def _read_rows(view: Path, name_column: str) -> tuple[pa.Table, dict[str, str]]:
     return table, json.loads((table.schema.metadata or {}).get(FINGERPRINTS_META, b"{}"))
 
 
-def import_authors(kind: str, folder: Path, view: Path, out_views: Path, store_root: Path, source: str, *,
+def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
                    name_column: str = "sample_id", frame_base: int = authors_pkl.FRAME_BASE,
                    frame_size: tuple[int, int] | None = None, rule: WindowRule = WindowRule(),
                    compression: str = "lzf") -> ImportSummary:
-    """Import `folder/<row[name_column]>.pkl` for every row of `view`; write out_views/<stage>.parquet."""
+    """Import `folder/<row[name_column]>.pkl` for every row of `view`; write out_manifests/<stage>.parquet."""
     if kind not in KINDS:
         raise ValueError(f"import kind {kind!r}: expected one of {KINDS}")
     table, upstream = _read_rows(Path(view), name_column)
@@ -128,7 +128,7 @@ def import_authors(kind: str, folder: Path, view: Path, out_views: Path, store_r
     stage_dir = StageDir(Path(store_root), kind, fingerprint.digest)
     stage_dir.create(fingerprint)
     index = StageIndex.load(stage_dir)
-    summary = ImportSummary(kind, fingerprint.digest, Path(out_views) / f"{kind}.parquet")
+    summary = ImportSummary(kind, fingerprint.digest, Path(out_manifests) / f"{kind}.parquet")
     rows = table.to_pylist()
     contents, outcomes = [], []
     with ShardWriter(stage_dir, compression=compression) as writer:

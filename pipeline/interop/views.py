@@ -47,10 +47,10 @@ class ViewItems:
         return self.reader.attrs(row[f"{self.stage}_key"])
 
 
-def open_view(text: str, views_dir: Path, store_root: Path) -> ViewItems:
-    """`text` is a view name (views_dir/<text>.parquet) or a path to a .parquet view (stage = its stem)."""
+def open_view(text: str, manifests_dir: Path, store_root: Path) -> ViewItems:
+    """`text` is a view name (manifests_dir/<text>.parquet) or a path to a .parquet view (stage = its stem)."""
     path = Path(text)
-    folder, stage = (path.parent, path.stem) if path.suffix == ".parquet" else (Path(views_dir), text)
+    folder, stage = (path.parent, path.stem) if path.suffix == ".parquet" else (Path(manifests_dir), text)
     table, fingerprints = read_view(folder, stage)
     where = folder / f"{stage}.parquet"
     if stage not in fingerprints:

@@ -18,7 +18,7 @@ from pipeline.video.sampling import uniform_frames
 STRIP_SHORT_SIDE = 144  # px: frames are shrunk to this before they travel; a strip is drawn ~0.75 in tall
 
 
-def clip_strips(views: Path, data_root: Path, sample_ids: list[str], frames: int,
+def clip_strips(manifests: Path, data_root: Path, sample_ids: list[str], frames: int,
                 timeout_s: float = 120.0) -> dict[str, np.ndarray | str]:
     """sample id -> frame strip (H, W, 3) uint8 of `frames` evenly spaced frames, or why there is none."""
     from pipeline.manifest.schema import ManifestError
@@ -27,7 +27,7 @@ def clip_strips(views: Path, data_root: Path, sample_ids: list[str], frames: int
     from pipeline.video.service import DecodeService
 
     try:
-        table, _ = read_view(Path(views), "probe")
+        table, _ = read_view(Path(manifests), "probe")
     except ManifestError as err:
         return {s: f"no frames: {err}" for s in sample_ids}
     wanted = set(sample_ids)
@@ -38,7 +38,7 @@ def clip_strips(views: Path, data_root: Path, sample_ids: list[str], frames: int
         for sample_id in sample_ids:
             row = rows.get(sample_id)
             if row is None:
-                strips[sample_id] = f"no frames: {sample_id} is not in {views}/probe.parquet"
+                strips[sample_id] = f"no frames: {sample_id} is not in {manifests}/probe.parquet"
             elif row.get("probe_status") != "ok" or not row.get("num_frames"):
                 strips[sample_id] = f"no frames: probe {row.get('probe_status')} ({row.get('probe_reason')})"
             else:

@@ -79,7 +79,7 @@ def write_figures(out: Path, params: Any) -> list[Path]:
     queries = [at[m.sample_id] for m in saved.maps]
     shown = sorted({saved.sample_ids[hit.index] for q in queries for m in saved.matrices.values()
                     for hit in ranked_clips(m, q, TOP_K, e.tie_rule)})
-    strips = clip_strips(Path(params.runtime.views), Path(params["data"].root), shown, e.figure_frames,
+    strips = clip_strips(Path(params.runtime.manifests), Path(params["data"].root), shown, e.figure_frames,
                          params.runtime.decode_timeout_s)
     paths = [render_retrieval(folder / RETRIEVAL_PNG, saved.matrices, saved.sample_ids, saved.texts, queries,
                               strips, e.tie_rule,

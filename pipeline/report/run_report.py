@@ -5,7 +5,7 @@ Everything comes from what the stages wrote, never from what params.yaml says no
 differ: metrics from evaluate's metrics.json; the model's params, text encoder and init from the train
 checkpoint; the weights and times of item stages from the run records beside their items
 (`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint the current view
-holds; data sizes from the views and the store. A value no stage recorded is written as "not recorded",
+holds; data sizes from the manifests and the store. A value no stage recorded is written as "not recorded",
 never guessed. Links are relative to report.md, so the folder can be moved or published as is.
 """
 
@@ -29,13 +29,13 @@ STREAM_NAMES = {"fused": "Fused (SEDS)", "pose": "Pose only", "rgb": "RGB only"}
 REPORT_FILE = "report.md"
 
 
-def _view(views: Path, stage: str) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+def _view(manifests: Path, stage: str) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
     """The rows (split and status columns) and fingerprint chain of a view, None when it does not exist."""
     from pipeline.runner.plan import read_view
 
-    if not (Path(views) / f"{stage}.parquet").is_file():
+    if not (Path(manifests) / f"{stage}.parquet").is_file():
         return None
-    table, fingerprints = read_view(Path(views), stage)
+    table, fingerprints = read_view(Path(manifests), stage)
     columns = [c for c in ("split", f"{stage}_status") if c in table.column_names]
     return table.select(columns).to_pylist(), fingerprints
 
@@ -147,11 +147,11 @@ def _weights(store: Path, chains: dict[str, dict[str, str]], train: dict[str, An
     return _table(["part", "weights"], rows)
 
 
-def _data(views: Path, store: Path, split_views: dict[str, Any], train: dict[str, Any],
+def _data(manifests: Path, store: Path, split_views: dict[str, Any], train: dict[str, Any],
           train_metrics: dict[str, Any] | None, metrics: dict[str, Any]) -> list[str]:
     from pipeline.store.maintenance import stats
 
-    manifest = _view(views, "manifest")
+    manifest = _view(manifests, "manifest")
     splits = sorted(Counter(r["split"] for r in manifest[0])) if manifest else []
     header = ["split", "manifest clips"] + [f"{s} ok" for s in split_views]
     rows = []
@@ -160,7 +160,7 @@ def _data(views: Path, store: Path, split_views: dict[str, Any], train: dict[str
         for stage, (view_rows, _) in split_views.items():
             row.append(sum(1 for r in view_rows if r.get("split") == split and r.get(f"{stage}_status") == "ok"))
         rows.append(row)
-    lines = _table(header, rows) if rows else [f"No {views}/manifest.parquet: clip counts not recorded."]
+    lines = _table(header, rows) if rows else [f"No {manifests}/manifest.parquet: clip counts not recorded."]
     used = [f"training used {train_metrics['clips']} clips of split `{train['split']}`"] if train_metrics else []
     used.append(f"evaluation {metrics['clips']} of split `{metrics['split']}`")
     lines += ["", "Of these, " + ", ".join(used) + " (clips with every input ok).", ""]
@@ -225,8 +225,8 @@ def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None =
     train = ck["params"]
     train_dir = Path(train["out"])
     train_metrics = json.loads((train_dir / "metrics.json").read_text()) if (train_dir / "metrics.json").is_file() else None
-    views, store = Path(params.runtime.views), Path(params.runtime.store)
-    split_views = {s: v for s in ITEM_STAGES if (v := _view(views, s)) is not None}
+    manifests, store = Path(params.runtime.manifests), Path(params.runtime.store)
+    split_views = {s: v for s in ITEM_STAGES if (v := _view(manifests, s)) is not None}
     chains = {s: chain for s, (_, chain) in split_views.items()}
     lines = [f"# Run report: SEDS retrieval on split `{metrics['split']}`", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by pipeline/report/run_report.py "
@@ -236,7 +236,7 @@ def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None =
              "## Training", "", *_training(train_metrics, train_dir, out), "",
              "## Figures", "", *_figures(out), "",
              "## Weights used", "", *_weights(store, chains, train, ck, checkpoint_path), "",
-             "## Data", "", *_data(views, store, split_views, train, train_metrics, metrics), "",
+             "## Data", "", *_data(manifests, store, split_views, train, train_metrics, metrics), "",
              "## Time per stage", "",
              "Seconds of the last run of each item stage at the fingerprint its view holds (a run that reused "
              "every item is short: the items were computed earlier, see all runs), of the training loop, and of "

@@ -64,7 +64,7 @@ class FeatureSetStore:
 def open_feature_sets(params: Params, names: Sequence[str]) -> dict[str, FeatureSetStore]:
     """The named feature sets of this project's store, each at the fingerprint its params give today."""
     runtime = params.runtime
-    _, fingerprints = read_view(Path(runtime.views), "probe")
+    _, fingerprints = read_view(Path(runtime.manifests), "probe")
     probe = fingerprints.get("probe")
     stores = {}
     for name in names:

@@ -68,12 +68,12 @@ class Plan:
     content_hash_column: list[str | None] | None = None  # set when this stage hashed the clips (probe)
 
 
-def view_path(views_dir: Path, stage: str) -> Path:
-    return Path(views_dir) / f"{stage}.parquet"
+def view_path(manifests_dir: Path, stage: str) -> Path:
+    return Path(manifests_dir) / f"{stage}.parquet"
 
 
-def read_view(views_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]]:
-    path = view_path(views_dir, stage)
+def read_view(manifests_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]]:
+    path = view_path(manifests_dir, stage)
     if not path.is_file():
         raise ManifestError(f"{path} does not exist: run the {stage} stage first (dvc repro {stage}, or seds run {stage})")
     table = pq.read_table(path)
@@ -81,9 +81,9 @@ def read_view(views_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]]:
     return table, json.loads(meta.get(FINGERPRINTS_META, b"{}"))
 
 
-def build_plan(stage: Stage, views_dir: Path, store_root: Path, data_root: Path, hash_memo: Path,
+def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: Path, hash_memo: Path,
                shard: ShardSpec) -> Plan:
-    view, upstream_fps = read_view(views_dir, stage.upstream)
+    view, upstream_fps = read_view(manifests_dir, stage.upstream)
     upstream_fp = upstream_fps.get(stage.upstream)
     fingerprint = stage.fingerprint(upstream_fp)
     rows = view.to_pylist()

@@ -131,7 +131,7 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
     started = time.perf_counter()
     data_root = Path(params["data"].root)
     store_root = Path(runtime.store)
-    plan = build_plan(stage, Path(runtime.views), store_root, data_root, store_root / ".state" / "hashes.sqlite",
+    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, store_root / ".state" / "hashes.sqlite",
                       options.shard)
     summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
                          weights=stage.describe_weights(), shard=options.shard)
@@ -150,9 +150,9 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
         if todo:
             _compute(plan, todo, params, options, summary)
     if options.finalize_only or options.shard.count == 1:
-        summary.coverage = finalize(plan, Path(runtime.views))
+        summary.coverage = finalize(plan, Path(runtime.manifests))
     else:
-        summary.coverage = finalize(plan, Path(runtime.views), options.shard)
+        summary.coverage = finalize(plan, Path(runtime.manifests), options.shard)
     summary.seconds = time.perf_counter() - started
     record_run(plan.stage_dir.path / RUNS_FOLDER, summary.record(options.finalize_only))
     return summary

@@ -1,6 +1,6 @@
 """Finalize: turn the store's index into the stage's view for one manifest, checking coverage.
 
-The view is `views/<stage>.parquet`: the input view's columns plus `<stage>_key`, `<stage>_status`
+The view is `manifests/<stage>.parquet`: the input view's columns plus `<stage>_key`, `<stage>_status`
 (ok | failed | upstream_failed), `<stage>_reason` and the stage's chosen attrs, with the fingerprints
 of this and every upstream stage in the Parquet metadata. It depends only on inputs and fingerprints
 (no timings, hosts or paths), so a sharded run and a single run give byte-identical views.
@@ -65,7 +65,7 @@ def _row_outcome(plan: Plan, index: StageIndex, row: dict[str, Any], content: st
     return out  # status None: not covered
 
 
-def finalize(plan: Plan, views_dir, shard: ShardSpec | None = None) -> Coverage:
+def finalize(plan: Plan, manifests_dir, shard: ShardSpec | None = None) -> Coverage:
     """Check coverage of `shard`'s rows (all rows by default); write the view when all rows are covered
     and no shard restriction applies. Raises CoverageError naming uncovered samples."""
     shard = shard or ShardSpec()
@@ -95,11 +95,11 @@ def finalize(plan: Plan, views_dir, shard: ShardSpec | None = None) -> Coverage:
                             f"the failures table ({shown}); some shard did not finish: rerun the missing shards "
                             f"or `seds run {plan.stage.name}` (it computes only what is missing)")
     if shard.count == 1:
-        _write_view(plan, views_dir, rows, contents, outcomes)
+        _write_view(plan, manifests_dir, rows, contents, outcomes)
     return coverage
 
 
-def _write_view(plan: Plan, views_dir, rows, contents, outcomes) -> None:
+def _write_view(plan: Plan, manifests_dir, rows, contents, outcomes) -> None:
     table = plan.view
     if plan.content_hash_column is not None:
         table = table.drop_columns([c for c in ("content_hash",) if c in table.column_names])
@@ -117,7 +117,7 @@ def _write_view(plan: Plan, views_dir, rows, contents, outcomes) -> None:
     meta = dict(table.schema.metadata or {})
     meta[FINGERPRINTS_META] = json.dumps(fingerprints, sort_keys=True).encode()
     table = table.replace_schema_metadata(meta)
-    path = view_path(views_dir, plan.stage.name)
+    path = view_path(manifests_dir, plan.stage.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}.{uuid.uuid4().hex[:8]}")  # two finalizes at once never share one
     pq.write_table(table, tmp)

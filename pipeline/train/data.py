@@ -44,11 +44,11 @@ class ViewRef:
     folder: Path
 
     @classmethod
-    def parse(cls, text: str, views_dir: Path) -> "ViewRef":
+    def parse(cls, text: str, manifests_dir: Path) -> "ViewRef":
         path = Path(text)
         if path.suffix == ".parquet":
             return cls(path.stem, path.parent)
-        return cls(text, Path(views_dir))
+        return cls(text, Path(manifests_dir))
 
     @property
     def path(self) -> Path:
@@ -122,7 +122,7 @@ class RgbSource:
 SET_PREFIX = "set:"
 
 
-def open_rgb_sources(entries: list[str], views_dir: Path, store_root: Path, params: Params | None) -> list[RgbSource]:
+def open_rgb_sources(entries: list[str], manifests_dir: Path, store_root: Path, params: Params | None) -> list[RgbSource]:
     """`train.rgb_views` entries: a view name or .parquet path, or `set:NAME` (an rgb.feature_sets entry)."""
     sources, set_names = [], [e[len(SET_PREFIX):] for e in entries if e.startswith(SET_PREFIX)]
     stores = {}
@@ -137,7 +137,7 @@ def open_rgb_sources(entries: list[str], views_dir: Path, store_root: Path, para
             store = stores[entry[len(SET_PREFIX):]]
             sources.append(RgbSource(entry, store.reader, fingerprint=store.fingerprint))
         else:
-            ref = ViewRef.parse(entry, views_dir)
+            ref = ViewRef.parse(entry, manifests_dir)
             rows, reader = _open_view(ref, store_root, need_text=False)
             sources.append(RgbSource(ref.stage, reader, view_rows=rows))
     return sources
@@ -164,13 +164,13 @@ def _length(reader: StageReader, key: str, name: str) -> int:
     return int(reader.row(key).array(name)["length"])
 
 
-def load_clips(views_dir: Path, store_root: Path, pose_view: str, rgb_views: list[str], split: str,
+def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views: list[str], split: str,
                params: Params | None = None) -> ClipSet:
     """The clips of `split` with a usable pose item and rgb item(s); see the module docstring.
     `params` (the project's) is needed only for `set:NAME` rgb entries."""
-    pose_ref = ViewRef.parse(pose_view, views_dir)
+    pose_ref = ViewRef.parse(pose_view, manifests_dir)
     pose_rows, pose_reader = _open_view(pose_ref, store_root, need_text=True)
-    rgb = open_rgb_sources(rgb_views, Path(views_dir), Path(store_root), params)
+    rgb = open_rgb_sources(rgb_views, Path(manifests_dir), Path(store_root), params)
     clips, skipped, spans = [], Counter(), None
     for sample_id, row in pose_rows.items():
         if row["split"] != split:

@@ -178,7 +178,7 @@ def run_evaluate(params: Any) -> dict[str, Any]:
         torch.set_num_threads(runtime.threads_per_worker)
     model, ck = load_trained(Path(e.checkpoint), device)
     t: TrainParams = build_section(TrainParams, ck["params"], f"train (saved in {e.checkpoint})")
-    clips = load_clips(Path(runtime.views), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
+    clips = load_clips(Path(runtime.manifests), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
     trained = {k: tuple(v) for k, v in model.config.spans.items()}
     if clips.spans != trained:
         raise StoreError(f"the keypoint columns of {t.pose_view} ({clips.spans}) are not those {e.checkpoint} was "

@@ -125,12 +125,12 @@ def train(params: Params) -> TrainResult:
     if device == "cpu":
         torch.set_num_threads(p.threads or runtime.threads_per_worker)
     out = Path(p.out)
-    views, store = Path(runtime.views), Path(runtime.store)
-    clips = load_clips(views, store, p.pose_view, p.rgb_views, p.split, params)
+    manifests, store = Path(runtime.manifests), Path(runtime.store)
+    clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params)
     val_clips: ClipSet | None = None
     if p.val_split and p.eval_every:
         try:
-            val_clips = load_clips(views, store, p.pose_view, p.rgb_views, p.val_split, params)
+            val_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.val_split, params)
         except StoreError as err:
             raise StoreError(f"{err} (train.val_split: null trains without validation)") from err
     model, notes = build_model(p, clips.spans)

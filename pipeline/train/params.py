@@ -22,10 +22,10 @@ NON_IDENTITY = ("num_workers", "preload", "progress", "checkpoint_every", "resum
 @dataclass(frozen=True)
 class TrainParams:
     # -- data ------------------------------------------------------------------------------------
-    pose_view: str = knob("select", help="view (views/<name>.parquet) holding the selected keypoints: arrays "
+    pose_view: str = knob("select", help="view (manifests/<name>.parquet) holding the selected keypoints: arrays "
                                          "keypoints (T,K,2), scores, mask, frames; the name is also its stage name")
     rgb_views: list[str] = knob(default_factory=lambda: ["rgb"],
-                                help="one or two rgb inputs: a view (name in runtime.views or a .parquet path) or "
+                                help="one or two rgb inputs: a view (name in runtime.manifests or a .parquet path) or "
                                      "set:NAME, an rgb.feature_sets entry computed by seds run rgb --set "
                                      "rgb.feature_set=NAME; with two, features = (1 - rgb_mix_alpha) * first + "
                                      "rgb_mix_alpha * second (the authors' domain-aware / domain-agnostic I3D mix)")

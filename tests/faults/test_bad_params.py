@@ -30,13 +30,13 @@ def test_a_bad_param_stops_the_run_before_any_work(project, capsys, stage, secti
     params.setdefault(section, {}).update(values)
     Path("params.yaml").write_text(yaml.safe_dump(params))
     before = sorted(str(p) for p in Path("cache").rglob("*"))
-    view = Path("views/probe.parquet").read_bytes()
+    view = Path("manifests/probe.parquet").read_bytes()
     capsys.readouterr()
     assert main(["run", stage, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("seds: error: ") and message in err and "Traceback" not in err
     assert sorted(str(p) for p in Path("cache").rglob("*")) == before  # nothing written, not even a folder
-    assert Path("views/probe.parquet").read_bytes() == view
+    assert Path("manifests/probe.parquet").read_bytes() == view
 
 
 def test_a_bad_override_is_named_too(project, capsys):

@@ -99,7 +99,7 @@ def bad_project(tmp_path, bad_video_dir, chdir) -> Path:
 
 
 def _view(stage: str) -> dict[str, dict]:
-    return {r["sample_id"]: r for r in pq.read_table(f"views/{stage}.parquet").to_pylist()}
+    return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}
 
 
 def test_probe_records_every_bad_video_and_processes_every_valid_one(bad_project, capsys):

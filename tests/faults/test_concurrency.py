@@ -41,13 +41,13 @@ def test_two_runs_of_one_shard_at_once_record_each_key_once(project, tmp_path, c
     assert main(["cache", "verify", "gt_keypoints"]) == 0
     assert "12 items ok" in capsys.readouterr().out
 
-    view = (project / "views/gt_keypoints.parquet").read_bytes()
+    view = (project / "manifests/gt_keypoints.parquet").read_bytes()
     twice = [subprocess.Popen([SEDS, "finalize", "gt_keypoints"], cwd=project) for _ in range(2)]
     assert [p.wait(timeout=120) for p in twice] == [0, 0]
     assert main(["finalize", "gt_keypoints"]) == 0
-    assert (project / "views/gt_keypoints.parquet").read_bytes() == view
-    assert not [p for p in (project / "views").iterdir() if p.name.startswith(".tmp-")]
+    assert (project / "manifests/gt_keypoints.parquet").read_bytes() == view
+    assert not [p for p in (project / "manifests").iterdir() if p.name.startswith(".tmp-")]
 
     os.chdir(single)
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
-    assert (single / "views/gt_keypoints.parquet").read_bytes() == view
+    assert (single / "manifests/gt_keypoints.parquet").read_bytes() == view

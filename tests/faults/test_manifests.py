@@ -35,7 +35,7 @@ def test_a_bad_row_is_rejected_with_file_row_and_column(tmp_path, chdir, capsys,
     assert main(["manifest"]) == 2
     err = capsys.readouterr().err
     assert "annotations.csv" in err and message in err and "Traceback" not in err
-    assert not Path("views/manifest.parquet").exists()  # nothing half-written
+    assert not Path("manifests/manifest.parquet").exists()  # nothing half-written
 
 
 def test_a_how2sign_range_row_with_a_bad_time_names_the_column(tmp_path, testdata, chdir, capsys):
@@ -65,6 +65,6 @@ def test_rows_naming_the_same_clip_share_one_item(tmp_path, make_video, chdir, c
     assert "3 items: 2 computed, 1 reused, 0 failed" in capsys.readouterr().out
     import pyarrow.parquet as pq
 
-    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    view = {r["sample_id"]: r for r in pq.read_table("manifests/probe.parquet").to_pylist()}
     assert view["first"]["probe_key"] == view["same_again"]["probe_key"] != view["whole"]["probe_key"]
     assert view["first"]["num_frames"] == view["same_again"]["num_frames"] == 5

@@ -24,7 +24,7 @@ class _CreatesFile:
 
 
 def _rows(project):
-    return pq.read_table(project / "views/probe.parquet").to_pylist()
+    return pq.read_table(project / "manifests/probe.parquet").to_pylist()
 
 
 def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(project, tmp_path, capsys):
@@ -50,7 +50,7 @@ def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(proje
     assert f"{evil}.pkl: refused global" in captured.err and "(N >= 1, 1024)" in captured.err
     assert not marker.exists()
 
-    table, fingerprints = read_view(project / "views/authors", "rgb")
+    table, fingerprints = read_view(project / "manifests/authors", "rgb")
     view = {r["sample_id"]: r for r in table.to_pylist()}
     assert {s: view[s]["rgb_reason"] for s in (evil, short, missing)} == {
         evil: "unsafe_pickle", short: "bad_format", missing: "missing_file"}
@@ -66,7 +66,7 @@ def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(proje
     assert "import rgb: 0 imported, 9 reused, 3 failed" in capsys.readouterr().out
 
     out = tmp_path / "export"
-    assert main(["export", "authors", "--view", "views/authors/rgb.parquet", "--out", str(out)]) == 0
+    assert main(["export", "authors", "--view", "manifests/authors/rgb.parquet", "--out", str(out)]) == 0
     assert sorted(p.stem for p in out.glob("*.pkl")) == sorted(features)
     for sample_id, original in features.items():
         back = safe_load(out / f"{sample_id}.pkl")
@@ -79,14 +79,14 @@ def test_pose_export_import_round_trip_feeds_select(project, tmp_path, capsys):
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
     out = tmp_path / "rtm"
     assert main(["export", "authors", "--view", "gt_keypoints", "--out", str(out)]) == 0
-    gt = open_view("gt_keypoints", project / "views", project / "cache")
+    gt = open_view("gt_keypoints", project / "manifests", project / "cache")
     first = gt.ok_rows()[0]
     raw = safe_load(out / f"{first['sample_id']}.pkl")
     assert raw["keypoints"].shape == (len(raw["img_list"]), 133, 3)
     assert raw["img_list"][0] == f"images{int(gt.read(first)['frames'][0]) + 1:04d}.png"
 
     assert main(["import", "authors", "pose", str(out), "--source", "round-trip"]) == 0
-    imported = open_view("views/authors/pose.parquet", project / "views", project / "cache")
+    imported = open_view("manifests/authors/pose.parquet", project / "manifests", project / "cache")
     assert len(imported.ok_rows()) == len(gt.ok_rows()) == 12
     for row in gt.ok_rows():
         ours = gt.read(row)
@@ -95,12 +95,12 @@ def test_pose_export_import_round_trip_feeds_select(project, tmp_path, capsys):
             np.testing.assert_array_equal(theirs[name], ours[name].astype(theirs[name].dtype), err_msg=name)
 
     capsys.readouterr()
-    assert main(["run", "select", "--no-progress", "--set", "runtime.views=views/authors",
+    assert main(["run", "select", "--no-progress", "--set", "runtime.manifests=manifests/authors",
                  "--set", "select.source=pose"]) == 0
     assert "select: 12 items: 12 computed" in capsys.readouterr().out
     assert main(["run", "select", "--no-progress", "--set", "select.source=gt_keypoints"]) == 0
-    from_import = open_view("views/authors/select.parquet", project / "views", project / "cache")
-    from_gt = open_view("select", project / "views", project / "cache")
+    from_import = open_view("manifests/authors/select.parquet", project / "manifests", project / "cache")
+    from_gt = open_view("select", project / "manifests", project / "cache")
     by_id = {r["sample_id"]: r for r in from_import.ok_rows()}
     for row in from_gt.ok_rows():
         a, b = from_gt.read(row), from_import.read(by_id[row["sample_id"]])

@@ -57,7 +57,7 @@ def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_
     assert main(["run", "gt_keypoints", "--no-progress", "--set", "select.gt_frames_value=10"]) == 0
     assert main(["run", "select", "--no-progress", "--set", "select.source=gt_keypoints",
                  "--set", "select.normalisation=none", "--set", "select.gt_frames_value=10"]) == 0
-    gt = open_view("gt_keypoints", project / "views", project / "cache")
+    gt = open_view("gt_keypoints", project / "manifests", project / "cache")
     row = gt.ok_rows()[0]
     sample = row["sample_id"]
     for view in ("gt_keypoints", "select"):
@@ -79,7 +79,7 @@ def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_
     assert len(gaps) and not whole.body.confidence[gaps].any()  # frames not sampled are empty
 
     chosen = selection(["body", "hand"])
-    select = open_view("select", project / "views", project / "cache")
+    select = open_view("select", project / "manifests", project / "cache")
     picked = select.read(next(r for r in select.rows if r["sample_id"] == sample))
     sel = _read(tmp_path / "select" / f"{sample}.pose")
     assert [(c.name, len(c.points)) for c in sel.header.components] == [("BODY", 7), ("LEFT_HAND", 21), ("RIGHT_HAND", 21)]
@@ -91,7 +91,7 @@ def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_
 
 def test_exported_file_reads_back_through_our_reader(project, tmp_path):
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
-    gt = open_view("gt_keypoints", project / "views", project / "cache")
+    gt = open_view("gt_keypoints", project / "manifests", project / "cache")
     row = gt.ok_rows()[0]
     assert main(["export", "pose", "--view", "gt_keypoints", "--out", str(tmp_path), "--sample", row["sample_id"]]) == 0
     pose = read_pose(tmp_path / f"{row['sample_id']}.pose")

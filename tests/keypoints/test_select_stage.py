@@ -29,14 +29,14 @@ def run(*args: str) -> int:
 
 def items(stage: str) -> dict[str, tuple[dict[str, np.ndarray], dict, dict]]:
     """sample_id -> (arrays, attrs, view row) of every ok item in the stage's view."""
-    table, fingerprints = read_view(Path("views"), stage)
+    table, fingerprints = read_view(Path("manifests"), stage)
     reader = StageReader(StageDir(Path("cache"), stage, fingerprints[stage]))
     return {r["sample_id"]: (reader.read(r[f"{stage}_key"]), reader.attrs(r[f"{stage}_key"]), r)
             for r in table.to_pylist() if r[f"{stage}_status"] == "ok"}
 
 
 def view_rows(stage: str) -> dict[str, dict]:
-    return {r["sample_id"]: r for r in read_view(Path("views"), stage)[0].to_pylist()}
+    return {r["sample_id"]: r for r in read_view(Path("manifests"), stage)[0].to_pylist()}
 
 
 def with_select(project: Path, **select) -> None:
@@ -82,7 +82,7 @@ def test_gt_keypoints_are_the_generator_values_at_the_pose_frames(project, capsy
 
 def test_gt_keys_follow_each_clips_ground_truth_not_the_file_path(project, capsys):
     assert run("gt_keypoints") == 0
-    keys = lambda: {r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("views"), "gt_keypoints")[0].to_pylist()}  # noqa: E731
+    keys = lambda: {r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("manifests"), "gt_keypoints")[0].to_pylist()}  # noqa: E731
     first = keys()
     Path("elsewhere").mkdir()
     shutil.copy("data/sample/keypoints.h5", "elsewhere/renamed.h5")

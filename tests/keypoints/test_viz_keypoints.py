@@ -61,7 +61,7 @@ def test_viz_draws_select_items_with_seds_panels(project, capsys):
 
 def test_viz_names_what_is_missing(project, capsys):
     assert seds("viz", "keypoints", "sample000_0-1-rgb_front") == 2
-    assert "views/select.parquet does not exist" in capsys.readouterr().err
+    assert "manifests/select.parquet does not exist" in capsys.readouterr().err
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
     assert seds("viz", "keypoints", "no-such-sample", "--stage", "gt_keypoints") == 2
     assert "has no sample 'no-such-sample'" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def set_params(**sections) -> None:
 
 def items() -> dict[str, tuple[dict[str, np.ndarray], dict, dict]]:
     """sample_id -> (arrays, attrs, view row) of every item of the pose view."""
-    table, fingerprints = read_view(Path("views"), "pose")
+    table, fingerprints = read_view(Path("manifests"), "pose")
     reader = StageReader(StageDir(Path("cache"), "pose", fingerprints["pose"]))
     return {r["sample_id"]: (reader.read(r["pose_key"]), reader.attrs(r["pose_key"]), r) for r in table.to_pylist()}
 
@@ -103,7 +103,7 @@ def test_bad_pose_params_stop_the_run_before_any_work(project, capsys):
     assert run() == 2
     err = capsys.readouterr().err
     assert "pose.checkpoint" in err and "weights/none.pth does not exist" in err
-    assert not Path("views/pose.parquet").exists()
+    assert not Path("manifests/pose.parquet").exists()
     with pytest.raises(ParamError, match="pose.bach_size"):
         load_params("params.yaml", {"pose.bach_size": 4})
     with pytest.raises(ParamError, match="pose.detector_checkpoint"):

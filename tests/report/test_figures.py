@@ -116,7 +116,7 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
 
     from pipeline.models.seds.text import describe_text_encoder
 
-    table = pq.read_table(project / "views" / "probe.parquet").to_pylist()
+    table = pq.read_table(project / "manifests" / "probe.parquet").to_pylist()
     test = sorted((r for r in table if r["split"] == "test"), key=lambda r: r["sample_id"])
     ids, texts = [r["sample_id"] for r in test], [r["text"] for r in test]
     n = len(ids)
@@ -189,14 +189,14 @@ def test_clips_without_video_get_a_reason_in_place_of_frames(project):
     params = load_params(project / "params.yaml")
     import pyarrow.parquet as pq
 
-    rows = pq.read_table(project / "views" / "probe.parquet").to_pylist()[:2]
+    rows = pq.read_table(project / "manifests" / "probe.parquet").to_pylist()[:2]
     (Path(params["data"].root) / rows[1]["video_path"]).unlink()
-    strips = clip_strips(project / "views", Path(params["data"].root), [r["sample_id"] for r in rows] + ["ghost"], 3)
+    strips = clip_strips(project / "manifests", Path(params["data"].root), [r["sample_id"] for r in rows] + ["ghost"], 3)
     scale = 144 / min(rows[0]["height"], rows[0]["width"])  # STRIP_SHORT_SIDE
     frame_h, frame_w = round(rows[0]["height"] * scale), round(rows[0]["width"] * scale)
     assert strips[rows[0]["sample_id"]].shape == (frame_h, 3 * frame_w + 2 * 4, 3)  # 3 frames, 4 px gaps
     assert "missing_file" in strips[rows[1]["sample_id"]] and rows[1]["video_path"] in strips[rows[1]["sample_id"]]
-    assert strips["ghost"] == f"no frames: ghost is not in {project / 'views'}/probe.parquet"
+    assert strips["ghost"] == f"no frames: ghost is not in {project / 'manifests'}/probe.parquet"
 
 
 def test_report_commands_name_what_is_missing(project, capsys):

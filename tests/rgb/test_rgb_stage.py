@@ -37,7 +37,7 @@ def _params(project, **rgb) -> dict:
 
 
 def _view(stage="rgb") -> dict[str, dict]:
-    return {r["sample_id"]: r for r in pq.read_table(f"views/{stage}.parquet").to_pylist()}
+    return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}
 
 
 def _reader(stage_fingerprint: str) -> StageReader:
@@ -52,7 +52,7 @@ def test_rgb_stage_writes_the_contract_and_reuses_on_rerun(project, capsys):
     assert "rgb: 12 items: 12 computed, 0 reused, 0 failed" in first
     assert "[weights: I3D 'default' random (explicit, checkpoint: random), family bsl1k]" in first
     view = _view()
-    _, fingerprints = read_view(project / "views", "rgb")
+    _, fingerprints = read_view(project / "manifests", "rgb")
     reader = _reader(fingerprints["rgb"])
     for sample_id, row in view.items():
         assert row["rgb_status"] == "ok", row
@@ -169,7 +169,7 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     stores = open_feature_sets(params, ["aware", "agnostic"])
     assert stores["aware"].fingerprint != stores["agnostic"].fingerprint
     alpha = 0.8  # CiCo/SEDS: (1 - alpha) * aware + alpha * agnostic
-    for row in read_view(project / "views", "probe")[0].to_pylist()[:3]:
+    for row in read_view(project / "manifests", "probe")[0].to_pylist()[:3]:
         aware, agnostic = stores["aware"].read(row), stores["agnostic"].read(row)
         assert not np.allclose(aware["features"], agnostic["features"], atol=1e-2)
         mixed, windows = read_mixed(stores, {"aware": 1 - alpha, "agnostic": alpha}, row)
@@ -181,7 +181,7 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
     assert main(["run", "rgb", "--no-progress", "--all-feature-sets"]) == 0
     assert capsys.readouterr().out.count("rgb: 12 items: 0 computed, 12 reused") == 2
-    assert read_view(project / "views", "rgb")[1]["rgb"] == stores["aware"].fingerprint
+    assert read_view(project / "manifests", "rgb")[1]["rgb"] == stores["aware"].fingerprint
 
 
 class DictReader:

@@ -14,13 +14,13 @@ from pipeline.store import StageDir, StageIndex
 
 
 def view(stage: str = "probe") -> list[dict]:
-    return pq.read_table(f"views/{stage}.parquet").to_pylist()
+    return pq.read_table(f"manifests/{stage}.parquet").to_pylist()
 
 
 def index_content(stage: str = "probe") -> dict:
     fingerprints = {r[f"{stage}_key"] for r in view(stage)}
     assert fingerprints
-    table = pq.read_table(f"views/{stage}.parquet")
+    table = pq.read_table(f"manifests/{stage}.parquet")
     import json
 
     fp = json.loads(table.schema.metadata[b"seds.fingerprints"])[stage]
@@ -60,30 +60,30 @@ def test_adding_three_clips_computes_three(project, testdata, capsys):
 
 
 def test_two_shards_plus_finalize_equal_a_single_run(project, tiny_project_template, capsys):
-    single_view = (tiny_project_template / "views" / "probe.parquet").read_bytes()
+    single_view = (tiny_project_template / "manifests" / "probe.parquet").read_bytes()
     single_index = {k: v for k, v in index_content().items()}
     shutil.rmtree("cache/probe")
-    Path("views/probe.parquet").unlink()
+    Path("manifests/probe.parquet").unlink()
     assert run_probe("--shard", "0/2") == 0
     out = capsys.readouterr().out
     assert "shard 0/2" in out
-    assert not Path("views/probe.parquet").exists()  # a shard task writes no view
+    assert not Path("manifests/probe.parquet").exists()  # a shard task writes no view
     assert main(["finalize", "probe"]) == 3  # shard 1/2 is missing: coverage check fails loudly
     assert "neither in the store nor in the failures table" in capsys.readouterr().err
     assert run_probe("--shard", "1/2") == 0
     assert main(["finalize", "probe"]) == 0
     assert main(["finalize", "probe"]) == 0  # idempotent
-    assert Path("views/probe.parquet").read_bytes() == single_view
+    assert Path("manifests/probe.parquet").read_bytes() == single_view
     assert index_content() == single_index
 
 
 @pytest.mark.slow
 def test_dask_local_cluster_with_two_workers_gives_the_same_result(project, tiny_project_template):
-    single_view = (tiny_project_template / "views" / "probe.parquet").read_bytes()
+    single_view = (tiny_project_template / "manifests" / "probe.parquet").read_bytes()
     single_index = index_content()
     shutil.rmtree("cache/probe")
     assert run_probe("--scheduler", "local", "--workers", "2") == 0
-    assert Path("views/probe.parquet").read_bytes() == single_view
+    assert Path("manifests/probe.parquet").read_bytes() == single_view
     assert index_content() == single_index
     shards = list(Path("cache/probe").glob("*/shards/*.h5"))
     assert len({s.name.rsplit("-", 1)[0] for s in shards}) == 2  # each worker wrote its own shards

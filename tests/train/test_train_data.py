@@ -53,7 +53,7 @@ def test_epoch_batches_are_seeded_and_skip_done_batches():
 
 def test_load_clips_skips_failed_items_and_reads_aligned_arrays(tmp_path):
     build_store(tmp_path, sentences=3, splits=("train", "test"), fail=("s001_r0",))
-    clips = load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb"], "train")
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
     assert [c.sample_id for c in clips.clips] == ["s000_r0", "s002_r0"]
     assert clips.skipped == {"select not ok": 1}
     assert clips.spans == {"body": (0, 7), "left_hand": (7, 28), "right_hand": (28, 49)}
@@ -64,12 +64,12 @@ def test_load_clips_skips_failed_items_and_reads_aligned_arrays(tmp_path):
     item = dataset[0]
     assert item["keypoints"].shape == (8, 49, 2) and item["step_mask"].all()
     with pytest.raises(StoreError, match="no usable clips of split 'nope'"):
-        load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb"], "nope")
+        load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "nope")
 
 
 def test_two_rgb_views_are_mixed_with_alpha(tmp_path):
     build_store(tmp_path, sentences=2, splits=("train",), rgb_stages=("rgb", "rgb_agnostic"))
-    clips = load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb", str(tmp_path / "views" / "rgb_agnostic.parquet")],
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb", str(tmp_path / "manifests" / "rgb_agnostic.parquet")],
                        "train")
     clip = clips.clips[0]
     aware = clips.rgb_readers[0].read(clip.rgb_keys[0], ["features"])["features"].astype(np.float32)
@@ -81,10 +81,10 @@ def test_two_rgb_views_are_mixed_with_alpha(tmp_path):
 def test_rgb_feature_sets_are_read_by_item_key(tmp_path):
     """`set:NAME` sources address items as pipeline.rgb.sets does: item_key(content hash, bounds, fingerprint)."""
     made = build_store(tmp_path, sentences=2, splits=("train",))
-    by_view = load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb"], "train")
+    by_view = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
     reader = by_view.rgb_readers[0]
     source = RgbSource("set:default", reader, fingerprint=made["rgb_fingerprints"][0])
-    pose_rows = pq.read_table(tmp_path / "views" / "select.parquet").to_pylist()
+    pose_rows = pq.read_table(tmp_path / "manifests" / "select.parquet").to_pylist()
     assert [source.key(r) for r in pose_rows] == [c.rgb_keys[0] for c in by_view.clips]
     other = RgbSource("set:other", reader, fingerprint="0" * 32)
     assert other.key(pose_rows[0]) is None  # not computed for that set: the clip is left out
@@ -92,7 +92,7 @@ def test_rgb_feature_sets_are_read_by_item_key(tmp_path):
 
 def test_padding_when_a_clip_has_fewer_steps(tmp_path):
     build_store(tmp_path, sentences=2, splits=("train",))
-    clips = load_clips(tmp_path / "views", tmp_path / "cache", "select", ["rgb"], "train")
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
     dataset = ClipDataset(clips, steps=200, train=True, seed=0)
     item = dataset[0]
     n = int(item["step_mask"].sum())

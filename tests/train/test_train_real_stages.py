@@ -16,7 +16,7 @@ from train_support import TINY_TRAIN
 
 MODULE = "pipeline.commands.train"
 PARAMS = {
-    "runtime": {"store": "cache", "views": "views", "scheduler": "synchronous", "workers": 1, "threads_per_worker": 1,
+    "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1, "threads_per_worker": 1,
                 "device": "cpu"},
     "sample": {"out": "data/sample", "sentences": 6, "renders": ["train", "train", "test"], "width": 160,
                "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},

@@ -43,7 +43,7 @@ def test_changed_params_start_afresh(tiny_store):
     assert changed.resumed_from is None and sorted(changed.step_losses) == [0, 1]
     assert any("run identity changed (lr_pose)" in note for note in changed.notes)
     # Other training data (here one clip fewer) is a different run too, whatever the params.
-    view = tiny_store / "views" / "select.parquet"
+    view = tiny_store / "manifests" / "select.parquet"
     table = pq.read_table(view)
     status = table.column("select_status").to_pylist()
     status[0] = "failed"

@@ -47,7 +47,7 @@ def _stage_dir(store: Path, stage: str) -> StageDir:
 def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("train", "train", "val", "test"),
                 seed: int = 0, rgb_stages: tuple[str, ...] = ("rgb",), fail: tuple[str, ...] = (),
                 rgb_signal: float = 1.0) -> dict:
-    """Write views/select.parquet, views/<rgb stage>.parquet and their store items under `root`.
+    """Write manifests/select.parquet, manifests/<rgb stage>.parquet and their store items under `root`.
     `fail` lists sample ids recorded as failed in the select view; `rgb_signal` scales the glosses'
     RGB directions (0: RGB features are pure noise, so only the pose stream can learn)."""
     rng = np.random.default_rng(seed)
@@ -59,7 +59,7 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
         if words not in seen:
             seen.add(words)
             sentence_words.append(words)
-    store, views = root / "cache", root / "views"
+    store, views = root / "cache", root / "manifests"
     select_dir = _stage_dir(store, "select")
     rgb_dirs = [_stage_dir(store, s) for s in rgb_stages]
     select_rows, rgb_rows = [], {s: [] for s in rgb_stages}
@@ -124,7 +124,7 @@ TINY_TRAIN = {
 
 
 def write_project_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> Path:
-    params = {"runtime": {"store": "cache", "views": "views", "device": "cpu", "threads_per_worker": 2},
+    params = {"runtime": {"store": "cache", "manifests": "manifests", "device": "cpu", "threads_per_worker": 2},
               "train": {**TINY_TRAIN, **(train or {})}, "evaluate": {**(evaluate or {})}}
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))

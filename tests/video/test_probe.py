@@ -46,7 +46,7 @@ def broken_videos_project(tmp_path, testdata, chdir):
 def test_probe_records_metadata_and_failures(broken_videos_project):
     assert main(["manifest"]) == 0
     assert main(["run", "probe", "--no-progress", "--max-failures", "-1"]) == 0
-    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    view = {r["sample_id"]: r for r in pq.read_table("manifests/probe.parquet").to_pylist()}
     for name, expected in EXPECTED.items():
         row = view[name]
         assert row["probe_status"] == "ok", row
@@ -72,7 +72,7 @@ def test_probe_exit_code_follows_max_failures(broken_videos_project, capsys):
 def test_out_of_range_fail_mode(broken_videos_project):
     assert main(["manifest"]) == 0
     main(["run", "probe", "--no-progress", "--max-failures", "-1", "--set", "probe.out_of_range=fail"])
-    view = {r["sample_id"]: r for r in pq.read_table("views/probe.parquet").to_pylist()}
+    view = {r["sample_id"]: r for r in pq.read_table("manifests/probe.parquet").to_pylist()}
     assert view["late"]["probe_status"] == "failed" and view["late"]["probe_reason"] == "clip_out_of_range"
 
 
