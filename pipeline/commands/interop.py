@@ -1,5 +1,6 @@
-"""`seds export pose | authors` and `seds import authors`: interchange with the sign-language ecosystem
-(.pose files) and the SEDS/CiCo authors' released pkl features (docs/interop.md)."""
+"""`seds export pose | authors | model` and `seds import authors | model`: interchange with the
+sign-language ecosystem (.pose files), the SEDS/CiCo authors' released pkl features (docs/interop.md)
+and their model checkpoints (pipeline/commands/model_io.py)."""
 
 from __future__ import annotations
 
@@ -132,3 +133,6 @@ def register(subparsers) -> None:
     a.add_argument("--max-frames", type=int, default=300, help="rgb: clip thinned to this many frames (default: %(default)s)")
     a.add_argument("--num-windows", type=int, default=64, help="rgb: windows kept (default: %(default)s)")
     a.set_defaults(func=guarded(import_authors))
+
+    from pipeline.commands.model_io import register as register_model
+    register_model(sub, isub)
