@@ -13,8 +13,8 @@ dataloader_H2_retrieval_train_pose.py and dataloader_H2_retrieval_pose.py):
   the Pose encoder sees the frames of the same windows as I3D. A window frame the pose view does not
   keep (the `seds` normalisation drops frames where neither hand has a box) takes the nearest kept
   frame (the earlier one on a tie).
-When a clip has more than `steps` windows, an evenly spaced subset is kept (np.linspace, the authors'
-rule in training and test alike); fewer are padded (window index -1, zero features).
+When a clip has more than `steps` windows, an evenly spaced subset is kept (np.linspace truncated to
+integers, the authors' rule in training and test alike); fewer are padded (window index -1, zero features).
 
 Items whose status in either view is not ok, or that have no RGB window or no pose frame, are left out
 and counted (`ClipSet.skipped`). Readers open the HDF5 shards lazily in each DataLoader worker
@@ -38,7 +38,7 @@ from pipeline.fingerprint import item_key
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
-from pipeline.video.sampling import linspace_choice
+from pipeline.video.sampling import linspace_floor
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.cache[index] if self.cache is not None else self._read(index)
         n, length = clip.windows.shape
-        keep = np.arange(n) if n <= self.steps else linspace_choice(n, self.steps)
+        keep = linspace_floor(n, self.steps)
         windows = np.full((self.steps, length), -1, np.int64)
         rgb = np.zeros((self.steps, clip.rgb.shape[1]), np.float32)
         windows[:len(keep)], rgb[:len(keep)] = clip.windows[keep], clip.rgb[keep]

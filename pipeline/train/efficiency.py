@@ -89,12 +89,13 @@ def flops(build: Callable[[], tuple[nn.Module, tuple]], skip: str | None = None)
     return params / 1e6, counter.get_total_flops() / 1e9
 
 
-def _i3d_builder() -> Callable[[], tuple[nn.Module, tuple]]:
+def _i3d_builder(b: int) -> Callable[[], tuple[nn.Module, tuple]]:
     i3d = importlib.import_module("pipeline.models.i3d")
-    return lambda: (i3d.InceptionI3d(), (torch.randn(BATCH * WINDOWS, 3, WINDOW, 224, 224),))
+    return lambda: (i3d.InceptionI3d(), (torch.randn(b * WINDOWS, 3, WINDOW, 224, 224),))
 
 
-def _modules() -> list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]], str]]:
+def _modules(b: int = BATCH) -> list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]], str]]:
+    """(name, input, build, note) per module at batch `b` (thop-style counts do not depend on it)."""
     from pipeline.models.seds.cgaf import CGAF
     from pipeline.models.seds.graphs import BODY, HAND
     from pipeline.models.seds.interaction import FeatureTower
@@ -102,10 +103,10 @@ def _modules() -> list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]], st
     from pipeline.models.seds.temporal import TemporalConvBlock
     from pipeline.models.seds.text import TextTower
 
-    b, w, t = BATCH, WINDOWS + 1, WINDOWS
+    w, t = WINDOWS + 1, WINDOWS
     valid = lambda: torch.ones(b, w, dtype=torch.bool)  # noqa: E731
     return [
-        ("RGB encoder (I3D)", f"{b}x{t} windows x{WINDOW}x224x224x3", _i3d_builder(), "logits layer not counted"),
+        ("RGB encoder (I3D)", f"{b}x{t} windows x{WINDOW}x224x224x3", _i3d_builder(b), "logits layer not counted"),
         ("hand GCN (paper: Pose encoder)", f"2x{b}x{FRAMES} frames x21x2",
          lambda: (PartGCN(HAND), (torch.randn(b, FRAMES, 21, 2),)), "one call; both hands run it (x2 FLOPs)"),
         ("body GCN", f"{b}x{FRAMES} frames x7x2", lambda: (PartGCN(BODY), (torch.randn(b, FRAMES, 7, 2),)), ""),
@@ -124,12 +125,11 @@ def _modules() -> list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]], st
 
 def efficiency_rows() -> list[Row]:
     rows = []
-    for name, shape, build, note in _modules():
+    for (name, shape, build, note), (_, _, build_one, _) in zip(_modules(), _modules(1)):
         paper_p, paper_g = PAPER.get(name, (None, None))
         skip = "logits." if name.startswith("RGB encoder") else None
         params, g = flops(build, skip)
-        module, inputs = build()
-        thop = thop_style_params(module, inputs) if not name.startswith("RGB encoder") else None
+        thop = None if name.startswith("RGB encoder") else thop_style_params(*build_one())
         rows.append(Row(name, shape, params, thop, g / 2, paper_p, paper_g, note))
     return rows
 

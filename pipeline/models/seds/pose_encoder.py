@@ -28,16 +28,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.models.seds.graphs import BODY, HAND, PartGraphs
+from pipeline.models.seds.graphs import BODY, FACE, HAND, MOUTH, PartGraphs
 from pipeline.models.seds.stgcn import PartGCN
 from pipeline.models.seds.temporal import TemporalConvBlock
 
 # The encoder's part names -> (the select stage's parts whose columns feed it, its graphs). A hand
 # GCN serves both hands; the concatenation order is the authors' [left, right, body] then the rest.
-PART_GRAPHS: dict[str, PartGraphs] = {"hand": HAND, "body": BODY}
-STREAMS_OF_PART: dict[str, tuple[str, ...]] = {"hand": ("left_hand", "right_hand"), "body": ("body",)}
-CALL_ORDER = ("right_hand", "left_hand", "body")          # GCN_Embed.forward
-CONCAT_ORDER = ("left_hand", "right_hand", "body")
+PART_GRAPHS: dict[str, PartGraphs] = {"hand": HAND, "body": BODY, "face": FACE, "mouth": MOUTH}
+STREAMS_OF_PART: dict[str, tuple[str, ...]] = {"hand": ("left_hand", "right_hand"), "body": ("body",),
+                                               "face": ("face",), "mouth": ("mouth",)}
+CALL_ORDER = ("right_hand", "left_hand", "body", "face", "mouth")     # the release's three first (GCN_Embed)
+CONCAT_ORDER = ("left_hand", "right_hand", "body", "face", "mouth")
 
 
 class PoseEncoder(nn.Module):
@@ -64,8 +65,8 @@ class PoseEncoder(nn.Module):
         self.gcns = nn.ModuleDict({p: PartGCN(PART_GRAPHS[p], in_channels, joint_channels, part_channels)
                                    for p in self.parts})
         streams = set(self.gcn_of_stream)
-        self.call_order = [s for s in CALL_ORDER if s in streams] + sorted(streams - set(CALL_ORDER))
-        self.concat_order = [s for s in CONCAT_ORDER if s in streams] + sorted(streams - set(CONCAT_ORDER))
+        self.call_order = [s for s in CALL_ORDER if s in streams]
+        self.concat_order = [s for s in CONCAT_ORDER if s in streams]
         self.out_channels = part_channels * len(self.concat_order)
         self.window_fusion = TemporalConvBlock(self.out_channels)
 
