@@ -1,5 +1,6 @@
-"""`seds export pose | authors` and `seds import authors | pose`: interchange with the sign-language ecosystem
-(.pose files) and the SEDS/CiCo authors' released pkl features (docs/interop.md)."""
+"""`seds export pose | authors | model` and `seds import authors | pose | model`: interchange with the
+sign-language ecosystem (.pose files), the SEDS/CiCo authors' released pkl features (docs/interop.md)
+and their model checkpoints (pipeline/commands/model_io.py)."""
 
 from __future__ import annotations
 
@@ -173,3 +174,6 @@ def register(subparsers) -> None:
                    help="frame size in pixels the coordinates live in (default: the file's dimensions, else the "
                         "view's width/height columns)")
     p.set_defaults(func=guarded(import_pose))
+
+    from pipeline.commands.model_io import register as register_model
+    register_model(sub, isub)
