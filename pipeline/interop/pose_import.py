@@ -11,8 +11,8 @@ frame's time. Frames where no point has a confidence above 0 carry nothing and a
 export writes the unsampled frames so). The frame size is `--frame-size`, else the file's dimensions,
 else the view's width/height. Refused, as recorded failures naming the file: an unreadable file
 (`bad_format`), a layout none of LAYOUTS (`unknown_layout`, naming its components), a file longer
-than the clip or with non-finite coordinates (`bad_format`), a file with no confident point
-(`no_keypoints`).
+than the clip, with non-finite confidences or with non-finite coordinates where the confidence is
+above 0 (`bad_format`), a file with no confident point (`no_keypoints`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def pose_item(path: Path, row: dict[str, Any], frame_size: tuple[int, int] | Non
     """One clip's item (keypoints, scores, frames) and attrs from its .pose file (see the module doc)."""
     pose = read_pose(path)
     body = to_wholebody(pose)
+    if not np.isfinite(body.scores).all():
+        raise PoseFileError(f"{path}: holds NaN or infinite confidences")
     frames = clip_frames(len(body.frames), pose.fps, row.get("fps"))
     keep = np.flatnonzero((body.scores > 0).any(axis=1))
     if not len(keep):

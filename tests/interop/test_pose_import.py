@@ -197,6 +197,38 @@ def test_frames_follow_the_clip_rate_and_empty_or_broken_files_are_refused(tmp_p
         pose_item(path, {}, None)
 
 
+def _with(path, fn) -> None:
+    """Rewrite a .pose file after fn(data, confidence) changed its arrays in place."""
+    pose = Pose.read(path.read_bytes())
+    data, confidence = np.ma.getdata(pose.body.data).copy(), np.asarray(pose.body.confidence).copy()
+    fn(data, confidence)
+    write_pose(path, Pose(pose.header, NumPyPoseBody(pose.body.fps, data, confidence)))
+
+
+def test_non_finite_values_are_refused_where_they_would_count(tmp_path):
+    path = tmp_path / "nan.pose"
+    places = _labelled_file(path, OpenPose_Components)
+    wrist = places[("pose_keypoints_2d", "LWrist")]
+
+    def masked_nan(data, confidence):
+        data[1, 0, wrist, 0], confidence[1, 0, wrist] = np.nan, 0.0
+    _with(path, masked_nan)  # a NaN under zero confidence is "no point": imported as 0, score 0
+    arrays, _ = pose_item(path, {}, None)
+    assert arrays["keypoints"][1, 9, 0] == 0 and arrays["scores"][1, 9] == 0 and arrays["keypoints"][0, 9, 0] > 0
+
+    def counted_nan(data, confidence):
+        data[1, 0, wrist, 0], confidence[1, 0, wrist] = np.nan, 0.9
+    _with(path, counted_nan)
+    with pytest.raises(ValueError, match=r"nan\.pose: holds NaN or infinite coordinates for points with confidence"):
+        pose_item(path, {}, None)
+
+    def nan_confidence(data, confidence):
+        data[1, 0, wrist, 0], confidence[1, 0, wrist] = 1.0, np.nan
+    _with(path, nan_confidence)
+    with pytest.raises(ValueError, match=r"nan\.pose: holds NaN or infinite confidences"):
+        pose_item(path, {}, None)
+
+
 def _project_rows(project):
     return pq.read_table(project / "manifests/probe.parquet").to_pylist()
 
