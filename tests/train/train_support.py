@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from pipeline.fingerprint import StageFingerprint, item_key
+from pipeline.keypoints.layout import selection
 from pipeline.runner.plan import FINGERPRINTS_META
 from pipeline.store.layout import StageDir
 from pipeline.store.records import Item
@@ -48,12 +49,15 @@ def _stage_dir(store: Path, stage: str) -> StageDir:
 
 def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("train", "train", "val", "test"),
                 seed: int = 0, rgb_stages: tuple[str, ...] = ("rgb",), fail: tuple[str, ...] = (),
-                rgb_signal: float = 1.0) -> dict:
+                rgb_signal: float = 1.0, groups: tuple[str, ...] = ("body", "hand")) -> dict:
     """Write manifests/select.parquet, manifests/<rgb stage>.parquet and their store items under `root`.
     `fail` lists sample ids recorded as failed in the select view; `rgb_signal` scales the glosses'
-    RGB directions (0: RGB features are pure noise, so only the pose stream can learn)."""
+    RGB directions (0: RGB features are pure noise, so only the pose stream can learn); `groups` are
+    the select stage's part groups the items hold (the SEDS 49 by default; face and mouth add 48 and 20)."""
+    chosen = selection(list(groups))
+    points = chosen.size
     rng = np.random.default_rng(seed)
-    glosses = {w: {"pose": rng.normal(0, 1, (49, 2)), "amp": rng.normal(0, 0.5, (49, 2)),
+    glosses = {w: {"pose": rng.normal(0, 1, (points, 2)), "amp": rng.normal(0, 0.5, (points, 2)),
                    "freq": rng.uniform(1, 3), "rgb": rng.normal(0, 1, RGB_DIM)} for w in WORDS}
     seen, sentence_words = set(), []
     while len(sentence_words) < sentences:
@@ -82,12 +86,12 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                 kp = np.concatenate(kp).astype(np.float32)
                 kp += rng.normal(0, 0.05, kp.shape).astype(np.float32)
                 n_frames = len(kp)
-                mask = (rng.random((n_frames, 49)) > 0.05).astype(np.uint8)
+                mask = (rng.random((n_frames, points)) > 0.05).astype(np.uint8)
                 kp[mask == 0] = 0.0
                 frames = np.arange(n_frames, dtype=np.int64) * 2  # every other clip frame was kept
                 select_item = Item(f"sel-{sid}", sid, {
                     "keypoints": kp, "scores": mask.astype(np.float32) * 0.9, "mask": mask, "frames": frames},
-                    {"parts": ["body", "left_hand", "right_hand"]})
+                    {"parts": list(chosen.parts)})
                 status = "failed" if sid in fail else "ok"
                 if status == "ok":
                     select_writer.add(select_item)

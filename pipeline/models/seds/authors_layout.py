@@ -57,6 +57,9 @@ RULES: list[Rule] = [
     ("rgb_tower.", "clip_rgb.visual.", _TOWER),
     ("pose_encoder.gcns.hand.", "signbert.embed.st_gcn_hand.", _PART_GCN),
     ("pose_encoder.gcns.body.", "signbert.embed.st_gcn_body.", _PART_GCN),
+    # our Table 4 parts, named as the release would name them (it has no face or mouth branch)
+    ("pose_encoder.gcns.face.", "signbert.embed.st_gcn_face.", _PART_GCN),
+    ("pose_encoder.gcns.mouth.", "signbert.embed.st_gcn_mouth.", _PART_GCN),
     ("pose_encoder.window_fusion.", "signbert.GCN_Conv.", _TEMPORAL),
     ("cgaf.positions", "fusion.pe.pe", None),
     ("cgaf.pose_layers.{i}.", "fusion.P2R_layers.{i}.", _CGAF_LAYER),
