@@ -70,6 +70,14 @@ def _selection(metrics: dict[str, Any]) -> str:
     return text
 
 
+def _filip(metrics: dict[str, Any]) -> str:
+    padding = metrics.get("filip_padding", "authors")
+    return ("FILIP softmaxes run over every token, padded ones included (the authors'; train.filip_padding: "
+            "authors)." if padding == "authors" else
+            "FILIP softmaxes run over the valid tokens only (train.filip_padding: masked; the authors' include "
+            "padded tokens).")
+
+
 def _metrics(metrics: dict[str, Any]) -> list[str]:
     note = metrics.get("clips_note", "")
     left_out = f" ({note})" if "left out" in note else ""
@@ -79,7 +87,8 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
              f"{metrics['chance_R@1']:.1f} % under the headline protocol, {PROTOCOL_NAMES.get(headline, headline)}; "
              f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better). The authors' protocol: "
              "T2V ranks the distinct sentences' clip groups by their best clip, V2T ranks each clip against the "
-             "distinct sentences; per clip: every clip against every clip's sentence.", "", _selection(metrics), ""]
+             "distinct sentences; per clip: every clip against every clip's sentence.", "", _selection(metrics), "",
+             _filip(metrics), ""]
     protocols = metrics.get("protocols") or {headline: metrics["streams"]}
     rows = []
     for stream in ("fused", "pose", "rgb"):

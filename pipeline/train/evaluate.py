@@ -9,7 +9,8 @@ authors' evaluation, main_task_retrieval.py _run_on_single_gpu_new_mix). The sav
 Outputs of the evaluate stage (folder `evaluate.out`):
     metrics.json     {"split", "clips", "sentences", "chance_R@1", "protocol", "t2v", "v2t" (headline stream,
                       headline protocol), "protocols": {"authors"|"per_clip": {stream: {"t2v", "v2t"}}},
-                      "streams" (the headline protocol's), "tie_rule", "checkpoint", "selection", "seconds"}
+                      "streams" (the headline protocol's), "tie_rule", "checkpoint", "selection", "filip_padding",
+                      "seconds"}
     similarity.npz   one float32 (N, N) matrix per stream; sample_ids, texts: unicode (N,)
     token_similarity.npz  the figure pairs' token x word cosines (`token_maps`), for the Figure 5 heatmaps
     figures/, report.md   written from the files above by pipeline/report (also `seds report figures|run`)
@@ -209,6 +210,7 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     record = metrics_record(sims, e.protocol, e.tie_rule, e.split, model.headline)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
                    "selection": ck.get("selection", {}), "weights": ck.get("weights", []),
+                   "filip_padding": model.config.filip_padding,
                    "seconds": round(time.perf_counter() - started, 1)})
     (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_run_report(params, out, ck)

@@ -52,6 +52,7 @@ def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, capsys):
     assert summary["step"] == 120 and summary["sentences"] == 12 and summary["selection"]["epoch"] in (20, 40)
     report = (tmp_path / "runs/evaluate/report.md").read_text()
     assert "authors' protocol (clips grouped by sentence) (headline)" in report and "| per clip |" in report
+    assert "FILIP softmaxes run over every token, padded ones included (the authors'" in report
 
 
 def test_selection_on_the_test_set_is_labelled(tiny_store, capsys):
@@ -118,3 +119,16 @@ def test_gpu_benchmark_step_trains_on_cpu():
     assert trained["last_loss"] < 0.8 * trained["first_loss"], trained
     amp = bench.run("amp", steps=2, b=4, device="cpu", warmup=1, config=tiny, frames=24, params=fast)
     assert amp["dtype"] == "torch.bfloat16" and amp["peak_memory_gib"] is None and np.isfinite(amp["last_loss"])
+
+
+def test_a_pose_only_model_evaluates_on_its_pose_stream(tiny_store):
+    write_project_params(tiny_store, {"variant": "pose_only", "max_steps": 2, "select": "last"}, {"figure_queries": 1})
+    assert cli.main(["train", "--no-progress"]) == 0
+    assert cli.main(["evaluate"]) == 0
+    metrics = json.loads((tiny_store / "runs/evaluate/metrics.json").read_text())
+    assert metrics["headline"] == "pose" and set(metrics["streams"]) == {"pose"}
+    assert metrics["t2v"] == metrics["streams"]["pose"]["t2v"]
+    with np.load(tiny_store / "runs/evaluate/similarity.npz", allow_pickle=False) as sims:
+        assert {"pose", "sample_ids", "texts"} == set(sims.files)
+    assert (tiny_store / "runs/evaluate/figures/retrieval_top3.png").is_file()
+    assert "| Pose only | authors' protocol" in (tiny_store / "runs/evaluate/report.md").read_text()
