@@ -112,6 +112,27 @@ def test_archive_reads_to_exactly_its_state_dict(archive):
     assert tensors["token_embedding.weight"].dtype == torch.float32
 
 
+class SharedStorage(nn.Module):
+    """A buffer that views another tensor's storage from an offset, with a stride (the archive stores the
+    storage once; the reader must rebuild the view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.arange(24, dtype=torch.float32).view(4, 6))
+        self.register_buffer("columns", self.table.data[1:, 2:5].t())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.table
+
+
+def test_views_into_a_shared_storage_are_rebuilt(tmp_path):
+    path = tmp_path / "shared.pt"
+    torch.jit.save(torch.jit.script(SharedStorage()), str(path))
+    tensors = read_torchscript_tensors(path)
+    assert torch.equal(tensors["columns"], torch.arange(24, dtype=torch.float32).view(4, 6)[1:, 2:5].t())
+    assert torch.equal(tensors["table"], torch.arange(24, dtype=torch.float32).view(4, 6))
+
+
 def _snapshot(model: SEDS) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
