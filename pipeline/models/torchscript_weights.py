@@ -24,6 +24,9 @@ STORAGE_DTYPES: dict[str, torch.dtype] = {
     "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
     "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
 }
+# TorchScript's typed-list builders (torch/jit/_pickle.py): each returns its argument. A scripted
+# module's list attributes go through them (Conv2d's padding list: build_intlist).
+LIST_BUILDERS = ("build_intlist", "build_doublelist", "build_boollist", "build_tensorlist")
 
 
 class NotTorchScript(ValueError):
@@ -53,6 +56,10 @@ def _rebuild_tensor(storage: tuple[torch.UntypedStorage, torch.dtype], offset: i
     return torch.empty((0,), dtype=dtype).set_(untyped, offset, size, stride)
 
 
+def _same_list(data: list) -> list:
+    return data
+
+
 class _ArchiveUnpickler(pickle.Unpickler):
     def __init__(self, archive: zipfile.ZipFile, root: str, data: bytes):
         import io
@@ -69,6 +76,8 @@ class _ArchiveUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
+        if module == "torch.jit._pickle" and name in LIST_BUILDERS:
+            return _same_list
         raise NotTorchScript(f"refused global {module}.{name}: a weights archive needs only modules and tensors")
 
     def persistent_load(self, pid: Any) -> Any:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pipeline.models.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from pipeline.models.seds.authors_layout import from_authors_name
+from pipeline.models.seds.authors_layout import from_authors_name, to_authors_name
 
 HAND_PREFIX = "pose_encoder.gcns.hand."
 
@@ -50,16 +50,23 @@ def init_hand_from_signbert(hand_gcn: nn.Module, checkpoint: Checkpoint) -> str:
             unused.append(key)
     target = hand_gcn.state_dict()
     missing = sorted(set(target) - set(mapped))
-    wrong = [f"{k}: file {tuple(mapped[k].shape)}, model {tuple(target[k].shape)}"
+    wrong = [f"{_file_key(k)}: file {tuple(mapped[k].shape)}, model {tuple(target[k].shape)}"
              for k in sorted(set(target) & set(mapped)) if mapped[k].shape != target[k].shape]
-    wrong += [f"{k}: the file's graph differs from the hand graph built here (pipeline/models/seds/graphs.py)"
+    wrong += [f"{_file_key(k)}: the file's graph differs from the hand graph built here (pipeline/models/seds/graphs.py)"
               for k in ("adjacency", "pooled_adjacency") if k in mapped and mapped[k].shape == target[k].shape
               and not torch.allclose(mapped[k].float(), target[k], atol=1e-6)]
     if missing or wrong:
         raise CheckpointError(
             f"{checkpoint.path}: does not fill the hand GCN (train.gcn_joint_channels / gcn_part_channels must "
-            f"match the file): " + "; ".join(([f"{len(missing)} missing, e.g. embed.st_gcn_hand."
-                                               f"{missing[0]}"] if missing else []) + wrong[:4]))
+            f"match the file): " + "; ".join(([f"{len(missing)} missing, e.g. {_file_key(missing[0])}"]
+                                              if missing else []) + wrong[:4]))
     hand_gcn.load_state_dict({k: mapped[k].to(target[k].dtype) for k in target}, strict=True)
+    unused = sorted(unused)
     return (f"hand GCN from SignBERT {checkpoint.describe()} ({len(target)} tensors"
-            + (f"; {len(unused)} file tensor(s) outside the hand GCN not used" if unused else "") + ")")
+            + (f"; {len(unused)} file tensor(s) outside the hand GCN not used: {', '.join(unused[:4])}"
+               + (" ..." if len(unused) > 4 else "") if unused else "") + ")")
+
+
+def _file_key(ours: str) -> str:
+    """A hand GCN tensor's name in the SignBERT file (the release layout without its `signbert.`)."""
+    return to_authors_name(HAND_PREFIX + ours)[len("signbert."):]
