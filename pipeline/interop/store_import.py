@@ -147,7 +147,9 @@ def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, sto
                 arrays, attrs = make(path, row)
             except (FileNotFoundError, UnsafePickle, authors_pkl.AuthorsFormatError) as err:
                 reason = {FileNotFoundError: "missing_file", UnsafePickle: "unsafe_pickle"}.get(type(err), "bad_format")
-                writer.add_failure(Failure(row["sample_id"], reason, str(err), key, {"file": str(path)}))
+                failure = Failure(row["sample_id"], reason, str(err), key, {"file": str(path)})
+                if not index.records(failure):  # a re-import meeting the same bad file records it once
+                    writer.add_failure(failure)
                 summary.failed[reason] += 1
                 summary.errors.append(str(err))
                 outcomes.append((key, "failed", reason))
