@@ -131,8 +131,7 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
     started = time.perf_counter()
     data_root = Path(params["data"].root)
     store_root = Path(runtime.store)
-    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, store_root / ".state" / "hashes.sqlite",
-                      options.shard)
+    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, options.shard)
     summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
                          weights=stage.describe_weights(), shard=options.shard)
     plan.stage_dir.create(plan.fingerprint)
