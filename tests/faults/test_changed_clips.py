@@ -11,22 +11,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
 from pipeline.store import StageIndex, StageDir
-from tests_support import write_csv_manifest
+from tests_support import view_rows, write_csv_manifest
 
 pytestmark = pytest.mark.faults
 
 SEDS = str(Path(sys.executable).parent / "seds")
 RGB = {"size": 32, "resize": 32, "window": 4, "num_windows": 2, "batch_size": 8}
 FAST = {"runtime": {"chunk_items": 64}, "rgb": RGB}
-
-
-def _view(stage: str) -> dict[str, dict]:
-    return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}
 
 
 def _stored(stage: str, key: str) -> bool:
@@ -64,14 +59,14 @@ def clips(tmp_path, make_video, chdir) -> Path:
 def test_a_clip_replaced_by_another_valid_video_after_probe_is_not_stored_under_the_old_key(clips, make_video,
                                                                                            capsys):
     assert main(["run", "probe", "--no-progress"]) == 0
-    probed = _view("probe")["a.mp4"]["content_hash"]
+    probed = view_rows("probe")["a.mp4"]["content_hash"]
     replacement = make_video(clips.parent / "other.mp4", frames=12, width=40)  # valid, longer, other pixels
     os.replace(replacement, clips / "a.mp4")
 
     assert main(["run", "rgb", "--no-progress"]) == 1  # runtime.max_failures: 0
     out = capsys.readouterr().out
     assert "2 items: 1 computed, 0 reused, 1 failed (changed_since_probe: 1)" in out
-    view = _view("rgb")
+    view = view_rows("rgb")
     assert (view["a.mp4"]["rgb_status"], view["a.mp4"]["rgb_reason"]) == ("failed", "changed_since_probe")
     assert view["b.mp4"]["rgb_status"] == "ok"
     assert not _stored("rgb", view["a.mp4"]["rgb_key"])  # nothing under the key of the old content
@@ -80,10 +75,10 @@ def test_a_clip_replaced_by_another_valid_video_after_probe_is_not_stored_under_
     assert "a.mp4 changed since probe" in listed and probed in listed
 
     assert main(["run", "probe", "--no-progress"]) == 0  # the remedy: probe takes the new content ...
-    assert _view("probe")["a.mp4"]["num_frames"] == 12
+    assert view_rows("probe")["a.mp4"]["num_frames"] == 12
     assert main(["run", "rgb", "--no-progress"]) == 0  # ... and rgb computes it under its new key
     assert "2 items: 1 computed, 1 reused, 0 failed" in capsys.readouterr().out
-    assert _view("rgb")["a.mp4"]["rgb_status"] == "ok"
+    assert view_rows("rgb")["a.mp4"]["rgb_status"] == "ok"
 
 
 REPLACE_WHILE_DECODING = textwrap.dedent('''
@@ -122,7 +117,7 @@ def test_a_clip_replaced_while_it_is_computed_is_not_stored(tmp_path, make_video
     monkeypatch.setenv("PYTHONPATH", f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")  # decoder children
     assert main(["run", "probe", "--no-progress"]) == 1
     assert "2 items: 1 computed, 0 reused, 1 failed (changed_since_probe: 1)" in capsys.readouterr().out
-    view = _view("probe")
+    view = view_rows("probe")
     assert view["swap.mp4"]["probe_reason"] == "changed_since_probe"
     assert not _stored("probe", view["swap.mp4"]["probe_key"])
     assert not (data / "replacement.bin").exists()  # the shim did run
@@ -137,7 +132,7 @@ def test_a_fifo_and_a_device_in_the_data_root_are_refused_before_hashing(clips):
     run = _seds("run", "probe", "--no-progress", "--max-failures", "2")
     assert run.returncode == 0, run.stderr
     assert "3 items: 1 computed, 0 reused, 2 failed (not_a_regular_file: 2)" in run.stdout
-    view = _view("probe")
+    view = view_rows("probe")
     assert {sid: view[sid]["probe_reason"] for sid in ("pipe.mp4", "zero.mp4")} == {
         "pipe.mp4": "not_a_regular_file", "zero.mp4": "not_a_regular_file"}
     listed = _seds("cache", "failures", "probe").stdout
@@ -152,4 +147,4 @@ def test_a_clip_replaced_by_a_fifo_after_probe_is_refused_by_the_item_stage(clip
     run = _seds("run", "rgb", "--no-progress", "--max-failures", "1", "--set", "runtime.decode_timeout_s=600")
     assert run.returncode == 0, run.stderr
     assert "2 items: 1 computed, 0 reused, 1 failed (not_a_regular_file: 1)" in run.stdout
-    assert _view("rgb")["a.mp4"]["rgb_reason"] == "not_a_regular_file"
+    assert view_rows("rgb")["a.mp4"]["rgb_reason"] == "not_a_regular_file"

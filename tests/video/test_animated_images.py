@@ -5,13 +5,12 @@ are written here with Pillow: flat colours, so GIF's palette and lossless WebP k
 from __future__ import annotations
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from pipeline.cli import main
 from pipeline.video.service import DecodeService
-from tests_support import write_csv_manifest
+from tests_support import view_rows, write_csv_manifest
 
 WIDTH, HEIGHT = 32, 24
 
@@ -53,13 +52,9 @@ def animations(tmp_path, chdir):
     return data
 
 
-def _view(stage: str) -> dict[str, dict]:
-    return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}
-
-
 def test_animated_gif_and_webp_are_probed_with_their_timing_and_still_images_refused(animations, capsys):
     assert main(["run", "probe", "--no-progress", "--max-failures", "2"]) == 0
-    view = _view("probe")
+    view = view_rows("probe")
     for name, fps in (("sign.gif", 25.0), ("sign.webp", 25.0), ("uneven.gif", 12.5)):
         row = view[name]
         assert row["probe_status"] == "ok", row
@@ -90,9 +85,9 @@ def test_pose_and_rgb_compute_animated_clips(animations):
     assert main(["run", "probe", "--no-progress", "--max-failures", "2"]) == 0
     for stage in ("pose", "rgb"):
         assert main(["run", stage, "--no-progress"]) == 0
-        view = _view(stage)
+        view = view_rows(stage)
         assert {s for s, r in view.items() if r[f"{stage}_status"] == "ok"} == {
             "sign.gif", "sign.webp", "uneven.gif", "sign.gif@0.1-0.3"}, stage
         assert {s for s, r in view.items() if r[f"{stage}_status"] == "upstream_failed"} == {"still.gif", "still.webp"}
-    pose = _view("pose")
+    pose = view_rows("pose")
     assert pose["sign.webp"]["width"] == WIDTH and pose["sign.gif"]["frames_sampled"] == 10
