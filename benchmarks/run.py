@@ -5,7 +5,8 @@
 Runs, each in its own process (so memory and thread settings do not leak between them):
 - pose:   the pose stage vs mmpose's model + test pipeline one frame per call (benchmarks/pose_bench.py)
 - rgb:    the rgb stage vs per-window decode + forward, and vs decode only (benchmarks/rgb_bench.py)
-- store:  shuffled DataLoader reads and size vs one float32 .npy per array per clip (store_bench.py);
+- store:  shuffled DataLoader reads (page cache warm and dropped) and size vs one .npy per array per
+          clip at equal dtypes (store_bench.py);
           shard writes through the disk-full-safe file object vs HDF5's own driver (store_write_bench.py)
 - select: vectorised SEDS normalisation vs the authors' per-frame loop (select_bench.py)
 - load:   20,000 manifest rows through probe and select: peak RSS, index open time (load_bench.py)
@@ -72,12 +73,19 @@ def _rgb_rows(r: dict) -> list[Row]:
 
 
 def _store_rows(r: dict) -> list[Row]:
-    note = f"{r['clips']} clips, {r['workers']} DataLoader workers, shuffled, page cache warm"
     mib = 2 ** 20
-    return [Row("store", "random-access read vs .npy per clip", r["store_read_clips_per_s"], r["npy_read_clips_per_s"],
-                "clips/s", "higher", note),
-            Row("store", "size vs float32 .npy", r["store_bytes"] / mib, r["npy_bytes"] / mib, "MiB", "lower",
-                f"{r['store_files']} vs {r['npy_files']} files")]
+
+    def read_row(condition: str, label: str) -> Row:
+        m = r[condition]
+        spread = f"store/npy per round {m['ratio']['min']:.2f}..{m['ratio']['max']:.2f}"
+        return Row("store", f"random-access read, {label}, vs .npy per array", m["store"]["median"],
+                   m["npy"]["median"], "clips/s", "higher",
+                   f"median of {r['repeats']}; {spread}; {r['clips']} clips, {r['workers']} DataLoader workers")
+
+    return [read_row("warm", "page cache warm"), read_row("cold", "page cache dropped"),
+            Row("store", "size vs .npy per array, equal dtypes", r["store_bytes"] / mib, r["npy_bytes"] / mib, "MiB",
+                "lower", f"allocated {r['store_allocated_bytes'] / mib:.1f} vs {r['npy_allocated_bytes'] / mib:.1f} "
+                         f"MiB; {r['store_files']} vs {r['npy_files']} files; index {r['store_index_bytes'] / 1024:.0f} KiB")]
 
 
 def _store_write_rows(r: dict) -> list[Row]:
@@ -116,8 +124,8 @@ def _script(name: str, *args: str) -> list[str]:
 
 
 BENCHMARKS = [
-    Benchmark("store", lambda out, q: _script("store_bench.py", "--clips", "200" if q else "1000", "--workers", "2",
-                                             "--out", str(out)), _store_rows),
+    Benchmark("store", lambda out, q: _script("store_bench.py", "--clips", "200" if q else "2000", "--workers", "2",
+                                             "--repeats", "2" if q else "5", "--out", str(out)), _store_rows),
     Benchmark("store-write", lambda out, q: _script("store_write_bench.py", "--clips", "100" if q else "500",
                                                    "--out", str(out)), _store_write_rows),
     Benchmark("select", lambda out, q: _script("select_bench.py", "--clips", "20" if q else "200", "--out", str(out)),

@@ -1,16 +1,16 @@
 """SEDS training throughput on a GPU: steps/s and peak memory at batch 128, AMP beside fp32.
 
-Trains the paper-size model (How2Sign profile: Pose encoder 128-128-256-512, 12-layer 768-wide
-interactions, CLIP ViT-B/32 text tower, 2 CGAF layers) on sample-shaped synthetic batches: 64 steps of
-49 keypoints and 1024-d RGB features, 32 text tokens. The text tower is CLIP's architecture with random
-weights (`clip-b32-random`, explicit: no download, no tokenizer; token ids are random), which costs the
-same as the pretrained one. The same steps run twice, fp32 (the naive way) and with autocast (bf16
-where supported, else fp16 with a grad scaler); the ratio is printed.
+Trains the authors' How2Sign model (pipeline/models/seds: part GCNs over 300 kept frames, window fusion
+over 64 windows of 16 frames, CLIP ViT-B/32 feature towers and text tower, 2 CGAF layers) on
+How2Sign-shaped synthetic batches: 49 keypoints per frame, 1024-d RGB features, 32 text tokens. CLIP's
+parts have random weights (explicit: no download; token ids are random), which cost the same as the
+pretrained ones. The same steps run twice, fp32 (the naive way) and with autocast (bf16 where
+supported, else fp16 with a grad scaler); the ratio is printed.
 
     python benchmarks/train_gpu.py --steps 300 --batch 128 [--out DIR]
 
-Writes train_gpu.json under --out (default $OUT, else benchmarks/results). Imports torch, numpy and
-transformers only (no mmcv, mmpose, decord, dask or dvc), so it runs on a bare GPU box.
+Writes train_gpu.json under --out (default $OUT, else benchmarks/results). Imports torch and numpy only
+(no mmcv, mmpose, decord, dask or dvc), so it runs on a bare GPU box.
 """
 
 from __future__ import annotations
@@ -27,24 +27,28 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.models.seds.model import SEDS, SEDSConfig  # noqa: E402
-from pipeline.models.seds.text import CLIP_B32_RANDOM  # noqa: E402
-from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates  # noqa: E402
+from pipeline.models.seds.tokenizer import END, START, text_mask  # noqa: E402
+from pipeline.train.optim import build_optimizer, optimizer_step  # noqa: E402
 from pipeline.train.params import TrainParams  # noqa: E402
 
+FRAMES = 300
 
-def batch(b: int, steps: int, words: int, vocab: int, device: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Sample-shaped inputs: a few padded clips and sentences, ~5% missing joints."""
+
+def batch(b: int, config: SEDSConfig, device: str, generator: torch.Generator, frames: int = FRAMES,
+          window: int = 16) -> dict[str, torch.Tensor]:
+    """How2Sign-shaped inputs: clips of up to `frames` kept frames with windows of `window` frames at
+    stride 1 (the last eighth of the batch half as long, so windows and frames are padded)."""
     g = generator
-    step_mask = torch.ones(b, steps, dtype=torch.bool)
-    step_mask[: b // 8, steps * 3 // 4:] = False
-    word_mask = torch.zeros(b, words, dtype=torch.bool)
-    lengths = torch.randint(min(6, words), words + 1, (b,), generator=g)
-    for i, n in enumerate(lengths.tolist()):
-        word_mask[i, :n] = True
-    out = {"keypoints": torch.rand(b, steps, 49, 2, generator=g) * 256,
-           "joint_mask": torch.rand(b, steps, 49, generator=g) > 0.05,
-           "rgb": torch.randn(b, steps, 1024, generator=g), "step_mask": step_mask,
-           "ids": torch.randint(0, vocab, (b, words), generator=g), "words": word_mask}
+    windows = torch.full((b, config.steps, window), -1, dtype=torch.long)
+    for i in range(b):
+        length = frames // 2 if i < b // 8 else frames
+        starts = torch.linspace(0, length - window, config.steps).long()
+        windows[i] = starts[:, None] + torch.arange(window)[None]
+    ids = torch.zeros(b, config.max_words, dtype=torch.long)
+    for i, n in enumerate(torch.randint(4, config.max_words - 1, (b,), generator=g).tolist()):
+        ids[i, 0], ids[i, 1:n + 1], ids[i, n + 1] = START, torch.randint(1, START, (n,), generator=g), END
+    out = {"keypoints": torch.rand(b, frames, 49, 2, generator=g) * 256, "windows": windows,
+           "rgb": torch.randn(b, config.steps, 1024, generator=g), "ids": ids}
     return {k: v.to(device, non_blocking=True) for k, v in out.items()}
 
 
@@ -53,44 +57,46 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSConfig | None = None) -> dict:
+def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSConfig | None = None,
+        frames: int = FRAMES, params: TrainParams | None = None) -> dict:
     """`steps` timed training steps after `warmup` untimed ones. CPU works too (a smoke run: autocast
-    bf16 on CPU, no memory figure); `config` replaces the paper-size model (tests use a tiny one)."""
+    bf16 on CPU, no memory figure); `config`, `frames` and `params` replace the paper-size model, clip
+    length and the authors' optimiser settings (tests use a tiny model)."""
     torch.manual_seed(0)
-    config = config or SEDSConfig(text_encoder=CLIP_B32_RANDOM)
-    params = TrainParams(text_encoder=config.text_encoder, batch_size=b)
+    config = config or SEDSConfig()
+    params = params or TrainParams(batch_size=b)
     model = SEDS(config).to(device)
-    optimizer = build_optimizer(model, params)
+    optimizer = build_optimizer(model, params, warmup + steps)
     cuda = device.startswith("cuda")
     dtype = None
     if mode == "amp":
         dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     generator = torch.Generator().manual_seed(1)
-    vocab = model.text.backbone.config.vocab_size
-    batches = [batch(b, config.steps, config.max_words, vocab, device, generator) for _ in range(4)]
+    batches = [batch(b, config, device, generator, frames) for _ in range(4)]
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    losses = []
+    losses, first_loss = [], float("nan")
     for step in range(warmup + steps):
         if step == warmup:
             _sync(device)
             started = time.perf_counter()
         x = batches[step % len(batches)]
-        set_learning_rates(optimizer, step, warmup + steps, params.warmup)
         with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            video = model.encode_video(x["keypoints"], x["joint_mask"], x["rgb"], x["step_mask"])
-            text = model.encode_text(x["ids"], x["words"])
-            loss, _ = model.loss(video, text, x["words"], text, x["words"])
+            video = model.encode_video(x["keypoints"], x["windows"], x["rgb"])
+            text = model.encode_text(x["ids"])
+            loss, _ = model.loss(video, text, text_mask(x["ids"]), text, text_mask(x["ids"]))
         optimizer_step(model, optimizer, loss, scaler, params.grad_clip)
         if step % 50 == 0:
             losses.append(round(float(loss.detach()), 4))
+        first_loss = first_loss if step else float(loss.detach())
     _sync(device)
     seconds = time.perf_counter() - started
     return {"mode": mode, "dtype": str(dtype or torch.float32), "steps": steps, "batch": b,
             "steps_per_s": steps / seconds, "clips_per_s": steps * b / seconds,
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-            "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "loss_every_50": losses}
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "loss_every_50": losses,
+            "first_loss": first_loss, "last_loss": float(loss.detach())}
 
 
 def main() -> int:

@@ -153,7 +153,10 @@ class RuntimeParams:
     max_failures: int = knob(0, min=-1, help="failed items tolerated before the exit code is non-zero (-1: any number)")
     decode_timeout_s: float = knob(120.0, min=1.0, help="seconds a decode may take before it is a recorded decode_timeout failure")
     device: str = knob("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    compression: str = knob("lzf", choices=("lzf", "gzip", "none"), help="HDF5 compression of shards")
+    compression: str = knob("lzf", choices=("lzf", "gzip", "none"),
+                            help="HDF5 compression of shards, applied to an array where it halves the shard's first "
+                                 "item (frame indices, windows, masks do; float features and keypoints rarely do and "
+                                 "stay raw, which keeps random reads fast)")
 
     def validate(self, prefix: str) -> None:
         if not (self.scheduler in ("synchronous", "local") or "://" in self.scheduler):

@@ -13,17 +13,16 @@ import yaml
 
 from pipeline.cli import main
 from pipeline.report.ablation import ablation_rows, format_markdown
-from tests_support import TINY_PARAMS, dvc, fresh_clone
+from pipeline.report.ablation_tables import format_tables
+from tests_support import TINY_MODEL, TINY_PARAMS, dvc, fresh_clone
 
-# The smallest train and evaluate that still run every module (random text encoder, one epoch).
+# The smallest train and evaluate that still run every module (narrow model, one epoch).
 ABLATION_PARAMS = {
     **TINY_PARAMS,
     "select": {"source": "gt_keypoints"},
     "rgb": {"size": 32, "resize": 32, "window": 4, "num_windows": 4, "batch_size": 16},
-    "train": {"text_encoder": "tiny-random", "gcn_widths": [8, 8, 16, 16], "fusion_hidden": 16,
-              "interaction_width": 32, "interaction_layers": 1, "interaction_heads": 4, "embed_dim": 32,
-              "cgaf_heads": 4, "cgaf_ff": 64, "steps": 8, "max_words": 12, "batch_size": 4, "epochs": 1,
-              "eval_every": 0, "threads": 1, "preload": True},
+    "train": {**TINY_MODEL, "steps": 4, "batch_size": 4, "epochs": 1, "eval_every": 0, "select": "last",
+              "preload": True},
     "evaluate": {"figure_queries": 0},  # no figures: evaluate in seconds
 }
 UPSTREAM = ("sample", "manifest", "probe", "gt_keypoints", "select", "rgb")  # of evaluate (select.source: gt)
@@ -66,7 +65,7 @@ def _exp_ref(project, name: str) -> str:
 def test_report_ablation_tables_two_dvc_experiments(tmp_path, tiny_project_template, chdir, capsys):
     project = _ablation_clone(tmp_path, tiny_project_template, chdir)
     experiments = {"no-cgaf": ["-S", "train.cgaf_layers=0"],
-                   "hand-body-lr": ["-S", "train.lr_pose=0.01", "-S", "train.lr_fusion=0.0005"]}
+                   "hand-body-lr": ["-S", "train.lr_pose=0.01", "-S", "train.lr_cgaf=0.0005"]}
     for name, sets in experiments.items():
         done = dvc(project, "exp", "run", "evaluate", "-n", name, *sets)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -76,12 +75,15 @@ def test_report_ablation_tables_two_dvc_experiments(tmp_path, tiny_project_templ
     capsys.readouterr()
     assert main(["report", "ablation", "--out", "ablation.md"]) == 0
     out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
+    first, tables = out.out.split("## The paper's tables")
+    lines = first.strip().splitlines()
     assert lines[0] == "| experiment | changed params | " + " | ".join(METRIC_COLUMNS) + " |"
     body = {line.split(" | ")[0].strip("| "): line for line in lines[2:]}
     assert set(body) == set(experiments)
     assert "| train.cgaf_layers=0 |" in body["no-cgaf"]
-    assert "| train.lr_fusion=0.0005, train.lr_pose=0.01 |" in body["hand-body-lr"]
+    assert "| train.lr_cgaf=0.0005, train.lr_pose=0.01 |" in body["hand-body-lr"]
+    assert "### Table 5: CGAF layers" in tables and "| 0 layer(s) (w/o CGAF) | no-cgaf |" in tables
+    assert "### Figure 3:" in tables and "| lr_pose 0.01, lr_cgaf 0.0005 | hand-body-lr |" in tables
     assert "2 experiment(s) with metrics" in out.err
     assert (project / "ablation.md").read_text().strip() == out.out.strip()
 
@@ -120,3 +122,30 @@ def test_ablation_rows_count_unfinished_and_show_removed_params():
     assert table[2] == "| main | (baseline) | 12.5 | 50.0 | 75.0 | 6.0 | 25.0 | 50.0 | 100.0 | 3.5 |"
     assert table[3].startswith("| no-signbert | train.signbert_checkpoint=null | 12.5")
     assert table[4].startswith('| face | select.parts=["body","hand","face"] | 12.5')
+
+
+def test_paper_tables_place_each_experiment_by_what_it_changed():
+    scores = {"t2v": {"R@1": 12.5, "R@5": 50, "R@10": 75, "MedR": 6}, "v2t": {"R@1": 25, "R@5": 50, "R@10": 100, "MedR": 3.5}}
+    base = {"train": {"cgaf_layers": 2, "batch_size": 128, "variant": "seds", "signbert_checkpoint": "s.pth",
+                      "parts": ["hand", "body"]}, "select": {"parts": ["body", "hand"]}}
+    commit = _entry("aaaaaaa1", base, scores, "main")
+    commit["experiments"] = [
+        {"name": "cgaf-4", "revs": [_entry("bbbbbbb2", {**base, "train": {**base["train"], "cgaf_layers": 4}}, scores)]},
+        {"name": "pose-only-random", "revs": [_entry("ccccccc3", {**base, "train": {
+            **base["train"], "variant": "pose_only", "signbert_checkpoint": None}}, scores)]},
+        {"name": "face", "revs": [_entry("ddddddd4", {"train": {**base["train"], "parts": ["hand", "body", "face"]},
+                                                       "select": {"parts": ["body", "hand", "face"]}}, scores)]},
+        {"name": "two-things", "revs": [_entry("eeeeeee5", {**base, "train": {**base["train"], "cgaf_layers": 1,
+                                                                              "batch_size": 16}}, scores)]},
+    ]
+    rows, _ = ablation_rows([commit])
+    tables = format_tables(rows)
+    section = {"### " + block.splitlines()[0]: block for block in tables.split("### ")[1:]}
+    cgaf = section["### Table 5: CGAF layers"]
+    assert "| 2 layer(s) | main | 12.5 | 50.0 | 75.0 | 62.5 | 75.1 | 80.1 | 25.0 | 50.0 | 100.0 | 57.9 | 70.4 | 74.9 |" in cgaf
+    assert "| 4 layer(s) | cgaf-4 | 12.5 | 50.0 | 75.0 | n/a | n/a | n/a |" in cgaf and "two-things" not in tables
+    init = section["### Table 3: SignBERT initialisation of the hand GCN"]
+    assert "| Pose-only, without SignBERT init | pose-only-random |" in init
+    assert "| SEDS, with SignBERT init | main | 12.5 | 50.0 | 75.0 | 62.5 |" in init
+    assert "| hand + body + face | face |" in section["### Table 4: body parts the Pose encoder sees"]
+    assert "cgaf-4" not in section["### Table 6: batch size"]

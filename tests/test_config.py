@@ -71,9 +71,28 @@ def test_how2sign_profile_holds_the_papers_settings():
     assert (pose.model, pose.checkpoint, pose.frames, pose.frames_value, pose.flip_test) == (
         "rtmpose-l_8xb32-270e_coco-wholebody-384x288", "official", "thin", 300, True)
     assert (rgb.window, rgb.num_windows, rgb.size, rgb.resize, rgb.max_frames) == (16, 64, 224, 256, 300)
-    assert sorted(rgb.feature_sets) == ["agnostic", "aware"]
-    assert train.rgb_views == ["set:aware", "set:agnostic"] and train.rgb_mix_alpha == 0.8
-    assert (train.gcn_widths, train.cgaf_layers, train.batch_size, train.epochs, train.seed) == (
-        [128, 128, 256, 512], 2, 128, 200, 42)
-    assert (train.lr_text, train.lr_pose, train.tau, train.match_weight) == (1e-5, 1e-4, 0.07, 0.4)
+    assert sorted(rgb.feature_sets) == ["agnostic", "aware"] and train.rgb_views == ["set:aware"]
+    # scripts/train_h2s.sh and main_task_retrieval.py's defaults
+    assert (train.steps, train.max_words, train.batch_size, train.epochs, train.seed) == (64, 32, 128, 200, 42)
+    assert (train.lr_clip, train.lr_pose, train.lr_cgaf, train.weight_decay, train.warmup) == (1e-5, 1e-4, 1e-4,
+                                                                                                 0.001, 0.1)
+    assert (train.optimizer, train.sampling, train.select, train.clip_checkpoint) == (
+        "bertadam", "sentence", "best_test", "openai")
+    assert (train.tau, train.match_weight, train.augment_p, train.filip_padding) == (0.07, 0.4, 0.5, "authors")
+    assert params["evaluate"].protocol == "authors"
     assert params["select"].source == "pose" and params["data"].root == "data/how2sign"
+
+
+def test_how2sign_profile_builds_exactly_the_release_model():
+    """Every tensor name, shape and dtype of the release's How2Sign model (../shared/reference)."""
+    import json
+
+    from pipeline.models.seds.authors_layout import export_state_dict
+    from pipeline.models.seds.model import SEDS, SEDS_SPANS
+    from pipeline.train.loop import model_config
+
+    reference = json.loads((ROOT / ".." / "shared" / "reference" / "seds_authors_state_dict.json").read_text())
+    train = load_params(ROOT / "profiles/how2sign.yaml")["train"]
+    exported = export_state_dict(SEDS(model_config(train, SEDS_SPANS)))
+    assert {n: (list(t.shape), str(t.dtype).removeprefix("torch.")) for n, t in exported.items()} == {
+        name: (shape, dtype.split()[0]) for name, shape, dtype in reference["tensors"]}

@@ -25,15 +25,20 @@ TINY_PARAMS = {
     "probe": {"full_decode": True, "out_of_range": "clamp"},
 }
 
+# The SEDS network at test sizes: the authors' structure, narrow and shallow, CLIP parts random (explicit).
+TINY_MODEL = {
+    "clip_checkpoint": "random", "gcn_joint_channels": [8, 8, 16], "gcn_part_channels": 16, "tower_width": 32,
+    "tower_layers": 1, "tower_heads": 2, "embed_dim": 32, "text_width": 32, "text_layers": 1, "text_heads": 2,
+    "cgaf_heads": 4, "cgaf_ff": 64, "max_words": 12, "threads": 1,
+}
+
 # The whole dvc.yaml graph at the smallest sizes that still exercise every stage (random pose and I3D
-# weights, a tiny random text encoder): `dvc repro` of a fresh clone with these takes about a minute.
+# weights, the SEDS network narrow with random CLIP parts): `dvc repro` of a fresh clone with these takes about a minute.
 TINY_GRAPH_PARAMS = {
     **TINY_PARAMS,
     "pose": {"frames": "uniform", "frames_value": 2, "flip_test": False, "batch_size": 8, "chunk_frames": 8},
     "rgb": {"size": 64, "resize": 64, "window": 8, "num_windows": 4, "batch_size": 8},
-    "train": {"text_encoder": "tiny-random", "gcn_widths": [16, 16, 32, 32], "fusion_hidden": 48,
-              "interaction_width": 64, "interaction_layers": 1, "embed_dim": 64, "cgaf_ff": 128, "steps": 16,
-              "max_words": 12, "batch_size": 4, "epochs": 2, "eval_every": 1, "threads": 1},
+    "train": {**TINY_MODEL, "steps": 4, "batch_size": 4, "epochs": 2, "eval_every": 1},
     "evaluate": {"figure_queries": 1, "figure_frames": 2},  # the figure path runs; tests/report checks the figures
 }
 

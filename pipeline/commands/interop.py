@@ -1,5 +1,6 @@
-"""`seds export pose | authors` and `seds import authors`: interchange with the sign-language ecosystem
-(.pose files) and the SEDS/CiCo authors' released pkl features (docs/interop.md)."""
+"""`seds export pose | authors | model` and `seds import authors | pose | model`: interchange with the
+sign-language ecosystem (.pose files), the SEDS/CiCo authors' released pkl features (docs/interop.md)
+and their model checkpoints (pipeline/commands/model_io.py)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,28 @@ def import_authors(args: argparse.Namespace) -> int:
                   frame_size=tuple(args.frame_size) if args.frame_size else None,
                   rule=WindowRule(args.window, args.stride, args.max_frames, args.num_windows),
                   compression=runtime.compression)
+    _report(summary)
+    return EXIT_FAILURES if summary.failed else EXIT_OK
+
+
+def import_pose(args: argparse.Namespace) -> int:
+    from pipeline.interop.pose_import import import_pose_files
+
+    runtime = _runtime(args)
+    manifests = Path(runtime.manifests)
+    summary = import_pose_files(Path(args.folder), Path(args.view) if args.view else manifests / "probe.parquet",
+                                Path(args.out_manifests) if args.out_manifests else manifests, Path(runtime.store),
+                                args.source, name_column=args.name_column,
+                                frame_size=tuple(args.frame_size) if args.frame_size else None,
+                                compression=runtime.compression)
+    _report(summary)
+    return EXIT_FAILURES if summary.failed else EXIT_OK
+
+
+def _report(summary) -> None:
     for error in summary.errors[:20]:
         print(f"  {error}", file=sys.stderr)
     print(summary.line(), flush=True)
-    return EXIT_FAILURES if summary.failed else EXIT_OK
 
 
 def _view_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -107,7 +126,7 @@ def register(subparsers) -> None:
                                                                    "(default: %(default)s, images0001.png)")
     authors.set_defaults(func=guarded(export_authors))
 
-    imp = subparsers.add_parser("import", help="bring outside features into the store")
+    imp = subparsers.add_parser("import", help="bring outside features or keypoints into the store")
     isub = imp.add_subparsers(dest="import_command", required=True)
     a = isub.add_parser("authors", help="the SEDS/CiCo authors' per-video pkl files (restricted unpickler)",
                         description="Import FOLDER/<name>.pkl for every row of --view into the store as rgb "
@@ -132,3 +151,29 @@ def register(subparsers) -> None:
     a.add_argument("--max-frames", type=int, default=300, help="rgb: clip thinned to this many frames (default: %(default)s)")
     a.add_argument("--num-windows", type=int, default=64, help="rgb: windows kept (default: %(default)s)")
     a.set_defaults(func=guarded(import_authors))
+
+    p = isub.add_parser("pose", help="keypoints of .pose files (pose-format) as the pose_file stage select reads",
+                        description="Import FOLDER/<name>.pose for every row of --view into the store as pose_file "
+                                    "items (keypoints (T, 133, 2), scores, frames, as the pose stage writes) under a "
+                                    "fingerprint naming --source, and write OUT_MANIFESTS/pose_file.parquet; then "
+                                    "select.source=pose_file trains on them. COCO-WholeBody 133 files map one to one, "
+                                    "OpenPose (BODY_25 + hands) and MediaPipe Holistic where a point has a "
+                                    "counterpart (the rest are masked); other layouts, unreadable files and files "
+                                    "longer than their clip are recorded failures naming the file (exit 1). "
+                                    "Frame i of a file is clip frame i (docs/interop.md).")
+    add_params_options(p)
+    p.add_argument("folder", help="folder of <name>.pose files")
+    p.add_argument("--source", required=True, help="name of the pose estimator or release (e.g. mediapipe-0.10); "
+                                                   "enters the fingerprint")
+    p.add_argument("--view", help="view whose rows name the clips (default: <runtime.manifests>/probe.parquet, whose fps "
+                                  "and num_frames place the frames; the manifest view also works)")
+    p.add_argument("--out-manifests", help="folder for pose_file.parquet (default: runtime.manifests, where select "
+                                           "looks)")
+    p.add_argument("--name-column", default="sample_id", help="view column giving each file's name (default: %(default)s)")
+    p.add_argument("--frame-size", type=int, nargs=2, metavar=("W", "H"),
+                   help="frame size in pixels the coordinates live in (default: the file's dimensions, else the "
+                        "view's width/height columns)")
+    p.set_defaults(func=guarded(import_pose))
+
+    from pipeline.commands.model_io import register as register_model
+    register_model(sub, isub)

@@ -19,10 +19,10 @@ def _params(args: argparse.Namespace):
 
 def _checkpoint_errors() -> tuple[type[BaseException], ...]:
     """Checkpoints that do not fit (wrong format, wrong shapes) are a user's error: one line, exit 2."""
-    from pipeline.models.signbert import CheckpointMismatch
+    from pipeline.models.checkpoints import CheckpointError
     from pipeline.train.checkpoint import NotACheckpoint
 
-    return CheckpointMismatch, NotACheckpoint
+    return CheckpointError, NotACheckpoint
 
 
 def train(args: argparse.Namespace) -> int:

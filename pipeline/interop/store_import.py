@@ -1,14 +1,15 @@
-"""Bringing the authors' per-video pkl files into the store, as items a train or select run can read.
+"""Bringing outside files into the store, as items a train or select run can read.
 
-Each import kind becomes a fingerprint folder of the stage whose layout it matches (`rgb`: features +
-windows; `pose`: keypoints, scores, frames), so everything downstream reads it as it reads our own:
-    cache/<stage>/<fingerprint>/    fingerprint = {stage, VERSION, params: {import: authors_pkl,
-                                    source: <name>, + what decides the arrays}}: STAGE.json names the source
+`import_files` is the one loop: for every row of a view it reads `<folder>/<row[name_column]><suffix>`
+into one item of the stage whose layout it matches, under a fingerprint naming the source:
+    cache/<stage>/<fingerprint>/    fingerprint = {stage, VERSION, params: {import: <kind>, source: <name>,
+                                    + what decides the arrays}}: STAGE.json names the source
     <manifests>/<stage>.parquet         the input view's rows + content_hash, <stage>_key/_status/_reason
-The item key hashes the pkl file's bytes (its content hash), the clip bounds and that fingerprint, so
-re-importing unchanged files reuses them and a changed file is a new item. A file that is missing,
-refused by the restricted unpickler or not in the authors' layout becomes a recorded failure naming
-the file; nothing is lost and the other clips are imported.
+The item key hashes the file's bytes (its content hash), the clip bounds and that fingerprint, so
+re-importing unchanged files reuses them and a changed file is a new item. A file that is missing or
+refused (its kind's errors name the file) becomes a recorded failure; nothing is lost and the other
+clips are imported. Kinds: the authors' pkl files (`import_authors`: rgb features + windows, pose
+keypoints, scores, frames) here; .pose files in pipeline/interop/pose_import.py.
 """
 
 from __future__ import annotations
@@ -110,30 +111,34 @@ def _read_rows(view: Path, name_column: str) -> tuple[pa.Table, dict[str, str]]:
     return table, json.loads((table.schema.metadata or {}).get(FINGERPRINTS_META, b"{}"))
 
 
-def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
-                   name_column: str = "sample_id", frame_base: int = authors_pkl.FRAME_BASE,
-                   frame_size: tuple[int, int] | None = None, rule: WindowRule = WindowRule(),
-                   compression: str = "lzf") -> ImportSummary:
-    """Import `folder/<row[name_column]>.pkl` for every row of `view`; write out_manifests/<stage>.parquet."""
-    if kind not in KINDS:
-        raise ValueError(f"import kind {kind!r}: expected one of {KINDS}")
+@dataclass(frozen=True)
+class FileImport:
+    """One kind of import: files `<name><suffix>` made into items of `stage` under `fingerprint` by `make`
+    (row -> arrays, attrs); an exception of a class in `refusals` is recorded as that failure reason."""
+
+    stage: str
+    fingerprint: StageFingerprint
+    suffix: str
+    make: Callable[[Path, dict[str, Any]], tuple[dict[str, np.ndarray], dict[str, Any]]]
+    refusals: tuple[tuple[type[Exception], str], ...]
+
+    def reason(self, err: Exception) -> str | None:
+        return next((reason for cls, reason in self.refusals if isinstance(err, cls)), None)
+
+
+def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
+                 name_column: str = "sample_id", compression: str = "lzf") -> ImportSummary:
+    """Import `folder/<row[name_column]><suffix>` for every row of `view`; write out_manifests/<stage>.parquet."""
     table, upstream = _read_rows(Path(view), name_column)
-    if kind == "rgb":
-        fingerprint = _fingerprint("rgb", source, {"window": rule.window, "stride": rule.stride,
-                                                   "max_frames": rule.max_frames, "num_windows": rule.num_windows})
-        make: Callable[[Path, dict], tuple] = lambda path, row: _rgb_item(path, row, rule)
-    else:
-        fingerprint = _fingerprint("pose", source, {"frame_base": frame_base, "frame_size": frame_size})
-        make = lambda path, row: _pose_item(path, row, frame_base, frame_size)
-    stage_dir = StageDir(Path(store_root), kind, fingerprint.digest)
+    fingerprint = spec.fingerprint
+    stage_dir = StageDir(Path(store_root), spec.stage, fingerprint.digest)
     stage_dir.create(fingerprint)
     index = StageIndex.load(stage_dir)
-    summary = ImportSummary(kind, fingerprint.digest, Path(out_manifests) / f"{kind}.parquet")
-    rows = table.to_pylist()
+    summary = ImportSummary(spec.stage, fingerprint.digest, Path(out_manifests) / f"{spec.stage}.parquet")
     contents, outcomes = [], []
     with ShardWriter(stage_dir, compression=compression) as writer:
-        for row in rows:
-            path = Path(folder) / f"{row[name_column]}.pkl"
+        for row in table.to_pylist():
+            path = Path(folder) / f"{row[name_column]}{spec.suffix}"
             content = hash_file(path) if path.is_file() else None
             key = item_key(content, row["start_s"], row["end_s"], fingerprint.digest) if content else None
             contents.append(content)
@@ -144,9 +149,11 @@ def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, sto
             try:
                 if content is None:
                     raise FileNotFoundError(f"{path} does not exist")
-                arrays, attrs = make(path, row)
-            except (FileNotFoundError, UnsafePickle, authors_pkl.AuthorsFormatError) as err:
-                reason = {FileNotFoundError: "missing_file", UnsafePickle: "unsafe_pickle"}.get(type(err), "bad_format")
+                arrays, attrs = spec.make(path, row)
+            except Exception as err:
+                reason = "missing_file" if isinstance(err, FileNotFoundError) else spec.reason(err)
+                if reason is None:
+                    raise
                 failure = Failure(row["sample_id"], reason, str(err), key, {"file": str(path)})
                 if not index.records(failure):  # a re-import meeting the same bad file records it once
                     writer.add_failure(failure)
@@ -158,8 +165,28 @@ def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, sto
                                                                    "source": source}))
             summary.imported += 1
             outcomes.append((key, "ok", None))
-    _write_view(table, contents, outcomes, kind, {**upstream, kind: fingerprint.digest}, summary.view)
+    _write_view(table, contents, outcomes, spec.stage, {**upstream, spec.stage: fingerprint.digest}, summary.view)
     return summary
+
+
+def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
+                   name_column: str = "sample_id", frame_base: int = authors_pkl.FRAME_BASE,
+                   frame_size: tuple[int, int] | None = None, rule: WindowRule = WindowRule(),
+                   compression: str = "lzf") -> ImportSummary:
+    """Import `folder/<row[name_column]>.pkl` for every row of `view`; write out_manifests/<stage>.parquet."""
+    if kind not in KINDS:
+        raise ValueError(f"import kind {kind!r}: expected one of {KINDS}")
+    if kind == "rgb":
+        fingerprint = _fingerprint("rgb", source, {"window": rule.window, "stride": rule.stride,
+                                                   "max_frames": rule.max_frames, "num_windows": rule.num_windows})
+        make: Callable[[Path, dict], tuple] = lambda path, row: _rgb_item(path, row, rule)
+    else:
+        fingerprint = _fingerprint("pose", source, {"frame_base": frame_base, "frame_size": frame_size})
+        make = lambda path, row: _pose_item(path, row, frame_base, frame_size)
+    spec = FileImport(kind, fingerprint, ".pkl", make,
+                      ((UnsafePickle, "unsafe_pickle"), (authors_pkl.AuthorsFormatError, "bad_format")))
+    return import_files(spec, folder, view, out_manifests, store_root, source, name_column=name_column,
+                        compression=compression)
 
 
 def _write_view(table: pa.Table, contents: list, outcomes: list, stage: str, fingerprints: dict[str, str],

@@ -11,13 +11,14 @@ from pipeline.keypoints.layout import GROUPS, SelectionError, selection
 from pipeline.keypoints.normalise import NORMALISATIONS, SedsRules
 from pipeline.video.sampling import FRAME_RULES
 
-SOURCES = ("pose", "gt_keypoints")
+SOURCES = ("pose", "gt_keypoints", "pose_file")
 
 
 @dataclass(frozen=True)
 class SelectParams:
     source: str = knob("pose", choices=SOURCES,
-                       help="the view select maps over: pose (RTMPose) or gt_keypoints (the sample's ground truth)")
+                       help="the view select maps over: pose (RTMPose), gt_keypoints (the sample's ground truth) or "
+                            "pose_file (keypoints of .pose files, `seds import pose`)")
     parts: list[str] = knob(default_factory=lambda: ["body", "hand"], choices=tuple(GROUPS),
                             help="part groups, always output in the order body (7: COCO-WholeBody 0,5,7,9,6,8,10), "
                                  "left hand (91-111), right hand (112-132), face (23-90) or mouth (71-90)")

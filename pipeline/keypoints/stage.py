@@ -25,7 +25,7 @@ UNITS = {"none": "pixels", "seds": "crop pixels (0..seds_crop)", "center": "shou
 
 class SelectStage(Stage):
     name = "select"
-    VERSION = 1
+    VERSION = 2   # 2: face is the 48 non-lip face points (was all 68), so face and mouth combine
     view_attrs = ("kept_frames", "dropped_frames")
     reads_clips = False  # reads its upstream's items, never the video
 

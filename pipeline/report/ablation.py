@@ -33,6 +33,7 @@ class AblationRow:
     rev: str
     timestamp: str
     changed: dict[str, Any]                # dotted param -> value, where it differs from the baseline
+    params: dict[str, Any]                 # every dotted param of the experiment
     t2v: dict[str, float]
     v2t: dict[str, float]
 
@@ -86,7 +87,8 @@ def _row(name: str, data: dict[str, Any], baseline: dict[str, Any]) -> AblationR
     changed = {k: v for k, v in params.items() if baseline.get(k, object()) != v}
     changed.update({k: None for k in baseline if k not in params})
     return AblationRow(name, str(data.get("rev", ""))[:7], str(data.get("timestamp") or ""), dict(sorted(changed.items())),
-                       {k: metrics["t2v"].get(k) for k in METRIC_KEYS}, {k: metrics["v2t"].get(k) for k in METRIC_KEYS})
+                       params, {k: metrics["t2v"].get(k) for k in METRIC_KEYS},
+                       {k: metrics["v2t"].get(k) for k in METRIC_KEYS})
 
 
 def ablation_rows(shown: list[dict[str, Any]]) -> tuple[list[AblationRow], int]:

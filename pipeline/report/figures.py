@@ -44,7 +44,7 @@ def load_outputs(out: Path) -> EvaluateOutputs:
         if not (out / name).is_file():
             raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate)")
     with np.load(out / "similarity.npz", allow_pickle=False) as sims:
-        matrices = {s: sims[s] for s in ("fused", "pose", "rgb")}
+        matrices = {s: sims[s] for s in ("fused", "pose", "rgb") if s in sims.files}   # a pose-only model: pose
         sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
     at = {s: i for i, s in enumerate(sample_ids)}
     maps = []

@@ -53,19 +53,53 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+PROTOCOL_NAMES = {"authors": "authors' protocol (clips grouped by sentence)", "per_clip": "per clip"}
+
+
+def _selection(metrics: dict[str, Any]) -> str:
+    sel = metrics.get("selection") or {}
+    if sel.get("rule") == "imported":
+        return f"Model: imported from the release checkpoint {sel.get('source')} (not trained here)."
+    if not sel.get("epoch"):
+        return "Model: the last training step (train.select: last, or no selection evaluation ran)."
+    text = (f"Model: epoch {sel['epoch']} of training, the best {sel.get('metric')} on split `{sel.get('split')}` "
+            f"({sel.get('value', float('nan')):.1f}; train.select: {sel.get('rule')}).")
+    if sel.get("on_test"):
+        text += (" **Selected on the test set** (as the authors report): these test figures are optimistic and not "
+                 "comparable with a model selected on a validation split.")
+    return text
+
+
+def _filip(metrics: dict[str, Any]) -> str:
+    padding = metrics.get("filip_padding", "authors")
+    return ("FILIP softmaxes run over every token, padded ones included (the authors'; train.filip_padding: "
+            "authors)." if padding == "authors" else
+            "FILIP softmaxes run over the valid tokens only (train.filip_padding: masked; the authors' include "
+            "padded tokens).")
+
+
 def _metrics(metrics: dict[str, Any]) -> list[str]:
     note = metrics.get("clips_note", "")
     left_out = f" ({note})" if "left out" in note else ""
-    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, so chance "
-             f"R@1 is {metrics['chance_R@1']:.1f} %; tie rule {metrics['tie_rule']}; "
-             f"{metrics.get('repeated_texts', 0)} clips share their sentence with another clip. "
-             "R@K in %, MedR/MeanR in ranks (lower is better).", ""]
+    headline = metrics.get("protocol", "per_clip")
+    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, {metrics.get('sentences', '?')} distinct "
+             f"sentences ({metrics.get('repeated_texts', 0)} clips share theirs with another clip); chance R@1 "
+             f"{metrics['chance_R@1']:.1f} % under the headline protocol, {PROTOCOL_NAMES.get(headline, headline)}; "
+             f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better). The authors' protocol: "
+             "T2V ranks the distinct sentences' clip groups by their best clip, V2T ranks each clip against the "
+             "distinct sentences; per clip: every clip against every clip's sentence.", "", _selection(metrics), "",
+             _filip(metrics), ""]
+    protocols = metrics.get("protocols") or {headline: metrics["streams"]}
     rows = []
     for stream in ("fused", "pose", "rgb"):
-        m = metrics["streams"][stream]
-        rows.append([STREAM_NAMES[stream], *(f"{m['t2v'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR")),
-                     *(f"{m['v2t'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR"))])
-    return lines + _table(["stream", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MedR",
+        for name in sorted(protocols, key=lambda n: n != headline):
+            if stream not in protocols[name]:
+                continue
+            m = protocols[name][stream]
+            rows.append([STREAM_NAMES[stream], PROTOCOL_NAMES.get(name, name) + (" (headline)" if name == headline else ""),
+                         *(f"{m['t2v'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR")),
+                         *(f"{m['v2t'][k]:.1f}" for k in ("R@1", "R@5", "R@10", "MedR"))])
+    return lines + _table(["stream", "protocol", "T2V R@1", "T2V R@5", "T2V R@10", "T2V MedR",
                            "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"], rows)
 
 
@@ -140,10 +174,9 @@ def _weights(store: Path, chains: dict[str, dict[str, str]], train: dict[str, An
                      + (": ground-truth keypoints, no pose model" if select_source == "gt_keypoints" else "")])
     rgb = "; ".join(f"{v}: {recorded(Path(v).stem)}" if not v.startswith("set:") else f"{v}: rgb feature set" for v in train["rgb_views"])
     rows.append(["RGB features (I3D)", rgb])
-    rows.append(["text encoder", checkpoint.get("text_encoder", "not recorded")])
-    init = (f"GCN-hand from SignBERT {train['signbert_checkpoint']}, the rest random (seed {train['seed']})"
-            if train.get("signbert_checkpoint") else f"random init (seed {train['seed']})")
-    rows.append(["SEDS model", f"{checkpoint_path}, trained {checkpoint.get('step')} steps from {init}"])
+    for line in checkpoint.get("weights") or ["initial weights not recorded"]:
+        rows.append(["SEDS initial weights", line])
+    rows.append(["SEDS model", f"{checkpoint_path}, trained {checkpoint.get('step')} steps"])
     return _table(["part", "weights"], rows)
 
 
@@ -231,7 +264,7 @@ def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None =
     lines = [f"# Run report: SEDS retrieval on split `{metrics['split']}`", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by pipeline/report/run_report.py "
              f"(`seds report run` rewrites it) from {out}/metrics.json, {checkpoint_path} and the run records "
-             "of the stages. Headline: the fused stream.", "",
+             "of the stages. Headline: the fused stream (the pose stream for a pose-only model).", "",
              "## Metrics", "", *_metrics(metrics), "",
              "## Training", "", *_training(train_metrics, train_dir, out), "",
              "## Figures", "", *_figures(out), "",

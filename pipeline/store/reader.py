@@ -7,6 +7,7 @@ not safe to use), so a reader can be built in the parent and used in workers.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,32 @@ def shard_problems(handle: h5py.File, stage_dir: StageDir, expected: set[str]) -
     return problems
 
 
+@dataclass(frozen=True)
+class _Dataset:
+    """A shard's dataset with what every read checks, looked up once: published shards never change,
+    and each h5py property (dtype, shape) is a call into HDF5."""
+
+    id: h5py.h5d.DatasetID
+    dtype: np.dtype
+    rows: int
+    inner: tuple[int, ...]
+    plain: bool
+    space: h5py.h5s.SpaceID
+
+    @classmethod
+    def of(cls, handle: h5py.Dataset) -> "_Dataset":
+        dtype = handle.dtype
+        plain = dtype.kind in _PLAIN_KINDS and dtype.fields is None
+        return cls(handle.id, dtype, int(handle.shape[0]), tuple(handle.shape[1:]), plain, handle.id.get_space())
+
+
 class StageReader:
     def __init__(self, stage_dir: StageDir, index: StageIndex | None = None, verify: bool = False):
         self.stage_dir = stage_dir
         self.index = index or StageIndex.load(stage_dir)
         self.verify = verify
         self._handles: dict[str, h5py.File] = {}
-        self._datasets: dict[tuple[str, str], h5py.Dataset] = {}
+        self._datasets: dict[tuple[str, str], _Dataset] = {}
         self._pid = os.getpid()
         self._untrusted: dict[str, str] = {}  # shard -> why it is refused (verify mode)
         self._names: dict[str, set[str]] | None = None
@@ -97,41 +117,47 @@ class StageReader:
         wanted = names if names is not None else [a["name"] for a in row.arrays]
         return {name: self._read_array(row, row.array(name), verify) for name in wanted}
 
-    def _dataset(self, shard: str, name: str) -> h5py.Dataset:
+    def _dataset(self, shard: str, name: str) -> _Dataset:
+        if os.getpid() != self._pid:
+            self._file(shard)  # forked: drops the inherited handles and datasets
         dataset = self._datasets.get((shard, name))
-        if dataset is None or os.getpid() != self._pid:
-            dataset = self._file(shard)[name]
+        if dataset is None:
+            dataset = _Dataset.of(self._file(shard)[name])
             self._datasets[(shard, name)] = dataset
         return dataset
 
+    def _where(self, row: IndexRow, entry: dict[str, Any]) -> str:
+        """Where an item's array lives, for error messages (built only when one is raised)."""
+        return f"{self.stage_dir.shards / row.shard} (item {row.item_key}, sample {row.sample_id}, array {entry['name']})"
+
     def _read_array(self, row: IndexRow, entry: dict[str, Any], verify: bool) -> np.ndarray:
-        where = f"{self.stage_dir.shards / row.shard} (item {row.item_key}, sample {row.sample_id}, array {entry['name']})"
         try:
             dataset = self._dataset(row.shard, entry["name"])
         except (OSError, KeyError) as err:
-            raise CorruptItem(f"cannot open {where}: {err}") from err
+            raise CorruptItem(f"cannot open {self._where(row, entry)}: {err}") from err
         if row.shard in self._untrusted:
-            raise CorruptItem(f"shard is not one of this store's at {where}: {self._untrusted[row.shard]}")
-        if dataset.dtype.kind not in _PLAIN_KINDS or dataset.dtype.fields is not None:
-            raise CorruptItem(f"dtype {dataset.dtype} is not a plain number type at {where}")
+            raise CorruptItem(f"shard is not one of this store's at {self._where(row, entry)}: "
+                              f"{self._untrusted[row.shard]}")
+        if not dataset.plain:
+            raise CorruptItem(f"dtype {dataset.dtype} is not a plain number type at {self._where(row, entry)}")
         start, length, shape = entry["offset"], entry["length"], tuple(entry["shape"])
-        if start + length > dataset.shape[0] or tuple(dataset.shape[1:]) != shape[1:] or shape[:1] != (length,):
-            raise CorruptItem(f"index row points outside the shard's data at {where}: rows {start}:{start + length} "
-                              f"of {dataset.shape}")
+        if start + length > dataset.rows or dataset.inner != shape[1:] or shape[:1] != (length,):
+            raise CorruptItem(f"index row points outside the shard's data at {self._where(row, entry)}: rows "
+                              f"{start}:{start + length} of {(dataset.rows, *dataset.inner)}")
         if dataset.dtype.str != entry["dtype"]:
-            raise CorruptItem(f"dtype {dataset.dtype.str} != indexed {entry['dtype']} at {where}")
+            raise CorruptItem(f"dtype {dataset.dtype.str} != indexed {entry['dtype']} at {self._where(row, entry)}")
         array = np.empty(shape, dtype=dataset.dtype)
         if length:
             # h5py's low-level hyperslab read: a random read of one item costs about half of
             # dataset[start:stop], which matters for shuffled training reads.
-            file_space = dataset.id.get_space()
+            file_space = dataset.space.copy()
             file_space.select_hyperslab((start,) + (0,) * (len(shape) - 1), shape)
             try:
                 dataset.id.read(h5py.h5s.create_simple(shape), file_space, array)
             except OSError as err:  # damaged compressed chunks, a file cut short
-                raise CorruptItem(f"cannot read {where}: {err}") from err
+                raise CorruptItem(f"cannot read {self._where(row, entry)}: {err}") from err
         if verify and array_checksum(array) != entry["checksum"]:
-            raise CorruptItem(f"checksum mismatch at {where}")
+            raise CorruptItem(f"checksum mismatch at {self._where(row, entry)}")
         return array
 
     def close(self) -> None:

@@ -30,7 +30,35 @@ from pipeline.store.layout import (TMP_PREFIX, StageDir, StoreError, StoreWriteE
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
-_CHUNK_BYTES = 64 << 10  # HDF5 chunk target: about one item's array, so a random read decompresses little more than it returns
+_MIN_CHUNK_BYTES = 4 << 10   # below this, per-chunk bookkeeping outweighs the bytes a read saves
+_MAX_CHUNK_BYTES = 1 << 20   # HDF5's default chunk cache per dataset
+_COMPRESSION_PAYS = 0.5      # keep a filter only where it at least halves the bytes
+
+
+def chunk_rows(first: np.ndarray) -> int:
+    """Rows per HDF5 chunk of a shard's dataset: the first item's rows, kept within 4 KiB..1 MiB.
+
+    HDF5 reads (and decompresses) whole chunks, so chunks about one item long make a random read of
+    an item touch about two chunks no bigger than itself (64 KiB chunks made a 7 KiB scores read
+    decompress up to 128 KiB)."""
+    row_bytes = max(1, int(np.prod(first.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
+    rows = max(len(first), _MIN_CHUNK_BYTES // row_bytes)
+    return max(1, min(rows, _MAX_CHUNK_BYTES // row_bytes))
+
+
+def compression_pays(first: np.ndarray, rows: int, compression: str) -> bool:
+    """Whether `compression` (with shuffle) stores the first item in at most half its bytes.
+
+    Decompressing whole chunks was most of the cost of a random read from the page cache, while lzf
+    barely shrinks float features, keypoints and scores (and shrinks frame indices, windows and masks
+    many times); so a shard's dataset is compressed only where that pays. An empty first item cannot
+    tell: it is compressed."""
+    if not first.size:
+        return True
+    with h5py.File(io.BytesIO(), "w") as trial:
+        dataset = trial.create_dataset("trial", data=first, chunks=(min(rows, len(first)), *first.shape[1:]),
+                                       compression=compression, shuffle=True)
+        return dataset.id.get_storage_size() <= _COMPRESSION_PAYS * first.nbytes
 
 
 def array_checksum(array: np.ndarray) -> str:
@@ -126,12 +154,12 @@ class ShardWriter:
             raise ValueError(f"array {name!r} of {item.sample_id} is a scalar; put scalars in attrs")
         assert self._h5 is not None
         inner = array.shape[1:]
-        if name not in self._h5:
-            row_bytes = max(1, int(np.prod(inner, dtype=np.int64)) * array.dtype.itemsize)
-            chunk_rows = max(1, _CHUNK_BYTES // row_bytes)
+        if name not in self._h5:  # laid out by this shard's first item (see chunk_rows, compression_pays)
+            rows = chunk_rows(array)
+            compression = self.compression if self.compression and compression_pays(array, rows, self.compression) \
+                else None
             self._h5.create_dataset(name, shape=(0, *inner), maxshape=(None, *inner), dtype=array.dtype,
-                                    chunks=(chunk_rows, *inner), compression=self.compression,
-                                    shuffle=self.compression is not None)
+                                    chunks=(rows, *inner), compression=compression, shuffle=compression is not None)
         dataset = self._h5[name]
         if dataset.shape[1:] != inner or dataset.dtype != array.dtype:
             raise ValueError(f"array {name!r} of {item.sample_id} has shape {array.shape} {array.dtype}, "

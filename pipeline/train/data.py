@@ -1,15 +1,20 @@
 """Clips for training and evaluation, read from the store through the pose (select) and rgb views.
 
-A clip's inputs, aligned on the RGB feature steps:
-- rgb: `features` (n, 1024) float16 of n I3D windows, `windows` (n, window) their clip frame indices,
-  from a view (`rgb`, or a .parquet path) or from a named rgb feature set (`set:NAME`, an entry of
-  rgb.feature_sets, read by item key as pipeline.rgb.sets does); with two sources,
-  (1 - a) * first + a * second (they must share their windows);
-- pose: `keypoints` (T', K, 2), `scores` (T', K), `mask` (T', K) uint8 and `frames` (T',) from the pose view.
-Alignment rule: RGB step i takes the kept pose frame nearest to its window's centre (the midpoint of the
-window's first and last frame; on a tie the earlier pose frame). Temporal sampling then keeps `steps`
-of the n steps: in training a random sorted subset (seeded by seed, epoch and clip), in evaluation the
-evenly spaced linspace choice; clips with fewer steps are padded with zeros and masked (step_mask).
+A clip's inputs, as the authors' loaders give them (longtaojiang/SEDS dataloaders/
+dataloader_H2_retrieval_train_pose.py and dataloader_H2_retrieval_pose.py):
+- keypoints: every kept frame of the pose view (`keypoints` (F, K, 2), plus `scores` with
+  pose_channels xy_score), in the select stage's units; the authors' loader zeroes what the select
+  stage's `seds` normalisation zeroes, so no mask is applied here;
+- rgb: `features` (n, 1024) of the n I3D windows and `windows` (n, L) their clip frame numbers, from a
+  view (`rgb`, or a .parquet path) or a named rgb feature set (`set:NAME`, an rgb.feature_sets entry read
+  by item key as pipeline.rgb.sets does); with two sources, (1 - a) * first + a * second (they must
+  share their windows);
+- windows: for each RGB window, the index of each of its L frames in the clip's kept pose frames, so
+  the Pose encoder sees the frames of the same windows as I3D. A window frame the pose view does not
+  keep (the `seds` normalisation drops frames where neither hand has a box) takes the nearest kept
+  frame (the earlier one on a tie).
+When a clip has more than `steps` windows, an evenly spaced subset is kept (np.linspace truncated to
+integers, the authors' rule in training and test alike); fewer are padded (window index -1, zero features).
 
 Items whose status in either view is not ok, or that have no RGB window or no pose frame, are left out
 and counted (`ClipSet.skipped`). Readers open the HDF5 shards lazily in each DataLoader worker
@@ -33,7 +38,7 @@ from pipeline.fingerprint import item_key
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
-from pipeline.video.sampling import linspace_choice
+from pipeline.video.sampling import linspace_floor
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def _part_spans(attrs: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
     parts = attrs.get("parts")
     if not parts:
-        from pipeline.models.seds.pose_encoder import SEDS_SPANS
+        from pipeline.models.seds.model import SEDS_SPANS
 
         return dict(SEDS_SPANS)
     spans, start = {}, 0
@@ -197,105 +202,99 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
     return ClipSet(clips, pose_reader, [source.reader for source in rgb], spans, skipped)
 
 
+def sentence_groups(texts: list[str]) -> list[list[int]]:
+    """Clip indices grouped by sentence (identical text after stripping), groups in order of first clip:
+    the authors' sentence ids, which pair one sentence with all the clips that sign it."""
+    groups: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        groups.setdefault(text.strip(), []).append(index)
+    return list(groups.values())
+
+
 # -- per-clip arrays ----------------------------------------------------------------------------
 
-def align_to_windows(pose_frames: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """(n,) index into pose_frames of the kept pose frame nearest each window's centre (ties: earlier)."""
-    centre = (windows[:, 0].astype(np.float64) + windows[:, -1]) / 2
-    right = np.clip(np.searchsorted(pose_frames, centre, side="left"), 0, len(pose_frames) - 1)
+def window_frames(pose_frames: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """(n, L) index into `pose_frames` (sorted clip frame numbers) of each window frame: the same frame,
+    or the nearest kept one (the earlier on a tie)."""
+    right = np.clip(np.searchsorted(pose_frames, windows, side="left"), 0, len(pose_frames) - 1)
     left = np.clip(right - 1, 0, len(pose_frames) - 1)
-    take_left = np.abs(centre - pose_frames[left]) <= np.abs(pose_frames[right] - centre)
-    return np.where(take_left, left, right)
-
-
-def choose_steps(n: int, steps: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Indices of the steps kept: all when n <= steps; else a sorted random subset (rng) or linspace."""
-    if n <= steps:
-        return np.arange(n)
-    if rng is None:
-        return linspace_choice(n, steps)
-    return np.sort(rng.choice(n, size=steps, replace=False))
+    take_left = np.abs(windows - pose_frames[left]) <= np.abs(pose_frames[right] - windows)
+    return np.where(take_left, left, right).astype(np.int64)
 
 
 @dataclass
-class AlignedClip:
-    keypoints: np.ndarray   # (n, K, C) float32
-    joint_mask: np.ndarray  # (n, K) bool
-    rgb: np.ndarray         # (n, D) float16 or float32
+class ClipArrays:
+    keypoints: np.ndarray   # (F, K, C) float32, every kept frame
+    windows: np.ndarray     # (n, L) int64 indices into the F frames
+    rgb: np.ndarray         # (n, D) float32
 
 
-def read_clip(clips: ClipSet, clip: Clip, with_scores: bool, alpha: float) -> AlignedClip:
-    pose = clips.pose_reader.read(clip.pose_key, ["keypoints", "scores", "mask", "frames"])
+def read_clip(clips: ClipSet, clip: Clip, with_scores: bool, alpha: float) -> ClipArrays:
+    pose = clips.pose_reader.read(clip.pose_key, ["keypoints", "scores", "frames"])
     rgb = [r.read(k, ["features", "windows"]) for r, k in zip(clips.rgb_readers, clip.rgb_keys)]
     windows = rgb[0]["windows"]
-    features = rgb[0]["features"]
+    features = rgb[0]["features"].astype(np.float32)
     if len(rgb) == 2:
         if rgb[1]["windows"].shape != windows.shape or not np.array_equal(rgb[1]["windows"], windows):
             raise StoreError(f"sample {clip.sample_id}: the two rgb views have different windows "
                              f"({windows.shape} vs {rgb[1]['windows'].shape}); they must share the frame list")
-        features = (1 - alpha) * features.astype(np.float32) + alpha * rgb[1]["features"].astype(np.float32)
+        features = (1 - alpha) * features + alpha * rgb[1]["features"].astype(np.float32)
     frames = pose["frames"]
     if np.any(np.diff(frames) <= 0):
         raise StoreError(f"sample {clip.sample_id}: pose frames are not increasing")
-    take = align_to_windows(frames, windows)
-    keypoints = pose["keypoints"][take].astype(np.float32)
+    keypoints = pose["keypoints"].astype(np.float32)
     if with_scores:
-        keypoints = np.concatenate([keypoints, pose["scores"][take, :, None].astype(np.float32)], axis=-1)
-    return AlignedClip(keypoints, pose["mask"][take].astype(bool), features)
+        keypoints = np.concatenate([keypoints, pose["scores"][..., None].astype(np.float32)], axis=-1)
+    return ClipArrays(keypoints, window_frames(frames, windows), features)
 
 
 class ClipDataset(Dataset):
-    """Items: keypoints (steps,K,C) float32, joint_mask (steps,K) bool, rgb (steps,D) float32,
-    step_mask (steps,) bool, index. Set `epoch` before each epoch's DataLoader is iterated."""
+    """Items: keypoints (F, K, C) float32, windows (steps, L) int64 (-1: padding), rgb (steps, D) float32,
+    index. Windows beyond `steps` are thinned with linspace (module docstring)."""
 
-    def __init__(self, clips: ClipSet, steps: int, train: bool, seed: int, with_scores: bool = False,
-                 alpha: float = 0.0, preload: bool = False):
+    def __init__(self, clips: ClipSet, steps: int, with_scores: bool = False, alpha: float = 0.0,
+                 preload: bool = False):
         self.clips = clips
         self.steps = steps
-        self.train = train
-        self.seed = seed
         self.with_scores = with_scores
         self.alpha = alpha
-        self.epoch = 0
         self.cache = [self._read(i) for i in range(len(clips.clips))] if preload else None
 
     def __len__(self) -> int:
         return len(self.clips.clips)
 
-    def _read(self, index: int) -> AlignedClip:
+    def _read(self, index: int) -> ClipArrays:
         return read_clip(self.clips, self.clips.clips[index], self.with_scores, self.alpha)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.cache[index] if self.cache is not None else self._read(index)
-        n = len(clip.rgb)
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
-        keep = choose_steps(n, self.steps, rng)
-        m = len(keep)
-        k, c = clip.keypoints.shape[1:]
-        keypoints = np.zeros((self.steps, k, c), np.float32)
-        joint_mask = np.zeros((self.steps, k), bool)
+        n, length = clip.windows.shape
+        keep = linspace_floor(n, self.steps)
+        windows = np.full((self.steps, length), -1, np.int64)
         rgb = np.zeros((self.steps, clip.rgb.shape[1]), np.float32)
-        step_mask = np.zeros(self.steps, bool)
-        keypoints[:m], joint_mask[:m], rgb[:m], step_mask[:m] = clip.keypoints[keep], clip.joint_mask[keep], \
-            clip.rgb[keep], True
-        return {"keypoints": torch.from_numpy(keypoints), "joint_mask": torch.from_numpy(joint_mask),
-                "rgb": torch.from_numpy(rgb), "step_mask": torch.from_numpy(step_mask), "index": index}
+        windows[:len(keep)], rgb[:len(keep)] = clip.windows[keep], clip.rgb[keep]
+        return {"keypoints": torch.from_numpy(clip.keypoints), "windows": torch.from_numpy(windows),
+                "rgb": torch.from_numpy(rgb), "index": index}
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    out = {k: torch.stack([it[k] for it in items]) for k in ("keypoints", "joint_mask", "rgb", "step_mask")}
-    out["index"] = torch.tensor([it["index"] for it in items])
-    return out
+    """Stack a batch; keypoints are zero-padded at the end to the longest clip (the authors' collate)."""
+    frames = max(it["keypoints"].shape[0] for it in items)
+    keypoints = torch.zeros((len(items), frames, *items[0]["keypoints"].shape[1:]))
+    for row, it in enumerate(items):
+        keypoints[row, :it["keypoints"].shape[0]] = it["keypoints"]
+    return {"keypoints": keypoints, "windows": torch.stack([it["windows"] for it in items]),
+            "rgb": torch.stack([it["rgb"] for it in items]), "index": torch.tensor([it["index"] for it in items])}
 
 
 class EpochBatches(Sampler[list[int]]):
-    """The batches of one epoch: a permutation seeded by (seed, epoch), cut into batch_size pieces, a
-    last piece of one clip dropped (contrastive losses need two). `start` skips batches already done
-    (resuming mid-epoch reads nothing for them)."""
+    """The batches of one epoch. sampling `clip`: a permutation of the clips; `sentence`: a permutation
+    of the sentence groups, each contributing one of its clips drawn at random (the authors' training
+    set: one sample per sentence). Seeded by (seed, epoch), cut into batch_size pieces, a last piece of
+    one clip dropped (a contrastive loss needs two). `start` skips batches already done (resuming)."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, epoch: int, start: int = 0, shuffle: bool = True):
-        self.size, self.batch_size, self.seed, self.epoch, self.start, self.shuffle = \
-            size, batch_size, seed, epoch, start, shuffle
+    def __init__(self, groups: list[list[int]], batch_size: int, seed: int, epoch: int, start: int = 0):
+        self.groups, self.batch_size, self.seed, self.epoch, self.start = groups, batch_size, seed, epoch, start
 
     @staticmethod
     def count(size: int, batch_size: int) -> int:
@@ -303,23 +302,24 @@ class EpochBatches(Sampler[list[int]]):
         return full + (1 if rest >= 2 else 0)
 
     def __len__(self) -> int:
-        return max(0, self.count(self.size, self.batch_size) - self.start)
+        return max(0, self.count(len(self.groups), self.batch_size) - self.start)
 
     def __iter__(self) -> Iterator[list[int]]:
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch, 7]).permutation(self.size)
-        else:
-            order = np.arange(self.size)
-        for b in range(self.start, self.count(self.size, self.batch_size)):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        order = rng.permutation(len(self.groups))
+        picks = [group[int(rng.integers(len(group)))] for group in self.groups]
+        chosen = [picks[g] for g in order]
+        for b in range(self.start, self.count(len(chosen), self.batch_size)):
+            yield chosen[b * self.batch_size:(b + 1) * self.batch_size]
 
 
-def random_swap(text: str, alpha: float, rng: np.random.Generator) -> str:
-    """EDA random swap (Wei & Zou 2019): swap two random words, max(1, round(alpha * words)) times."""
+def random_swap(text: str, swaps: int, rng: np.random.Generator) -> str:
+    """EDA random swap (Wei & Zou 2019, the textaugment package the authors call): `swaps` times, two
+    distinct random word positions exchange their words."""
     words = text.split()
     if len(words) < 2:
         return text
-    for _ in range(max(1, round(alpha * len(words)))):
+    for _ in range(swaps):
         i, j = rng.choice(len(words), size=2, replace=False)
         words[i], words[j] = words[j], words[i]
     return " ".join(words)

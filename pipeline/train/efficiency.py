@@ -1,21 +1,19 @@
-"""`seds report efficiency`: parameters and FLOPs per SEDS module at the paper's input sizes, batch 16,
-beside the paper's Table 2.
+"""`seds report efficiency`: parameters and FLOPs per SEDS module at the authors' sizes, beside the paper's Table 2.
 
-Counting: torch.utils.flop_counter.FlopCounterMode over one forward pass in eval mode, on fake tensors
-(torch's FakeTensorMode: shapes only, no memory, no arithmetic, so even I3D at 16 x 64 windows counts in
-seconds on a CPU). Attention runs through the math backend while counting so its matrix products are
-seen. FlopCounterMode counts a multiply-add as 2 FLOPs and counts only matrix products and
-convolutions; the table shows GMACs (= FLOPs / 2) beside the paper, because the paper's figures are
-MAC counts: with a thop-style count (multiply-adds of Linear and Conv layers, parameters of Linear and
-Conv layers only, nn.MultiheadAttention and embeddings not counted) the authors' modules give exactly
-the paper's numbers, e.g. RGB interaction = CLIP ViT-B/32 visual tower, 12 layers x 768: MLP weights
-12 x 4.72M + 1024 x 768 input = 57.5M params and 16 x (65 tokens x 56.6M + 64 x 0.79M) = 59.7 GMACs;
-text encoder = CLIP's 12 text layers: MLP weights 12 x 2.10M = 25.2M, 16 x 32 x 25.2M = 12.9 GMACs.
-Our counts include attention projections, attention products and embeddings, so those rows read higher.
-
-Input sizes (batch B = 16): RGB encoder (I3D) B x 64 windows of 16 RGB frames 224 x 224; Pose encoder
-B x 64 steps x 49 joints x 2; RGB interaction B x 64 x 1024; Pose interaction B x 64 x 1536; text
-encoder B x 32 token ids; CGAF 2 x B x 64 x 512.
+Parameters, two counts per module:
+- all: every parameter of the module;
+- thop-style: what the `thop` profiler the paper used reports: only modules whose exact type has a
+  thop rule (Conv, Linear, BatchNorm, nn.LayerNorm, ...) and only those the forward pass calls; so
+  attention (nn.MultiheadAttention holds its weights itself), embeddings, LayerNorm subclasses (CLIP's
+  fp32 LayerNorm, the authors' TF-style one) and free parameters (class token, positions, projections)
+  are not counted. With the authors' modules this gives their counts exactly (text tower 25,196,544 =
+  the MLPs of 12 blocks; RGB tower 57,455,616; Pose tower 57,848,832; CGAF 17,399,424; hand GCN
+  9,658,708; body GCN 9,658,652; window fusion 30,680,064). The paper's "Pose encoder" row (9.66M)
+  is one part GCN, the hand GCN; the whole Pose encoder (both GCNs and the window fusion) has 49.997M.
+FLOPs: torch.utils.flop_counter.FlopCounterMode over one forward pass in eval mode on fake tensors
+(shapes only, no arithmetic), attention through the math backend; GMACs = FLOPs / 2 (the paper's
+figures are thop MAC counts). Inputs: batch 16 clips of 64 windows of 16 frames over 300 kept frames,
+32 text tokens; I3D counts its 16 x 64 windows of 16 x 224 x 224 frames (logits layer excluded).
 """
 
 from __future__ import annotations
@@ -28,45 +26,56 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-# Paper, supplementary Table 2: (params in M, GFLOPs as printed there); None where it gives no figure.
+# Paper, Table 2: (params in M, GFLOPs as printed there); None where it gives no figure.
 PAPER: dict[str, tuple[float | None, float | None]] = {
     "RGB encoder (I3D)": (None, None),
-    "Pose encoder": (9.66, 132.1),
+    "hand GCN (paper: Pose encoder)": (9.66, 132.1),
     "RGB interaction": (57.7, 59.7),
     "Pose interaction": (57.8, 60.1),
     "Text encoder": (25.2, 12.9),
     "CGAF": (None, 18.1),
 }
-BATCH = 16
+BATCH, WINDOWS, WINDOW, FRAMES, WORDS = 16, 64, 16, 300, 32
+
+# Module types thop (0.1.1) has a counting rule for; thop matches the exact type, not subclasses.
+THOP_TYPES: tuple[type, ...] = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.InstanceNorm3d, nn.PReLU, nn.Softmax, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d,
+    nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+    nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Linear, nn.Dropout,
+    nn.Upsample, nn.UpsamplingBilinear2d, nn.UpsamplingNearest2d, nn.RNNCell, nn.GRUCell, nn.LSTMCell, nn.RNN,
+    nn.GRU, nn.LSTM, nn.Sequential, nn.PixelShuffle, nn.SyncBatchNorm)
 
 
 @dataclass
 class Row:
     module: str
     input: str
-    params_m: float | None
-    gflops: float | None      # FlopCounterMode FLOPs / 1e9
-    gmacs: float | None       # gflops / 2
+    params_m: float | None         # all parameters, M
+    thop_params: int | None        # thop-style count
+    gmacs: float | None
     paper_params_m: float | None
     paper_g: float | None
     note: str = ""
 
-    @staticmethod
-    def _ratio(ours: float | None, paper: float | None) -> float | None:
-        return ours / paper if ours is not None and paper else None
 
-    @property
-    def params_ratio(self) -> float | None:
-        return self._ratio(self.params_m, self.paper_params_m)
+def thop_style_params(module: nn.Module, inputs: tuple) -> int:
+    """Parameters as thop counts them (module docstring): leaf modules of a thop type that run."""
+    called: set[int] = set()
+    handles = [m.register_forward_hook(lambda mod, *_: called.add(id(mod)))
+               for m in module.modules() if type(m) in THOP_TYPES and not list(m.children())]
+    try:
+        with torch.no_grad():
+            module.eval()(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sum(p.numel() for m in module.modules() if id(m) in called for p in m.parameters(recurse=False))
 
-    @property
-    def flops_ratio(self) -> float | None:
-        return self._ratio(self.gmacs, self.paper_g)
 
-
-def count(build: Callable[[], tuple[nn.Module, tuple]], skip: str | None = None) -> tuple[float, float]:
-    """(params in M, FLOPs in G) of one forward of the module `build` returns, on fake tensors;
-    parameters named under `skip` (a layer the forward pass does not use) are not counted."""
+def flops(build: Callable[[], tuple[nn.Module, tuple]], skip: str | None = None) -> tuple[float, float]:
+    """(all params in M, GFLOPs) of one forward of `build()` on fake tensors; parameters under `skip` excluded."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
@@ -80,73 +89,69 @@ def count(build: Callable[[], tuple[nn.Module, tuple]], skip: str | None = None)
     return params / 1e6, counter.get_total_flops() / 1e9
 
 
-def _i3d_builder() -> tuple[Callable[[], tuple[nn.Module, tuple]] | None, str]:
-    """pipeline.models.i3d's network, when that module exists (the rgb stage's helper writes it)."""
-    try:
-        i3d = importlib.import_module("pipeline.models.i3d")
-    except ModuleNotFoundError:
-        return None, "pipeline.models.i3d is not in this tree: I3D not counted"
-    cls = getattr(i3d, "InceptionI3d", None) or getattr(i3d, "I3D", None)
-    if cls is None:
-        return None, "pipeline.models.i3d has no InceptionI3d/I3D class: I3D not counted"
-    return (lambda: (cls(), (torch.randn(BATCH * 64, 3, 16, 224, 224),))), \
-        "16 clips x 64 windows = 1024 I3D inputs; logits layer not counted"
+def _i3d_builder(b: int) -> Callable[[], tuple[nn.Module, tuple]]:
+    i3d = importlib.import_module("pipeline.models.i3d")
+    return lambda: (i3d.InceptionI3d(), (torch.randn(b * WINDOWS, 3, WINDOW, 224, 224),))
+
+
+def _modules(b: int = BATCH) -> list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]], str]]:
+    """(name, input, build, note) per module at batch `b` (thop-style counts do not depend on it)."""
+    from pipeline.models.seds.cgaf import CGAF
+    from pipeline.models.seds.graphs import BODY, HAND
+    from pipeline.models.seds.interaction import FeatureTower
+    from pipeline.models.seds.stgcn import PartGCN
+    from pipeline.models.seds.temporal import TemporalConvBlock
+    from pipeline.models.seds.text import TextTower
+
+    w, t = WINDOWS + 1, WINDOWS
+    valid = lambda: torch.ones(b, w, dtype=torch.bool)  # noqa: E731
+    return [
+        ("RGB encoder (I3D)", f"{b}x{t} windows x{WINDOW}x224x224x3", _i3d_builder(b), "logits layer not counted"),
+        ("hand GCN (paper: Pose encoder)", f"2x{b}x{FRAMES} frames x21x2",
+         lambda: (PartGCN(HAND), (torch.randn(b, FRAMES, 21, 2),)), "one call; both hands run it (x2 FLOPs)"),
+        ("body GCN", f"{b}x{FRAMES} frames x7x2", lambda: (PartGCN(BODY), (torch.randn(b, FRAMES, 7, 2),)), ""),
+        ("window fusion", f"{b}x{t} windows x1536x{WINDOW}",
+         lambda: (TemporalConvBlock(1536), (torch.randn(b * t, 1536, WINDOW),)), "the authors' GCN_Conv"),
+        ("RGB interaction", f"{b}x{t}x1024",
+         lambda: (FeatureTower(1024), (torch.randn(b, t, 1024), valid())), ""),
+        ("Pose interaction", f"{b}x{t}x1536",
+         lambda: (FeatureTower(1536), (torch.randn(b, t, 1536), valid())), ""),
+        ("Text encoder", f"{b}x{WORDS} tokens",
+         lambda: (TextTower(), (torch.randint(0, 49408, (b, WORDS)),)), "CLIP ViT-B/32 text tower"),
+        ("CGAF", f"2x{b}x{w}x512",
+         lambda: (CGAF(), (torch.randn(b, w, 512), torch.randn(b, w, 512), valid())), "2 layers, 5 and 3 keys"),
+    ]
 
 
 def efficiency_rows() -> list[Row]:
-    from pipeline.models.seds.cgaf import CGAF
-    from pipeline.models.seds.interaction import Interaction
-    from pipeline.models.seds.pose_encoder import PoseEncoder
-    from pipeline.models.seds.text import CLIP_B32_RANDOM, TextEncoder
-
-    b = BATCH
-    builders: list[tuple[str, str, Callable[[], tuple[nn.Module, tuple]] | None, str]] = []
-    i3d, note = _i3d_builder()
-    builders.append(("RGB encoder (I3D)", f"{b}x64x16x224x224x3", i3d, note))
-    builders.append(("Pose encoder", f"{b}x64x49x2",
-                     lambda: (PoseEncoder(), (torch.randn(b, 64, 49, 2), torch.ones(b, 64, 49, dtype=torch.bool))), ""))
-    builders.append(("RGB interaction", f"{b}x64x1024",
-                     lambda: (Interaction(1024), (torch.randn(b, 64, 1024), torch.ones(b, 64, dtype=torch.bool))), ""))
-    builders.append(("Pose interaction", f"{b}x64x1536",
-                     lambda: (Interaction(1536), (torch.randn(b, 64, 1536), torch.ones(b, 64, dtype=torch.bool))), ""))
-    builders.append(("Text encoder", f"{b}x32 tokens",
-                     lambda: (TextEncoder(CLIP_B32_RANDOM, 32, 512),
-                              (torch.randint(0, 49408, (b, 32)), torch.ones(b, 32, dtype=torch.bool))),
-                     "CLIP ViT-B/32 text tower (the paper's), embeddings included"))
-    builders.append(("CGAF", f"2x{b}x64x512",
-                     lambda: (CGAF(), (torch.randn(b, 64, 512), torch.randn(b, 64, 512),
-                                       torch.ones(b, 64, dtype=torch.bool))), "2 layers"))
     rows = []
-    for name, shape, build, note in builders:
-        paper_p, paper_g = PAPER[name]
-        if build is None:
-            rows.append(Row(name, shape, None, None, None, paper_p, paper_g, note))
-            continue
-        params, flops = count(build, skip="logits." if name.startswith("RGB encoder") else None)
-        rows.append(Row(name, shape, params, flops, flops / 2, paper_p, paper_g, note))
+    for (name, shape, build, note), (_, _, build_one, _) in zip(_modules(), _modules(1)):
+        paper_p, paper_g = PAPER.get(name, (None, None))
+        skip = "logits." if name.startswith("RGB encoder") else None
+        params, g = flops(build, skip)
+        thop = None if name.startswith("RGB encoder") else thop_style_params(*build_one())
+        rows.append(Row(name, shape, params, thop, g / 2, paper_p, paper_g, note))
     return rows
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    width = int(spec.split(".")[0])
+    width = int(spec.split(".")[0].rstrip(",d") or 0)
     return "-".rjust(width) if value is None else format(value, spec)
 
 
 def format_table(rows: list[Row]) -> str:
-    head = (f"{'module':<18} {'input (batch 16)':<20} {'params M':>9} {'paper M':>8} {'ratio':>6} "
-            f"{'GFLOPs':>8} {'GMACs':>8} {'paper G':>8} {'ratio':>6}  note")
+    head = (f"{'module':<31} {'input (batch 16)':<30} {'params M':>9} {'thop-style':>11} {'paper M':>8} "
+            f"{'GMACs':>8} {'paper G':>8}  note")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.module:<18} {r.input:<20} {_fmt(r.params_m, '9.2f')} {_fmt(r.paper_params_m, '8.2f')} "
-                     f"{_fmt(r.params_ratio, '6.2f')} {_fmt(r.gflops, '8.1f')} {_fmt(r.gmacs, '8.1f')} "
-                     f"{_fmt(r.paper_g, '8.1f')} {_fmt(r.flops_ratio, '6.2f')}  {r.note}")
-    lines.append("GFLOPs: torch FlopCounterMode (2 per multiply-add); GMACs = GFLOPs / 2, compared with the paper's "
-                 "Table 2 (MAC counts, thop-style; see docs/stages/train.md). ratio = ours / paper.")
+        lines.append(f"{r.module:<31} {r.input:<30} {_fmt(r.params_m, '9.3f')} "
+                     f"{'-'.rjust(11) if r.thop_params is None else format(r.thop_params, '11,d')} "
+                     f"{_fmt(r.paper_params_m, '8.2f')} {_fmt(r.gmacs, '8.1f')} {_fmt(r.paper_g, '8.1f')}  {r.note}")
+    lines.append("params M: all parameters; thop-style: what thop reports (modules with a thop rule that run: no "
+                 "attention, embeddings, LayerNorm subclasses or free parameters); GMACs: torch FlopCounterMode / 2. "
+                 "The paper's Pose encoder row is one part GCN (the hand GCN).")
     return "\n".join(lines)
 
 
 def as_json(rows: list[Row]) -> str:
-    data: list[dict[str, Any]] = []
-    for r in rows:
-        data.append({**asdict(r), "params_ratio": r.params_ratio, "flops_ratio": r.flops_ratio})
-    return json.dumps(data, indent=2)
+    return json.dumps([asdict(r) for r in rows], indent=2)

@@ -1,17 +1,18 @@
-"""Text-video retrieval within one split: similarity matrices (fused, pose, rgb) and their metrics.
+"""Text-video retrieval within one split: similarity matrices per stream and their metrics under both protocols.
 
-Every clip is encoded once (uniform temporal sampling), every sentence once (no augmentation); the
-[clip, sentence] similarity of each stream is dual_mix * V2T + (1 - dual_mix) * T2V of the FILIP
-similarities (the authors' evaluation), computed in blocks of clips against all sentences. Sentence i
-belongs to clip i, so the true pairs are the diagonal. The fused stream's metrics are the headline.
+Every clip is encoded once; every distinct sentence once (no augmentation). The [clip, sentence]
+similarity of each stream is dual_mix x I2T + (1 - dual_mix) x T2I of the FILIP similarities (the
+authors' evaluation, main_task_retrieval.py _run_on_single_gpu_new_mix). The saved matrix is square,
+[clip, the sentence of clip j]: column j repeats for clips that share a sentence, so both protocols
+(pipeline/train/metrics.py) read it. `evaluate.protocol` picks the headline; metrics.json holds both.
 
 Outputs of the evaluate stage (folder `evaluate.out`):
-    metrics.json     {"split", "clips", "chance_R@1", "t2v": {R@1, R@5, R@10, MedR, MeanR}, "v2t": {...},
-                      "streams": {"fused"|"pose"|"rgb": {"t2v": ..., "v2t": ...}}, "tie_rule", "checkpoint",
-                      "seconds" (this stage's, figures included)}
-    similarity.npz   fused, pose, rgb: float32 (N, N) [clip, sentence]; sample_ids, texts: unicode (N,)
-                     (np.load(..., allow_pickle=False) reads it)
-    token_similarity.npz  the figure pairs' step x word cosines (`token_maps`), for the Figure 5 heatmaps
+    metrics.json     {"split", "clips", "sentences", "chance_R@1", "protocol", "t2v", "v2t" (headline stream,
+                      headline protocol), "protocols": {"authors"|"per_clip": {stream: {"t2v", "v2t"}}},
+                      "streams" (the headline protocol's), "tie_rule", "checkpoint", "selection", "filip_padding",
+                      "seconds"}
+    similarity.npz   one float32 (N, N) matrix per stream; sample_ids, texts: unicode (N,)
+    token_similarity.npz  the figure pairs' token x word cosines (`token_maps`), for the Figure 5 heatmaps
     figures/, report.md   written from the files above by pipeline/report (also `seds report figures|run`)
 """
 
@@ -30,12 +31,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipeline.models.seds.losses import normalise
-from pipeline.models.seds.model import SEDS, STREAMS, VideoTokens
+from pipeline.models.seds.model import SEDS, VideoTokens
+from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.train.data import ClipDataset, ClipSet, collate
-from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.metrics import protocol_metrics
 from pipeline.video.sampling import linspace_choice
 
 TOKEN_MAPS_FILE = "token_similarity.npz"
+PROTOCOLS = ("authors", "per_clip")
 
 
 def autocast_for(device: str, amp: str) -> Any:
@@ -48,9 +51,21 @@ def autocast_for(device: str, amp: str) -> Any:
 
 @dataclass
 class Similarities:
-    matrices: dict[str, np.ndarray]   # stream -> (N, N) float32 [clip, sentence]
+    matrices: dict[str, np.ndarray]   # stream -> (N, N) float32 [clip, sentence of clip j]
     sample_ids: list[str]
     texts: list[str]
+
+
+def encode_clips(model: SEDS, dataset: ClipDataset, device: str, batch_size: int, num_workers: int,
+                 amp: str) -> VideoTokens:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
+    parts = []
+    with autocast_for(device, amp):
+        for batch in loader:
+            video = model.encode_video(batch["keypoints"].to(device), batch["windows"].to(device),
+                                       batch["rgb"].to(device))
+            parts.append(video.normalised())
+    return VideoTokens.cat(parts)
 
 
 @torch.no_grad()
@@ -59,26 +74,21 @@ def similarities(model: SEDS, clips: ClipSet, dataset: ClipDataset, device: str,
     was_training = model.training
     model.eval()
     texts = [c.text for c in clips.clips]
-    videos: list[VideoTokens] = []
-    words, word_masks = [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
+    distinct = sorted(set(texts))
+    where = {text: i for i, text in enumerate(distinct)}
+    column = torch.tensor([where[t] for t in texts])
+    tokenizer = ClipTokenizer(model.config.max_words)
+    ids = tokenizer(distinct).to(device)
     with autocast_for(device, amp):
-        for batch in loader:
-            v = model.encode_video(batch["keypoints"].to(device), batch["joint_mask"].to(device),
-                                   batch["rgb"].to(device), batch["step_mask"].to(device))
-            videos.append(v.normalised())
-            ids, mask = model.text.tokenize([texts[i] for i in batch["index"].tolist()])
-            words.append(model.encode_text(ids.to(device), mask.to(device)).float())
-            word_masks.append(mask.to(device))
-    video = VideoTokens(*(torch.cat([getattr(v, s) for v in videos]) for s in ("fused", "pose", "rgb", "step_mask")))
-    text, text_mask = torch.cat(words), torch.cat(word_masks)
-    rows: dict[str, list[torch.Tensor]] = {s: [] for s in STREAMS}
+        words = torch.cat([model.encode_text(ids[i:i + batch_size]).float() for i in range(0, len(ids), batch_size)])
+    valid = text_mask(ids)
+    video = encode_clips(model, dataset, device, batch_size, num_workers, amp)
+    rows: dict[str, list[torch.Tensor]] = {s: [] for s in model.streams}
     for start in range(0, len(texts), block):
-        part = VideoTokens(*(getattr(video, s)[start:start + block] for s in ("fused", "pose", "rgb", "step_mask")))
-        for stream, sim in model.retrieval_similarity(part, text, text_mask).items():
-            rows[stream].append(sim.float().cpu())
+        for stream, sim in model.retrieval_similarity(video.select(slice(start, start + block)), words, valid).items():
+            rows[stream].append(sim.float().cpu()[:, column])
     model.train(was_training)
-    return Similarities({s: torch.cat(rows[s]).numpy().astype(np.float32) for s in STREAMS},
+    return Similarities({s: torch.cat(rows[s]).numpy().astype(np.float32) for s in model.streams},
                         [c.sample_id for c in clips.clips], texts)
 
 
@@ -100,38 +110,44 @@ def figure_indices(sample_ids: list[str], count: int, chosen: list[str] | None) 
 @torch.no_grad()
 def token_maps(model: SEDS, clips: ClipSet, dataset: ClipDataset, indices: list[int], device: str,
                amp: str = "auto") -> dict[str, np.ndarray]:
-    """Each chosen clip against its own sentence: the cosine of every (step, word) token pair of the
+    """Each chosen clip against its own sentence: the cosine of every (video token, word) pair of the
     pose and rgb streams, the similarities FILIP aggregates (pipeline/models/seds/losses.py), as arrays
-    for token_similarity.npz: pose, rgb (P, T, L) float32, step_mask (P, T), word_mask (P, L) bool,
-    tokens (P, L) (the tokenizer's own, '' where padded), sample_ids, texts (P,)."""
+    for token_similarity.npz: pose, rgb (P, W + 1, L) float32 (rgb zeros for a pose-only model),
+    step_mask (P, W + 1), word_mask (P, L) bool, tokens (P, L) ('' where padded), sample_ids, texts (P,)."""
     was_training = model.training
     model.eval()
     texts = [clips.clips[i].text for i in indices]
     batch = collate([dataset[i] for i in indices])
-    ids, mask = model.text.tokenize(texts)
+    tokenizer = ClipTokenizer(model.config.max_words)
+    ids = tokenizer(texts)
     with autocast_for(device, amp):
-        video = model.encode_video(batch["keypoints"].to(device), batch["joint_mask"].to(device),
-                                   batch["rgb"].to(device), batch["step_mask"].to(device)).normalised()
-        words = normalise(model.encode_text(ids.to(device), mask.to(device)))
+        video = model.encode_video(batch["keypoints"].to(device), batch["windows"].to(device),
+                                   batch["rgb"].to(device)).normalised()
+        words = normalise(model.encode_text(ids.to(device)))
     model.train(was_training)
-    tokens = [[t if m else "" for t, m in zip(model.text.tokenizer.convert_ids_to_tokens(row.tolist()), keep)]
-              for row, keep in zip(ids, mask.tolist())]
-    return {stream: torch.einsum("bid,bjd->bij", video.stream(stream), words).float().cpu().numpy()
-            for stream in ("pose", "rgb")} | {
-        "step_mask": video.step_mask.cpu().numpy(), "word_mask": mask.numpy(), "tokens": np.array(tokens, dtype=str),
-        "sample_ids": np.array([clips.clips[i].sample_id for i in indices], dtype=str),
-        "texts": np.array(texts, dtype=str)}
+    maps = {stream: torch.einsum("bid,bjd->bij", video.stream(stream), words).float().cpu().numpy()
+            for stream in ("pose", "rgb") if stream in video.streams}
+    maps.setdefault("rgb", np.zeros_like(maps["pose"]))
+    return maps | {"step_mask": video.valid.cpu().numpy(), "word_mask": text_mask(ids).numpy(),
+                   "tokens": np.array(tokenizer.tokens(ids), dtype=str),
+                   "sample_ids": np.array([clips.clips[i].sample_id for i in indices], dtype=str),
+                   "texts": np.array(texts, dtype=str)}
 
 
-def metrics_record(sims: Similarities, tie_rule: str, split: str) -> dict[str, Any]:
-    """Metrics of every stream; `repeated_texts` counts clips whose sentence another clip of the split
-    shares word for word (their text embeddings tie, which the tie rule then decides)."""
-    streams = {s: retrieval_metrics(m, tie_rule) for s, m in sims.matrices.items()}
+def metrics_record(sims: Similarities, protocol: str, tie_rule: str, split: str, headline: str) -> dict[str, Any]:
+    """Metrics of every stream under both protocols; the headline (`protocol`, stream `headline`) on top.
+    `repeated_texts` counts clips whose sentence another clip of the split shares word for word."""
+    protocols = {name: {s: protocol_metrics(m, sims.texts, name, tie_rule) for s, m in sims.matrices.items()}
+                 for name in PROTOCOLS}
     n = len(sims.sample_ids)
-    counts = Counter(sims.texts)
-    return {"split": split, "clips": n, "chance_R@1": 100.0 / n, "tie_rule": tie_rule,
+    counts = Counter(t.strip() for t in sims.texts)
+    sentences = len(counts)
+    top = protocols[protocol][headline]
+    return {"split": split, "clips": n, "sentences": sentences, "chance_R@1": 100.0 / (sentences if protocol ==
+                                                                                        "authors" else n),
+            "tie_rule": tie_rule, "protocol": protocol, "headline": headline,
             "repeated_texts": sum(c for c in counts.values() if c > 1),
-            "t2v": streams["fused"]["t2v"], "v2t": streams["fused"]["v2t"], "streams": streams}
+            "t2v": top["t2v"], "v2t": top["v2t"], "streams": protocols[protocol], "protocols": protocols}
 
 
 def no_token_maps() -> dict[str, np.ndarray]:
@@ -180,20 +196,22 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     t: TrainParams = build_section(TrainParams, ck["params"], f"train (saved in {e.checkpoint})")
     clips = load_clips(Path(runtime.manifests), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
     trained = {k: tuple(v) for k, v in model.config.spans.items()}
-    if clips.spans != trained:
+    if any(clips.spans.get(k) != v for k, v in trained.items()):
         raise StoreError(f"the keypoint columns of {t.pose_view} ({clips.spans}) are not those {e.checkpoint} was "
                          f"trained on ({trained}): the select params changed since training; retrain")
     alpha = t.rgb_mix_alpha if len(t.rgb_views) == 2 else 0.0
-    dataset = ClipDataset(clips, t.steps, False, t.seed, t.pose_channels == "xy_score", alpha)
+    dataset = ClipDataset(clips, t.steps, t.pose_channels == "xy_score", alpha)
     chosen = figure_indices([c.sample_id for c in clips.clips], e.figure_queries, e.figure_samples)
     sims = similarities(model, clips, dataset, device, e.batch_size, e.num_workers, t.amp)
     maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else no_token_maps()
     out = Path(e.out)
     write_matrices(out, sims, maps)
     write_figures(out, params)
-    record = metrics_record(sims, e.tie_rule, e.split)
+    record = metrics_record(sims, e.protocol, e.tie_rule, e.split, model.headline)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
-                   "text_encoder": ck["text_encoder"], "seconds": round(time.perf_counter() - started, 1)})
+                   "selection": ck.get("selection", {}), "weights": ck.get("weights", []),
+                   "filip_padding": model.config.filip_padding,
+                   "seconds": round(time.perf_counter() - started, 1)})
     (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_run_report(params, out, ck)
     return record

@@ -1,19 +1,25 @@
 """The trainer: one flat loop (in the spirit of nanoGPT's train.py), resumable step for step.
 
-What makes a resumed run take exactly the steps an uninterrupted one would:
-- the clip order of epoch e is a permutation seeded by (seed, e); a resumed epoch skips the batches done;
-- temporal sampling of clip i in epoch e is seeded by (seed, e, i); the text augmentation of batch
-  position j at step s by (seed, s, j); dropout by torch.manual_seed(seed, s) before each step;
-- the learning rate is a function of the step; model, optimiser, AMP scaler, the partial epoch's loss
-  sums and the history travel in the checkpoint.
-A checkpoint is resumed only when its run identity equals the current one: every train param except
-output/worker knobs (params.NON_IDENTITY), TRAINER_VERSION (bump it when a code change alters what
-training computes) and a hash of the training clips' item keys (keys hash content and stage
-fingerprints, so new clips or recomputed features count as a change). Otherwise training starts
-afresh and says why, so `dvc repro` after a code or data change never reuses a stale checkpoint.
+It trains as the authors' main_task_retrieval.py does (train_epoch, prep_optimizer, main): an epoch
+visits every distinct sentence once with one of its clips (`sampling`), a sentence fed to T2I is
+augmented with probability augment_p, BertAdam with the warmup-cosine schedule over all steps, the
+global gradient clip, the logit scale clamped after each step; the selection split is evaluated
+after every eval_every epochs and `select` decides which weights become model.pt (the authors keep
+the best test epoch; `best_test` does that and says so in every report).
 
-Outputs under `train.out`: model.pt (final weights + resolved params), checkpoints/last.pt (resumable),
-plots/train.tsv and plots/val.tsv (one row per epoch, for `dvc plots`), metrics.json (`dvc metrics`).
+What makes a resumed run take exactly the steps an uninterrupted one would:
+- epoch e's order and clip choice per sentence are seeded by (seed, e); a resumed epoch skips the
+  batches done; the augmentation of batch position j at step s by (seed, s, j); dropout by
+  torch.manual_seed(seed, s) before each step;
+- model, optimiser (BertAdam keeps each parameter's step), AMP scaler, the partial epoch's loss sums,
+  the history and the best selection score travel in the checkpoint.
+A checkpoint is resumed only when its run identity equals the current one: every train param except
+output/worker knobs (params.NON_IDENTITY), the evaluate params selection reads, TRAINER_VERSION, the
+content hashes of the CLIP and SignBERT files, and a hash of the training clips' item keys.
+
+Outputs under `train.out`: model.pt (selected weights + resolved params), checkpoints/last.pt
+(resumable), checkpoints/best.pt, plots/train.tsv and plots/val.tsv (one row per epoch, for
+`dvc plots`), metrics.json (`dvc metrics`).
 """
 
 from __future__ import annotations
@@ -30,47 +36,64 @@ from torch.utils.data import DataLoader
 
 from pipeline.config import Params
 from pipeline.fingerprint import hash_json
+from pipeline.models.checkpoints import RANDOM, resolve_checkpoint
 from pipeline.models.seds.model import SEDS, SEDSConfig
-from pipeline.models.seds.text import describe_text_encoder
+from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap
+from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap, sentence_groups
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
 from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:
     return SEDSConfig(
-        spans={k: list(v) for k, v in spans.items()}, in_channels=3 if p.pose_channels == "xy_score" else 2,
-        gcn_widths=tuple(p.gcn_widths), gcn_temporal_kernel=p.gcn_temporal_kernel, gcn_dropout=p.gcn_dropout,
-        fusion_hidden=p.fusion_hidden, fusion_kernel=p.fusion_kernel, steps=p.steps,
-        interaction_width=p.interaction_width, interaction_layers=p.interaction_layers,
-        interaction_heads=p.interaction_heads, interaction_dropout=p.interaction_dropout, embed_dim=p.embed_dim,
-        cgaf_layers=p.cgaf_layers, cgaf_heads=p.cgaf_heads, cgaf_ff=p.cgaf_ff, cgaf_window=p.cgaf_window,
-        cgaf_dropout=p.cgaf_dropout, text_encoder=p.text_encoder, max_words=p.max_words, tau=p.tau,
-        logit_scale_init=p.logit_scale_init, logit_scale_max=p.logit_scale_max, dual_mix=p.dual_mix,
-        match_weight=p.match_weight, match_reduce=p.match_reduce)
+        spans={k: list(v) for k, v in spans.items()}, parts=tuple(p.parts),
+        in_channels=3 if p.pose_channels == "xy_score" else 2, gcn_joint_channels=tuple(p.gcn_joint_channels),
+        gcn_part_channels=p.gcn_part_channels, steps=p.steps, tower_width=p.tower_width, tower_layers=p.tower_layers,
+        tower_heads=p.tower_heads, embed_dim=p.embed_dim, text_width=p.text_width, text_layers=p.text_layers,
+        text_heads=p.text_heads, max_words=p.max_words, cgaf_keys=tuple(p.keys_per_layer()), cgaf_heads=p.cgaf_heads,
+        cgaf_ff=p.cgaf_ff, cgaf_dropout=p.cgaf_dropout, tau=p.tau, logit_scale_init=p.logit_scale_init,
+        logit_scale_max=p.logit_scale_max, dual_mix=p.dual_mix, match_weight=p.match_weight,
+        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant)
 
 
-def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> tuple[SEDS, list[str]]:
-    """The model, seeded, with SignBERT init and text freezing applied; plus lines describing its weights."""
-    from pipeline.models.signbert import load_gcn_hand
+@dataclass
+class BuiltModel:
+    model: SEDS
+    weights: list[str]                  # one line per part: where its initial weights came from
+    artifacts: dict[str, str]           # checkpoint param -> content hash ("random" when none)
+
+
+def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel:
+    """The model, seeded and initialised as the authors' (CLIP, SignBERT); every weight source is named."""
+    from pipeline.models.seds.clip_weights import init_from_clip, resolve_clip
+    from pipeline.models.seds.signbert import init_hand_from_signbert
 
     torch.manual_seed(p.seed)
     model = SEDS(model_config(p, spans))
-    notes = [f"text encoder: {describe_text_encoder(p.text_encoder)}"
-             + (" frozen (lr_text 0)" if p.lr_text == 0 else "")]
-    if p.signbert_checkpoint:
-        notes.append(load_gcn_hand(model.pose_encoder.gcn_hand, p.signbert_checkpoint))
+    weights, artifacts = [], {}
+    clip = resolve_clip(p.clip_checkpoint)
+    artifacts["clip_checkpoint"] = clip.content_hash
+    if clip.is_random:
+        weights.append("text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; "
+                       f"seed {p.seed})")
     else:
-        notes.append("Pose encoder, interactions, CGAF: random init (seed %d)" % p.seed)
-    if p.lr_text == 0:
-        model.text.freeze()
-    return model, notes
+        weights.append(init_from_clip(model, clip).description)
+    if p.signbert_checkpoint:
+        signbert = resolve_checkpoint(p.signbert_checkpoint, "train.signbert_checkpoint")
+        artifacts["signbert_checkpoint"] = signbert.content_hash
+        weights.append(init_hand_from_signbert(model.pose_encoder.gcns["hand"], signbert))
+    else:
+        artifacts["signbert_checkpoint"] = RANDOM
+        weights.append(f"hand GCN: random (no train.signbert_checkpoint; seed {p.seed})")
+    weights.append(f"body GCN, window fusion{', CGAF' if p.variant == 'seds' else ''}: random (seed {p.seed}), "
+                   "as in the release")
+    return BuiltModel(model, weights, artifacts)
 
 
 def resolve_device(requested: str) -> str:
@@ -89,16 +112,20 @@ class TrainResult:
     clips: str
     notes: list[str]
     history: list[dict[str, Any]]
+    selection: dict[str, Any]
     step_losses: dict[int, float] = field(default_factory=dict)  # this run's steps only
     resumed_from: int | None = None
 
     def line(self) -> str:
         last = self.history[-1] if self.history else {}
-        val = f", val T2V R@1 {last['t2v_R@1']:.1f} V2T R@1 {last['v2t_R@1']:.1f}" if "t2v_R@1" in last else ""
+        val = f", {self.selection['split']} T2V R@1 {last['t2v_R@1']:.1f}" if "t2v_R@1" in last else ""
+        chosen = (f"; model.pt = epoch {self.selection['epoch']} ({self.selection['rule']}"
+                  f"{', SELECTED ON THE TEST SET' if self.selection.get('on_test') else ''})"
+                  if self.selection.get("epoch") else "; model.pt = last step")
         resumed = f" (resumed at step {self.resumed_from})" if self.resumed_from else ""
         loss = f", loss {last['loss']:.3f}" if "loss" in last else ""
         return (f"train: step {self.step}/{self.total_steps}, {self.epochs_done} epoch(s) in {self.seconds:.0f} s"
-                f"{resumed}{loss}{val} -> {self.out}")
+                f"{resumed}{loss}{val}{chosen} -> {self.out}")
 
 
 def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -118,8 +145,25 @@ def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, 
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
+def _selection_split(p: TrainParams, params: Params) -> str | None:
+    if p.select == "last" or not p.eval_every:
+        return None
+    return p.val_split if p.select == "val" else params["evaluate"].split
+
+
+def _augmented(texts: list[str], p: TrainParams, step: int) -> list[str]:
+    """The T2I sentences of a batch: each swapped with probability augment_p (the authors' loader)."""
+    out = []
+    for j, text in enumerate(texts):
+        rng = np.random.default_rng([p.seed, step, j])
+        augment = p.text_augment == "random_swap" and rng.random() < p.augment_p
+        out.append(random_swap(text, p.swaps, rng) if augment else text)
+    return out
+
+
 def train(params: Params) -> TrainResult:
     p: TrainParams = params["train"]
+    e = params["evaluate"]
     runtime = params.runtime
     device = resolve_device(runtime.device)
     if device == "cpu":
@@ -127,30 +171,39 @@ def train(params: Params) -> TrainResult:
     out = Path(p.out)
     manifests, store = Path(runtime.manifests), Path(runtime.store)
     clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params)
-    val_clips: ClipSet | None = None
-    if p.val_split and p.eval_every:
+    select_split = _selection_split(p, params)
+    select_clips: ClipSet | None = None
+    if select_split:
         try:
-            val_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.val_split, params)
+            select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params)
         except StoreError as err:
-            raise StoreError(f"{err} (train.val_split: null trains without validation)") from err
-    model, notes = build_model(p, clips.spans)
-    model.to(device)
+            raise StoreError(f"{err} (train.select: {p.select} evaluates split {select_split!r}; "
+                             "train.select: last needs no selection split)") from err
+    built = build_model(p, clips.spans)
+    model = built.model.to(device)
     alpha = p.rgb_mix_alpha if len(p.rgb_views) == 2 else 0.0
     with_scores = p.pose_channels == "xy_score"
-    dataset = ClipDataset(clips, p.steps, True, p.seed, with_scores, alpha, p.preload)
-    val_dataset = ClipDataset(val_clips, p.steps, False, p.seed, with_scores, alpha, p.preload) if val_clips else None
-    per_epoch = EpochBatches.count(len(dataset), p.batch_size)
+    dataset = ClipDataset(clips, p.steps, with_scores, alpha, p.preload)
+    select_dataset = ClipDataset(select_clips, p.steps, with_scores, alpha, p.preload) if select_clips else None
+    texts = [c.text for c in clips.clips]
+    groups = sentence_groups(texts) if p.sampling == "sentence" else [[i] for i in range(len(texts))]
+    per_epoch = EpochBatches.count(len(groups), p.batch_size)
     if per_epoch == 0:
-        raise StoreError(f"split {p.split!r} has {len(dataset)} usable clip(s): a contrastive step needs at least two")
+        raise StoreError(f"split {p.split!r} has {len(groups)} usable {p.sampling}(s): a contrastive step needs two")
     total_steps = per_epoch * p.epochs
     limit = min(total_steps, p.max_steps or total_steps)
-    optimizer = build_optimizer(model, p)
+    optimizer = build_optimizer(model, p, total_steps)
     use_scaler = device.startswith("cuda") and (p.amp == "fp16" or (p.amp == "auto" and not torch.cuda.is_bf16_supported()))
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    tokenizer = ClipTokenizer(p.max_words)
+    notes = list(built.weights)
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
-    last_path = out / "checkpoints" / "last.pt"
-    identity = {**p.identity(), "trainer_version": TRAINER_VERSION,
+    selection: dict[str, Any] = {"rule": p.select, "split": select_split, "on_test": p.select == "best_test",
+                                 "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None}
+    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
+    identity = {**p.identity(), "trainer_version": TRAINER_VERSION, "artifacts": built.artifacts,
+                "selection": [select_split, e.protocol, e.tie_rule],
                 "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips])}
     if p.resume and last_path.is_file():
         ck = load_checkpoint(last_path)
@@ -160,6 +213,7 @@ def train(params: Params) -> TrainResult:
             if scaler is not None and ck.get("scaler"):
                 scaler.load_state_dict(ck["scaler"])
             step, history, seconds, sums = ck["step"], ck["history"], ck["seconds"], ck["epoch_sums"]
+            selection = ck["selection"]
             resumed_from = step
             notes.append(f"resumed from {last_path} at step {step}")
         else:
@@ -171,7 +225,7 @@ def train(params: Params) -> TrainResult:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict() if with_optimizer else None,
                 "scaler": scaler.state_dict() if (scaler is not None and with_optimizer) else None,
                 "step": step, "epoch": step // per_epoch, "history": history, "seconds": seconds,
-                "epoch_sums": sums, "text_encoder": describe_text_encoder(p.text_encoder)}
+                "epoch_sums": sums, "selection": selection, "weights": built.weights}
 
     progress = None
     if p.progress:
@@ -183,31 +237,25 @@ def train(params: Params) -> TrainResult:
     started = time.monotonic()
     while step < limit:
         epoch, first = divmod(step, per_epoch)
-        dataset.epoch = epoch
-        loader = DataLoader(dataset, batch_sampler=EpochBatches(len(dataset), p.batch_size, p.seed, epoch, first),
+        loader = DataLoader(dataset, batch_sampler=EpochBatches(groups, p.batch_size, p.seed, epoch, first),
                             num_workers=p.num_workers, collate_fn=collate, pin_memory=device.startswith("cuda"))
         for batch in loader:
             factor = set_learning_rates(optimizer, step, total_steps, p.warmup)
             torch.manual_seed(p.seed * 1_000_003 + step)
-            texts = [clips.clips[i].text for i in batch["index"].tolist()]
-            ids, mask = model.text.tokenize(texts)
-            aug_ids = aug_mask = None
-            if p.text_augment == "random_swap":
-                aug = [random_swap(t, p.swap_alpha, np.random.default_rng([p.seed, step, j])) for j, t in enumerate(texts)]
-                aug_ids, aug_mask = (x.to(device) for x in model.text.tokenize(aug))
+            batch_texts = [texts[i] for i in batch["index"].tolist()]
+            ids, aug_ids = tokenizer(batch_texts).to(device), tokenizer(_augmented(batch_texts, p, step)).to(device)
             with autocast_for(device, p.amp):
-                video = model.encode_video(batch["keypoints"].to(device), batch["joint_mask"].to(device),
-                                           batch["rgb"].to(device), batch["step_mask"].to(device))
-                words = model.encode_text(ids.to(device), mask.to(device))
-                words_aug = model.encode_text(aug_ids, aug_mask) if aug_ids is not None else None
-                loss, parts = model.loss(video, words, mask.to(device), words_aug, aug_mask)
+                video = model.encode_video(batch["keypoints"].to(device), batch["windows"].to(device),
+                                           batch["rgb"].to(device))
+                loss, parts = model.loss(video, model.encode_text(ids), text_mask(ids), model.encode_text(aug_ids),
+                                         text_mask(aug_ids))
             optimizer_step(model, optimizer, loss, scaler, p.grad_clip)
             value = float(loss.detach())
             if not np.isfinite(value):
                 raise FloatingPointError(f"loss is {value} at step {step}: lower the learning rates or turn amp off")
             step_losses[step] = value
             sums["loss"] += value
-            for name in ("fused", "pose", "rgb", "match"):
+            for name in LOSS_PARTS[1:]:
                 sums[name] += float(parts[name].detach()) if name in parts else 0.0
             step += 1
             if progress is not None:
@@ -215,29 +263,37 @@ def train(params: Params) -> TrainResult:
                 progress.set_postfix(loss=f"{value:.3f}", epoch=epoch + 1)
             epoch_done = step % per_epoch == 0
             if epoch_done:
-                done_steps = per_epoch
                 record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                          **{k: v / done_steps for k, v in sums.items()},
+                                          **{k: v / per_epoch for k, v in sums.items()},
                                           "lr_factor": factor, "logit_scale": float(model.logit_scale.detach().exp()),
                                           "seconds": seconds + time.monotonic() - started}
-                if val_dataset is not None and (epoch + 1) % p.eval_every == 0:
-                    sims = similarities(model, val_clips, val_dataset, device, p.eval_batch_size, p.num_workers, p.amp)
-                    fused = metrics_record(sims, "pessimistic", p.val_split)
-                    record.update({f"{d}_{m}": fused[d][m] for d in ("t2v", "v2t") for m in fused[d]})
+                if select_dataset is not None and (epoch + 1) % p.eval_every == 0:
+                    sims = similarities(model, select_clips, select_dataset, device, p.eval_batch_size,
+                                        p.num_workers, p.amp)
+                    scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline)
+                    record.update({f"{d}_{m}": scores[d][m] for d in ("t2v", "v2t") for m in scores[d]})
+                    if record["t2v_R@1"] >= selection.get("value", -1.0):
+                        selection.update(epoch=epoch + 1, step=step, value=record["t2v_R@1"])
+                        save_checkpoint(best_path, payload(with_optimizer=False))
                 history.append(record)
                 sums = {k: 0.0 for k in LOSS_PARTS}
             if epoch_done or step >= limit or (p.checkpoint_every and step % p.checkpoint_every == 0):
-                seconds_now = seconds + time.monotonic() - started
-                seconds, started = seconds_now, time.monotonic()
+                seconds, started = seconds + time.monotonic() - started, time.monotonic()
                 save_checkpoint(last_path, payload(with_optimizer=True))
             if step >= limit:
                 break
     if progress is not None:
         progress.close()
     seconds += time.monotonic() - started
-    save_checkpoint(out / "model.pt", payload(with_optimizer=False))
+    if selection.get("epoch") and best_path.is_file():
+        chosen = load_checkpoint(best_path)
+        chosen.update(selection=selection, history=history, seconds=seconds)
+        save_checkpoint(out / "model.pt", {k: v for k, v in chosen.items() if k != "format"})
+    else:
+        save_checkpoint(out / "model.pt", payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
-               "clips": len(dataset), "final": history[-1] if history else {}}
+               "clips": len(dataset), "sentences": len(sentence_groups(texts)), "selection": selection,
+               "final": history[-1] if history else {}}
     _write_reports(out, history, summary)
-    return TrainResult(out, step, total_steps, len(history), seconds, clips.describe(), notes, history, step_losses,
-                       resumed_from)
+    return TrainResult(out, step, total_steps, len(history), seconds, clips.describe(), notes, history, selection,
+                       step_losses, resumed_from)

@@ -49,6 +49,15 @@ def linspace_choice(total: int, count: int) -> np.ndarray:
     return np.round(np.linspace(0, total - 1, count)).astype(np.int64)
 
 
+def linspace_floor(total: int, count: int) -> np.ndarray:
+    """`count` of `total` items chosen by np.linspace(0, total-1, count, dtype=int), i.e. truncated: the
+    SEDS loaders' choice of 64 windows (dataloader_H2_retrieval_pose.py _get_pose_clips); all of them
+    when total <= count."""
+    if total <= count:
+        return np.arange(total, dtype=np.int64)
+    return np.linspace(0, total - 1, count, dtype=np.int64)
+
+
 FRAME_RULES = ("thin", "all", "every", "uniform")
 
 

@@ -114,8 +114,6 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
     dict as the report reads it."""
     import pyarrow.parquet as pq
 
-    from pipeline.models.seds.text import describe_text_encoder
-
     table = pq.read_table(project / "manifests" / "probe.parquet").to_pylist()
     test = sorted((r for r in table if r["split"] == "test"), key=lambda r: r["sample_id"])
     ids, texts = [r["sample_id"] for r in test], [r["text"] for r in test]
@@ -133,8 +131,11 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
                         step_mask=np.array([[True] * 6, [True] * 4 + [False] * 2]), word_mask=words != "",
                         tokens=words, sample_ids=np.array([ids[i] for i in chosen]),
                         texts=np.array([texts[i] for i in chosen]))
-    record = {"split": "test", "clips": n, "chance_R@1": 100.0 / n, "tie_rule": "pessimistic", "repeated_texts": 0,
-              "streams": {s: retrieval_metrics(m) for s, m in (("fused", fused), ("pose", pose), ("rgb", rgb))},
+    streams = {s: retrieval_metrics(m) for s, m in (("fused", fused), ("pose", pose), ("rgb", rgb))}
+    record = {"split": "test", "clips": n, "sentences": n, "chance_R@1": 100.0 / n, "tie_rule": "pessimistic",
+              "repeated_texts": 0, "protocol": "per_clip", "streams": streams, "protocols": {"per_clip": streams},
+              "selection": {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
+                            "metric": "fused T2V R@1, per_clip protocol"},
               "checkpoint": "runs/train/model.pt", "clips_note": f"{n} clips", "seconds": 12.5}
     (out / "metrics.json").write_text(json.dumps(record))
     train_dir = project / "runs" / "train"
@@ -143,8 +144,9 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
     (train_dir / "metrics.json").write_text(json.dumps({
         "step": 2, "total_steps": 2, "epochs": 1, "seconds": 4.25, "clips": 4,
         "final": {"epoch": 1, "loss": 3.5, "t2v_R@1": 25.0, "v2t_R@1": 50.0}}))
-    train = asdict(build_section(TrainParams, {"text_encoder": "tiny-random", "out": "runs/train"}, "train"))
-    return ids, {"params": train, "step": 2, "text_encoder": describe_text_encoder("tiny-random")}
+    train = asdict(build_section(TrainParams, {"clip_checkpoint": "random", "out": "runs/train"}, "train"))
+    weights = ["text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; seed 42)"]
+    return ids, {"params": train, "step": 2, "weights": weights}
 
 
 def test_figures_and_report_from_evaluate_outputs(project):
@@ -164,11 +166,12 @@ def test_figures_and_report_from_evaluate_outputs(project):
 
     report = write_run_report(params, out, checkpoint).read_text()
     fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
-    assert f"| Fused (SEDS) | {fused['t2v']['R@1']:.1f} |" in report
-    assert "| RGB only | 0.0 |" in report and "chance R@1 is 25.0 %" in report
+    assert f"| Fused (SEDS) | per clip (headline) | {fused['t2v']['R@1']:.1f} |" in report
+    assert "| RGB only | per clip (headline) | 0.0 |" in report and "chance R@1 25.0 %" in report
+    assert "Model: epoch 1 of training, the best fused T2V R@1, per_clip protocol on split `val`" in report
     assert "final loss 3.500; last validation (epoch 1): T2V R@1 25.0 %, V2T R@1 50.0 %" in report
-    assert "tiny random BERT (explicit: text_encoder tiny-random, random weights)" in report
-    assert "trained 2 steps from random init (seed 42)" in report
+    assert "| SEDS initial weights | text tower, interaction towers, logit scale: random (explicit" in report
+    assert "runs/train/model.pt, trained 2 steps" in report
     assert "| test | 4 | 4 |" in report and "| train | 4 | 4 |" in report  # manifest clips, probe ok
     probe_row = next(line for line in report.splitlines() if line.startswith("| probe |") and "computed" in line)
     assert re.match(r"\| probe \| \d+\.\d \| last run: 12 computed, 0 reused, 0 failed \|", probe_row)

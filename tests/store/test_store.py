@@ -198,3 +198,69 @@ def test_mismatched_array_layout_in_one_shard_is_refused(tmp_path):
         with ShardWriter(stage_dir) as writer:
             writer.add(item(0))
             writer.add(bad)
+
+
+def _clip_item(i: int) -> Item:
+    """Arrays as training reads them: random float16 features (lzf cannot shrink them), frame indices
+    and a mask (lzf shrinks them many times)."""
+    rng = np.random.default_rng(i)
+    t = 90 + i
+    return Item(f"clip{i:03d}", f"sample{i}", {"features": rng.normal(size=(64, 1024)).astype(np.float16),
+                                               "frames": np.arange(t, dtype=np.int64) * 3,
+                                               "mask": np.ones((t, 49), np.uint8)})
+
+
+def test_shard_compresses_only_what_compression_halves_in_chunks_of_about_one_item(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir, compression="lzf") as writer:
+        for i in range(4):
+            writer.add(_clip_item(i))
+    with h5py.File(next(stage_dir.shards.iterdir())) as f:
+        assert f["features"].compression is None and f["features"].chunks == (64, 1024)  # the first item's rows
+        assert f["mask"].compression == "lzf" and f["mask"].chunks == (90, 49)
+        assert f["frames"].compression == "lzf" and f["frames"].chunks == (512,)  # 90 x 8 B < 4 KiB: 4 KiB chunks
+        assert f["frames"].id.get_storage_size() < f["frames"].nbytes / 10
+    reader = StageReader(stage_dir, verify=True)
+    for i in range(4):
+        expected = _clip_item(i)
+        got = reader.read(expected.item_key)
+        for name, array in expected.arrays.items():
+            np.testing.assert_array_equal(got[name], array)
+
+
+def test_shards_laid_out_as_before_still_read_and_verify(tmp_path, monkeypatch):
+    """Stores written before the layout followed the data (every array lzf, 64 KiB chunks spanning
+    items) read as they did: the layout is each HDF5 dataset's own, not the store's format."""
+    import pipeline.store.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "compression_pays", lambda first, rows, compression: True)
+    monkeypatch.setattr(writer_module, "chunk_rows", lambda first: max(1, (64 << 10) // first[0].nbytes))
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir, compression="lzf") as writer:
+        for i in range(6):
+            writer.add(_clip_item(i))
+    monkeypatch.undo()
+    with h5py.File(next(stage_dir.shards.iterdir())) as f:
+        assert f["features"].compression == "lzf" and f["features"].chunks == (32, 1024)
+        assert f["mask"].chunks[0] > 2 * 95  # one chunk spans items
+    reader = StageReader(stage_dir, verify=True)
+    for i in (4, 0, 5, 2, 1, 3):
+        expected = _clip_item(i)
+        got = reader.read(expected.item_key)
+        for name, array in expected.arrays.items():
+            np.testing.assert_array_equal(got[name], array)
+    assert verify_stage(stage_dir).ok
+
+
+def test_index_decodes_the_part_of_a_row_asked_for_and_no_other(tmp_path):
+    stage_dir = make_stage_dir(tmp_path)
+    with ShardWriter(stage_dir, max_items=3) as writer:
+        for i in range(7):
+            writer.add(item(i))
+    rows = StageIndex.load(stage_dir).rows
+    assert len(rows) == 7 and not rows._built  # opening decodes no row
+    row = rows["key0004"]  # the second part holds items 3, 4, 5
+    assert sorted(rows._built) == ["key0003", "key0004", "key0005"]
+    assert row.sample_id == "sample4" and row.attrs == {"fps": 25.0, "width": 320, "box_rule": "whole_frame"}
+    assert row.array("frames")["length"] == 5 + 4 % 7 and row.shard == rows["key0003"].shard
+    assert sorted(r.sample_id for r in rows.values()) == [f"sample{i}" for i in range(7)]

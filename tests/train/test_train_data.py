@@ -1,76 +1,112 @@
-"""Reading clips from the store views: alignment rule, temporal sampling, skipping, RGB mixing, batching."""
+"""Reading clips from the store views: window frames, window thinning, padding, skipping, RGB mixing,
+the authors' one-clip-per-sentence epochs, text augmentation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from pipeline.store.layout import StoreError
-from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, align_to_windows, choose_steps, load_clips,
-                                 random_swap, read_clip)
+from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, collate, load_clips, random_swap, read_clip,
+                                 sentence_groups, window_frames)
+from pipeline.train.loop import _augmented
+from pipeline.train.params import TrainParams
 
-from train_support import build_store
-
-
-def test_alignment_takes_the_pose_frame_nearest_each_window_centre():
-    pose_frames = np.array([0, 4, 8, 12])
-    windows = np.array([[0, 1, 2, 3],      # centre 1.5 -> frame 0
-                        [1, 2, 3, 4],      # centre 2.5 -> frame 4 (|2.5-4| < |2.5-0|)
-                        [4, 5, 6, 7],      # centre 5.5 -> frame 4
-                        [5, 6, 7, 8],      # centre 6.5 -> frame 8
-                        [4, 5, 6, 8]])     # centre 6.0 -> tie between 4 and 8: the earlier, 4
-    assert align_to_windows(pose_frames, windows).tolist() == [0, 1, 1, 2, 1]
-    far = np.array([[100, 101]])
-    assert align_to_windows(pose_frames, far).tolist() == [3]
+from train_support import WINDOW, build_store
 
 
-def test_temporal_sampling():
-    assert choose_steps(5, 8, None).tolist() == [0, 1, 2, 3, 4]           # fewer: all (then padded)
-    assert choose_steps(10, 4, None).tolist() == [0, 3, 6, 9]             # evaluation: evenly spaced
-    picked = choose_steps(100, 8, np.random.default_rng(1))
-    assert len(picked) == 8 and len(set(picked.tolist())) == 8 and (np.diff(picked) > 0).all()
-    again = choose_steps(100, 8, np.random.default_rng(1))
-    assert picked.tolist() == again.tolist()
+def test_window_frames_are_the_same_frames_or_the_nearest_kept_one():
+    kept = np.array([0, 2, 4, 6, 10])
+    windows = np.array([[0, 1, 2, 3],       # 1 -> tie between 0 and 2: the earlier; 3 -> tie 2/4: 2
+                        [4, 5, 6, 7],       # 7 -> 6
+                        [8, 9, 10, 11]])    # 8 -> tie 6/10: 6; 9 -> 10; 11 -> 10 (the last)
+    assert window_frames(kept, windows).tolist() == [[0, 0, 1, 1], [2, 2, 3, 3], [3, 4, 4, 4]]
+    every = np.arange(20)
+    assert window_frames(every, windows).tolist() == windows.tolist()   # nothing dropped: the frames themselves
 
 
-def test_random_swap_permutes_words_reproducibly():
+def test_sentence_groups_pair_each_sentence_with_its_clips():
+    texts = ["a b", "c", "a b ", "d", "c"]
+    assert sentence_groups(texts) == [[0, 2], [1, 4], [3]]
+
+
+def test_epochs_visit_each_sentence_once_with_a_seeded_clip():
+    groups = [[0, 1], [2, 3], [4], [5, 6, 7]]
+    epoch = [i for b in EpochBatches(groups, 2, seed=5, epoch=2) for i in b]
+    assert len(epoch) == 4 and sorted(next(g for g in groups if i in g)[0] for i in epoch) == [0, 2, 4, 5]
+    assert epoch == [i for b in EpochBatches(groups, 2, seed=5, epoch=2) for i in b]          # seeded
+    picks = {tuple(sorted(i for b in EpochBatches(groups, 4, seed=5, epoch=e) for i in b)) for e in range(12)}
+    assert len(picks) > 1                                                                       # redrawn per epoch
+    assert list(EpochBatches(groups, 2, seed=5, epoch=2, start=1)) == list(EpochBatches(groups, 2, 5, 2))[1:]
+    assert EpochBatches.count(10, 4) == 3 and EpochBatches.count(9, 4) == 2   # a last batch of one is dropped
+
+
+def test_random_swap_and_its_probability():
     text = "the quick brown fox jumps over the lazy dog today"
-    out = random_swap(text, 0.2, np.random.default_rng(3))
-    assert sorted(out.split()) == sorted(text.split()) and out != text
-    assert out == random_swap(text, 0.2, np.random.default_rng(3))
-    assert random_swap("hello", 0.5, np.random.default_rng(0)) == "hello"
+    once = random_swap(text, 1, np.random.default_rng(3))
+    assert sorted(once.split()) == sorted(text.split())
+    assert sum(a != b for a, b in zip(once.split(), text.split())) == 2     # one swap: exactly two positions
+    assert random_swap("hello", 1, np.random.default_rng(0)) == "hello"
+    p = TrainParams(augment_p=0.5, swaps=1)
+    texts = [f"w{i} x{i} y{i} z{i}" for i in range(400)]
+    changed = sum(a != b for a, b in zip(_augmented(texts, p, step=7), texts))
+    assert 160 < changed < 240                                              # about half, p = 0.5
+    assert _augmented(texts, p, step=7) == _augmented(texts, p, step=7)
+    assert _augmented(texts, TrainParams(text_augment="none"), step=7) == texts
 
 
-def test_epoch_batches_are_seeded_and_skip_done_batches():
-    assert EpochBatches.count(10, 4) == 3      # 4 + 4 + 2
-    assert EpochBatches.count(9, 4) == 2       # a last batch of one clip is dropped
-    full = list(EpochBatches(10, 4, seed=5, epoch=2))
-    assert sorted(i for b in full for i in b) == list(range(10))
-    assert list(EpochBatches(10, 4, seed=5, epoch=2, start=1)) == full[1:]
-    assert full != list(EpochBatches(10, 4, seed=5, epoch=3))
-
-
-def test_load_clips_skips_failed_items_and_reads_aligned_arrays(tmp_path):
+def test_load_clips_reads_every_kept_frame_and_the_rgb_windows(tmp_path):
     build_store(tmp_path, sentences=3, splits=("train", "test"), fail=("s001_r0",))
     clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
     assert [c.sample_id for c in clips.clips] == ["s000_r0", "s002_r0"]
     assert clips.skipped == {"select not ok": 1}
     assert clips.spans == {"body": (0, 7), "left_hand": (7, 28), "right_hand": (28, 49)}
+    pose = clips.pose_reader.read(clips.clips[0].pose_key, ["keypoints", "frames"])
+    rgb = clips.rgb_readers[0].read(clips.clips[0].rgb_keys[0], ["windows"])["windows"]
     clip = read_clip(clips, clips.clips[0], with_scores=True, alpha=0.0)
-    windows = clips.rgb_readers[0].read(clips.clips[0].rgb_keys[0], ["windows"])["windows"]
-    assert clip.keypoints.shape == (len(windows), 49, 3) and clip.rgb.shape == (len(windows), 1024)
-    dataset = ClipDataset(clips, steps=8, train=False, seed=0)
-    item = dataset[0]
-    assert item["keypoints"].shape == (8, 49, 2) and item["step_mask"].all()
+    assert clip.keypoints.shape == (len(pose["frames"]), 49, 3) and clip.windows.shape == (len(rgb), WINDOW)
+    np.testing.assert_array_equal(clip.keypoints[..., :2], pose["keypoints"])
+    # pose keeps every other clip frame; each window frame maps to the kept frame nearest it
+    expected = window_frames(pose["frames"], rgb)
+    np.testing.assert_array_equal(clip.windows, expected)
+    assert np.abs(pose["frames"][clip.windows] - rgb).max() <= 1
     with pytest.raises(StoreError, match="no usable clips of split 'nope'"):
         load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "nope")
 
 
+def test_windows_beyond_steps_are_thinned_evenly_and_fewer_are_padded(tmp_path):
+    build_store(tmp_path, sentences=2, splits=("train",))
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
+    clip = read_clip(clips, clips.clips[0], with_scores=False, alpha=0.0)
+    n = len(clip.windows)
+    thinned = ClipDataset(clips, steps=4)[0]
+    keep = np.linspace(0, n - 1, 4, dtype=int)
+    np.testing.assert_array_equal(thinned["windows"].numpy(), clip.windows[keep])
+    padded = ClipDataset(clips, steps=n + 5)[0]
+    assert (padded["windows"][n:] == -1).all() and float(padded["rgb"][n:].abs().sum()) == 0.0
+    np.testing.assert_allclose(padded["rgb"][:n].numpy(), clip.rgb)
+
+
+def test_collate_pads_frames_with_zeros_at_the_end(tmp_path):
+    build_store(tmp_path, sentences=3, splits=("train",), seed=4)
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
+    dataset = ClipDataset(clips, steps=8)
+    items = [dataset[i] for i in range(3)]
+    batch = collate(items)
+    lengths = [it["keypoints"].shape[0] for it in items]
+    assert batch["keypoints"].shape[:2] == (3, max(lengths)) and len(set(lengths)) > 1
+    for row, length in enumerate(lengths):
+        assert torch.equal(batch["keypoints"][row, :length], items[row]["keypoints"])
+        assert float(batch["keypoints"][row, length:].abs().sum()) == 0.0
+    assert batch["index"].tolist() == [0, 1, 2]
+
+
 def test_two_rgb_views_are_mixed_with_alpha(tmp_path):
     build_store(tmp_path, sentences=2, splits=("train",), rgb_stages=("rgb", "rgb_agnostic"))
-    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb", str(tmp_path / "manifests" / "rgb_agnostic.parquet")],
-                       "train")
+    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select",
+                       ["rgb", str(tmp_path / "manifests" / "rgb_agnostic.parquet")], "train")
     clip = clips.clips[0]
     aware = clips.rgb_readers[0].read(clip.rgb_keys[0], ["features"])["features"].astype(np.float32)
     agnostic = clips.rgb_readers[1].read(clip.rgb_keys[1], ["features"])["features"].astype(np.float32)
@@ -88,12 +124,3 @@ def test_rgb_feature_sets_are_read_by_item_key(tmp_path):
     assert [source.key(r) for r in pose_rows] == [c.rgb_keys[0] for c in by_view.clips]
     other = RgbSource("set:other", reader, fingerprint="0" * 32)
     assert other.key(pose_rows[0]) is None  # not computed for that set: the clip is left out
-
-
-def test_padding_when_a_clip_has_fewer_steps(tmp_path):
-    build_store(tmp_path, sentences=2, splits=("train",))
-    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
-    dataset = ClipDataset(clips, steps=200, train=True, seed=0)
-    item = dataset[0]
-    n = int(item["step_mask"].sum())
-    assert 0 < n < 200 and not item["joint_mask"][n:].any() and float(item["rgb"][n:].abs().sum()) == 0.0

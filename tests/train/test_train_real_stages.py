@@ -14,7 +14,6 @@ import pipeline.cli as cli
 
 from train_support import TINY_TRAIN
 
-MODULE = "pipeline.commands.train"
 PARAMS = {
     "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1, "threads_per_worker": 1,
                 "device": "cpu"},
@@ -23,17 +22,15 @@ PARAMS = {
     "data": {"root": "data/sample", "annotations": [
         {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s} for s in ("train", "test")]},
     "select": {"source": "gt_keypoints"},
-    "rgb": {"size": 32, "resize": 32},
-    "train": {**TINY_TRAIN, "epochs": 30, "batch_size": 6, "val_split": None, "lr_pose": 4e-3,
-              "lr_interaction": 4e-3, "lr_fusion": 4e-3},
+    "rgb": {"size": 32, "resize": 32, "window": 8, "num_windows": 8},
+    "train": {**TINY_TRAIN, "steps": 8, "epochs": 30, "batch_size": 6, "val_split": None, "select": "last",
+              "sampling": "clip", "lr_pose": 4e-3, "lr_clip": 1e-3, "lr_cgaf": 1e-3},
     "evaluate": {"split": "test"},
 }
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_on_the_real_stage_outputs(tmp_path, chdir, monkeypatch, capsys):
-    if MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, MODULE])
+def test_train_and_evaluate_on_the_real_stage_outputs(tmp_path, chdir, capsys):
     chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
     for command in (["sample"], ["manifest"], ["run", "probe", "--no-progress"],

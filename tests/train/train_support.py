@@ -6,7 +6,8 @@ Synthetic but learnable: a vocabulary of glosses, each with its own hand motion 
 and oscillation of the 49 SEDS keypoints) and its own RGB feature direction; a sentence is a gloss
 sequence, its text the gloss words; every sentence is rendered once per split with different speed,
 placement and noise (a different "signer"), so retrieval in the test split means recognising the
-glosses, not remembering a clip. About 5% of joints are missing (mask 0, garbage coordinates).
+glosses, not remembering a clip. About 5% of joints are missing: mask 0 and coordinates (0, 0), as the
+select stage's `seds` normalisation writes them (the model sees them as the authors' loader gives them).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from pipeline.fingerprint import StageFingerprint, item_key
+from pipeline.keypoints.layout import selection
 from pipeline.runner.plan import FINGERPRINTS_META
 from pipeline.store.layout import StageDir
 from pipeline.store.records import Item
 from pipeline.store.writer import ShardWriter
+from tests_support import TINY_MODEL
 
 WORDS = ["hello", "you", "name", "what", "book", "eat", "friend", "good", "happy", "house"]
 RGB_DIM = 1024
@@ -46,12 +49,15 @@ def _stage_dir(store: Path, stage: str) -> StageDir:
 
 def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("train", "train", "val", "test"),
                 seed: int = 0, rgb_stages: tuple[str, ...] = ("rgb",), fail: tuple[str, ...] = (),
-                rgb_signal: float = 1.0) -> dict:
+                rgb_signal: float = 1.0, groups: tuple[str, ...] = ("body", "hand")) -> dict:
     """Write manifests/select.parquet, manifests/<rgb stage>.parquet and their store items under `root`.
     `fail` lists sample ids recorded as failed in the select view; `rgb_signal` scales the glosses'
-    RGB directions (0: RGB features are pure noise, so only the pose stream can learn)."""
+    RGB directions (0: RGB features are pure noise, so only the pose stream can learn); `groups` are
+    the select stage's part groups the items hold (the SEDS 49 by default; face and mouth add 48 and 20)."""
+    chosen = selection(list(groups))
+    points = chosen.size
     rng = np.random.default_rng(seed)
-    glosses = {w: {"pose": rng.normal(0, 1, (49, 2)), "amp": rng.normal(0, 0.5, (49, 2)),
+    glosses = {w: {"pose": rng.normal(0, 1, (points, 2)), "amp": rng.normal(0, 0.5, (points, 2)),
                    "freq": rng.uniform(1, 3), "rgb": rng.normal(0, 1, RGB_DIM)} for w in WORDS}
     seen, sentence_words = set(), []
     while len(sentence_words) < sentences:
@@ -80,12 +86,12 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                 kp = np.concatenate(kp).astype(np.float32)
                 kp += rng.normal(0, 0.05, kp.shape).astype(np.float32)
                 n_frames = len(kp)
-                mask = (rng.random((n_frames, 49)) > 0.05).astype(np.uint8)
-                kp[mask == 0] = rng.normal(0, 50, (int((mask == 0).sum()), 2))  # garbage where missing
+                mask = (rng.random((n_frames, points)) > 0.05).astype(np.uint8)
+                kp[mask == 0] = 0.0
                 frames = np.arange(n_frames, dtype=np.int64) * 2  # every other clip frame was kept
                 select_item = Item(f"sel-{sid}", sid, {
                     "keypoints": kp, "scores": mask.astype(np.float32) * 0.9, "mask": mask, "frames": frames},
-                    {"parts": ["body", "left_hand", "right_hand"]})
+                    {"parts": list(chosen.parts)})
                 status = "failed" if sid in fail else "ok"
                 if status == "ok":
                     select_writer.add(select_item)
@@ -114,13 +120,8 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
     return {"sentences": sentence_words, "splits": splits, "rgb_fingerprints": [d.fingerprint for d in rgb_dirs]}
 
 
-TINY_TRAIN = {
-    "text_encoder": "tiny-random", "lr_text": 0.0, "gcn_widths": [16, 16, 32, 32], "fusion_hidden": 48,
-    "interaction_width": 64, "interaction_layers": 1, "interaction_heads": 4, "embed_dim": 64, "cgaf_layers": 1,
-    "cgaf_heads": 4, "cgaf_ff": 128, "steps": 16, "max_words": 12, "batch_size": 8, "epochs": 2,
-    "lr_pose": 2e-3, "lr_interaction": 2e-3, "lr_fusion": 2e-3, "warmup": 0.1, "progress": False,
-    "interaction_dropout": 0.0, "cgaf_dropout": 0.0, "threads": 1,
-}
+TINY_TRAIN = {**TINY_MODEL, "steps": 16, "batch_size": 8, "epochs": 2, "lr_clip": 2e-3, "lr_pose": 2e-3,
+              "lr_cgaf": 2e-3, "warmup": 0.1, "progress": False, "cgaf_dropout": 0.0}
 
 
 def write_project_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> Path:

@@ -1,96 +1,54 @@
-"""RGB interaction and Pose interaction: transformer encoders over the 64 clip steps of one modality.
+"""The RGB and Pose interaction towers: CLIP ViT-B/32's visual transformer fed with feature vectors.
 
-    features (B, T, d_in) -> Linear(d_in -> width) + learnt position embedding -> LayerNorm
-      -> `layers` pre-LN blocks (self-attention over the valid steps, MLP x4) -> LayerNorm
-      -> Linear(width -> embed_dim, no bias)                                   -> (B, T, embed_dim)
+Authors: longtaojiang/SEDS modules/module_clip.py, FeatureTransformer (built by CLIP as `visual`
+for the pose tower and by CLIP_vision for the RGB tower), and CLIP.encode_image(return_hidden=True).
 
-This is the shape of the authors' FeatureTransformer (CLIP ViT-B/32's visual transformer fed with
-feature vectors instead of patches: width 768, 12 layers, 12 heads), without the class token: the
-objectives use every step token, and the CGAF fuses the steps position by position. Padded steps
-(clips with fewer than T windows) are masked out of attention as keys. The authors initialise these
-blocks from CLIP's visual tower; here they start random (no CLIP image weights are used).
+    features (B, T, d_in), T = steps (64) windows, zero-padded
+      input_proj: 1x1 conv d_in -> width (no bias)                 [their conv1]
+      (token_merge: 1x1 conv over the token axis 2T -> T, only when 2T tokens arrive: CiCo's
+       concatenated feature sets; [their conv2_trans])
+      [class_embedding ; tokens] + positional_embedding (T + 1 learned positions) -> ln_pre
+      `layers` CLIP blocks, padded windows masked as keys (the class token is always valid)
+      ln_post, then @ proj (width -> embed_dim) on ALL T + 1 tokens       -> (B, T + 1, embed_dim)
 
-The attention is written with F.scaled_dot_product_attention (fused kernels on GPU, counted by
-torch's FLOP counter), shared with the CGAF module.
+Every token is returned (the FILIP objectives use them all, the class token included, as the
+authors' do). Shapes and names follow CLIP's visual tower, so CLIP's weights initialise everything
+but input_proj and the positions, whose shapes differ (clip_weights.py), as in the authors' code.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from pipeline.models.seds.clip_blocks import LayerNormFP32, Transformer
 
-class Attention(nn.Module):
-    """Multi-head attention of queries over a separate key/value sequence (self-attention when equal)."""
 
-    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+class FeatureTower(nn.Module):
+    def __init__(self, in_dim: int, steps: int = 64, width: int = 768, layers: int = 12, heads: int = 12,
+                 embed_dim: int = 512):
         super().__init__()
-        if width % heads:
-            raise ValueError(f"width {width} is not divisible by {heads} heads")
-        self.heads = heads
-        self.q = nn.Linear(width, width)
-        self.k = nn.Linear(width, width)
-        self.v = nn.Linear(width, width)
-        self.out = nn.Linear(width, width)
-        self.dropout = dropout
+        self.steps = steps
+        scale = width ** -0.5
+        self.input_proj = nn.Conv2d(in_dim, width, kernel_size=1, bias=False)
+        self.token_merge = nn.Conv2d(2 * steps, steps, kernel_size=1, bias=False)
+        self.class_embedding = nn.Parameter(scale * torch.randn(width))
+        self.positional_embedding = nn.Parameter(scale * torch.randn(steps + 1, width))
+        self.ln_pre = LayerNormFP32(width)
+        self.transformer = Transformer(width, layers, heads)
+        self.ln_post = LayerNormFP32(width)
+        self.proj = nn.Parameter(scale * torch.randn(width, embed_dim))
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-        """query (B, Lq, D), keys (B, Lk, D), allowed: bool broadcastable to (B, 1, Lq, Lk), True = may attend."""
-        b, lq, d = query.shape
-        lk = keys.shape[1]
-        split = lambda x, n: x.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
-        q, k, v = split(self.q(query), lq), split(self.k(keys), lk), split(self.v(keys), lk)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
-                                             dropout_p=self.dropout if self.training else 0.0)
-        return self.out(out.transpose(1, 2).reshape(b, lq, d))
-
-
-class MLP(nn.Sequential):
-    def __init__(self, width: int, hidden: int, dropout: float):
-        super().__init__(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, width))
-
-
-class Block(nn.Module):
-    """Pre-LN transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
-
-    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(width)
-        self.attn = Attention(width, heads, dropout)
-        self.ln_2 = nn.LayerNorm(width)
-        self.mlp = MLP(width, int(width * mlp_ratio), dropout)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-        h = self.ln_1(x)
-        x = x + self.drop(self.attn(h, h, allowed))
-        return x + self.drop(self.mlp(self.ln_2(x)))
-
-
-def key_padding(step_mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) bool valid steps -> (B, 1, 1, L) attention permission for every query."""
-    return step_mask[:, None, None, :]
-
-
-class Interaction(nn.Module):
-    def __init__(self, in_dim: int, width: int = 768, layers: int = 12, heads: int = 12, embed_dim: int = 512,
-                 steps: int = 64, mlp_ratio: float = 4.0, dropout: float = 0.1):
-        super().__init__()
-        self.proj_in = nn.Linear(in_dim, width, bias=False)
-        self.position = nn.Parameter(torch.randn(steps, width) * width ** -0.5)
-        self.ln_pre = nn.LayerNorm(width)
-        self.blocks = nn.ModuleList([Block(width, heads, mlp_ratio, dropout) for _ in range(layers)])
-        self.ln_post = nn.LayerNorm(width)
-        self.proj_out = nn.Linear(width, embed_dim, bias=False)
-
-    def forward(self, x: torch.Tensor, step_mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, in_dim), step_mask (B, T) bool -> (B, T, embed_dim)."""
-        t = x.shape[1]
-        if t > self.position.shape[0]:
-            raise ValueError(f"{t} steps, but the interaction module was built for at most {self.position.shape[0]}")
-        h = self.ln_pre(self.proj_in(x) + self.position[:t])
-        allowed = key_padding(step_mask)
-        for block in self.blocks:
-            h = block(h, allowed)
-        return self.proj_out(self.ln_post(h))
+    def forward(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """features (B, T, d_in) with T = steps (or 2 x steps, merged), valid (B, steps + 1) bool
+        (index 0 = the class token) -> tokens (B, steps + 1, embed_dim)."""
+        b, t, _ = features.shape
+        x = self.input_proj(features.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)   # (B, T, W)
+        if t == 2 * self.steps:
+            x = self.token_merge(x.unsqueeze(-1)).squeeze(-1)
+        elif t != self.steps:
+            raise ValueError(f"the interaction tower takes {self.steps} (or {2 * self.steps}) windows, got {t}")
+        x = torch.cat([self.class_embedding.to(x.dtype).expand(b, 1, -1), x], dim=1)
+        x = self.ln_pre(x + self.positional_embedding.to(x.dtype))
+        x = self.transformer(x, padding=~valid)
+        return self.ln_post(x) @ self.proj.to(x.dtype)

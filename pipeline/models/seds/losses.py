@@ -1,28 +1,25 @@
-"""Fine-grained (FILIP-style) text-video similarities and the SEDS objectives, as the authors' code has them.
+"""Fine-grained (FILIP-style) similarities and the SEDS objectives, as the authors compute them.
 
-Token similarity: s[a, b, i, j] = cos(video token i of clip a, text token j of sentence b).
+Authors: longtaojiang/SEDS modules/modeling.py, CLIP4Clip.flip_similarity_softmax and
+CLIP4Clip.forward; modules/until_module.py, CrossEn.
 
-- video-to-text similarity  V2T[a, b] = mean over valid video tokens i of  sum_j s_aij * softmax_j(s_aij / tau)
-  (each clip step picks, softly, the words it matches best);
-- text-to-video similarity  T2V[a, b] = mean over valid text tokens j of  sum_i s_aij * softmax_i(s_aij / tau)
-  (each word picks the steps it matches best).
-Softmaxes run over valid tokens only (the authors' code relies on NaN-skipping sums instead; where
-nothing is padded the two agree). tau = 0.07. Logits are these similarities times exp(logit_scale).
+With L2-normalised tokens, s[a, b, i, j] = cos(video token i of clip a, text token j of sentence b):
+    I2T[a, b] = mean over the valid video tokens i of   sum_j s_abij softmax_j(s_abi: / tau)
+    T2I[a, b] = mean over the valid text tokens j of    sum_i s_abij softmax_i(s_ab:j / tau)
+Video tokens are the tower's steps + 1 tokens (class token included, padded windows invalid); text
+tokens are the max_words positions (valid up to the end token). `padding` says what the softmaxes
+run over: 'authors' = every token, padded ones included (their code; the masks only pick which rows
+are averaged), 'masked' = valid tokens only. tau = 0.07. Logits are similarities x exp(logit_scale).
 
-Contrastive loss on a pair of logit matrices (both indexed [clip, sentence]), with dual_mix m:
-    CE(M) = mean_a -log softmax_b(M)[a, a]   (rows are queries; the diagonal holds the true pairs)
-    loss  = ( m CE(V2T) + (1-m) CE(V2T^T)  +  m CE(T2V^T) + (1-m) CE(T2V) ) / 2
-so with m = 0.5 each similarity is used in both retrieval directions (symmetric InfoNCE). In training
-the T2V similarity is computed with the augmented sentence (EDA random swap), V2T with the original,
-as the authors do (aug_choose 't2v').
+Contrastive loss of a [clip, sentence] pair (I2T, T2I) with dual_mix m (CrossEn = mean over rows of
+-log softmax(row)[diagonal]):
+    ( m CE(I2T) + (1 - m) CE(I2T^T)  +  m CE(T2I^T) + (1 - m) CE(T2I) ) / 2
+In training T2I uses the augmented sentence (aug_choose 't2v'), I2T the original.
 
-Pose-RGB matching (the paper's fine-grained Pose-RGB matching objective, weight 0.4): with
-q[a, b, i, j] = cos(pose step i of clip a, RGB step j of clip b),
-    P2R[a, b] = sum over valid steps i of clip a of  q_abii * softmax_j(q_abi: / tau)_i
-    R2P[a, b] = sum over valid steps j of clip b of  q_abjj * softmax_i(q_ab:j / tau)_j
-i.e. a pose step and the RGB step at the same time count when that RGB step is the one the pose step
-attends to (and vice versa); the same contrastive loss runs on (P2R, R2P). `reduce` 'sum' is the
-authors' choice; 'mean' divides by the number of valid steps.
+Pose-RGB matching (their `rgb_pose_match`), q[a, b, i, j] = cos(pose token i of clip a, RGB token j of b):
+    P2R[a, b] = sum over clip a's valid tokens i of  q_abii softmax_j(q_abi: / tau)_i
+    R2P[a, b] = sum over clip b's valid tokens j of  q_abjj softmax_i(q_ab:j / tau)_j
+(softmaxes as `padding` says), and the same contrastive loss on (P2R, R2P), weighted 0.4.
 """
 
 from __future__ import annotations
@@ -30,67 +27,57 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+PADDINGS = ("authors", "masked")
+
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x.float(), dim=-1)
 
 
-def token_similarity(video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """video (Bv, Lv, D), text (Bt, Lt, D), both L2-normalised -> (Bv, Bt, Lv, Lt) cosines."""
-    return torch.einsum("aid,bjd->abij", video, text)
-
-
-def _masked_softmax(x: torch.Tensor, valid: torch.Tensor, dim: int) -> torch.Tensor:
+def _softmax(x: torch.Tensor, valid: torch.Tensor, dim: int, padding: str) -> torch.Tensor:
+    if padding == "authors":
+        return torch.softmax(x, dim=dim)
     return torch.softmax(x.masked_fill(~valid, float("-inf")), dim=dim)
 
 
-def filip_similarities(video: torch.Tensor, video_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-                       tau: float = 0.07, text_t2v: torch.Tensor | None = None,
-                       text_t2v_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(V2T, T2V), each (Bv, Bt), from normalised tokens. `text_t2v` (default `text`) feeds T2V."""
-    vm = video_mask[:, None, :, None]                                     # a, 1, i, 1
-    s = token_similarity(video, text)
-    tm = text_mask[None, :, None, :]                                      # 1, b, 1, j
-    per_step = (s * _masked_softmax(s / tau, tm, dim=3)).sum(3)           # a, b, i
-    vmf = video_mask[:, None, :].to(s.dtype)
-    v2t = (per_step * vmf).sum(-1) / vmf.sum(-1).clamp(min=1.0)
-    if text_t2v is not None:
-        s = token_similarity(video, text_t2v)
-        tm = text_t2v_mask[None, :, None, :]
-    per_word = (s * _masked_softmax(s / tau, vm, dim=2)).sum(2)           # a, b, j
-    tmf = tm[:, :, 0, :].to(s.dtype)
-    t2v = (per_word * tmf).sum(-1) / tmf.sum(-1).clamp(min=1.0)
-    return v2t, t2v
+def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    weights = valid.to(x.dtype)
+    return (x * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)
+
+
+def filip(video: torch.Tensor, video_valid: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor,
+          tau: float = 0.07, padding: str = "authors", text_t2i: torch.Tensor | None = None,
+          text_t2i_valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(I2T, T2I), each (A, B), from normalised video (A, Nv, D) and text (B, Nt, D) tokens;
+    `text_t2i` (default `text`) feeds T2I."""
+    s = torch.einsum("aid,bjd->abij", video, text)
+    i2t = _masked_mean((s * _softmax(s / tau, text_valid[None, :, None, :], 3, padding)).sum(3),
+                       video_valid[:, None, :])
+    if text_t2i is not None:
+        s, text_valid = torch.einsum("aid,bjd->abij", video, text_t2i), text_t2i_valid
+    t2i = _masked_mean((s * _softmax(s / tau, video_valid[:, None, :, None], 2, padding)).sum(2),
+                       text_valid[None, :, :])
+    return i2t, t2i
 
 
 def cross_entropy_diagonal(logits: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of -log softmax(row)[diagonal]: the authors' CrossEn."""
+    """CrossEn: mean over rows of -log softmax(row)[diagonal]."""
     return -torch.diagonal(F.log_softmax(logits, dim=-1)).mean()
 
 
-def contrastive_loss(v2t: torch.Tensor, t2v: torch.Tensor, dual_mix: float = 0.5) -> torch.Tensor:
-    """Symmetric InfoNCE on a (V2T, T2V) pair of [clip, sentence] logit matrices (module docstring)."""
-    first = dual_mix * cross_entropy_diagonal(v2t) + (1 - dual_mix) * cross_entropy_diagonal(v2t.T)
-    second = dual_mix * cross_entropy_diagonal(t2v.T) + (1 - dual_mix) * cross_entropy_diagonal(t2v)
+def contrastive_loss(i2t: torch.Tensor, t2i: torch.Tensor, dual_mix: float = 0.5) -> torch.Tensor:
+    first = dual_mix * cross_entropy_diagonal(i2t) + (1 - dual_mix) * cross_entropy_diagonal(i2t.T)
+    second = dual_mix * cross_entropy_diagonal(t2i.T) + (1 - dual_mix) * cross_entropy_diagonal(t2i)
     return (first + second) / 2
 
 
-def matching_similarities(pose: torch.Tensor, rgb: torch.Tensor, step_mask: torch.Tensor, tau: float = 0.07,
-                          reduce: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
-    """(P2R, R2P), each (B, B), from normalised step tokens (module docstring)."""
-    q = token_similarity(pose, rgb)                                       # a, b, i, j
-    same = torch.diagonal(q, dim1=2, dim2=3)                              # a, b, i (q_abii)
-    key_b = step_mask[None, :, None, :]                                   # RGB steps of clip b
-    key_a = step_mask[:, None, :, None]                                   # pose steps of clip a
-    w_p2r = torch.diagonal(_masked_softmax(q / tau, key_b, dim=3), dim1=2, dim2=3)
-    w_r2p = torch.diagonal(_masked_softmax(q / tau, key_a, dim=2), dim1=2, dim2=3)
-    valid_a = step_mask[:, None, :].to(q.dtype)
-    valid_b = step_mask[None, :, :].to(q.dtype)
-    p2r = (same * w_p2r * valid_a).sum(-1)
-    r2p = (same * w_r2p * valid_b).sum(-1)
-    if reduce == "mean":
-        p2r = p2r / valid_a.sum(-1).clamp(min=1.0)
-        r2p = r2p / valid_b.sum(-1).clamp(min=1.0)
-    elif reduce != "sum":
-        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+def matching(pose: torch.Tensor, rgb: torch.Tensor, valid: torch.Tensor, tau: float = 0.07,
+             padding: str = "authors") -> tuple[torch.Tensor, torch.Tensor]:
+    """(P2R, R2P), each (A, A), from normalised pose and rgb tokens (A, N, D) and valid (A, N)."""
+    q = torch.einsum("aid,bjd->abij", pose, rgb)
+    diagonal = torch.diagonal(q, dim1=2, dim2=3)                                        # (A, A, N)
+    to_rgb = torch.diagonal(_softmax(q / tau, valid[None, :, None, :], 3, padding), dim1=2, dim2=3)
+    to_pose = torch.diagonal(_softmax(q / tau, valid[:, None, :, None], 2, padding), dim1=2, dim2=3)
+    p2r = (diagonal * to_rgb * valid[:, None, :]).sum(-1)
+    r2p = (diagonal * to_pose * valid[None, :, :]).sum(-1)
     return p2r, r2p

@@ -1,18 +1,26 @@
-"""The SEDS Pose encoder (supplementary Table 1): GCN-hand (shared by both hands), GCN-body, and a 1D
-temporal-convolution fusion of their concatenation.
+"""The SEDS Pose encoder: part GCNs over every kept frame, then a temporal fusion inside each RGB window.
 
-    keypoints (B, T, K, C)  ->  left hand  -> GCN-hand -> (B, T, w)
-                                right hand -> GCN-hand -> (B, T, w)      concat (B, T, 3w) = 1536 at w = 512
-                                body       -> GCN-body -> (B, T, w)   -> fusion (B, T, 3w)
+Authors: longtaojiang/SEDS modules/modeling_signbert.py (Sign_Bert: `embed` = GCN_Embed with
+st_gcn_hand and st_gcn_body, `GCN_Conv` = TemporalConvNetBlock_fusion over 3 x 512 channels),
+modules/modeling_gcn.py (GCN_Embed.forward) and modules/modeling.py (CLIP4Clip.get_sign_output).
 
-The fusion is a residual bottleneck block over steps: Conv1d(3w -> fusion_hidden, kernel
-fusion_kernel) - BN - ReLU - Conv1d(fusion_hidden -> 3w, kernel 1) - BN, added to its input, then ReLU.
-The paper gives only "1D temporal conv, 1536 in and out"; with ST-GCN temporal kernel 5 and a 768-wide
-bottleneck of kernel 3 the encoder has 9.70M parameters and 129.8 GMACs at batch 16 x 64 steps,
-against the paper's 9.66M / 132.1G (docs/stages/train.md, `seds report efficiency`).
+    keypoints (B, F, K, C), every kept frame of each clip (F <= 300; shorter clips zero-padded)
+      right hand -> hand GCN -> (B, F, 512)     one GCN shared by both hands (left hands arrive
+      left hand  -> hand GCN -> (B, F, 512)     mirrored by the select stage, as the authors' loader)
+      body       -> body GCN -> (B, F, 512)
+      concat [left, right, body]               -> (B, F, 1536)
+    windows (B, W, L): for each of the W (<= 64) RGB windows, the frame index of each of its L (16)
+    frames in the clip's frame list (-1 for padded windows, which stay zero as in the authors' code)
+      gather -> (B*W, 1536, L) -> window_fusion (TemporalConvBlock) -> mean over the L frames
+                                               -> (B, W, 1536): one vector per RGB window
 
-Part columns come from the select stage: `spans` maps body / left_hand / right_hand to their
-[start, stop) columns among the K selected keypoints (other parts, e.g. face, are not encoded).
+The GCNs run right, left, body in that order as the authors' GCN_Embed does, each as its own batch
+(their BatchNorm statistics are per call). The authors gather each window as frames
+[start, start + 16) of the pose sequence; a window index list is the same thing when the window's
+frames are consecutive, and also covers windows that repeat a short clip's last frame.
+
+Parts beyond the authors' (Table 4 of the paper: face, mouth) get their own GCN of the same design
+(pipeline/models/seds/graphs.py) and widen the concatenation by 512 each; `parts` lists what is encoded.
 """
 
 from __future__ import annotations
@@ -20,56 +28,62 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.models.seds.stgcn import BODY_GRAPH, HAND_GRAPH, STGCN
+from pipeline.models.seds.graphs import BODY, FACE, HAND, MOUTH, PartGraphs
+from pipeline.models.seds.stgcn import PartGCN
+from pipeline.models.seds.temporal import TemporalConvBlock
 
-SEDS_SPANS: dict[str, tuple[int, int]] = {"body": (0, 7), "left_hand": (7, 28), "right_hand": (28, 49)}
-
-
-class TemporalFusion(nn.Module):
-    def __init__(self, channels: int, hidden: int, kernel: int):
-        super().__init__()
-        if kernel % 2 != 1:
-            raise ValueError(f"fusion kernel must be odd, got {kernel}")
-        self.conv1 = nn.Conv1d(channels, hidden, kernel, padding=kernel // 2)
-        self.bn1 = nn.BatchNorm1d(hidden)
-        self.conv2 = nn.Conv1d(hidden, channels, 1)
-        self.bn2 = nn.BatchNorm1d(channels)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C)."""
-        y = x.transpose(1, 2)
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(y)))))
-        return self.relu(out + y).transpose(1, 2)
+# The encoder's part names -> (the select stage's parts whose columns feed it, its graphs). A hand
+# GCN serves both hands; the concatenation order is the authors' [left, right, body] then the rest.
+PART_GRAPHS: dict[str, PartGraphs] = {"hand": HAND, "body": BODY, "face": FACE, "mouth": MOUTH}
+STREAMS_OF_PART: dict[str, tuple[str, ...]] = {"hand": ("left_hand", "right_hand"), "body": ("body",),
+                                               "face": ("face",), "mouth": ("mouth",)}
+CALL_ORDER = ("right_hand", "left_hand", "body", "face", "mouth")     # the release's three first (GCN_Embed)
+CONCAT_ORDER = ("left_hand", "right_hand", "body", "face", "mouth")
 
 
 class PoseEncoder(nn.Module):
-    def __init__(self, in_channels: int = 2, widths: tuple[int, ...] | list[int] = (128, 128, 256, 512),
-                 temporal_kernel: int = 5, fusion_hidden: int = 768, fusion_kernel: int = 3, dropout: float = 0.0,
-                 spans: dict[str, tuple[int, int]] | None = None):
+    def __init__(self, spans: dict[str, tuple[int, int]], parts: tuple[str, ...] | list[str] = ("hand", "body"),
+                 in_channels: int = 2, joint_channels: tuple[int, ...] | list[int] = (128, 128, 256),
+                 part_channels: int = 512):
         super().__init__()
-        self.spans = dict(spans or SEDS_SPANS)
-        for part, graph in (("body", BODY_GRAPH), ("left_hand", HAND_GRAPH), ("right_hand", HAND_GRAPH)):
-            if part not in self.spans:
-                raise ValueError(f"the pose encoder needs the {part} keypoints; the selection has {sorted(self.spans)}")
-            start, stop = self.spans[part]
-            if stop - start != graph.num_joints:
-                raise ValueError(f"{part} spans columns {start}:{stop} ({stop - start} joints); "
-                                 f"its graph has {graph.num_joints}")
-        self.gcn_hand = STGCN(HAND_GRAPH, in_channels, widths, temporal_kernel, dropout)
-        self.gcn_body = STGCN(BODY_GRAPH, in_channels, widths, temporal_kernel, dropout)
-        self.out_channels = 3 * self.gcn_hand.out_channels
-        self.fusion = TemporalFusion(self.out_channels, fusion_hidden, fusion_kernel)
+        unknown = [p for p in parts if p not in PART_GRAPHS]
+        if unknown:
+            raise ValueError(f"pose encoder parts {unknown} are not known; known: {sorted(PART_GRAPHS)}")
+        self.parts = tuple(parts)
+        self.spans = {}
+        for part in self.parts:
+            for stream in STREAMS_OF_PART[part]:
+                if stream not in spans:
+                    raise ValueError(f"the pose encoder's {part} GCN needs the {stream} keypoints; the selection "
+                                     f"has {sorted(spans)} (select.parts)")
+                start, stop = spans[stream]
+                if stop - start != PART_GRAPHS[part].joints.num_joints:
+                    raise ValueError(f"{stream} spans columns {start}:{stop} ({stop - start} joints); "
+                                     f"the {part} graph has {PART_GRAPHS[part].joints.num_joints}")
+                self.spans[stream] = (start, stop)
+        self.gcn_of_stream = {s: p for p in self.parts for s in STREAMS_OF_PART[p]}
+        self.gcns = nn.ModuleDict({p: PartGCN(PART_GRAPHS[p], in_channels, joint_channels, part_channels)
+                                   for p in self.parts})
+        streams = set(self.gcn_of_stream)
+        self.call_order = [s for s in CALL_ORDER if s in streams]
+        self.concat_order = [s for s in CONCAT_ORDER if s in streams]
+        self.out_channels = part_channels * len(self.concat_order)
+        self.window_fusion = TemporalConvBlock(self.out_channels)
 
-    def _part(self, x: torch.Tensor, mask: torch.Tensor, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        start, stop = self.spans[part]
-        return x[:, :, start:stop], mask[:, :, start:stop]
+    def frame_features(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """(B, F, K, C) -> (B, F, out_channels): every part's GCN on every frame, concatenated."""
+        out = {}
+        for stream in self.call_order:
+            start, stop = self.spans[stream]
+            out[stream] = self.gcns[self.gcn_of_stream[stream]](keypoints[:, :, start:stop])
+        return torch.cat([out[s] for s in self.concat_order], dim=-1)
 
-    def forward(self, keypoints: torch.Tensor, joint_mask: torch.Tensor) -> torch.Tensor:
-        """keypoints (B, T, K, C), joint_mask (B, T, K) bool -> (B, T, 3 * widths[-1])."""
-        # Both hands go through the shared GCN-hand as one batch (one kernel launch per layer).
-        left_x, left_m = self._part(keypoints, joint_mask, "left_hand")
-        right_x, right_m = self._part(keypoints, joint_mask, "right_hand")
-        left, right = self.gcn_hand(torch.cat([left_x, right_x]), torch.cat([left_m, right_m])).chunk(2)
-        body = self.gcn_body(*self._part(keypoints, joint_mask, "body"))
-        return self.fusion(torch.cat([left, right, body], dim=-1))
+    def forward(self, keypoints: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """keypoints (B, F, K, C), windows (B, W, L) long frame indices (-1: padded window) -> (B, W, D)."""
+        frames = self.frame_features(keypoints)                                 # (B, F, D)
+        b, w, length = windows.shape
+        index = windows.clamp(min=0).reshape(b, w * length, 1).expand(-1, -1, frames.shape[-1])
+        gathered = torch.gather(frames, 1, index).view(b, w, length, -1)
+        gathered = gathered * (windows[..., :1] >= 0).unsqueeze(-1).to(gathered.dtype)
+        fused = self.window_fusion(gathered.reshape(b * w, length, -1).transpose(1, 2))   # (B*W, D, L)
+        return fused.mean(dim=-1).view(b, w, -1)

@@ -1,192 +1,120 @@
-"""ST-GCN (Yan et al., AAAI 2018) over the SEDS authors' hand and upper-body graphs.
+"""The SEDS part GCN (one model for a hand, shared by both hands; one for the body), as the authors
+built it: longtaojiang/SEDS modules/modeling_gcn.py, classes ConvTemporalGraphical, st_gcn,
+ST_GCN_Model, TemporalConvNetBlock.
 
-Graphs (joint order = the columns the select stage writes for each part; both as the authors'
-modules/modeling_graph.py builds them, layouts 'stb' and 'body'):
-- hand, 21 joints (COCO-WholeBody / MediaPipe order): 0 wrist; thumb 1-4, fore 5-8, middle 9-12,
-  ring 13-16, pinky 17-20. Tree links: each finger chained base to tip, its base linked to the wrist.
-  Symmetry links: the same joint level of neighbouring fingers (1-5, 5-9, 9-13, 13-17, 2-6, ... 16-20).
-  Centre: the wrist; a joint's level is its tree distance from it (wrist 0, finger joints 1-4).
-- body, 7 joints (the SEDS loader's order): 0 nose, 1 left shoulder, 2 left elbow, 3 left wrist,
-  4 right shoulder, 5 right elbow, 6 right wrist. Tree links: nose-shoulder, shoulder-elbow,
-  elbow-wrist on each side. Symmetry links: left-right shoulder, elbow, wrist. Centre: the nose.
+Per frame (the graph has no temporal links, so the graph layers see one frame at a time):
 
-Adjacency: the authors' variant of ST-GCN's "spatial configuration" partition, K = 4 subsets, as a
-tensor A[k, v, w] (weight of source joint v in the output at target joint w):
-  k = 0  the joint itself;
-  k = 1  tree neighbours farther from the centre than the target (centripetal messages);
-  k = 2  tree neighbours nearer the centre than the target (centrifugal messages);
-  k = 3  symmetry neighbours.
-Each entry is 1 / degree(target), the degree counting the self loop and both kinds of links, so
-summing over k and v gives 1 for every target: a mean over the neighbourhood with one weight matrix
-per subset. Same-level tree neighbours would be dropped, as in the authors' code; neither graph has any.
+    (N, F, V, C) -> input_norm: BatchNorm1d over the V*C coordinates (channel v*C + c), eps 0.1
+                 -> joint_blocks: 3 ST-GCN blocks on the joint graph, C -> 128 -> 128 -> 256
+                 -> max over each sub-part's joints (hand: 5 fingers + palm; body: 2 arms + nose)
+                 -> part_blocks: 2 ST-GCN blocks on the sub-part graph, 256 -> 512 -> 512
+                 -> max over sub-parts -> head: 1x1 conv, BN, ReLU, dropout 0.25
+then along the frames of the clip:
+                 -> temporal: 2 TemporalConvBlocks (512 -> 512)              -> (N, F, 512)
 
-Missing joints: the caller passes a (N, T, V) mask; masked joints are zeroed before and after the
-input BatchNorm (so batch statistics never see their coordinates) and left out of the joint pooling.
-The output therefore does not depend on what a missing joint's coordinates were.
+The input norm's eps of 0.1 is the authors' (ST_GCN_Model passes its momentum, 0.1, as BatchNorm1d's
+second positional argument, which is eps); kept because their trained weights were normalised so.
+Frames padded at the end of a clip (zeros, as the authors' collate pads) go through the GCN like any
+frame; missing joints arrive as (0, 0), as the authors' loader writes them (no masking here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 from torch import nn
 
-SUBSETS = 4
+from pipeline.models.seds.graphs import PartGraphs
+from pipeline.models.seds.temporal import TemporalConvBlock
 
-
-@dataclass(frozen=True)
-class Graph:
-    name: str
-    num_joints: int
-    edges: tuple[tuple[int, int], ...]       # tree links
-    symmetry: tuple[tuple[int, int], ...]    # symmetry links
-    center: int
-
-    def levels(self) -> np.ndarray:
-        """(V,) tree distance of each joint from the centre (breadth-first over the tree links)."""
-        level = np.full(self.num_joints, -1)
-        level[self.center] = 0
-        frontier = [self.center]
-        while frontier:
-            nxt = []
-            for joint in frontier:
-                for a, b in self.edges:
-                    other = b if a == joint else a if b == joint else None
-                    if other is not None and level[other] < 0:
-                        level[other] = level[joint] + 1
-                        nxt.append(other)
-            frontier = nxt
-        if (level < 0).any():
-            raise ValueError(f"{self.name} graph: joints {np.flatnonzero(level < 0).tolist()} are not linked to the centre")
-        return level
-
-    def adjacency(self) -> np.ndarray:
-        """(4, V, V) float32 partitioned, degree-normalised adjacency (see the module docstring)."""
-        v = self.num_joints
-        tree = np.zeros((v, v), dtype=bool)
-        sym = np.zeros((v, v), dtype=bool)
-        for a, b in self.edges:
-            tree[a, b] = tree[b, a] = True
-        for a, b in self.symmetry:
-            sym[a, b] = sym[b, a] = True
-        neighbourhood = tree | sym | np.eye(v, dtype=bool)
-        degree = neighbourhood.sum(axis=0)
-        level = self.levels()
-        a = np.zeros((SUBSETS, v, v), dtype=np.float32)
-        for target in range(v):
-            for source in np.flatnonzero(neighbourhood[:, target]):
-                weight = 1.0 / degree[target]
-                if source == target:
-                    a[0, source, target] = weight
-                elif sym[source, target]:
-                    a[3, source, target] = weight
-                elif level[source] > level[target]:
-                    a[1, source, target] = weight
-                elif level[source] < level[target]:
-                    a[2, source, target] = weight
-        return a
-
-
-def _hand_graph() -> Graph:
-    edges, symmetry = [], []
-    for finger in range(5):
-        base = 1 + 4 * finger
-        chain = [0, base, base + 1, base + 2, base + 3]
-        edges += list(zip(chain[:-1], chain[1:]))
-        if finger < 4:
-            symmetry += [(base + j, base + 4 + j) for j in range(4)]
-    return Graph("hand", 21, tuple(edges), tuple(symmetry), center=0)
-
-
-HAND_GRAPH = _hand_graph()
-BODY_GRAPH = Graph("body", 7, ((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6)), ((1, 4), (2, 5), (3, 6)), center=0)
+INPUT_NORM_EPS = 0.1      # modeling_gcn.py ST_GCN_Model: nn.BatchNorm1d(C * V, self.momentum)
+BLOCK_DROPOUT = 0.05      # st_gcn: Dropout(0.05) after the first BN, and its `dropout` default 0.05
+HEAD_DROPOUT = 0.25       # ST_GCN_Model.conv4
 
 
 class GraphConv(nn.Module):
-    """The spatial step: a 1x1 convolution to K groups of channels, each mixed over joints by A[k]."""
+    """1x1 convolution to K x C_out channels, then a sum over each subset's neighbours:
+    out[n, c, t, w] = sum_k sum_v x_k[n, c, t, v] A[k, v, w]   (ConvTemporalGraphical)."""
 
     def __init__(self, in_channels: int, out_channels: int, subsets: int):
         super().__init__()
         self.subsets = subsets
         self.conv = nn.Conv2d(in_channels, out_channels * subsets, kernel_size=1)
 
-    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        n, _, t, v = x.shape
-        x = self.conv(x).view(n, self.subsets, -1, t, v)
-        return torch.einsum("nkctv,kvw->nctw", x, a)
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        n, kc, t, v = y.shape
+        y = y.view(n, self.subsets, kc // self.subsets, t, v)
+        return torch.einsum("nkctv,kvw->nctw", y, adjacency).contiguous()
 
 
-class STGCNLayer(nn.Module):
-    """Graph convolution, then BN-ReLU-Dropout-temporal conv (kernel over steps)-BN-Dropout, plus a
-    residual path (none in the first layer, identity when widths agree, else 1x1 conv + BN).
+class STGCNBlock(nn.Module):
+    """GraphConv, then BN-ReLU-dropout-1x1 conv-BN-dropout, plus a residual, then ReLU (st_gcn).
+    The residual is none for the first block, the identity when the width is kept, else 1x1 conv + BN."""
 
-    Submodule names and order are those of the authors' st_gcn (gcn.conv, tcn.0/3/4, residual.0/1),
-    so SignBERT checkpoints map onto it key by key (pipeline/models/signbert.py).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, subsets: int, temporal_kernel: int,
-                 dropout: float, residual: bool):
+    def __init__(self, in_channels: int, out_channels: int, subsets: int, residual: bool = True):
         super().__init__()
-        if temporal_kernel % 2 != 1:
-            raise ValueError(f"temporal kernel must be odd (same length in and out), got {temporal_kernel}")
-        self.gcn = GraphConv(in_channels, out_channels, subsets)
-        self.tcn = nn.Sequential(
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), padding=(temporal_kernel // 2, 0)),
-            nn.BatchNorm2d(out_channels),
-            nn.Dropout(dropout),
-        )
+        self.graph_conv = GraphConv(in_channels, out_channels, subsets)
+        self.norm_in = nn.BatchNorm2d(out_channels)
+        self.drop_in = nn.Dropout(BLOCK_DROPOUT)
+        self.conv = nn.Conv2d(out_channels, out_channels, kernel_size=1)
+        self.norm_out = nn.BatchNorm2d(out_channels)
+        self.drop_out = nn.Dropout(BLOCK_DROPOUT)
+        self.relu = nn.ReLU()
+        self.residual: nn.Module | None
         if not residual:
             self.residual = None
         elif in_channels == out_channels:
             self.residual = nn.Identity()
         else:
-            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1), nn.BatchNorm2d(out_channels))
-        self.relu = nn.ReLU()
+            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1),
+                                          nn.BatchNorm2d(out_channels))
 
-    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        out = self.tcn(self.gcn(x, a))
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        y = self.graph_conv(x, adjacency)
+        y = self.drop_out(self.norm_out(self.conv(self.drop_in(self.relu(self.norm_in(y))))))
         if self.residual is not None:
-            out = out + self.residual(x)
-        return self.relu(out)
+            y = y + self.residual(x)
+        return self.relu(y)
 
 
-class STGCN(nn.Module):
-    """A stack of ST-GCN layers over one graph, pooled over joints: (N, T, V, C) -> (N, T, widths[-1]).
+class PartGCN(nn.Module):
+    """One part's GCN (ST_GCN_Model): keypoints (N, F, V, C) -> features (N, F, part_channels)."""
 
-    Pooling is the mean over the joints present at each step (mask); a step with none present gives 0.
-    The adjacency is a non-persistent buffer: it follows from the graph, so it is not in checkpoints.
-    """
-
-    def __init__(self, graph: Graph, in_channels: int, widths: list[int] | tuple[int, ...], temporal_kernel: int,
-                 dropout: float = 0.0):
+    def __init__(self, graphs: PartGraphs, in_channels: int = 2,
+                 joint_channels: tuple[int, ...] | list[int] = (128, 128, 256), part_channels: int = 512):
         super().__init__()
-        self.graph = graph
-        self.register_buffer("A", torch.from_numpy(graph.adjacency()), persistent=False)
-        self.data_bn = nn.BatchNorm1d(in_channels * graph.num_joints)
-        layers, previous = [], in_channels
-        for i, width in enumerate(widths):
-            # The first layer has no residual (as in ST-GCN): its input is raw coordinates.
-            layers.append(STGCNLayer(previous, width, SUBSETS, temporal_kernel, dropout, residual=i > 0))
-            previous = width
-        self.layers = nn.ModuleList(layers)
-        self.out_channels = previous
+        self.graphs = graphs
+        self.in_channels = in_channels
+        joints = graphs.joints.num_joints
+        self.register_buffer("adjacency", torch.from_numpy(graphs.joints.adjacency()))
+        self.register_buffer("pooled_adjacency", torch.from_numpy(graphs.pooled.adjacency()))
+        self.sub_parts = [list(p) for p in graphs.sub_parts]
+        self.input_norm = nn.BatchNorm1d(in_channels * joints, eps=INPUT_NORM_EPS)
+        widths = [in_channels, *joint_channels]
+        k = self.adjacency.shape[0]
+        self.joint_blocks = nn.ModuleList(
+            STGCNBlock(widths[i], widths[i + 1], k, residual=i > 0) for i in range(len(joint_channels)))
+        self.part_blocks = nn.ModuleList([STGCNBlock(widths[-1], part_channels, k),
+                                          STGCNBlock(part_channels, part_channels, k)])
+        self.head = nn.Sequential(nn.Conv2d(part_channels, part_channels, kernel_size=1),
+                                  nn.BatchNorm2d(part_channels), nn.ReLU(), nn.Dropout(HEAD_DROPOUT))
+        self.temporal = nn.ModuleList([TemporalConvBlock(part_channels), TemporalConvBlock(part_channels)])
+        self.out_channels = part_channels
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (N, T, V, C) coordinates (+scores); mask (N, T, V) bool, True where the joint is present."""
-        n, t, v, c = x.shape
-        if v != self.graph.num_joints:
-            raise ValueError(f"{self.graph.name} graph has {self.graph.num_joints} joints, input has {v}")
-        keep = mask.to(x.dtype).unsqueeze(-1)                                    # N, T, V, 1
-        x = (x * keep).permute(0, 2, 3, 1).reshape(n, v * c, t)                  # N, V*C, T (index v*C + c)
-        x = self.data_bn(x).view(n, v, c, t) * keep.permute(0, 2, 3, 1)
-        x = x.permute(0, 2, 3, 1).contiguous()                                   # N, C, T, V
-        for layer in self.layers:
-            x = layer(x, self.A)
-        weights = mask.to(x.dtype).unsqueeze(1)                                  # N, 1, T, V
-        pooled = (x * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)
-        return pooled.transpose(1, 2)                                            # N, T, C
+    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
+        n, f, v, c = keypoints.shape
+        if (v, c) != (self.graphs.joints.num_joints, self.in_channels):
+            raise ValueError(f"the {self.graphs.joints.name} GCN takes {self.graphs.joints.num_joints} joints x "
+                             f"{self.in_channels} channels, got {v} x {c}")
+        x = self.input_norm(keypoints.reshape(n * f, v * c, 1))           # channel index v * C + c
+        x = x.view(n * f, v, c).permute(0, 2, 1).unsqueeze(2)               # (N*F, C, 1, V)
+        for block in self.joint_blocks:
+            x = block(x, self.adjacency)
+        x = torch.cat([x[..., joints].amax(dim=-1, keepdim=True) for joints in self.sub_parts], dim=-1)
+        for block in self.part_blocks:
+            x = block(x, self.pooled_adjacency)
+        x = self.head(x.amax(dim=-1, keepdim=True))                          # (N*F, C', 1, 1)
+        x = x.view(n, f, -1).transpose(1, 2)                                 # (N, C', F)
+        for block in self.temporal:
+            x = block(x)
+        return x.transpose(1, 2)
