@@ -2,19 +2,37 @@
 
 The memo only saves time: keys are always content hashes, and a file whose stat changed is hashed
 again. A clip may also be a folder of frames (PHOENIX): its hash covers the names and contents of its
-images in order.
+images in order. Only regular files are read: a FIFO blocks until a writer appears and a device may
+never end, and hashing runs outside every decode timeout, so anything else is refused from its stat.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline.fingerprint import hash_file, hash_json
+from pipeline.store.records import ItemFailed
 from pipeline.video.decode import frame_folder_images
+
+_FILE_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFSOCK: "a socket"}
+
+
+def memo_path(store_root: Path) -> Path:
+    """Where a store keeps its hash memo (one per store, shared by every stage and worker)."""
+    return Path(store_root) / ".state" / "hashes.sqlite"
+
+
+def _require_regular(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "not a file")
+        raise ItemFailed("not_a_regular_file", f"{path} is {kind}, not a regular file; a clip is a video file or a "
+                                               "folder of frames")
 
 
 class HashMemo:
@@ -26,7 +44,9 @@ class HashMemo:
         self._lock = threading.Lock()
 
     def file_hash(self, path: Path) -> str:
+        """blake3 of a regular file (ItemFailed `not_a_regular_file` for anything else, never read)."""
         st = path.stat()
+        _require_regular(path, st)
         key = os.fspath(path.resolve())
         with self._lock:
             row = self._db.execute("SELECT size, mtime_ns, inode, hash FROM hashes WHERE path = ?", (key,)).fetchone()
@@ -49,15 +69,20 @@ class HashMemo:
             self._db.close()
 
 
-def content_hashes(paths: list[Path], memo_path: Path, threads: int = 4) -> list[str | None]:
-    """Hash many clips (None where the path does not exist); blake3 releases the GIL, so threads help."""
+def content_hashes(paths: list[Path], memo_path: Path, threads: int = 4) -> list[str | ItemFailed]:
+    """Hash many clips; where one cannot be hashed, why (`missing_file`, `not_a_regular_file`, `unreadable`).
+    blake3 releases the GIL, so threads help."""
     memo = HashMemo(memo_path)
 
-    def one(path: Path) -> str | None:
+    def one(path: Path) -> str | ItemFailed:
         try:
-            return memo.content_hash(path) if path.exists() else None
-        except OSError:
-            return None  # unreadable now: the probe stage records why
+            if not path.exists():
+                return ItemFailed("missing_file", f"{path} does not exist")
+            return memo.content_hash(path)
+        except ItemFailed as failed:
+            return failed
+        except OSError as err:
+            return ItemFailed("unreadable", f"{path} cannot be read: {err}")
 
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:

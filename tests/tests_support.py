@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +97,8 @@ def write_csv_manifest(project: Path, rows: list[dict], root: str = "data", extr
         params.setdefault(section, {}).update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def view_rows(stage: str) -> dict[str, dict]:
+    """manifests/<stage>.parquet of the project in the working directory, as rows by sample_id."""
+    return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}

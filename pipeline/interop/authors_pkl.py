@@ -11,7 +11,6 @@ Our frames are clip frame indices from 0, so a name's number minus `frame_base` 
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import uuid
@@ -22,6 +21,7 @@ import numpy as np
 
 from pipeline.interop.safe_unpickle import safe_load
 from pipeline.keypoints.layout import NUM_KEYPOINTS
+from pipeline.store.layout import publish_file
 
 FEATURE_DIM = 1024
 FRAME_BASE = 1  # img_list numbers frames from 1 (images0001.png is the first frame)
@@ -103,9 +103,7 @@ def _write_pickle(path: Path, value: dict) -> None:
     tmp = path.with_name(f".tmp-{path.name}.{uuid.uuid4().hex[:8]}")
     with open(tmp, "wb") as f:
         pickle.dump(value, f, protocol=4)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    publish_file(tmp, path)
 
 
 def write_rgb(path: Path, name: str, features: np.ndarray) -> None:

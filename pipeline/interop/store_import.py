@@ -154,7 +154,9 @@ def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path
                 reason = "missing_file" if isinstance(err, FileNotFoundError) else spec.reason(err)
                 if reason is None:
                     raise
-                writer.add_failure(Failure(row["sample_id"], reason, str(err), key, {"file": str(path)}))
+                failure = Failure(row["sample_id"], reason, str(err), key, {"file": str(path)})
+                if not index.records(failure):  # a re-import meeting the same bad file records it once
+                    writer.add_failure(failure)
                 summary.failed[reason] += 1
                 summary.errors.append(str(err))
                 outcomes.append((key, "failed", reason))

@@ -27,6 +27,7 @@ class SelectStage(Stage):
     name = "select"
     VERSION = 2   # 2: face is the 48 non-lip face points (was all 68), so face and mouth combine
     view_attrs = ("kept_frames", "dropped_frames")
+    reads_clips = False  # reads its upstream's items, never the video
 
     @property
     def upstream(self) -> str:  # type: ignore[override]  # chosen by params: pose or gt_keypoints

@@ -8,6 +8,7 @@ shard at the end of the run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import load_params
+from pipeline.hashmemo import memo_path
+from pipeline.runner.clipcheck import clip_problems
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, stage_class
 from pipeline.store.layout import StageDir
 from pipeline.store.records import Failure, Item
@@ -111,7 +114,16 @@ def run_chunk(spec: RunSpec, requests: list[ItemRequest],
     start = time.perf_counter()
     expected = {r.item_key for r in requests}
     by_sample = {r.sample_id: r for r in requests}
-    for result in state.stage.process(requests, state.ctx):
+    memo = memo_path(Path(spec.store_root))
+    checks = state.stage.reads_clips
+    before = clip_problems(requests, memo) if checks else {}
+    refused = (Failure(sid, problem.reason, problem.message) for sid, problem in before.items())
+    computed = state.stage.process([r for r in requests if r.sample_id not in before], state.ctx)
+    for result in itertools.chain(refused, computed):
+        if checks and isinstance(result, Item):
+            after = clip_problems([by_sample[result.sample_id]], memo).get(result.sample_id)
+            if after is not None:  # the file changed while the stage read it: its key does not describe it
+                result = Failure(result.sample_id, after.reason, after.message, result.item_key)
         if isinstance(result, Failure):
             if result.item_key is None and result.sample_id in by_sample:
                 result.item_key = by_sample[result.sample_id].item_key

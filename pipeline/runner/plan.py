@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.fingerprint import StageFingerprint, hash_bytes, item_key
-from pipeline.hashmemo import content_hashes
+from pipeline.hashmemo import content_hashes, memo_path
 from pipeline.manifest.schema import ManifestError
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.layout import StageDir
+from pipeline.store.records import ItemFailed
 
 FINGERPRINTS_META = b"seds.fingerprints"
 
@@ -47,7 +48,8 @@ class ShardSpec:
 
 @dataclass
 class Blocked:
-    """A row that cannot become a request: its upstream failed, or its file is missing."""
+    """A row that cannot become a request: its upstream failed, or its file cannot be hashed (missing,
+    not a regular file, unreadable)."""
 
     row: dict[str, Any]
     status: str   # "upstream_failed" or "failed"
@@ -81,16 +83,15 @@ def read_view(manifests_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]
     return table, json.loads(meta.get(FINGERPRINTS_META, b"{}"))
 
 
-def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: Path, hash_memo: Path,
-               shard: ShardSpec) -> Plan:
+def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: Path, shard: ShardSpec) -> Plan:
     view, upstream_fps = read_view(manifests_dir, stage.upstream)
     upstream_fp = upstream_fps.get(stage.upstream)
     fingerprint = stage.fingerprint(upstream_fp)
     rows = view.to_pylist()
     data_root = Path(data_root)
-    hashes: list[str | None] | None = None
+    hashed: list[str | ItemFailed] | None = None
     if "content_hash" not in view.column_names:  # the first stage after the manifest hashes the clips
-        hashes = content_hashes([data_root / r["video_path"] for r in rows], hash_memo)
+        hashed = content_hashes([data_root / r["video_path"] for r in rows], memo_path(store_root))
     requests, blocked = [], []
     for i, row in enumerate(rows):
         if not shard.owns(row["sample_id"]):
@@ -100,12 +101,13 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
             blocked.append(Blocked(row, "upstream_failed", row.get(f"{stage.upstream}_reason") or status,
                                    f"{stage.upstream} did not produce this item"))
             continue
-        content = hashes[i] if hashes is not None else row["content_hash"]
+        content = hashed[i] if hashed is not None else row["content_hash"]
         path = data_root / row["video_path"]
-        if content is None:
-            blocked.append(Blocked(row, "failed", "missing_file", f"{path} does not exist"))
+        if isinstance(content, ItemFailed):  # missing, not a regular file, unreadable: never decoded
+            blocked.append(Blocked(row, "failed", content.reason, content.message))
             continue
         key = item_key(stage.item_content(row, content), row["start_s"], row["end_s"], fingerprint.digest)
         requests.append(ItemRequest(row["sample_id"], key, path, row["start_s"], row["end_s"], content, row))
+    hashes = None if hashed is None else [h if isinstance(h, str) else None for h in hashed]
     return Plan(stage, fingerprint, StageDir(Path(store_root), stage.name, fingerprint.digest), view,
                 upstream_fps, requests, blocked, shard, hashes)

@@ -120,9 +120,9 @@ def _record_blocked(plan: Plan, retry_failed: bool) -> None:
     index = StageIndex.load(plan.stage_dir)
     with ShardWriter(plan.stage_dir) as writer:
         for b in fresh:
-            previous = index.failure_for(None, b.row["sample_id"])
-            if previous is None or previous.error != b.error:
-                writer.add_failure(Failure(b.row["sample_id"], b.reason, b.error))
+            failure = Failure(b.row["sample_id"], b.reason, b.error)
+            if not index.records(failure):
+                writer.add_failure(failure)
 
 
 def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
@@ -131,8 +131,7 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
     started = time.perf_counter()
     data_root = Path(params["data"].root)
     store_root = Path(runtime.store)
-    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, store_root / ".state" / "hashes.sqlite",
-                      options.shard)
+    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, options.shard)
     summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
                          weights=stage.describe_weights(), shard=options.shard)
     plan.stage_dir.create(plan.fingerprint)

@@ -59,6 +59,7 @@ class Stage:
     upstream: ClassVar[str]            # the view this stage maps over ("manifest", "probe", "pose", ...)
     view_attrs: ClassVar[tuple[str, ...]] = ()  # attrs copied into the stage's view as columns
     uses_gpu: ClassVar[bool] = False
+    reads_clips: ClassVar[bool] = True  # decodes the clip: its content is checked against the key before and after
 
     def __init__(self, params: Params):
         self.params = params

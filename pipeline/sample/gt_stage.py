@@ -58,6 +58,7 @@ class GroundTruthKeypointsStage(Stage):
     name = "gt_keypoints"
     VERSION = 2
     upstream = "probe"
+    reads_clips = False  # reads the sample's ground-truth file, never the video
 
     def __init__(self, params):
         super().__init__(params)

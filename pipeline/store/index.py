@@ -196,6 +196,12 @@ class StageIndex:
             return None  # a later success supersedes an earlier failure
         return self.failures.get(item_key) if item_key else self.failures.get(f"sample:{sample_id}")
 
+    def records(self, failure: Failure) -> bool:
+        """Whether `failure` is recorded already as it stands (same key or sample, reason and message):
+        a rerun that meets the same bad input then adds no second row for it."""
+        previous = self.failure_for(failure.item_key, failure.sample_id)
+        return previous is not None and (previous.reason, previous.error) == (failure.reason, failure.error)
+
 
 def _read_part(path: Path, schema: pa.Schema) -> pa.Table:
     try:

@@ -47,18 +47,34 @@ def new_writer_id() -> str:
     return f"{host}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
+def fsync_directory(path: Path) -> None:
+    """fsync a folder: a rename inside it is durable only once the folder itself is synced (POSIX)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_file(tmp: Path, final: Path) -> None:
+    """Give a complete temporary its final name durably: fsync it, rename it, fsync its folder. A crash
+    or power cut at any point leaves the old file or the new one, whole (shards, index parts, views'
+    records, checkpoints all go through here)."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fsync_directory(Path(final).parent)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary beside `path`, fsync, rename: readers see all of it or nothing."""
+    """Write to a temporary beside `path` and publish it: readers see all of it or nothing."""
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_bytes(data)
+        publish_file(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise StoreWriteError.of(err, path) from err
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import hash_bytes
 from pipeline.store.index import IndexRow, StageIndex, failures_to_table, rows_to_table
-from pipeline.store.layout import TMP_PREFIX, StageDir, StoreError, StoreWriteError, new_writer_id
+from pipeline.store.layout import (TMP_PREFIX, StageDir, StoreError, StoreWriteError, fsync_directory, new_writer_id,
+                                   publish_file)
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
@@ -68,12 +69,10 @@ def _publish_parquet(table, final: Path) -> None:
     tmp = final.with_name(TMP_PREFIX + final.name)
     try:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        publish_file(tmp, final)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise StoreWriteError.of(err, final) from err
-    os.replace(tmp, final)
 
 
 class _ShardFile(io.FileIO):
@@ -216,7 +215,8 @@ class ShardWriter:
             self._file.close()
             self._file = None
             final = self.stage_dir.shards / self._final_name()
-            os.replace(self._tmp_path, final)
+            os.replace(self._tmp_path, final)  # the file was fsynced above, inside the write-error handling
+            fsync_directory(final.parent)
             try:
                 self._publish_rows(final)
             except BaseException:

@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors and plain values (str, int, float, bool, None, lists, dicts), so it
 loads with torch.load(weights_only=True); nothing is ever unpickled. It is written to a temporary
-name and renamed, so a kill never leaves a half-written file.
+name, fsynced and renamed (then its folder is fsynced), so neither a kill nor a power cut leaves a
+half-written file.
 
     {"format": "seds-train/1", "config": SEDSConfig as dict, "params": TrainParams as dict,
      "identity": the run identity (params that a resumed run must share), "model": state_dict,
@@ -12,12 +13,13 @@ name and renamed, so a kill never leaves a half-written file.
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pipeline.store.layout import publish_file
 
 FORMAT = "seds-train/1"
 
@@ -31,7 +33,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
     torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    publish_file(tmp, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

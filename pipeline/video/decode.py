@@ -1,4 +1,5 @@
-"""Decoding in this process: decord first, PyAV when decord cannot, frame folders for PHOENIX.
+"""Decoding in this process: decord first, PyAV when decord cannot, frame folders for PHOENIX, Pillow for
+animated GIF and WebP (`pipeline/video/animated.py`).
 
 These functions may hang or crash on hostile files (decord can deadlock holding the GIL), so stages
 never call them directly: `pipeline.video.service.DecodeService` runs them in a child process with a
@@ -15,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from pipeline.store.records import ItemFailed
+from pipeline.video.animated import ANIMATED_FORMATS, AnimatedImage, still_image_error
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 FRAME_FOLDER_FPS = 25.0  # PHOENIX-2014T is recorded at 25 fps; a frame folder carries no rate
@@ -195,15 +197,17 @@ class _FrameFolder:
 
 
 def open_source(path: Path, prefer: str = "decord"):
-    """The first decoder that opens `path` (decord, then PyAV), or the frame-folder reader."""
+    """The first decoder that opens `path` (decord, then PyAV), the frame-folder reader, or Pillow for an
+    animated GIF or WebP."""
     path = Path(path)
     _check_file(path)
     if path.is_dir():
         return _FrameFolder(path)
     quarter_turns, still = _container_facts(path)
+    if still in ANIMATED_FORMATS:
+        return AnimatedImage(path, still)  # one frame: refused as a still image
     if still:
-        raise ItemFailed("not_a_video", f"{path} is a still image ({still}), not a video; a clip is a video file "
-                                        f"or a folder of frames")
+        raise still_image_error(path, still)
     errors = []
     order = (_Decord, _PyAV) if prefer == "decord" else (_PyAV, _Decord)
     if quarter_turns:
@@ -283,7 +287,7 @@ def count_decodable(path: Path, prefer: str = "decord") -> tuple[VideoInfo, str 
                 info.decoder, info.codec = "pyav", pyav.info.codec
         except Exception as err:  # PyAV cannot open it either: keep decord's error, add PyAV's
             error += f"; pyav: {type(err).__name__}: {err}"
-    if source.name != "frames":
+    if source.name not in ("frames", AnimatedImage.name):  # no container to announce a count
         announced = _container_frames(Path(path))
         if announced:
             info.announced_frames = announced

@@ -48,7 +48,8 @@ def clip_extent(info: dict, start_s: float | None, end_s: float | None, out_of_r
 
 class ProbeStage(Stage):
     name = "probe"
-    VERSION = 2  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
+    VERSION = 3  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
+    #              3: animated GIF and WebP are clips (were refused as still images)
     upstream = "manifest"
     view_attrs = ("fps", "video_frames", "first_frame", "num_frames", "width", "height", "duration_s", "decoder", "clamped")
 

@@ -6,7 +6,8 @@ JSON line per request on the child's stdin and reads one JSON line per answer fr
 frames travel through POSIX shared memory (nothing is pickled either way). Requests are pipelined:
 `submit` the next clip before taking the current one's frames, and decode overlaps computation.
 A request that takes longer than `timeout_s` kills the child, fails with reason `decode_timeout`, and
-the next request starts a fresh child.
+the next request starts a fresh child. A child whose parent dies (a SIGKILLed stage) is killed by the
+kernel at once (Linux) and never prints a traceback for answers it can no longer deliver.
 
 Run as `python -m pipeline.video.service` only by `DecodeService`.
 """
@@ -17,6 +18,7 @@ import itertools
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +32,8 @@ import numpy as np
 from pipeline.store.records import ItemFailed
 
 STARTUP_S = 60.0  # a fresh child imports numpy, decord and PyAV before it says it is ready
+PARENT_ENV = "SEDS_DECODER_PARENT"  # the parent's pid, so a child started after its parent died exits
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -42,7 +46,8 @@ class _Pending:
 @dataclass
 class DecodeService:
     """A child decoder process. Use as a context manager; safe to use from dask workers (daemonic
-    processes may not fork multiprocessing children, but may start subprocesses)."""
+    processes may not fork multiprocessing children, but may start subprocesses). One thread starts and
+    uses it: the child is killed when the thread that started it ends (see `_die_with_parent`)."""
 
     timeout_s: float = 120.0
     _proc: subprocess.Popen | None = None
@@ -101,7 +106,7 @@ class DecodeService:
         return ticket
 
     def _start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **{PARENT_ENV: str(os.getpid())})
         self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.video.service"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, cwd=os.getcwd())
         self._buffer = b""
@@ -229,7 +234,31 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
     return {"shm": _put_shared(frames), "shape": list(frames.shape), "dtype": frames.dtype.str}
 
 
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this child when its parent dies (Linux: PR_SET_PDEATHSIG), so a killed stage
+    leaves no decoder behind, not even one stuck in C in a decode that never ends; and exit now if the
+    parent died before that was set. Elsewhere the child ends at its next read (EOF) or answer (EPIPE).
+    The signal follows the parent *thread* that started the child: a DecodeService is used by one thread."""
+    parent = int(os.environ.get(PARENT_ENV, "0"))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:
+        os._exit(0)
+
+
+def _send_answer(out, answer: dict[str, Any]) -> None:
+    """Write one answer line; when nobody reads them any more (the parent died), leave quietly at once."""
+    try:
+        out.write((json.dumps(answer) + "\n").encode())
+        out.flush()
+    except BrokenPipeError:
+        os._exit(0)  # not sys.exit: the interpreter's final flush of `out` would raise (and print) again
+
+
 def _serve() -> None:
+    _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answer stream
     import av  # noqa: F401  (imported before "ready", so start-up never counts against a request's timeout)
@@ -237,8 +266,7 @@ def _serve() -> None:
 
     from pipeline.video import decode  # noqa: F401
 
-    out.write(b'{"ready": true}\n')
-    out.flush()
+    _send_answer(out, {"ready": True})
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
@@ -248,8 +276,7 @@ def _serve() -> None:
         except Exception as err:  # reported to the parent as a recorded failure, never swallowed
             answer = {"ok": False, "reason": "error", "error": f"{type(err).__name__}: {err}"}
         answer["id"] = request["id"]
-        out.write((json.dumps(answer) + "\n").encode())
-        out.flush()
+        _send_answer(out, answer)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(proje
 
     assert main(args) == 1  # unchanged files are reused by key
     assert "import rgb: 0 imported, 9 reused, 3 failed" in capsys.readouterr().out
+    recorded = [r["sample_id"] for part in sorted(reader.stage_dir.failures.glob("*.parquet"))
+                for r in pq.read_table(part).to_pylist()]
+    assert sorted(recorded) == sorted([evil, short, missing])  # the same failures are not recorded twice
 
     out = tmp_path / "export"
     assert main(["export", "authors", "--view", "manifests/authors/rgb.parquet", "--out", str(out)]) == 0

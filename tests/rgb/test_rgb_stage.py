@@ -133,9 +133,9 @@ def test_undecodable_clip_is_a_recorded_failure(project, capsys):
     (project / "data/sample" / probe[victim]["video_path"]).write_bytes(b"not a video any more" * 50)
     assert main(["run", "rgb", "--no-progress"]) == 1  # runtime.max_failures is 0 in the tiny project
     out = capsys.readouterr().out
-    assert "11 computed, 0 reused, 1 failed (not_a_video: 1)" in out
+    assert "11 computed, 0 reused, 1 failed (changed_since_probe: 1)" in out  # refused before decoding
     view = _view()
-    assert view[victim]["rgb_status"] == "failed" and view[victim]["rgb_reason"] == "not_a_video"
+    assert view[victim]["rgb_status"] == "failed" and view[victim]["rgb_reason"] == "changed_since_probe"
     assert sum(r["rgb_status"] == "ok" for r in view.values()) == 11
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -76,13 +75,12 @@ def test_out_of_range_fail_mode(broken_videos_project):
     assert view["late"]["probe_status"] == "failed" and view["late"]["probe_reason"] == "clip_out_of_range"
 
 
-def test_decode_service_times_out_on_a_hanging_source(tmp_path):
+def test_decode_service_times_out_on_a_hanging_source(tmp_path, testdata):
     fifo = tmp_path / "hangs.mp4"
     os.mkfifo(fifo)  # opening a FIFO with no writer blocks forever: a stand-in for a decoder deadlock
     with DecodeService(timeout_s=3) as decoder:
         hanging = decoder.submit_probe(fifo)
-        after = decoder.submit_frames(Path(__file__).parents[2] / ".." / "shared" / "testdata" / "videos" /
-                                      "mmpose__demo.mp4", np.array([0, 4]))
+        after = decoder.submit_frames(testdata / "videos" / "mmpose__demo.mp4", np.array([0, 4]))
         with pytest.raises(ItemFailed) as err:
             decoder.probe(hanging)
         assert err.value.reason == "decode_timeout"
