@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests_support import TESTDATA, TINY_PARAMS, write_params
-
-REQUIRE_TESTDATA = "SEDS_REQUIRE_TESTDATA"  # "1" (CI, .ci/run): a test that needs the real data fails without it
+from tests_support import TESTDATA, TINY_PARAMS, shared_file, write_params
 
 
 @pytest.fixture(scope="session")
@@ -23,11 +21,7 @@ def testdata() -> Path:
     """The real test files, ../shared/testdata beside the project root. Where they are missing (a fresh
     clone) the tests that need them skip with one line saying where and how to get them, so the rest of
     the suite still runs; CI sets SEDS_REQUIRE_TESTDATA=1 and such a test fails instead."""
-    if not (TESTDATA / "SHA256SUMS").is_file():
-        message = f"needs the shared test data at {TESTDATA}: get it with scripts/fetch_testdata.sh"
-        if os.environ.get(REQUIRE_TESTDATA) == "1":
-            pytest.fail(f"{message} ({REQUIRE_TESTDATA}=1: this run may skip nothing)")
-        pytest.skip(message)
+    shared_file(TESTDATA / "SHA256SUMS", "the shared test data", TESTDATA, "get it with scripts/fetch_testdata.sh")
     return TESTDATA
 
 

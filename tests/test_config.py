@@ -91,7 +91,10 @@ def test_how2sign_profile_builds_exactly_the_release_model():
     from pipeline.models.seds.model import SEDS, SEDS_SPANS
     from pipeline.train.loop import model_config
 
-    reference = json.loads((ROOT / ".." / "shared" / "reference" / "seds_authors_state_dict.json").read_text())
+    from tests_support import RELEASE_REFERENCE, shared_file
+
+    reference = json.loads(shared_file(RELEASE_REFERENCE, "the authors' release tensor list", RELEASE_REFERENCE,
+                                       "it ships with the team's shared folder").read_text())
     train = load_params(ROOT / "profiles/how2sign.yaml")["train"]
     exported = export_state_dict(SEDS(model_config(train, SEDS_SPANS)))
     assert {n: (list(t.shape), str(t.dtype).removeprefix("torch.")) for n, t in exported.items()} == {

@@ -14,6 +14,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
+RELEASE_REFERENCE = (ROOT / ".." / "shared" / "reference" / "seds_authors_state_dict.json").resolve()
+REQUIRE_TESTDATA = "SEDS_REQUIRE_TESTDATA"  # "1" (CI, .ci/run): a test that needs the shared files fails without them
+
+
+def shared_file(path: Path, what: str, where: Path, how: str) -> Path:
+    """A file of ../shared beside the project root (`what`, found at `where`). Where it is missing (a fresh clone) the test skips with
+    one line saying where and how to get it, so the rest of the suite still runs; CI sets
+    SEDS_REQUIRE_TESTDATA=1 and such a test fails instead."""
+    import pytest
+
+    if not path.is_file():
+        message = f"needs {what} at {where}: {how}"
+        if os.environ.get(REQUIRE_TESTDATA) == "1":
+            pytest.fail(f"{message} ({REQUIRE_TESTDATA}=1: this run may skip nothing)")
+        pytest.skip(message)
+    return path
 
 TINY_PARAMS = {
     "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,

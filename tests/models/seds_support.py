@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import torch
-from tests_support import ROOT
+from tests_support import RELEASE_REFERENCE, shared_file
 
 from pipeline.models.seds.model import SEDSConfig
-
-REFERENCE = (ROOT / ".." / "shared" / "reference" / "seds_authors_state_dict.json").resolve()
 
 # The authors' network at tiny widths: every module present, everything small.
 NARROW = dict(gcn_joint_channels=(4, 4, 8), gcn_part_channels=6, steps=4, tower_width=16, tower_layers=1,
@@ -23,7 +21,9 @@ def narrow_config(**changes) -> SEDSConfig:
 def reference_tensors() -> list[tuple[str, tuple[int, ...], torch.dtype]]:
     """(name, shape, dtype) of each of the release's 804 tensors, in their state_dict order. The file
     writes buffers' dtypes as e.g. 'float32 (buffer)'."""
-    data = json.loads(REFERENCE.read_text())
+    reference = shared_file(RELEASE_REFERENCE, "the authors' release tensor list", RELEASE_REFERENCE,
+                            "it is derived from longtaojiang/SEDS at 434e3f7 and ships with the team's shared folder")
+    data = json.loads(reference.read_text())
     return [(name, tuple(shape), getattr(torch, dtype.split()[0])) for name, shape, dtype in data["tensors"]]
 
 
