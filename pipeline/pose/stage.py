@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline.config import ParamError
 from pipeline.fingerprint import hash_file, hash_json
-from pipeline.models.checkpoints import Checkpoint, CheckpointError, resolve_checkpoint
+from pipeline.models.checkpoints import Checkpoint, resolve_checkpoint
 from pipeline.models.rtmpose.spec import MODELS, RTMPoseSpec
 from pipeline.pose.batching import ClipJob, Piece, stream_units
 from pipeline.pose.boxes import SignerTrack, describe_rule, keypoint_boxes, whole_frame_box
@@ -54,18 +54,11 @@ class PoseStage(Stage):
     # -- what the output depends on --------------------------------------------------------------
     @cached_property
     def checkpoint(self) -> Checkpoint:
-        return self._resolve(self.p.checkpoint_spec, "pose.checkpoint")
+        return resolve_checkpoint(self.p.checkpoint_spec, "pose.checkpoint")
 
     @cached_property
     def detector_checkpoint(self) -> Checkpoint:
-        return self._resolve(self.p.detector_checkpoint_spec, "pose.detector_checkpoint")
-
-    @staticmethod
-    def _resolve(spec: str, key: str) -> Checkpoint:
-        try:
-            return resolve_checkpoint(spec, key)
-        except CheckpointError as err:
-            raise ParamError(f"{key}: {err}") from None
+        return resolve_checkpoint(self.p.detector_checkpoint_spec, "pose.detector_checkpoint")
 
     def _config_hash(self, path_of) -> str:
         try:

@@ -36,7 +36,7 @@ class RgbStage(Stage):
         return self.params["rgb"]
 
     def _checkpoint(self):
-        from pipeline.models.i3d_checkpoints import resolve_checkpoint
+        from pipeline.models.checkpoints import resolve_checkpoint
 
         p = self.rgb
         return resolve_checkpoint(p.current.checkpoint, f"rgb.feature_sets.{p.feature_set}.checkpoint")
@@ -54,7 +54,7 @@ class RgbStage(Stage):
     def open(self, ctx: WorkerContext) -> None:
         import torch
 
-        from pipeline.models.i3d_checkpoints import load_i3d
+        from pipeline.models.i3d import load_i3d
         from pipeline.rgb.extractor import WindowExtractor
 
         p = self.rgb

@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.models.i3d import InceptionI3d, random_i3d
-from pipeline.models.i3d_checkpoints import CheckpointError, load_i3d, read_state_dict, resolve_checkpoint
+from pipeline.models.checkpoints import CheckpointError, load_state_dict, resolve_checkpoint
+from pipeline.models.i3d import InceptionI3d, load_i3d, random_i3d
 
 # pytorch-i3d: Mixed_* (in, [b0, b1a, b1b, b2a, b2b, b3b]) and the stem units (in, out, kernel)
 MIXED = {"Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
@@ -203,6 +203,7 @@ def test_wrong_checkpoint_lists_missing_and_unexpected_keys(tmp_path):
     text = str(err.value)
     assert "resnet.pth" in text and "287 missing keys" in text and "Conv3d_1a_7x7.conv3d.weight" in text
     assert "3 unexpected keys: bn1.weight, conv1.weight, fc.weight" in text
+    assert text.startswith("rgb.feature_sets.x.checkpoint: ")
 
 
 def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
@@ -217,7 +218,7 @@ def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
         load_i3d(resolve_checkpoint(str(tmp_path / "flow.pt"), "k"))
     bad = dict(state, **{"Mixed_4b.b0.conv3d.weight": torch.zeros(192, 480, 3, 3, 3)})
     torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight \(192, 480, 3, 3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight: checkpoint \(192, 480, 3, 3, 3\)"):
         load_i3d(resolve_checkpoint(str(tmp_path / "bad.pt"), "k"))
 
 
@@ -229,7 +230,7 @@ def test_pickled_code_is_never_loaded(tmp_path, state):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": state, "extra": Payload()}, path)
     with pytest.raises(CheckpointError, match="refused"):
-        read_state_dict(path)
+        load_state_dict(path)
 
 
 def test_checkpoint_param_errors_name_the_key(tmp_path, monkeypatch):
