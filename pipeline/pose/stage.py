@@ -23,6 +23,7 @@ import numpy as np
 from pipeline.config import ParamError
 from pipeline.fingerprint import hash_file, hash_json
 from pipeline.models.checkpoints import Checkpoint, resolve_checkpoint
+from pipeline.models.precision import planned_precision
 from pipeline.models.rtmpose.spec import MODELS, RTMPoseSpec
 from pipeline.pose.batching import ClipJob, Piece, stream_units
 from pipeline.pose.boxes import SignerTrack, describe_rule, keypoint_boxes, whole_frame_box
@@ -71,7 +72,9 @@ class PoseStage(Stage):
 
     def fingerprint_inputs(self):
         p = self.p
-        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test}
+        precision = planned_precision(self.params.runtime.device, p.precision) if p.backend == "native" else "fp32"
+        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test,
+                  "precision": precision}
         if p.frames != "all":
             params["frames_value"] = p.frames_value
         if p.box == "two_pass":

@@ -24,9 +24,9 @@ from typing import Any, Hashable, Iterator
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
+from pipeline.models.precision import autocast_dtype
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,7 +138,8 @@ class WindowExtractor:
             pad = batch.new_zeros((self.batch_size - count, *batch.shape[1:]))
             batch = torch.cat([batch, pad]).contiguous(memory_format=torch.channels_last_3d)
         self.batch_sizes.append(len(batch))
-        if self.cuda and self.precision in _AUTOCAST:
-            with torch.autocast("cuda", dtype=_AUTOCAST[self.precision]):
+        dtype = autocast_dtype(self.precision) if self.cuda else None
+        if dtype is not None:
+            with torch.autocast("cuda", dtype=dtype):
                 return self._forward(batch)[:count]
         return self._forward(batch)[:count]

@@ -40,10 +40,10 @@ TOKEN_MAPS_FILE = "token_similarity.npz"
 
 def autocast_for(device: str, amp: str) -> Any:
     """The autocast context of a train/eval step: bf16 or fp16 on CUDA, nothing on CPU or with amp off."""
-    if not device.startswith("cuda") or amp == "off":
-        return nullcontext()
-    dtype = torch.float16 if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()) else torch.bfloat16
-    return torch.autocast("cuda", dtype=dtype)
+    from pipeline.models.precision import autocast_dtype, resolve_precision
+
+    dtype = autocast_dtype(resolve_precision(device, amp))
+    return nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
 
 
 @dataclass

@@ -145,8 +145,9 @@ def train(params: Params) -> TrainResult:
     total_steps = per_epoch * p.epochs
     limit = min(total_steps, p.max_steps or total_steps)
     optimizer = build_optimizer(model, p)
-    use_scaler = device.startswith("cuda") and (p.amp == "fp16" or (p.amp == "auto" and not torch.cuda.is_bf16_supported()))
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    from pipeline.models.precision import resolve_precision
+
+    scaler = torch.amp.GradScaler("cuda") if resolve_precision(device, p.amp) == "fp16" else None
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
     last_path = out / "checkpoints" / "last.pt"

@@ -85,12 +85,16 @@ def test_tiny_project_writes_every_clip_and_reuses_it(project, capsys):
 def test_output_changing_params_change_the_fingerprint(project):
     set_params(pose=TINY_POSE)
 
-    def digest(**overrides) -> str:
-        params = load_params("params.yaml", {f"pose.{k}": v for k, v in overrides.items()})
+    def digest(device="cpu", **overrides) -> str:
+        params = load_params("params.yaml", {"runtime.device": device, **{f"pose.{k}": v for k, v in overrides.items()}})
         return PoseStage(params).fingerprint(None).digest
 
     base = digest()
-    assert digest(batch_size=64, chunk_frames=1, precision="bf16") == base
+    assert digest(batch_size=64, chunk_frames=1, precision="bf16") == base  # the CPU computes fp32 whatever is asked
+    # On a GPU the backbone's precision changes the keypoints, so it changes the key (fp32 shares the CPU's).
+    assert digest("cuda", precision="fp32") == base
+    assert len({base, digest("cuda", precision="bf16"), digest("cuda", precision="fp16")}) == 3
+    assert digest("cuda", precision="bf16", backend="mmpose") == digest(backend="mmpose")  # mmpose: always fp32
     for change in ({"backend": "mmpose"}, {"model": "rtmpose-l_8xb64-270e_coco-wholebody-256x192"},
                    {"frames_value": 3}, {"frames": "all"}, {"flip_test": True}, {"box": "two_pass"}):
         assert digest(**change) != base, change
