@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-FORMAT = "seds-train/1"
+from pipeline.train.outputs import CHECKPOINT_FORMAT as FORMAT
 
 
 class NotACheckpoint(ValueError):

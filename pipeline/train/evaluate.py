@@ -33,9 +33,8 @@ from pipeline.models.seds.losses import normalise
 from pipeline.models.seds.model import SEDS, STREAMS, VideoTokens
 from pipeline.train.data import ClipDataset, ClipSet, collate
 from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.outputs import METRICS_FILE, SIMILARITY_FILE, TOKEN_MAPS_FILE
 from pipeline.video.sampling import linspace_choice
-
-TOKEN_MAPS_FILE = "token_similarity.npz"
 
 
 def autocast_for(device: str, amp: str) -> Any:
@@ -144,7 +143,7 @@ def no_token_maps() -> dict[str, np.ndarray]:
 def write_matrices(out: Path, sims: Similarities, maps: dict[str, np.ndarray]) -> None:
     """similarity.npz and token_similarity.npz."""
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "similarity.npz", **sims.matrices,
+    np.savez_compressed(out / SIMILARITY_FILE, **sims.matrices,
                         sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str))
     np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
 
@@ -194,6 +193,6 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     record = metrics_record(sims, e.tie_rule, e.split)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
                    "text_encoder": ck["text_encoder"], "seconds": round(time.perf_counter() - started, 1)})
-    (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (out / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_run_report(params, out, ck)
     return record

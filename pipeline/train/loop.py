@@ -37,6 +37,7 @@ from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
 from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
+from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PLOT, VAL_PLOT
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
@@ -111,11 +112,11 @@ def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 
 def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    _write_tsv(out / "plots" / "train.tsv", history,
+    _write_tsv(out / PLOTS_DIR / TRAIN_PLOT, history,
                ["epoch", "step", *LOSS_PARTS, "lr_factor", "logit_scale", "seconds"])
     val_cols = ["epoch", "step"] + [f"{d}_{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "MedR", "MeanR")]
-    _write_tsv(out / "plots" / "val.tsv", [h for h in history if "t2v_R@1" in h], val_cols)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    _write_tsv(out / PLOTS_DIR / VAL_PLOT, [h for h in history if "t2v_R@1" in h], val_cols)
+    (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def train(params: Params) -> TrainResult:
@@ -236,7 +237,7 @@ def train(params: Params) -> TrainResult:
     if progress is not None:
         progress.close()
     seconds += time.monotonic() - started
-    save_checkpoint(out / "model.pt", payload(with_optimizer=False))
+    save_checkpoint(out / MODEL_FILE, payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
                "clips": len(dataset), "final": history[-1] if history else {}}
     _write_reports(out, history, summary)

@@ -20,8 +20,9 @@ from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
 from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, ranked_clips, render_retrieval, true_rank
 from pipeline.report.run_report import write_run_report
 from pipeline.report.similarity_figure import FIGURE_IN, TokenMaps, render_similarity
-from pipeline.train.evaluate import TOKEN_MAPS_FILE, figure_indices, no_token_maps
+from pipeline.train.evaluate import figure_indices, no_token_maps
 from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.outputs import TOKEN_MAPS_FILE
 from pipeline.train.params import TrainParams
 
 GREEN = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))
@@ -204,3 +205,60 @@ def test_report_commands_name_what_is_missing(project, capsys):
     assert "runs/evaluate/metrics.json does not exist: run the evaluate stage first" in capsys.readouterr().err
     assert main(["report", "figures"]) == 2
     assert "runs/evaluate/similarity.npz does not exist" in capsys.readouterr().err
+
+
+def _save_train_checkpoint(path: Path, plain: dict) -> dict:
+    """A real train checkpoint (torch.save through pipeline.train.checkpoint) holding `plain` beside a
+    small model's weights and its optimiser state, as the trainer writes them."""
+    import torch
+
+    from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(2, 3)).sum().backward()
+    optimizer.step()
+    save_checkpoint(path, {**plain, "model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    return load_checkpoint(path)
+
+
+def test_checkpoint_info_reads_plain_values_and_shapes_without_torch_tensors(tmp_path):
+    import argparse
+
+    import torch
+
+    from pipeline.report.checkpoint_info import NotReadable, TensorInfo, checkpoint_info
+
+    plain = {"params": {"seed": 42, "gcn_widths": [8, 8]}, "step": 7, "text_encoder": "tiny", "history": [{"loss": 1.5}]}
+    full = _save_train_checkpoint(tmp_path / "model.pt", plain)
+    info = checkpoint_info(tmp_path / "model.pt")
+    assert {k: info[k] for k in plain} == plain and info["format"] == full["format"]
+    assert info["model"] == {k: TensorInfo(tuple(v.shape)) for k, v in full["model"].items()}
+    assert info["optimizer"]["param_groups"] == full["optimizer"]["param_groups"]
+
+    torch.save({"format": full["format"], "args": argparse.Namespace(lr=1)}, tmp_path / "evil.pt")
+    with pytest.raises(NotReadable, match=r"evil\.pt: refused global argparse\.Namespace"):
+        checkpoint_info(tmp_path / "evil.pt")
+    torch.save({"format": "other/1"}, tmp_path / "other.pt")
+    with pytest.raises(NotReadable, match=r"other\.pt is not a seds train checkpoint"):
+        checkpoint_info(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("not a zip")
+    with pytest.raises(NotReadable, match=r"text\.pt: not a readable torch checkpoint"):
+        checkpoint_info(tmp_path / "text.pt")
+
+
+def test_report_commands_do_not_import_torch(project):
+    """`seds report figures` and `seds report run` read files on disk: no trainer, no torch."""
+    import subprocess
+    import sys
+
+    out = project / "runs" / "evaluate"
+    _, plain = _evaluate_outputs(project, out)
+    _save_train_checkpoint(project / "runs" / "train" / "model.pt", plain)
+    script = ("import sys; from pipeline.cli import main; "
+              "codes = [main(['report', 'figures']), main(['report', 'run'])]; "
+              "print(codes, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0] False"
+    assert "trained 2 steps from random init (seed 42)" in (out / "report.md").read_text()
