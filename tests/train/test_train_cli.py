@@ -7,24 +7,14 @@ import json
 import numpy as np
 import pytest
 
-import pipeline.cli as cli
+from pipeline.cli import main as seds
 from pipeline.train.metrics import retrieval_metrics
 
 from train_support import build_store, write_project_params
 
-MODULE = "pipeline.commands.train"
-
-
-@pytest.fixture
-def seds(monkeypatch):
-    """`seds ...` in-process, with the train commands registered (until pipeline/cli.py lists them)."""
-    if MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, MODULE])
-    return cli.main
-
 
 @pytest.mark.slow
-def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, seds, capsys):
+def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, capsys):
     """RGB features are pure noise here, so retrieval above chance must come through the Pose encoder."""
     chdir(tmp_path)
     build_store(tmp_path, sentences=12, rgb_signal=0.0)
@@ -51,7 +41,7 @@ def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, seds, capsy
     assert json.loads((tmp_path / "runs/train/metrics.json").read_text())["step"] == 45
 
 
-def test_bad_inputs_stop_with_one_line(tiny_store, seds, capsys):
+def test_bad_inputs_stop_with_one_line(tiny_store, capsys):
     write_project_params(tiny_store, {"split": "nope", "val_split": None})
     assert seds(["train", "--no-progress"]) == 2
     assert "no usable clips of split 'nope'" in capsys.readouterr().err
@@ -68,7 +58,7 @@ def test_bad_inputs_stop_with_one_line(tiny_store, seds, capsys):
 
 
 @pytest.mark.slow
-def test_efficiency_report_lists_every_module(seds, capsys, tmp_path):
+def test_efficiency_report_lists_every_module(capsys, tmp_path):
     assert seds(["report", "efficiency", "--json", str(tmp_path / "eff.json")]) == 0
     table = capsys.readouterr().out
     for module in ("Pose encoder", "RGB interaction", "Pose interaction", "Text encoder", "CGAF"):

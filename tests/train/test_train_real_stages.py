@@ -14,7 +14,6 @@ import pipeline.cli as cli
 
 from train_support import TINY_TRAIN
 
-MODULE = "pipeline.commands.train"
 PARAMS = {
     "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1, "threads_per_worker": 1,
                 "device": "cpu"},
@@ -31,9 +30,7 @@ PARAMS = {
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_on_the_real_stage_outputs(tmp_path, chdir, monkeypatch, capsys):
-    if MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, MODULE])
+def test_train_and_evaluate_on_the_real_stage_outputs(tmp_path, chdir, capsys):
     chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
     for command in (["sample"], ["manifest"], ["run", "probe", "--no-progress"],
