@@ -7,9 +7,12 @@ changes unless told they leave the output alone."""
 
 from __future__ import annotations
 
+import ast
 import json
 
-from pipeline.runner.codehash import StageCode, current, differences, main, recorded, stage_modules
+import yaml
+
+from pipeline.runner.codehash import ROOT, StageCode, current, differences, main, recorded, stage_modules
 
 
 def test_every_item_stage_matches_the_recorded_code_table():
@@ -19,6 +22,20 @@ def test_every_item_stage_matches_the_recorded_code_table():
         + "\nIf a stage's output changes, bump its VERSION (docs/cache-format.md) and run "
           "`python -m pipeline.runner.codehash`; if it does not, run "
           "`python -m pipeline.runner.codehash --output-unchanged STAGE ...`.")
+
+
+def test_dvc_reruns_a_stage_when_any_module_of_its_output_changes():
+    """Each module in an item stage's code table is a dependency of that stage in dvc.yaml (a file or a
+    folder above it), so `dvc repro` reruns the stage when it changes. Package files with no code aside."""
+    def has_code(module: str) -> bool:
+        return any(not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+                   for node in ast.parse((ROOT / module).read_text()).body)
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    missing = {name: [m for m in code.modules if has_code(m) and not any(
+                   m == dep or m.startswith(dep.rstrip("/") + "/") for dep in stages[name]["deps"])]
+               for name, code in current().items()}
+    assert not any(missing.values()), {name: m for name, m in missing.items() if m}
 
 
 def _package(root, helper_source: str) -> dict[str, str]:
