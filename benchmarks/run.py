@@ -47,7 +47,7 @@ class Row:
     unit: str
     better: str  # "higher" or "lower"
     note: str = ""
-    date: str = ""      # of the run that measured it (stamped from the benchmark's raw record)
+    date: str = ""      # when the run.py run that measured it started (from the benchmark's raw record)
     commit: str = ""
     machine: str = ""
 
@@ -218,7 +218,7 @@ def main() -> int:
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
     stem = host["name"] + ("-quick" if args.quick else "")
     raw, failed = _earlier(args.results / f"{stem}.json", host["name"]) if args.only else {}, []
-    revision = commit()
+    revision, started = commit(), time.strftime("%Y-%m-%d %H:%M:%S %Z")  # one date for every row of this run
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for bench in chosen:
             out = Path(tmp) / bench.name / f"{bench.name}.json"
@@ -233,8 +233,8 @@ def main() -> int:
                 raw.pop(bench.name, None)  # an earlier figure would pass for this run's
                 print(f"== {bench.name} FAILED (exit {done.returncode})", file=sys.stderr, flush=True)
                 continue
-            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds,
-                               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": revision,
+            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds, "date": started,
+                               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": revision,
                                "machine": host["name"]}
     rows = []
     for bench in BENCHMARKS:
@@ -246,7 +246,7 @@ def main() -> int:
             print(f"== {bench.name}: the kept figures of {raw.pop(bench.name).get('date', 'an earlier run')} lack {err}: left out; "
                   f"rerun it (--only {bench.name})", file=sys.stderr, flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    record = {"machine": host, "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": revision,
+    record = {"machine": host, "quick": args.quick, "date": started, "commit": revision,
               "failed": failed, "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], "raw": raw}
     (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
     table = markdown(rows, host, args.quick)
