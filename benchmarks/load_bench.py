@@ -4,13 +4,16 @@
 
 The manifest has `rows` rows pointing at 4 tiny clips (32x24, 50-53 frames) with distinct [start, end]
 ranges, so every row is its own item key (as How2Sign's realigned ranges of shared videos are).
-Reports: probe items/s through `seds run probe` (one process, synchronous scheduler) beside the naive
-way (count_decodable called in this process per row, no store, no child; measured on the first 500
-rows), their ratio, the peak RSS of the runner process and of its decoder child, the time to open
-the store index, and whether the view accounts for every row. Then select at the same size: every
-row gets ground-truth keypoints (one HDF5 group per clip, hard-linked under each sample id, so the
-file stays small), `seds run gt_keypoints` writes them in the pose layout, and `seds run select`
-(the SEDS 49, seds normalisation) is timed over all rows.
+Reports: probe items/s through `seds run probe` (synchronous scheduler) beside the naive way
+(count_decodable called in this process per row, no store, no child; measured on the first 500
+rows), their ratio, the time to open the store index, and whether the view accounts for every row.
+Then select at the same size: every row gets ground-truth keypoints (one HDF5 group per clip,
+hard-linked under each sample id, so the file stays small), `seds run gt_keypoints` writes them in
+the pose layout, and `seds run select` (the SEDS 49, seds normalisation) is timed over all rows.
+
+Memory, per process: each `seds run` is its own process, which reports its own peak RSS and that of
+each child it started (probe's decoder child), so the runner of probe, of gt_keypoints and of
+select, and the decoder child are each measured alone (not the whole script's maximum).
 """
 
 from __future__ import annotations
@@ -18,22 +21,76 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Runs one `seds` command in a process of its own and prints, as its last line, its seconds, its own
+# peak RSS and that of each child process it started (MiB). Peaks are VmHWM from /proc: the high-water
+# mark of a process's own program (ru_maxrss would also count the parent's pages a child was forked
+# with before its exec); children are found by their parent pid and sampled every 50 ms while alive.
+_MEASURED = """
+import json, os, sys, threading, time
+from pipeline.cli import main
+
+def peak_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+
+def children():
+    me = str(os.getpid())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[1] == me:
+                    yield pid
+        except (OSError, IndexError):
+            pass
+
+seen, stop = {}, threading.Event()
+def watch():
+    while not stop.wait(0.05):
+        for pid in children():
+            try:
+                seen[pid] = max(seen.get(pid, 0.0), peak_mib(pid))
+            except (OSError, StopIteration):
+                pass
+threading.Thread(target=watch, daemon=True).start()
+started = time.perf_counter()
+code = main(sys.argv[1:])
+seconds = time.perf_counter() - started
+stop.set()
+print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mib": round(peak_mib("self"), 1),
+                  "children_peak_rss_mib": sorted(round(v, 1) for v in seen.values())}))
+"""
+
+
+def _measured(*command: str) -> dict:
+    """`seds COMMAND` in its own process: {seconds, peak_rss_mib, children_peak_rss_mib}; exits on failure."""
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *command], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))))
+    lines = done.stdout.strip().splitlines()
+    record = json.loads(lines[-1]) if done.returncode == 0 and lines else {"code": done.returncode}
+    if record["code"] != 0:
+        raise SystemExit(f"seds {' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return record
+
 
 def _write_project(root: Path, rows: int) -> None:
-    import sys
+    import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from faults.conftest import encode_video  # the faults suite's tiny-clip encoder
-    from tests_support import write_csv_manifest
+    from pipeline.sample.generate import write_mp4
+    from pipeline.scratch import write_csv_manifest
 
     (root / "data").mkdir()
-    for c in range(4):
-        encode_video(root / "data" / f"clip{c}.mp4", frames=50 + c)
+    rng = np.random.default_rng(0)
+    for c in range(4):  # noise, 32x24: the decoder works on every frame, the files stay tiny
+        write_mp4(root / "data" / f"clip{c}.mp4", rng.integers(0, 256, (50 + c, 24, 32, 3), dtype=np.uint8), fps=25)
     manifest = []
     for i in range(rows):
         k = i // 4  # distinct bounds (whole ms, as keys round them) per clip: every row is its own item
@@ -61,22 +118,18 @@ def _ground_truth(path: Path, sample_ids: list[str]) -> None:
             f[sid] = f[f"clip{int(sid[3:]) % 4}"]
 
 
-def _select_at_scale(main, read_view, sample_ids: list[str]) -> tuple[float, float, float]:
-    """Seconds of gt_keypoints and of select over every row, and of opening select's index."""
+def _select_at_scale(read_view, sample_ids: list[str]) -> tuple[dict, dict, float]:
+    """gt_keypoints' and select's measured runs over every row, and the seconds to open select's index."""
     from pipeline.store import StageDir, StageIndex
 
     _ground_truth(Path("data/keypoints.h5"), sample_ids)
     source = ["--set", "select.source=gt_keypoints", "--set", "select.gt_file=data/keypoints.h5"]
-    started = time.perf_counter()
-    assert main(["run", "gt_keypoints", "--no-progress", *source]) == 0
-    gt_s = time.perf_counter() - started
-    started = time.perf_counter()
-    assert main(["run", "select", "--no-progress", *source]) == 0
-    select_s = time.perf_counter() - started
+    gt = _measured("run", "gt_keypoints", "--no-progress", *source)
+    select = _measured("run", "select", "--no-progress", *source)
     fingerprint = read_view(Path("manifests"), "select")[1]["select"]
     opened = time.perf_counter()
     StageIndex.load(StageDir(Path("cache"), "select", fingerprint))
-    return gt_s, select_s, time.perf_counter() - opened
+    return gt, select, time.perf_counter() - opened
 
 
 def run(rows: int = 20000) -> dict:
@@ -93,14 +146,12 @@ def run(rows: int = 20000) -> dict:
         os.chdir(root)
         try:
             assert main(["manifest"]) == 0
-            started = time.perf_counter()
-            assert main(["run", "probe", "--no-progress"]) == 0
-            probe_s = time.perf_counter() - started
+            probe = _measured("run", "probe", "--no-progress")
             view, fingerprints = read_view(Path("manifests"), "probe")
             opened = time.perf_counter()
             index = StageIndex.load(StageDir(Path("cache"), "probe", fingerprints["probe"]))
             index_open_s = time.perf_counter() - opened
-            gt_s, select_s, select_index_s = _select_at_scale(main, read_view, view.column("sample_id").to_pylist())
+            gt, select, select_index_s = _select_at_scale(read_view, view.column("sample_id").to_pylist())
             naive_rows = min(rows, 500)
             started = time.perf_counter()
             for i in range(naive_rows):
@@ -109,15 +160,17 @@ def run(rows: int = 20000) -> dict:
         finally:
             os.chdir(old)
         statuses = view.column("probe_status").to_pylist()
-        stage_rate, naive_rate = rows / probe_s, naive_rows / naive_s
-        return {"rows": rows, "probe_s": round(probe_s, 1), "probe_items_per_s": round(stage_rate, 1),
+        stage_rate, naive_rate = rows / probe["seconds"], naive_rows / naive_s
+        return {"rows": rows, "probe_s": round(probe["seconds"], 1), "probe_items_per_s": round(stage_rate, 1),
                 "naive_items_per_s": round(naive_rate, 1), "ratio_stage_over_naive": round(stage_rate / naive_rate, 2),
                 "index_open_s": round(index_open_s, 3), "index_items": len(index),
                 "view_rows_ok": statuses.count("ok"),
-                "gt_keypoints_items_per_s": round(rows / gt_s, 1), "select_s": round(select_s, 1),
-                "select_items_per_s": round(rows / select_s, 1), "select_index_open_s": round(select_index_s, 3),
-                "peak_rss_runner_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "peak_rss_decoder_child_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+                "gt_keypoints_items_per_s": round(rows / gt["seconds"], 1), "select_s": round(select["seconds"], 1),
+                "select_items_per_s": round(rows / select["seconds"], 1), "select_index_open_s": round(select_index_s, 3),
+                "peak_rss_mib": {"probe_runner": probe["peak_rss_mib"],
+                                 "probe_decoder_child": max(probe["children_peak_rss_mib"], default=None),
+                                 "gt_keypoints_runner": gt["peak_rss_mib"], "select_runner": select["peak_rss_mib"]},
+                "probe_children": len(probe["children_peak_rss_mib"]),
                 "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from tests_support import fresh_clone  # noqa: E402
+from pipeline.scratch import fresh_clone  # noqa: E402
 
 SUMMARY = re.compile(r"^(\w+): (\d+) items: (\d+) computed, (\d+) reused.*? in ([\d.]+) s", re.M)
 

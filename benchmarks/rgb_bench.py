@@ -1,19 +1,22 @@
-"""The rgb stage vs the naive way, on the same clips and weights, and the decode-only rate of those clips.
+"""The rgb stage vs the way a careful user would write it, on the same clips and weights; also vs the
+naive per-window loop and vs decoding alone.
 
     python benchmarks/rgb_bench.py [--sentences 10] [--size 112 --window 8 --num-windows 16]
                                    [--batch-size 32] [--threads 2] [--out results.json]
 
 Clips: the built-in synthetic sample (320x240, 25 fps, ~100 frames each), `--sentences` x 4 renders,
-generated, manifested and probed in a temporary project. Three timings, one run each:
+generated, manifested and probed in a temporary project. Four timings, one run each, same clips:
 - stage: `seds run rgb` (synchronous scheduler, one worker, `--threads` torch threads): each needed
   frame decoded once in a child process ahead of the model, windows batched across clips,
-  BatchNorm folded, channels-last;
+  BatchNorm folded, channels-last; includes model load and the summary;
+- careful (the headline baseline): decode the clip's frames once (in this process), crop/normalise
+  them once, slide the windows over them, one forward pass per window through the model as loaded;
 - naive: what per-video extraction scripts do: for every window, decode its frames from the video
-  again (in this process), crop/normalise, and run that one window through the model as loaded;
+  again, crop/normalise, and one forward pass (the straw baseline, kept as one row);
 - decode only: the frames the stage needs, decoded once per clip through the same decode service,
   nothing else. stage / decode-only says how close the stage is to the decode bound.
-Both feature paths use the same seeded random I3D (checkpoint: random); the benchmark also checks
-that their features agree (float16 storage, so to ~1e-2) before printing the ratio.
+All feature paths use the same seeded random I3D (checkpoint: random); the benchmark checks that the
+careful and naive features agree with the stage's (float16 storage, so to ~2e-2) before any ratio.
 """
 
 from __future__ import annotations
@@ -74,13 +77,9 @@ def rows() -> list[dict]:
 
 def decode_only(rgb: dict) -> float:
     from pipeline.rgb.loader import PrefetchingDecoder
-    from pipeline.rgb.windows import plan_windows
 
-    jobs = []
-    for row in rows():
-        plan = plan_windows(row["num_frames"], window=rgb["window"], stride=1, max_frames=300,
-                            num_windows=rgb["num_windows"])
-        jobs.append((row["sample_id"], Path("data/sample") / row["video_path"], row["first_frame"] + plan.frames))
+    jobs = [(row["sample_id"], Path("data/sample") / row["video_path"], row["first_frame"] + _plan(row, rgb).frames)
+            for row in rows()]
     start = time.perf_counter()
     with PrefetchingDecoder(1, 2, rgb["resize"], 120.0) as decoder:
         for _, frames in decoder.run(jobs):
@@ -95,7 +94,6 @@ def naive(rgb: dict) -> tuple[float, dict[str, np.ndarray]]:
 
     from pipeline.models.i3d import random_i3d
     from pipeline.rgb.frames import to_model_input
-    from pipeline.rgb.windows import plan_windows
     from pipeline.video.decode import read_frames
 
     model = random_i3d()
@@ -103,15 +101,48 @@ def naive(rgb: dict) -> tuple[float, dict[str, np.ndarray]]:
     start = time.perf_counter()
     with torch.inference_mode():
         for row in rows():
-            plan = plan_windows(row["num_frames"], window=rgb["window"], stride=1, max_frames=300,
-                                num_windows=rgb["num_windows"])
             features = []
-            for window in plan.windows:
+            for window in _plan(row, rgb).windows:
                 frames = read_frames(Path("data/sample") / row["video_path"], row["first_frame"] + window, rgb["resize"])
                 clip = to_model_input(frames, rgb["size"], "bsl1k", "cpu").permute(1, 0, 2, 3)[None]
                 features.append(model(clip)[0].numpy())
             out[row["sample_id"]] = np.stack(features)
     return time.perf_counter() - start, out
+
+
+def careful(rgb: dict) -> tuple[float, dict[str, np.ndarray]]:
+    """Per clip: decode the frames its windows need once, crop and normalise them once, then slide the
+    windows over them, one forward pass per window, the model as loaded (no folding, no batching)."""
+    import torch
+
+    from pipeline.models.i3d import random_i3d
+    from pipeline.rgb.frames import to_model_input
+    from pipeline.video.decode import read_frames
+
+    model = random_i3d()
+    out = {}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for row in rows():
+            plan = _plan(row, rgb)
+            frames = read_frames(Path("data/sample") / row["video_path"], row["first_frame"] + plan.frames, rgb["resize"])
+            clip = to_model_input(frames, rgb["size"], "bsl1k", "cpu")  # (F, 3, S, S)
+            out[row["sample_id"]] = np.stack([model(clip[positions].permute(1, 0, 2, 3)[None])[0].numpy()
+                                              for positions in plan.positions])
+    return time.perf_counter() - start, out
+
+
+def _plan(row: dict, rgb: dict):
+    from pipeline.rgb.windows import plan_windows
+
+    return plan_windows(row["num_frames"], window=rgb["window"], stride=1, max_frames=300,
+                        num_windows=rgb["num_windows"])
+
+
+def _worst_difference(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> float:
+    if ours.keys() != theirs.keys():
+        raise SystemExit(f"the paths computed different clips: {sorted(ours.keys() ^ theirs.keys())[:5]}")
+    return max(float(np.abs(ours[k].astype(np.float32) - theirs[k]).max()) for k in ours)
 
 
 def stage_features() -> dict[str, np.ndarray]:
@@ -152,29 +183,33 @@ def main() -> None:
             frames = sum(r["num_frames"] for r in rows())
             decode_s = decode_only(rgb)
             stage_s, _ = run_stage(params, rgb)
+            careful_s, careful_features = careful(rgb)
             naive_s, naive_features = naive(rgb)
             ours = stage_features()
-            worst = max(float(np.abs(ours[k].astype(np.float32) - naive_features[k]).max()) for k in ours)
+            agree = {"careful": _worst_difference(ours, careful_features), "naive": _worst_difference(ours, naive_features)}
         finally:
             os.chdir(cwd)
-    if worst > 2e-2:
-        raise SystemExit(f"stage and naive features disagree (max |diff| {worst:.3g}): not comparable")
+    if max(agree.values()) > 2e-2:
+        raise SystemExit(f"stage and baseline features disagree (max |diff| {agree}): not comparable")
     results = {
         "clips": clips, "frames": frames, "settings": {k: v for k, v in rgb.items() if k != "feature_sets"},
         "threads": args.threads, "device": "cpu",
-        "stage_s": round(stage_s, 2), "naive_s": round(naive_s, 2), "decode_only_s": round(decode_s, 2),
-        "stage_clips_per_s": round(clips / stage_s, 3), "naive_clips_per_s": round(clips / naive_s, 3),
-        "decode_clips_per_s": round(clips / decode_s, 3),
-        "speedup_vs_naive": round(naive_s / stage_s, 2), "stage_vs_decode_bound": round(decode_s / stage_s, 3),
-        "max_feature_diff": worst,
+        "stage_s": round(stage_s, 2), "careful_s": round(careful_s, 2), "naive_s": round(naive_s, 2),
+        "decode_only_s": round(decode_s, 2),
+        "stage_clips_per_s": round(clips / stage_s, 3), "careful_clips_per_s": round(clips / careful_s, 3),
+        "naive_clips_per_s": round(clips / naive_s, 3), "decode_clips_per_s": round(clips / decode_s, 3),
+        "speedup_vs_careful": round(careful_s / stage_s, 2), "speedup_vs_naive": round(naive_s / stage_s, 2),
+        "stage_vs_decode_bound": round(decode_s / stage_s, 3), "max_feature_diff": agree,
     }
     print(f"rgb stage: {clips} clips ({frames} frames, {args.size}px, window {args.window}, "
           f"{args.num_windows} windows/clip) on {args.threads} CPU threads")
     print(f"  stage       {results['stage_clips_per_s']:8.3f} clips/s  ({stage_s:.1f} s, incl. model load and summary)")
+    print(f"  careful     {results['careful_clips_per_s']:8.3f} clips/s  ({careful_s:.1f} s, clip decoded once, a forward per window)")
     print(f"  naive       {results['naive_clips_per_s']:8.3f} clips/s  ({naive_s:.1f} s, a decode + forward per window)")
     print(f"  decode only {results['decode_clips_per_s']:8.3f} clips/s  ({decode_s:.1f} s)")
-    print(f"  stage / naive = {results['speedup_vs_naive']:.2f}x; stage runs at {100 * results['stage_vs_decode_bound']:.0f}% "
-          f"of the decode-only rate; features agree to {worst:.2g}")
+    print(f"  stage / careful = {results['speedup_vs_careful']:.2f}x (stage / naive = {results['speedup_vs_naive']:.2f}x); "
+          f"stage runs at {100 * results['stage_vs_decode_bound']:.0f}% of the decode-only rate; features agree to "
+          f"{max(agree.values()):.2g}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
 

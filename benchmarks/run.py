@@ -4,16 +4,21 @@
 
 Runs, each in its own process (so memory and thread settings do not leak between them):
 - pose:   the pose stage vs mmpose's model + test pipeline one frame per call (benchmarks/pose_bench.py)
-- rgb:    the rgb stage vs per-window decode + forward, and vs decode only (benchmarks/rgb_bench.py)
+- rgb:    the rgb stage vs decode-once + a forward per window (the headline), vs per-window decode +
+          forward (the straw baseline), and vs decode only (benchmarks/rgb_bench.py)
 - store:  shuffled DataLoader reads (page cache warm and dropped) and size vs one .npy per array per
           clip at equal dtypes (store_bench.py);
           shard writes through the disk-full-safe file object vs HDF5's own driver (store_write_bench.py)
-- select: vectorised SEDS normalisation vs the authors' per-frame loop (select_bench.py)
-- load:   20,000 manifest rows through probe and select: peak RSS, index open time (load_bench.py)
+- select: vectorised SEDS normalisation vs the authors' per-frame loop, outputs checked equal (select_bench.py)
+- load:   20,000 manifest rows through probe and select: peak RSS per process, index open time (load_bench.py)
 - repro:  full sample `dvc repro`, a no-op one, and 5% more clips (repro_bench.py)
 and writes benchmarks/results/<machine>.json (every benchmark's raw figures) and <machine>.md (the
-table: ours, baseline, ours / baseline, which way is better). `--quick` shrinks every size for a
-smoke run (its figures are not the ones to quote). The GPU subset is benchmarks/gpu.sh.
+table: ours, baseline, ours / baseline, which way is better). Every row carries the date, the commit
+(`-dirty` when the working tree had changes) and the machine of the run that measured it; `--only`
+keeps the other benchmarks' rows from this machine's last file with their own date and commit, and
+the table's header says when its rows come from more than one run. `--quick` shrinks every size for
+a smoke run and writes <machine>-quick.* (its figures are not the ones to quote). The GPU subset is
+benchmarks/gpu.sh.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +48,9 @@ class Row:
     unit: str
     better: str  # "higher" or "lower"
     note: str = ""
+    date: str = ""      # when the run.py run that measured it started (from the benchmark's raw record)
+    commit: str = ""
+    machine: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -66,8 +74,10 @@ def _pose_rows(r: dict) -> list[Row]:
 def _rgb_rows(r: dict) -> list[Row]:
     s = r["settings"]
     note = f"{r['clips']} clips, {s['size']} px, window {s['window']}, {s['num_windows']} windows"
-    return [Row("rgb", "stage vs naive per-window loop", r["stage_clips_per_s"], r["naive_clips_per_s"], "clips/s",
-                "higher", note),
+    return [Row("rgb", "stage vs careful loop (clip decoded once, a forward per window)", r["stage_clips_per_s"],
+                r["careful_clips_per_s"], "clips/s", "higher", note),
+            Row("rgb", "stage vs naive loop (decode + forward per window; straw baseline)", r["stage_clips_per_s"],
+                r["naive_clips_per_s"], "clips/s", "higher", note),
             Row("rgb", "stage vs decode only", r["stage_clips_per_s"], r["decode_clips_per_s"], "clips/s", "higher",
                 "1.0 = decode-bound")]
 
@@ -95,13 +105,16 @@ def _store_write_rows(r: dict) -> list[Row]:
 
 def _select_rows(r: dict) -> list[Row]:
     return [Row("select", "vectorised vs per-frame loop", r["vectorised_clips_per_s"], r["per_frame_clips_per_s"],
-                "clips/s", "higher", f"{r['clips']} clips x {r['frames']} frames")]
+                "clips/s", "higher", f"{r['clips']} clips x {r['frames']} frames; outputs agree to "
+                                     f"{r['max_difference']:.1g}")]
 
 
 def _load_rows(r: dict) -> list[Row]:
-    rows = r["rows"]
-    return [Row("load", f"{rows} rows: peak RSS of the runner", r["peak_rss_runner_mib"], None, "MiB", "lower",
-                f"decoder child {r['peak_rss_decoder_child_mib']} MiB"),
+    rows, peak = r["rows"], r["peak_rss_mib"]
+    return [Row("load", f"{rows} rows: peak RSS of the probe runner process", peak["probe_runner"], None, "MiB",
+                "lower", f"its decoder child {peak['probe_decoder_child']} MiB"),
+            Row("load", f"{rows} rows: peak RSS of the select runner process", peak["select_runner"], None, "MiB",
+                "lower", f"gt_keypoints runner {peak['gt_keypoints_runner']} MiB"),
             Row("load", f"{rows} rows: probe index open", r["index_open_s"], None, "s", "lower"),
             Row("load", f"{rows} rows: probe vs naive in-process decode", r["probe_items_per_s"],
                 r["naive_items_per_s"], "items/s", "higher", "naive: no store, no child, 500 rows"),
@@ -156,36 +169,64 @@ def machine() -> dict:
             "python": platform.python_version(), "load_before": os.getloadavg()[0]}
 
 
+def commit() -> str:
+    """The checkout's commit, `-dirty` when tracked files differ from it ('unknown' outside git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "--short=12", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _stamped(bench: Benchmark, record: dict) -> list[Row]:
+    """The benchmark's rows, each with the date, commit and machine of the run that measured it."""
+    return [replace(row, date=record.get("date", "unknown"), commit=record.get("commit", "unknown"),
+                    machine=record.get("machine", "unknown")) for row in bench.rows(record)]
+
+
 def markdown(rows: list[Row], host: dict, quick: bool) -> str:
+    runs = sorted({(r.date, r.commit) for r in rows})
+    provenance = (f"All rows from one run: {runs[0][0]}, commit {runs[0][1]}, machine {host['name']}." if len(runs) == 1
+                  else f"Rows from {len(runs)} runs on machine {host['name']} (see each row's run): "
+                       + "; ".join(f"{d}, commit {c}" for d, c in runs) + ".")
     lines = [f"# Benchmarks on {host['cpu']} ({host['cores']} cores, {host['memory_gib']} GiB, {host['gpu']})", "",
+             provenance, "",
              "ours / baseline: above 1 is better where higher is better, below 1 where lower is better."
              + (" QUICK RUN: small sizes, not figures to quote." if quick else ""), "",
-             "| benchmark | measure | ours | baseline | unit | ours / baseline | better | notes |",
-             "|---|---|---:|---:|---|---:|---|---|"]
+             "| benchmark | measure | ours | baseline | unit | ours / baseline | better | notes | run |",
+             "|---|---|---:|---:|---|---:|---|---|---|"]
     for r in rows:
         baseline = f"{r.baseline:.4g}" if r.baseline is not None else "-"
         ratio = f"{r.ratio:.3g}" if r.ratio is not None else "-"
-        lines.append(f"| {r.benchmark} | {r.measure} | {r.ours:.4g} | {baseline} | {r.unit} | {ratio} | {r.better} | {r.note} |")
+        lines.append(f"| {r.benchmark} | {r.measure} | {r.ours:.4g} | {baseline} | {r.unit} | {ratio} | {r.better} | "
+                     f"{r.note} | {r.date}, {r.commit} |")
     return "\n".join(lines) + "\n"
 
 
-def _earlier(path: Path) -> dict:
-    """The raw figures of an earlier run on this machine, kept for the benchmarks `--only` leaves out."""
-    return json.loads(path.read_text())["raw"] if path.is_file() else {}
+def _earlier(path: Path, machine: str) -> dict:
+    """The raw figures of an earlier run on this machine, kept for the benchmarks `--only` leaves out
+    (each with the date and commit it was measured at)."""
+    if not path.is_file():
+        return {}
+    raw = json.loads(path.read_text())["raw"]
+    return {name: {"commit": "unknown", "machine": machine, **record} for name, record in raw.items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures to quote")
     parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHMARKS],
-                        help="run only these; the others' figures are kept from this machine's last results file "
-                             "(each benchmark's raw record carries its date)")
+                        help="run only these; the others' rows are kept from this machine's last results file, "
+                             "each with its own date and commit (the table says when rows come from several runs)")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args()
     host = machine()
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
     stem = host["name"] + ("-quick" if args.quick else "")
-    raw, failed = _earlier(args.results / f"{stem}.json") if args.only else {}, []
+    raw, failed = _earlier(args.results / f"{stem}.json", host["name"]) if args.only else {}, []
+    revision, started = commit(), time.strftime("%Y-%m-%d %H:%M:%S %Z")  # one date for every row of this run
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for bench in chosen:
             out = Path(tmp) / bench.name / f"{bench.name}.json"
@@ -197,14 +238,24 @@ def main() -> int:
             result_file = out.parent / OUTPUT_NAMES.get(bench.name, out.name)
             if done.returncode != 0 or not result_file.is_file():
                 failed.append(bench.name)
+                raw.pop(bench.name, None)  # an earlier figure would pass for this run's
                 print(f"== {bench.name} FAILED (exit {done.returncode})", file=sys.stderr, flush=True)
                 continue
-            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds,
-                               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    rows = [row for bench in BENCHMARKS if bench.name in raw for row in bench.rows(raw[bench.name])]
+            raw[bench.name] = {**json.loads(result_file.read_text()), "wall_s": seconds, "date": started,
+                               "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": revision,
+                               "machine": host["name"]}
+    rows = []
+    for bench in BENCHMARKS:
+        if bench.name not in raw:
+            continue
+        try:
+            rows += _stamped(bench, raw[bench.name])
+        except KeyError as err:  # kept from a run of an older version of that benchmark
+            print(f"== {bench.name}: the kept figures of {raw.pop(bench.name).get('date', 'an earlier run')} lack {err}: left out; "
+                  f"rerun it (--only {bench.name})", file=sys.stderr, flush=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    record = {"machine": host, "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "failed": failed,
-              "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], "raw": raw}
+    record = {"machine": host, "quick": args.quick, "date": started, "commit": revision,
+              "failed": failed, "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], "raw": raw}
     (args.results / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
     table = markdown(rows, host, args.quick)
     (args.results / f"{stem}.md").write_text(table)

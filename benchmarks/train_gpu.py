@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.models.precision import autocast_dtype, resolve_precision  # noqa: E402
 from pipeline.models.seds.model import SEDS, SEDSConfig  # noqa: E402
 from pipeline.models.seds.tokenizer import END, START, text_mask  # noqa: E402
 from pipeline.train.optim import build_optimizer, optimizer_step  # noqa: E402
@@ -69,8 +70,8 @@ def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSCon
     optimizer = build_optimizer(model, params, warmup + steps)
     cuda = device.startswith("cuda")
     dtype = None
-    if mode == "amp":
-        dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
+    if mode == "amp":  # the stage's rule on CUDA; on the CPU (a smoke run) bf16, so autocast runs too
+        dtype = autocast_dtype(resolve_precision(device, "auto") if cuda else "bf16")
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     generator = torch.Generator().manual_seed(1)
     batches = [batch(b, config, device, generator, frames) for _ in range(4)]

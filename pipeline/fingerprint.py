@@ -15,7 +15,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import blake3
@@ -100,8 +99,3 @@ def clip_bounds(start_s: float | None, end_s: float | None) -> list[float | None
 
 def item_key(content_hash: str, start_s: float | None, end_s: float | None, fingerprint: str) -> str:
     return hash_json({"content": content_hash, "bounds": clip_bounds(start_s, end_s), "stage": fingerprint})
-
-
-def file_artifact(path: str | os.PathLike) -> str:
-    """An artifact entry for a file: its content hash (the path is not part of it)."""
-    return hash_file(Path(path))

@@ -18,5 +18,7 @@ quiet "${pip[@]}" -r requirements/lock.txt
 quiet "${pip[@]}" --no-deps --no-build-isolation --no-binary xtcocotools -r requirements/openmmlab.txt
 quiet "${pip[@]}" --no-deps --no-build-isolation -e .
 
-"$venv/bin/python" -c "import pipeline.compat.mmcv_ops as c; c.check_install()"
+# Import check: what the stages import, and mmpose's/mmdet's registries as the mmpose backend loads them.
+"$venv/bin/python" -c "import pipeline.cli, pipeline.pose.stage, pipeline.rgb.stage, pipeline.train.loop
+from pipeline.pose.openmmlab import import_registries; import_registries()"
 echo "setup: $venv ready in $(( $(date +%s) - start )) s, $(du -sh "$venv" | cut -f1)"

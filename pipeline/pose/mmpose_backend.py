@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.models.checkpoints import Checkpoint, load_state_dict
-from pipeline.models.rtmpose.model import RTMPose, check_state_dict, random_init
+from pipeline.models.checkpoints import Checkpoint, check_state_dict, load_state_dict
+from pipeline.models.rtmpose.model import RTMPose, random_init
 from pipeline.models.rtmpose.spec import NUM_KEYPOINTS, RTMPoseSpec
 from pipeline.pose.openmmlab import import_registries, rtmpose_config, wholebody_metainfo_file
 

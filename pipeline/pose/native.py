@@ -16,23 +16,11 @@ import numpy as np
 import torch
 
 from pipeline.models.checkpoints import Checkpoint
+from pipeline.models.precision import autocast_dtype, resolve_precision
 from pipeline.models.rtmpose.codec import decode_simcc, input_to_frame
 from pipeline.models.rtmpose.model import load_rtmpose
 from pipeline.models.rtmpose.spec import NUM_KEYPOINTS, RTMPoseSpec
 from pipeline.pose.topdown import crop_inputs
-
-
-def resolve_precision(device: str, precision: str) -> str:
-    """'fp32' on CPU whatever was asked (CPU autocast is slower here, not faster); on CUDA 'auto' is
-    bf16 where the GPU supports it, else fp16."""
-    if not device.startswith("cuda") or precision == "fp32":
-        return "fp32"
-    if precision == "auto":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return precision
-
-
-_AUTOCAST = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class NativeEstimator:
@@ -76,7 +64,7 @@ class NativeEstimator:
         if self.device.type == "cuda":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         with torch.inference_mode():
-            return self.model(self.model.normalize(batch), self.flip_test, _AUTOCAST[self.precision])
+            return self.model(self.model.normalize(batch), self.flip_test, autocast_dtype(self.precision))
 
     def _finish(self, start: int, logits: tuple[torch.Tensor, torch.Tensor], centers: np.ndarray, scales: np.ndarray,
                 keypoints: np.ndarray, scores: np.ndarray) -> None:

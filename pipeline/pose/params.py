@@ -1,8 +1,9 @@
 """The `pose` section of params.yaml: which RTMPose, which weights, which box, which frames, how fast.
 
 Output-changing knobs (model, checkpoint, backend, box rule and its settings, frames, flip_test) enter
-the stage fingerprint; batch_size, chunk_frames and precision only change speed and memory and stay
-out of it (like runtime.device: the item's provenance records the device and precision it ran with).
+the stage fingerprint, and so does the precision the backbone will run in (pipeline.models.precision:
+fp32 on the CPU whatever `precision` says); batch_size and chunk_frames only change speed and memory
+and stay out of it (like runtime.device: the item's provenance records the device it ran on).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class PoseParams:
     batch_size: int = knob(32, min=1, help="crops per forward pass (speed/memory only)")
     chunk_frames: int = knob(64, min=1, help="frames decoded and held at once (memory only: ~6 MB per 1080p frame)")
     precision: str = knob("auto", choices=("auto", "fp32", "fp16", "bf16"),
-                          help="auto: bf16 autocast on CUDA (fp16 where bf16 is unsupported), fp32 on CPU")
+                          help="auto: bf16 autocast on CUDA (fp16 where bf16 is unsupported), fp32 on CPU; the "
+                               "precision a run computes in enters the fingerprint")
 
     def validate(self, prefix: str) -> None:
         if self.box == "mmdet" and self.detector_checkpoint == OFFICIAL and self.detector_config not in DETECTOR_CHECKPOINTS:

@@ -22,7 +22,8 @@ import numpy as np
 
 from pipeline.config import ParamError
 from pipeline.fingerprint import hash_file, hash_json
-from pipeline.models.checkpoints import Checkpoint, CheckpointError, resolve_checkpoint
+from pipeline.models.checkpoints import Checkpoint, resolve_checkpoint
+from pipeline.models.precision import planned_precision
 from pipeline.models.rtmpose.spec import MODELS, RTMPoseSpec
 from pipeline.pose.batching import ClipJob, Piece, stream_units
 from pipeline.pose.boxes import SignerTrack, describe_rule, keypoint_boxes, whole_frame_box
@@ -54,18 +55,11 @@ class PoseStage(Stage):
     # -- what the output depends on --------------------------------------------------------------
     @cached_property
     def checkpoint(self) -> Checkpoint:
-        return self._resolve(self.p.checkpoint_spec, "pose.checkpoint")
+        return resolve_checkpoint(self.p.checkpoint_spec, "pose.checkpoint")
 
     @cached_property
     def detector_checkpoint(self) -> Checkpoint:
-        return self._resolve(self.p.detector_checkpoint_spec, "pose.detector_checkpoint")
-
-    @staticmethod
-    def _resolve(spec: str, key: str) -> Checkpoint:
-        try:
-            return resolve_checkpoint(spec, key)
-        except CheckpointError as err:
-            raise ParamError(f"{key}: {err}") from None
+        return resolve_checkpoint(self.p.detector_checkpoint_spec, "pose.detector_checkpoint")
 
     def _config_hash(self, path_of) -> str:
         try:
@@ -78,7 +72,9 @@ class PoseStage(Stage):
 
     def fingerprint_inputs(self):
         p = self.p
-        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test}
+        precision = planned_precision(self.params.runtime.device, p.precision) if p.backend == "native" else "fp32"
+        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test,
+                  "precision": precision}
         if p.frames != "all":
             params["frames_value"] = p.frames_value
         if p.box == "two_pass":

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.report.retrieval_figure import TOP_K, ranked_clips, render_retrieval
 from pipeline.report.similarity_figure import TokenMaps, render_similarity
-from pipeline.train.evaluate import TOKEN_MAPS_FILE
+from pipeline.train.outputs import SIMILARITY_FILE, TOKEN_MAPS_FILE
 
 FIGURES_DIR = "figures"
 RETRIEVAL_PNG = "retrieval_top3.png"
@@ -40,10 +40,10 @@ class EvaluateOutputs:
 def load_outputs(out: Path) -> EvaluateOutputs:
     """Read similarity.npz and token_similarity.npz (no pickle); a missing file names the stage to run."""
     out = Path(out)
-    for name in ("similarity.npz", TOKEN_MAPS_FILE):
+    for name in (SIMILARITY_FILE, TOKEN_MAPS_FILE):
         if not (out / name).is_file():
             raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate)")
-    with np.load(out / "similarity.npz", allow_pickle=False) as sims:
+    with np.load(out / SIMILARITY_FILE, allow_pickle=False) as sims:
         matrices = {s: sims[s] for s in ("fused", "pose", "rgb") if s in sims.files}   # a pose-only model: pose
         sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
     at = {s: i for i, s in enumerate(sample_ids)}
@@ -51,7 +51,7 @@ def load_outputs(out: Path) -> EvaluateOutputs:
     with np.load(out / TOKEN_MAPS_FILE, allow_pickle=False) as z:
         for p, sample_id in enumerate(z["sample_ids"].tolist()):
             if sample_id not in at:
-                raise ValueError(f"{out / TOKEN_MAPS_FILE} holds {sample_id}, which {out / 'similarity.npz'} "
+                raise ValueError(f"{out / TOKEN_MAPS_FILE} holds {sample_id}, which {out / SIMILARITY_FILE} "
                                  "lacks: the two files come from different runs; rerun seds evaluate")
             steps, words = z["step_mask"][p], z["word_mask"][p]
             i = at[sample_id]

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
+from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
 from pipeline.store.layout import StageDir
 
 ITEM_STAGES = ("probe", "pose", "gt_keypoints", "select", "rgb")
@@ -105,12 +106,12 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
 
 def _training(train_metrics: dict[str, Any] | None, train_dir: Path, here: Path) -> list[str]:
     if train_metrics is None:
-        return [f"No {train_dir / 'metrics.json'}: training figures not recorded."]
+        return [f"No {train_dir / METRICS_FILE}: training figures not recorded."]
     final = train_metrics.get("final", {})
     val = (f"; last validation (epoch {final['epoch']}): T2V R@1 {final['t2v_R@1']:.1f} %, V2T R@1 "
            f"{final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no validation recorded")
-    plots = train_dir / "plots"
-    links = ", ".join(f"[{name}]({_rel(plots / name, here)})" for name in ("train.tsv", "val.tsv")
+    plots = train_dir / PLOTS_DIR
+    links = ", ".join(f"[{name}]({_rel(plots / name, here)})" for name in (TRAIN_PLOT, VAL_PLOT)
                       if (plots / name).is_file())
     return [f"{train_metrics['epochs']} epochs, {train_metrics['step']} of {train_metrics['total_steps']} steps "
             f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{val}.",
@@ -126,8 +127,6 @@ def _figures(out: Path) -> list[str]:
     lines = []
     if (folder / RETRIEVAL_PNG).is_file():
         lines.append(f"- [Top-3 text-to-video retrieval, Pose only / RGB only / fused]({FIGURES_DIR}/{RETRIEVAL_PNG})")
-    from pipeline.train.evaluate import TOKEN_MAPS_FILE
-
     if (out / TOKEN_MAPS_FILE).is_file():
         import numpy as np
 
@@ -244,26 +243,27 @@ def _params(params: Any, train: dict[str, Any]) -> list[str]:
 
 def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None = None) -> Path:
     """Write `out`/report.md from the evaluate outputs in `out` and what the other stages recorded.
-    `checkpoint` is the loaded train checkpoint (read from evaluate.checkpoint when not given)."""
-    from pipeline.train.checkpoint import load_checkpoint
+    `checkpoint` is the loaded train checkpoint (when not given, its plain values are read from
+    evaluate.checkpoint without torch: pipeline/report/checkpoint_info.py)."""
+    from pipeline.report.checkpoint_info import checkpoint_info
 
     out = Path(out)
     e = params["evaluate"]
-    metrics_path = out / "metrics.json"
+    metrics_path = out / METRICS_FILE
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path} does not exist: run the evaluate stage first (seds evaluate)")
     metrics = json.loads(metrics_path.read_text())
     checkpoint_path = metrics.get("checkpoint", e.checkpoint)
-    ck = checkpoint if checkpoint is not None else load_checkpoint(Path(checkpoint_path))
+    ck = checkpoint if checkpoint is not None else checkpoint_info(Path(checkpoint_path))
     train = ck["params"]
     train_dir = Path(train["out"])
-    train_metrics = json.loads((train_dir / "metrics.json").read_text()) if (train_dir / "metrics.json").is_file() else None
+    train_metrics = json.loads((train_dir / METRICS_FILE).read_text()) if (train_dir / METRICS_FILE).is_file() else None
     manifests, store = Path(params.runtime.manifests), Path(params.runtime.store)
     split_views = {s: v for s in ITEM_STAGES if (v := _view(manifests, s)) is not None}
     chains = {s: chain for s, (_, chain) in split_views.items()}
     lines = [f"# Run report: SEDS retrieval on split `{metrics['split']}`", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by pipeline/report/run_report.py "
-             f"(`seds report run` rewrites it) from {out}/metrics.json, {checkpoint_path} and the run records "
+             f"(`seds report run` rewrites it) from {out}/{METRICS_FILE}, {checkpoint_path} and the run records "
              "of the stages. Headline: the fused stream (the pose stream for a pose-only model).", "",
              "## Metrics", "", *_metrics(metrics), "",
              "## Training", "", *_training(train_metrics, train_dir, out), "",

@@ -6,10 +6,10 @@ queue up across clips and run `batch_size` at a time; a clip's (n, 1024) feature
 soon as its last window has run, in submission order. A window's features do not depend on the other
 windows in its batch (the network has no cross-sample operation in eval mode), which the tests check.
 
-Channels-last-3d memory everywhere (oneDNN and cuDNN both run I3D's convolutions and pools faster
-so: 1.3-1.7x per window on this project's 2-core CPU box). On CUDA also: autocast in bf16/fp16, cuDNN autotuning, optional
-torch.compile, and batches padded to a constant size so neither cuDNN nor compile sees a new shape
-per chunk. A CUDA out-of-memory error halves the batch size (for the rest of the run) and retries
+Channels-last-3d memory everywhere (oneDNN and cuDNN both have faster kernels for I3D's convolutions
+and pools in that layout; benchmarks/rgb_bench.py times the stage as a whole). On CUDA also:
+autocast in bf16/fp16, cuDNN autotuning, optional torch.compile, and batches padded to a constant
+size so neither cuDNN nor compile sees a new shape per chunk. A CUDA out-of-memory error halves the batch size (for the rest of the run) and retries
 the failed batch in halves instead of losing the run; only a single window that does not fit is an
 error. On CPU: fp32, no padding, as many threads as torch is given (runtime.threads_per_worker).
 """
@@ -24,9 +24,9 @@ from typing import Any, Hashable, Iterator
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
+from pipeline.models.precision import autocast_dtype
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -138,7 +138,8 @@ class WindowExtractor:
             pad = batch.new_zeros((self.batch_size - count, *batch.shape[1:]))
             batch = torch.cat([batch, pad]).contiguous(memory_format=torch.channels_last_3d)
         self.batch_sizes.append(len(batch))
-        if self.cuda and self.precision in _AUTOCAST:
-            with torch.autocast("cuda", dtype=_AUTOCAST[self.precision]):
+        dtype = autocast_dtype(self.precision) if self.cuda else None
+        if dtype is not None:
+            with torch.autocast("cuda", dtype=dtype):
                 return self._forward(batch)[:count]
         return self._forward(batch)[:count]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import ParamError, build_section, knob
+from pipeline.models.precision import PRECISIONS
 
 FAMILIES = ("bsl1k", "cico", "pytorch_i3d")
-PRECISIONS = ("bf16", "fp16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ class RgbParams:
     resize: int = knob(256, min=32, help="frames are first resized so their short side is this many pixels")
     batch_size: int = knob(64, min=1, help="windows per forward pass, across clips (halved on a CUDA "
                                            "out-of-memory error); never changes the output")
-    precision: str = knob("bf16", choices=PRECISIONS, help="CUDA autocast dtype (CPU always computes in fp32)")
+    precision: str = knob("bf16", choices=PRECISIONS,
+                          help="CUDA autocast dtype (CPU always computes in fp32); the precision a run computes "
+                               "in enters the fingerprint, so bf16 and fp32 features never share a key")
     compile: bool = knob(False, help="torch.compile the model (CUDA; pays a compile once per worker)")
     decoders: int = knob(1, min=1, help="decoder processes per worker feeding the model (raise on a GPU box)")
     prefetch: int = knob(2, min=1, help="clips each decoder decodes ahead of the model")

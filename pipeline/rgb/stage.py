@@ -36,15 +36,18 @@ class RgbStage(Stage):
         return self.params["rgb"]
 
     def _checkpoint(self):
-        from pipeline.models.i3d_checkpoints import resolve_checkpoint
+        from pipeline.models.checkpoints import resolve_checkpoint
 
         p = self.rgb
         return resolve_checkpoint(p.current.checkpoint, f"rgb.feature_sets.{p.feature_set}.checkpoint")
 
     def fingerprint_inputs(self) -> tuple[dict[str, Any], dict[str, str]]:
+        from pipeline.models.precision import planned_precision
+
         p = self.rgb
         params = {**p.sampling(), "family": p.current.family, "size": p.size, "resize": p.resize,
-                  "crop": "centre", "pooling": "mean_mixed_5c"}
+                  "crop": "centre", "pooling": "mean_mixed_5c",
+                  "precision": planned_precision(self.params.runtime.device, p.precision)}
         return params, {"checkpoint": self._checkpoint().content_hash}
 
     def describe_weights(self) -> str:
@@ -54,14 +57,15 @@ class RgbStage(Stage):
     def open(self, ctx: WorkerContext) -> None:
         import torch
 
-        from pipeline.models.i3d_checkpoints import load_i3d
+        from pipeline.models.i3d import load_i3d
+        from pipeline.models.precision import resolve_precision
         from pipeline.rgb.extractor import WindowExtractor
 
         p = self.rgb
         loaded = load_i3d(self._checkpoint())
         self.layout = loaded.layout
         device = torch.device(ctx.device)
-        self.precision = p.precision if device.type == "cuda" else "fp32"
+        self.precision = resolve_precision(ctx.device, p.precision)
         self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
         self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
 

@@ -97,6 +97,7 @@ def _state(spec: RunSpec) -> _WorkerState:
         stage = stage_class(spec.stage)(params)
         device = resolve_device(spec.device, _worker_rank()) if stage.uses_gpu else "cpu"
         ctx = WorkerContext(params, Path(spec.store_root), device, dict(spec.fingerprints))
+        _check_fingerprint(stage, ctx, spec)
         stage.open(ctx)
         if "torch" in sys.modules:  # only stages that use torch pay for importing it
             sys.modules["torch"].set_num_threads(spec.threads)
@@ -105,6 +106,22 @@ def _state(spec: RunSpec) -> _WorkerState:
         state = _WorkerState(stage, ctx, writer)
         _STATE[spec] = state
     return state
+
+
+def _check_fingerprint(stage: Stage, ctx: WorkerContext, spec: RunSpec) -> None:
+    """Refuse to write under the run's fingerprint what this worker would compute under another one.
+
+    The driver computes the fingerprint before any worker starts; a worker that sees another device
+    (runtime.device auto: the driver saw no GPU, this worker has one, so its precision differs), other
+    params or another checkpoint file at the same path would otherwise store items the key does not
+    describe."""
+    here = stage.fingerprint(ctx.fingerprints.get(stage.upstream)).digest
+    if here != spec.fingerprint:
+        raise RuntimeError(
+            f"{spec.stage}: this worker ({ctx.device}) computes fingerprint {here[:12]}, the run was planned as "
+            f"{spec.fingerprint[:12]}: its items would not be what their keys say. Set runtime.device to the "
+            "workers' device (the precision a stage computes in depends on it), and give every machine the same "
+            "params and checkpoint files")
 
 
 def run_chunk(spec: RunSpec, requests: list[ItemRequest],

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_KEYPOINTS = 133
-LEFT_HAND = slice(91, 112)
-RIGHT_HAND = slice(112, 133)
-FACE = slice(23, 91)
+from pipeline.keypoints.layout import FACE, LEFT_HAND, MOUTH, NUM_KEYPOINTS, RIGHT_HAND
 
 # Finger chains of a 21-joint hand: wrist 0, then thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20.
-FINGERS = [(1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20)]
+FINGER_CHAINS = [(1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20)]
 FINGER_ANGLES = np.deg2rad([-55.0, -20.0, 0.0, 18.0, 36.0])  # spread around the hand's axis
 FINGER_LENGTHS = np.array([0.55, 0.75, 0.8, 0.75, 0.6])       # relative to palm length
 
@@ -41,7 +38,7 @@ def hand_keypoints(wrist: np.ndarray, direction: float, curl: np.ndarray, size: 
     points[0] = wrist
     sign = -1.0 if mirror else 1.0
     palm = size
-    for f, chain in enumerate(FINGERS):
+    for f, chain in enumerate(FINGER_CHAINS):
         base_angle = direction + sign * FINGER_ANGLES[f]
         base = wrist + palm * (0.45 if f == 0 else 1.0) * np.array([np.cos(base_angle), np.sin(base_angle)])
         seg = palm * FINGER_LENGTHS[f] / 3
@@ -110,9 +107,9 @@ def body_keypoints(signer: Signer, left_wrist: np.ndarray, right_wrist: np.ndarr
     kp[15], kp[16] = kp[13] + [0, 1.8 * s], kp[14] + [0, 1.8 * s]
     kp[17:20] = kp[15] + [[0.2 * s, 0.3 * s], [0.4 * s, 0.3 * s], [0, 0.2 * s]]
     kp[20:23] = kp[16] + [[-0.2 * s, 0.3 * s], [-0.4 * s, 0.3 * s], [0, 0.2 * s]]
-    kp[FACE] = face_keypoints(head + [0, 0.05 * s], 0.55 * s, mouth_open)
-    kp[LEFT_HAND] = hand_keypoints(l_wri, left_dir, left_curl, 0.42 * s, mirror=False)
-    kp[RIGHT_HAND] = hand_keypoints(r_wri, right_dir, right_curl, 0.42 * s, mirror=True)
+    kp[FACE.start:FACE.stop] = face_keypoints(head + [0, 0.05 * s], 0.55 * s, mouth_open)
+    kp[LEFT_HAND.start:LEFT_HAND.stop] = hand_keypoints(l_wri, left_dir, left_curl, 0.42 * s, mirror=False)
+    kp[RIGHT_HAND.start:RIGHT_HAND.stop] = hand_keypoints(r_wri, right_dir, right_curl, 0.42 * s, mirror=True)
     score[kp[:, 1] >= height] = 0.0  # below the frame (legs, feet): not visible
     return kp.astype(np.float32), score.astype(np.float32)
 
@@ -130,12 +127,12 @@ def draw(frame: np.ndarray, kp: np.ndarray, signer: Signer) -> None:
         cv2.line(frame, pt(a), pt(b), signer.shirt, max(2, int(0.32 * s)), cv2.LINE_AA)
     for i in (1, 2):
         cv2.circle(frame, pt(i), max(1, int(0.07 * s)), (30, 30, 30), -1, cv2.LINE_AA)
-    mouth = kp[FACE][48:60].round().astype(np.int32)
+    mouth = kp[MOUTH.start:MOUTH.start + 12].round().astype(np.int32)  # the outer lip (iBUG 48-59)
     cv2.fillPoly(frame, [mouth], (120, 40, 40))
     for hand in (LEFT_HAND, RIGHT_HAND):
-        h = kp[hand]
+        h = kp[hand.start:hand.stop]
         cv2.circle(frame, tuple(int(v) for v in h[0].round()), max(2, int(0.18 * s)), signer.skin, -1, cv2.LINE_AA)
-        for chain in FINGERS:
+        for chain in FINGER_CHAINS:
             points = [h[0]] + [h[j] for j in chain]
             for p, q in zip(points[:-1], points[1:]):
                 cv2.line(frame, tuple(int(v) for v in p.round()), tuple(int(v) for v in q.round()), signer.skin,

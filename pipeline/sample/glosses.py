@@ -14,7 +14,6 @@ from typing import Callable
 import numpy as np
 
 OPEN = np.zeros(5)
-FIST = np.ones(5) * 0.95
 POINT = np.array([0.9, 0.0, 0.95, 0.95, 0.95])
 VEE = np.array([0.9, 0.0, 0.0, 0.95, 0.95])
 CLAW = np.ones(5) * 0.5

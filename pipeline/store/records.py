@@ -7,20 +7,6 @@ from typing import Any
 
 import numpy as np
 
-# Reasons an item can fail, as recorded in failures tables. Stages may add their own, but these are
-# the ones the probe stage and the runner produce (docs/stages.md lists what each means).
-REASONS = (
-    "missing_file",      # video_path does not exist under the data root
-    "empty_file",        # zero bytes
-    "not_a_video",       # no decodable video stream (text file, audio only, random bytes)
-    "no_frames",         # a video stream that yields no frame
-    "truncated",         # decoding stopped before the frames the container announced
-    "clip_out_of_range", # start_s/end_s outside the decodable duration
-    "decode_timeout",    # the decoder did not answer within runtime.decode_timeout_s
-    "error",             # anything else: the message is kept in `error`
-)
-
-
 @dataclass
 class Item:
     """One sample's output of one stage: named arrays (time first) plus small JSON attributes."""

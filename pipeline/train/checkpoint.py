@@ -20,8 +20,7 @@ from typing import Any
 import torch
 
 from pipeline.store.layout import publish_file
-
-FORMAT = "seds-train/1"
+from pipeline.train.outputs import CHECKPOINT_FORMAT as FORMAT
 
 
 class NotACheckpoint(ValueError):

@@ -35,18 +35,18 @@ from pipeline.models.seds.model import SEDS, VideoTokens
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.train.data import ClipDataset, ClipSet, collate
 from pipeline.train.metrics import protocol_metrics
+from pipeline.train.outputs import METRICS_FILE, SIMILARITY_FILE, TOKEN_MAPS_FILE
 from pipeline.video.sampling import linspace_choice
 
-TOKEN_MAPS_FILE = "token_similarity.npz"
 PROTOCOLS = ("authors", "per_clip")
 
 
 def autocast_for(device: str, amp: str) -> Any:
     """The autocast context of a train/eval step: bf16 or fp16 on CUDA, nothing on CPU or with amp off."""
-    if not device.startswith("cuda") or amp == "off":
-        return nullcontext()
-    dtype = torch.float16 if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()) else torch.bfloat16
-    return torch.autocast("cuda", dtype=dtype)
+    from pipeline.models.precision import autocast_dtype, resolve_precision
+
+    dtype = autocast_dtype(resolve_precision(device, amp))
+    return nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
 
 
 @dataclass
@@ -160,7 +160,7 @@ def no_token_maps() -> dict[str, np.ndarray]:
 def write_matrices(out: Path, sims: Similarities, maps: dict[str, np.ndarray]) -> None:
     """similarity.npz and token_similarity.npz."""
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "similarity.npz", **sims.matrices,
+    np.savez_compressed(out / SIMILARITY_FILE, **sims.matrices,
                         sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str))
     np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
 
@@ -212,6 +212,6 @@ def run_evaluate(params: Any) -> dict[str, Any]:
                    "selection": ck.get("selection", {}), "weights": ck.get("weights", []),
                    "filip_padding": model.config.filip_padding,
                    "seconds": round(time.perf_counter() - started, 1)})
-    (out / "metrics.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (out / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_run_report(params, out, ck)
     return record

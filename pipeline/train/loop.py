@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 from pipeline.config import Params
 from pipeline.fingerprint import hash_json
 from pipeline.models.checkpoints import RANDOM, resolve_checkpoint
+from pipeline.models.precision import resolve_precision
 from pipeline.models.seds.model import SEDS, SEDSConfig
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.store.layout import StoreError
@@ -44,6 +45,7 @@ from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap, sentence_groups
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
 from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
+from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PLOT, VAL_PLOT
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
@@ -138,11 +140,11 @@ def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 
 def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    _write_tsv(out / "plots" / "train.tsv", history,
+    _write_tsv(out / PLOTS_DIR / TRAIN_PLOT, history,
                ["epoch", "step", *LOSS_PARTS, "lr_factor", "logit_scale", "seconds"])
     val_cols = ["epoch", "step"] + [f"{d}_{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "MedR", "MeanR")]
-    _write_tsv(out / "plots" / "val.tsv", [h for h in history if "t2v_R@1" in h], val_cols)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    _write_tsv(out / PLOTS_DIR / VAL_PLOT, [h for h in history if "t2v_R@1" in h], val_cols)
+    (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def _selection_split(p: TrainParams, params: Params) -> str | None:
@@ -193,8 +195,7 @@ def train(params: Params) -> TrainResult:
     total_steps = per_epoch * p.epochs
     limit = min(total_steps, p.max_steps or total_steps)
     optimizer = build_optimizer(model, p, total_steps)
-    use_scaler = device.startswith("cuda") and (p.amp == "fp16" or (p.amp == "auto" and not torch.cuda.is_bf16_supported()))
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    scaler = torch.amp.GradScaler("cuda") if resolve_precision(device, p.amp) == "fp16" else None
     tokenizer = ClipTokenizer(p.max_words)
     notes = list(built.weights)
 
@@ -288,9 +289,9 @@ def train(params: Params) -> TrainResult:
     if selection.get("epoch") and best_path.is_file():
         chosen = load_checkpoint(best_path)
         chosen.update(selection=selection, history=history, seconds=seconds)
-        save_checkpoint(out / "model.pt", {k: v for k, v in chosen.items() if k != "format"})
+        save_checkpoint(out / MODEL_FILE, {k: v for k, v in chosen.items() if k != "format"})
     else:
-        save_checkpoint(out / "model.pt", payload(with_optimizer=False))
+        save_checkpoint(out / MODEL_FILE, payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
                "clips": len(dataset), "sentences": len(sentence_groups(texts)), "selection": selection,
                "final": history[-1] if history else {}}

@@ -1,6 +1,10 @@
 """Concurrency (issue 7, case 3): two processes run the same stage over the same rows of one store at
 once, as two array tasks given the same shard by mistake, and both finalize. The store is never
-corrupt, no key is recorded twice, and finalize is idempotent (the view equals a single run's bytes)."""
+corrupt, no key is recorded twice, and finalize is idempotent (the view equals a single run's bytes).
+
+The overlap is forced, not hoped for: the test holds the stage's commit lock while both runs start, and
+lets go only once each has written a finished shard (so each planned every row before either could
+publish one)."""
 
 from __future__ import annotations
 
@@ -9,30 +13,56 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
-from pipeline.store.layout import stage_dirs
+from pipeline.config import load_params
+from pipeline.runner.plan import read_view
+from pipeline.runner.stage import stage_class
+from pipeline.store.layout import StageDir
 
 pytestmark = pytest.mark.faults
 
 SEDS = str(Path(sys.executable).parent / "seds")
 
 
+def _stage_dir(project: Path, name: str) -> StageDir:
+    stage = stage_class(name)(load_params(project / "params.yaml"))
+    upstream = read_view(project / "manifests", stage.upstream)[1].get(stage.upstream)
+    return StageDir(project / "cache", name, stage.fingerprint(upstream).digest)
+
+
+def _wait_for_a_shard_from_each(runs: list[subprocess.Popen], stage_dir: StageDir, timeout_s: float = 120) -> None:
+    """Until every run has a finished shard in the store (writer ids hold the pid), which it cannot
+    publish while the commit lock is held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        names = [p.name for p in stage_dir.shards.glob("*.h5")] if stage_dir.shards.is_dir() else []
+        if all(any(f"_{run.pid}_" in name for name in names) for run in runs):
+            return
+        if any(run.poll() is not None for run in runs):
+            pytest.fail(f"a run ended while the commit lock was held: {[run.communicate() for run in runs]}")
+        time.sleep(0.1)
+    pytest.fail(f"no finished shard from each run within {timeout_s} s")
+
+
 def test_two_runs_of_one_shard_at_once_record_each_key_once(project, tmp_path, capsys):
     single = tmp_path / "single"
     shutil.copytree(project, single)
     args = ["run", "gt_keypoints", "--no-progress", "--set", "runtime.shard_items=1"]
-    both = [subprocess.Popen([SEDS, *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    stage_dir = _stage_dir(project, "gt_keypoints")
+    with stage_dir.commit_lock():  # neither run publishes anything until both have planned and computed
+        both = [subprocess.Popen([SEDS, *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+        _wait_for_a_shard_from_each(both, stage_dir)
     results = [(p.wait(timeout=120), *p.communicate()) for p in both]
     assert [r[0] for r in results] == [0, 0], results
     computed = [int(re.search(r"(\d+) computed", out).group(1)) for _, out, _ in results]
-    assert sum(computed) > 12, computed  # both planned before either published: they really raced
-    (stage_dir,) = stage_dirs(project / "cache", "gt_keypoints")
+    assert computed == [12, 12]  # each planned all 12 rows before the other published one
     keys = [k for part in sorted(stage_dir.index.glob("*.parquet")) for k in pq.read_table(part).column("item_key").to_pylist()]
     assert len(keys) == len(set(keys)) == 12
     referenced = {s for part in stage_dir.index.glob("*.parquet") for s in pq.read_table(part).column("shard").to_pylist()}

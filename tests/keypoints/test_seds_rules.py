@@ -12,8 +12,8 @@ from pipeline.keypoints.layout import LEFT_HAND, RIGHT_HAND, selection
 from pipeline.keypoints.normalise import (BOX_ARM, BOX_JOINTS, BOX_NONE, SedsRules, center_normalise, hand_box_from_arm,
                                           hand_box_from_joints, hand_boxes, into_box, mirror_left, no_normalise,
                                           normalise, scale_to_crop, seds_normalise, to_frame, zeroed_joints)
+from pipeline.keypoints.seds_reference import reference_loader
 from pipeline.store.records import ItemFailed
-from seds_loader_reference import reference_loader
 
 RULES = SedsRules()  # the authors' values: 256 frame and crop, box score 0.1, joint score 0.4
 SQUARE = (256, 256)

@@ -3,7 +3,6 @@ the sample project and on a real COCO-WholeBody image with its annotated keypoin
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -18,14 +17,6 @@ from pipeline.report.keypoints_figure import MASKED_COLOUR, PART_COLOURS, draw_l
 from pipeline.video.decode import read_frames
 
 FIELDS = ("keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
-
-
-def seds(*argv: str) -> int:
-    """The viz command through its own parser, as `seds` will call it once registered."""
-    parser = argparse.ArgumentParser(prog="seds")
-    viz.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
 
 
 def read_png(path) -> np.ndarray:
@@ -43,27 +34,31 @@ def test_viz_draws_select_items_with_seds_panels(project, capsys):
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
     assert main(["run", "select", "--no-progress", "--set", "select.source=gt_keypoints"]) == 0
     sid = "sample000_0-1-rgb_front"
-    assert seds("viz", "keypoints", sid, "--frame", "20", "--out", "fig/select.png") == 0
+    assert main(["viz", "keypoints", sid, "--frame", "20", "--out", "fig/select.png"]) == 0
     assert "clip frame 20" in capsys.readouterr().out
     image = read_png("fig/select.png")
-    # the 160x120 frame enlarged 4x to 640x480, then three 480x480 panels: body, left hand, right hand
-    assert image.shape == (480, 640 + 3 * 480, 3)
-    frame, body, left, right = image[:, :640], image[:, 640:1120], image[:, 1120:1600], image[:, 1600:]
+    # the sample's 160x120 frame enlarged by a whole factor (aspect kept), then three square panels of the
+    # same height: body, left hand, right hand
+    height, width = image.shape[:2]
+    factor, frame_w = height // 120, 160 * (height // 120)
+    assert factor >= 1 and height == 120 * factor and width == frame_w + 3 * height
+    frame, body, left, right = (image[:, :frame_w], image[:, frame_w:frame_w + height],
+                                image[:, frame_w + height:frame_w + 2 * height], image[:, frame_w + 2 * height:])
     for part in ("body", "left_hand", "right_hand"):
         assert colour_pixels(frame, PART_COLOURS[part]) > 20, part
     assert colour_pixels(body, PART_COLOURS["body"]) > 20 and colour_pixels(body, PART_COLOURS["left_hand"]) == 0
     assert colour_pixels(left, PART_COLOURS["left_hand"]) > 20 and colour_pixels(left, PART_COLOURS["body"]) == 0
     assert colour_pixels(right, PART_COLOURS["right_hand"]) > 20 and colour_pixels(right, PART_COLOURS["left_hand"]) == 0
 
-    assert seds("viz", "keypoints", sid, "--stage", "gt_keypoints", "--out", "fig/gt.png") == 0
-    assert read_png("fig/gt.png").shape == (480, 640, 3)
+    assert main(["viz", "keypoints", sid, "--stage", "gt_keypoints", "--out", "fig/gt.png"]) == 0
+    assert read_png("fig/gt.png").shape == (height, frame_w, 3)  # the frame alone: gt_keypoints has no SEDS panels
 
 
 def test_viz_names_what_is_missing(project, capsys):
-    assert seds("viz", "keypoints", "sample000_0-1-rgb_front") == 2
+    assert main(["viz", "keypoints", "sample000_0-1-rgb_front"]) == 2
     assert "manifests/select.parquet does not exist" in capsys.readouterr().err
     assert main(["run", "gt_keypoints", "--no-progress"]) == 0
-    assert seds("viz", "keypoints", "no-such-sample", "--stage", "gt_keypoints") == 2
+    assert main(["viz", "keypoints", "no-such-sample", "--stage", "gt_keypoints"]) == 2
     assert "has no sample 'no-such-sample'" in capsys.readouterr().err
 
 

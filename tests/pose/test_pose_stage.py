@@ -85,12 +85,16 @@ def test_tiny_project_writes_every_clip_and_reuses_it(project, capsys):
 def test_output_changing_params_change_the_fingerprint(project):
     set_params(pose=TINY_POSE)
 
-    def digest(**overrides) -> str:
-        params = load_params("params.yaml", {f"pose.{k}": v for k, v in overrides.items()})
+    def digest(device="cpu", **overrides) -> str:
+        params = load_params("params.yaml", {"runtime.device": device, **{f"pose.{k}": v for k, v in overrides.items()}})
         return PoseStage(params).fingerprint(None).digest
 
     base = digest()
-    assert digest(batch_size=64, chunk_frames=1, precision="bf16") == base
+    assert digest(batch_size=64, chunk_frames=1, precision="bf16") == base  # the CPU computes fp32 whatever is asked
+    # On a GPU the backbone's precision changes the keypoints, so it changes the key (fp32 shares the CPU's).
+    assert digest("cuda", precision="fp32") == base
+    assert len({base, digest("cuda", precision="bf16"), digest("cuda", precision="fp16")}) == 3
+    assert digest("cuda", precision="bf16", backend="mmpose") == digest(backend="mmpose")  # mmpose: always fp32
     for change in ({"backend": "mmpose"}, {"model": "rtmpose-l_8xb64-270e_coco-wholebody-256x192"},
                    {"frames_value": 3}, {"frames": "all"}, {"flip_test": True}, {"box": "two_pass"}):
         assert digest(**change) != base, change
@@ -185,7 +189,7 @@ def person_sized_random_detector(path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_mmdet_box_tracks_one_signer_on_the_crowded_clip(real_videos):
+def test_mmdet_box_runs_the_real_detector_on_the_crowded_clip(real_videos):
     checkpoint = person_sized_random_detector(real_videos / "detector.pth")
     assert run("--set", "pose.box=mmdet", "--set", "pose.detector_config=rtmdet_nano_320-8xb32_coco-person",
                "--set", f"pose.detector_checkpoint={checkpoint}", "--set", "pose.detector_min_score=0.0",
@@ -199,3 +203,75 @@ def test_mmdet_box_tracks_one_signer_on_the_crowded_clip(real_videos):
         assert not whole.any()
     arrays, attrs, _ = got["mmpose__demo.mp4"]
     assert len(arrays["frames"]) == 5  # all of its frames, decoded in units of 2: the track spans units
+
+
+BACKGROUND = np.array([200, 200, 200])
+
+
+def two_people(frames: int = 24, width: int = 320, height: int = 240) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A two-person clip: RGB frames (T, H, W, 3) and each person's true xyxy box per frame (T, 4).
+
+    The signer (red) stands left of centre, swaying a few pixels. Another person (blue) walks in from
+    the right edge toward the camera, growing until, in the last third, they are the more prominent
+    of the two (larger x more central, the rule that picks the signer on the first frame). Neither
+    ever overlaps the other."""
+    t = np.linspace(0.0, 1.0, frames)
+    sway = 3 * np.sin(2 * np.pi * 2 * t)
+    signer = np.stack([90 + sway, np.full(frames, 80.0), 150 + sway, np.full(frames, 190.0)], axis=1)
+    w, h, cx, cy = 30 + 70 * t, 50 + 100 * t, 290 - 45 * t, 150 - 25 * t
+    other = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    video = np.empty((frames, height, width, 3), dtype=np.uint8)
+    video[:] = BACKGROUND
+    for i in range(frames):
+        for box, colour in ((signer[i], (200, 40, 40)), (other[i], (40, 40, 200))):
+            x0, y0, x1, y1 = np.round(box).astype(int)
+            video[i, y0:y1, x0:x1] = colour
+    return video, signer.astype(np.float32), other.astype(np.float32)
+
+
+class SolidFigureDetector:
+    """Stands in for mmdet's network, whose weights cannot be downloaded here (a true boundary): the
+    people of the two-person clip are solid figures on a plain background, so each person's detection
+    is the bounding box of one non-background region. Same constructor and `detect` as PersonDetector."""
+
+    def __init__(self, config, checkpoint, device="cpu", batch_size=8):
+        self.calls = 0
+
+    def detect(self, frames):
+        import cv2
+
+        found = []
+        for frame in frames:
+            mask = (np.abs(frame.astype(np.int32) - BACKGROUND).sum(axis=-1) > 90).astype(np.uint8)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            boxes = [[x, y, x + w, y + h, 0.9] for x, y, w, h, area in stats[1:count] if area > 100]
+            found.append(np.asarray(boxes, dtype=np.float32).reshape(-1, 5))
+        return found
+
+
+def test_mmdet_box_follows_one_signer_when_another_person_becomes_more_prominent(tmp_path, chdir, monkeypatch):
+    """Through the stage, frames in chunks of 4 (the track is carried across them): every stored box is
+    on the signer chosen on the first frame, none on the person who later outranks them."""
+    from pipeline.pose.boxes import box_iou, prominence
+    from pipeline.sample.generate import write_mp4
+
+    video, signer, other = two_people()
+    (tmp_path / "data").mkdir()
+    write_mp4(tmp_path / "data" / "two_people.mp4", video, fps=25)
+    assert (prominence(other[-6:], 320, 240) > prominence(signer[-6:], 320, 240)).all()  # from frame 18: the last chunk (20-23) starts so
+    assert prominence(signer[:1], 320, 240)[0] > prominence(other[:1], 320, 240)[0]
+    write_csv_manifest(tmp_path, [{"video_path": "two_people.mp4", "text": "two people"}],
+                       extra_params={"pose": {**TINY_POSE, "frames": "all", "chunk_frames": 4, "box": "mmdet",
+                                              "detector_config": "rtmdet_nano_320-8xb32_coco-person",
+                                              "detector_checkpoint": "random", "box_smoothing": 0.5}})
+    chdir(tmp_path)
+    monkeypatch.setattr("pipeline.pose.detector.PersonDetector", SolidFigureDetector)
+    assert main(["manifest"]) == 0 and main(["run", "probe", "--no-progress"]) == 0
+    assert run() == 0
+    (arrays, attrs, _), = items().values()
+    boxes = arrays["boxes"]
+    assert arrays["frames"].tolist() == list(range(len(video)))
+    on_signer = np.array([box_iou(b, signer[i:i + 1])[0] for i, b in enumerate(boxes)])
+    on_other = np.array([box_iou(b, other[i:i + 1])[0] for i, b in enumerate(boxes)])
+    assert on_signer.min() > 0.8 and on_other.max() == 0.0, (on_signer.round(2), on_other.round(2))
+    assert attrs["signer_reselections"] == 0 and attrs["whole_frame_fallbacks"] == 0

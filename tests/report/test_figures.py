@@ -20,8 +20,9 @@ from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
 from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, ranked_clips, render_retrieval, true_rank
 from pipeline.report.run_report import write_run_report
 from pipeline.report.similarity_figure import FIGURE_IN, TokenMaps, render_similarity
-from pipeline.train.evaluate import TOKEN_MAPS_FILE, figure_indices, no_token_maps
+from pipeline.train.evaluate import figure_indices, no_token_maps
 from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.outputs import TOKEN_MAPS_FILE
 from pipeline.train.params import TrainParams
 
 GREEN = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))
@@ -79,12 +80,14 @@ def test_retrieval_figure_is_a_png_of_its_planned_size_with_true_clips_marked(tm
     hits = {s: np.eye(n, dtype=np.float32) + 0.1 * k for k, s in enumerate(("fused", "pose", "rgb"))}
     path = render_retrieval(tmp_path / "hits.png", hits, ids, texts, [0, 2], _strips(ids), dpi=50)
     width, height = figure_size(2)
-    assert png_size(path) == (round(width * 50), round(height * 50)) == (650, 405)
+    assert png_size(path) == (round(width * 50), round(height * 50))  # the planned size: nothing cropped
     assert count_colour(pixels(path), GREEN) > 200  # 2 queries x 3 streams of green frames
     # Every true clip ranked last: no green anywhere (no frame, no check mark, no green rank note).
     misses = {s: 1 - np.eye(n, dtype=np.float32) for s in ("fused", "pose", "rgb")}
     path = render_retrieval(tmp_path / "misses.png", misses, ids, texts, [0, 2, 4], _strips(ids), dpi=50)
-    assert png_size(path) == (650, round(figure_size(3)[1] * 50)) == (650, 590)
+    assert png_size(path) == (round(width * 50), round(figure_size(3)[1] * 50))
+    per_query = figure_size(3)[1] - figure_size(2)[1]  # each query adds one row's height, and no width
+    assert per_query > 0 and figure_size(2)[1] - figure_size(1)[1] == pytest.approx(per_query)
     assert count_colour(pixels(path), GREEN) == 0
 
 
@@ -94,7 +97,7 @@ def test_similarity_figure_is_a_png_of_fixed_size_and_checks_its_shapes(tmp_path
     maps = TokenMaps("clip7", "a sentence", words, rng.uniform(-1, 1, (64, 32)), rng.uniform(-1, 1, (64, 32)),
                      np.arange(64), {"pose": 0.3, "rgb": 0.4}, 64)
     path = render_similarity(tmp_path / "sim.png", maps, dpi=80)
-    assert png_size(path) == (FIGURE_IN[0] * 80, FIGURE_IN[1] * 80) == (880, 560)
+    assert png_size(path) == (FIGURE_IN[0] * 80, FIGURE_IN[1] * 80)  # fixed: every pair's PNG the same size
     assert pixels(path).std() > 20  # a heatmap was drawn, not a blank page
     with pytest.raises(ValueError, match=r"clip7: rgb map is \(64, 31\), expected \(64, 32\)"):
         TokenMaps("clip7", "x", words, maps.pose, maps.rgb[:, :31], np.arange(64), {}, 64)
@@ -158,11 +161,11 @@ def test_figures_and_report_from_evaluate_outputs(project):
     paths = write_figures(out, params)
     assert [p.name for p in paths] == [RETRIEVAL_PNG, fine_grained_png(1), fine_grained_png(2)]
     assert sorted(p.name for p in (out / FIGURES_DIR).iterdir()) == sorted(p.name for p in paths)
-    width, height = png_size(out / FIGURES_DIR / RETRIEVAL_PNG)
-    assert (width, height) == (1300, 810)
+    width, height = figure_size(2)  # the two queries token_similarity.npz holds, at the default 100 dpi
+    assert png_size(out / FIGURES_DIR / RETRIEVAL_PNG) == (round(width * 100), round(height * 100))
     # Real frames: the sample's clips are coloured signers, so the strips are far from a grey placeholder.
     assert pixels(out / FIGURES_DIR / RETRIEVAL_PNG).std() > 30
-    assert png_size(out / FIGURES_DIR / fine_grained_png(2)) == (1100, 700)
+    assert png_size(out / FIGURES_DIR / fine_grained_png(2)) == (FIGURE_IN[0] * 100, FIGURE_IN[1] * 100)
 
     report = write_run_report(params, out, checkpoint).read_text()
     fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
@@ -207,3 +210,60 @@ def test_report_commands_name_what_is_missing(project, capsys):
     assert "runs/evaluate/metrics.json does not exist: run the evaluate stage first" in capsys.readouterr().err
     assert main(["report", "figures"]) == 2
     assert "runs/evaluate/similarity.npz does not exist" in capsys.readouterr().err
+
+
+def _save_train_checkpoint(path: Path, plain: dict) -> dict:
+    """A real train checkpoint (torch.save through pipeline.train.checkpoint) holding `plain` beside a
+    small model's weights and its optimiser state, as the trainer writes them."""
+    import torch
+
+    from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(2, 3)).sum().backward()
+    optimizer.step()
+    save_checkpoint(path, {**plain, "model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    return load_checkpoint(path)
+
+
+def test_checkpoint_info_reads_plain_values_and_shapes_without_torch_tensors(tmp_path):
+    import argparse
+
+    import torch
+
+    from pipeline.report.checkpoint_info import NotReadable, TensorInfo, checkpoint_info
+
+    plain = {"params": {"seed": 42, "gcn_widths": [8, 8]}, "step": 7, "text_encoder": "tiny", "history": [{"loss": 1.5}]}
+    full = _save_train_checkpoint(tmp_path / "model.pt", plain)
+    info = checkpoint_info(tmp_path / "model.pt")
+    assert {k: info[k] for k in plain} == plain and info["format"] == full["format"]
+    assert info["model"] == {k: TensorInfo(tuple(v.shape)) for k, v in full["model"].items()}
+    assert info["optimizer"]["param_groups"] == full["optimizer"]["param_groups"]
+
+    torch.save({"format": full["format"], "args": argparse.Namespace(lr=1)}, tmp_path / "evil.pt")
+    with pytest.raises(NotReadable, match=r"evil\.pt: refused global argparse\.Namespace"):
+        checkpoint_info(tmp_path / "evil.pt")
+    torch.save({"format": "other/1"}, tmp_path / "other.pt")
+    with pytest.raises(NotReadable, match=r"other\.pt is not a seds train checkpoint"):
+        checkpoint_info(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("not a zip")
+    with pytest.raises(NotReadable, match=r"text\.pt: not a readable torch checkpoint"):
+        checkpoint_info(tmp_path / "text.pt")
+
+
+def test_report_commands_do_not_import_torch(project):
+    """`seds report figures` and `seds report run` read files on disk: no trainer, no torch."""
+    import subprocess
+    import sys
+
+    out = project / "runs" / "evaluate"
+    _, plain = _evaluate_outputs(project, out)
+    _save_train_checkpoint(project / "runs" / "train" / "model.pt", plain)
+    script = ("import sys; from pipeline.cli import main; "
+              "codes = [main(['report', 'figures']), main(['report', 'run'])]; "
+              "print(codes, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0] False"
+    assert "trained 2 steps from random init (seed 42)" in (out / "report.md").read_text()

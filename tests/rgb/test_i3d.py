@@ -15,16 +15,30 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.models.i3d import InceptionI3d, random_i3d
-from pipeline.models.i3d_checkpoints import CheckpointError, load_i3d, read_state_dict, resolve_checkpoint
+from pipeline.models.checkpoints import CheckpointError, load_state_dict, resolve_checkpoint
+from pipeline.models.i3d import InceptionI3d, load_i3d, random_i3d
 
-# pytorch-i3d: Mixed_* (in, [b0, b1a, b1b, b2a, b2b, b3b]) and the stem units (in, out, kernel)
+# pytorch-i3d: Mixed_* (in, [b0, b1a, b1b, b2a, b2b, b3b]) and the stem units (in, out, kernel), copied from
+# piergiaj/pytorch-i3d pytorch_i3d.py (commit b49fadf9, InceptionI3d.__init__), which writes each input as
+# the sum of the previous block's branch outputs (e.g. Mixed_4b: 128+192+96+64); the same counts as the
+# Inception-v1 (GoogLeNet) paper's Table 1. test_channel_table_chains_as_inception_blocks checks that sum.
 MIXED = {"Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
          "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]), "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
          "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]), "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
          "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]), "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
          "Mixed_5c": (832, [384, 192, 384, 48, 128, 128])}
 STEM = {"Conv3d_1a_7x7": (3, 64, 7), "Conv3d_2b_1x1": (64, 64, 1), "Conv3d_2c_3x3": (64, 192, 3)}
+
+
+def test_channel_table_chains_as_inception_blocks():
+    """Each block's input is the concatenation of the previous block's four branches (b0, b1b, b2b, b3b);
+    the first takes the stem's output, the last gives the 1024-d feature."""
+    blocks = list(MIXED.values())
+    assert blocks[0][0] == STEM["Conv3d_2c_3x3"][1]
+    for (_, out), (cin, _) in zip(blocks, blocks[1:]):
+        assert cin == out[0] + out[2] + out[4] + out[5]
+    last = blocks[-1][1]
+    assert last[0] + last[2] + last[4] + last[5] == 1024 == InceptionI3d().logits.conv3d.in_channels
 
 
 def pytorch_i3d_shapes(num_classes: int) -> dict[str, tuple[int, ...]]:
@@ -203,6 +217,7 @@ def test_wrong_checkpoint_lists_missing_and_unexpected_keys(tmp_path):
     text = str(err.value)
     assert "resnet.pth" in text and "287 missing keys" in text and "Conv3d_1a_7x7.conv3d.weight" in text
     assert "3 unexpected keys: bn1.weight, conv1.weight, fc.weight" in text
+    assert text.startswith("rgb.feature_sets.x.checkpoint: ")
 
 
 def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
@@ -217,7 +232,7 @@ def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
         load_i3d(resolve_checkpoint(str(tmp_path / "flow.pt"), "k"))
     bad = dict(state, **{"Mixed_4b.b0.conv3d.weight": torch.zeros(192, 480, 3, 3, 3)})
     torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight \(192, 480, 3, 3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight: checkpoint \(192, 480, 3, 3, 3\)"):
         load_i3d(resolve_checkpoint(str(tmp_path / "bad.pt"), "k"))
 
 
@@ -229,7 +244,7 @@ def test_pickled_code_is_never_loaded(tmp_path, state):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": state, "extra": Payload()}, path)
     with pytest.raises(CheckpointError, match="refused"):
-        read_state_dict(path)
+        load_state_dict(path)
 
 
 def test_checkpoint_param_errors_name_the_key(tmp_path, monkeypatch):

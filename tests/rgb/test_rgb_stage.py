@@ -89,12 +89,17 @@ def test_rgb_stage_writes_the_contract_and_reuses_on_rerun(project, capsys):
 def test_fingerprint_holds_output_params_only(project):
     _params(project)
 
-    def digest(**overrides):
-        params = load_params("params.yaml", {f"rgb.{k}": v for k, v in overrides.items()})
+    def digest(device="cpu", **overrides):
+        params = load_params("params.yaml", {"runtime.device": device, **{f"rgb.{k}": v for k, v in overrides.items()}})
         return RgbStage(params).fingerprint("probe-fp").digest
 
     base = digest()
     assert digest(batch_size=1) == digest(decoders=3) == digest(precision="fp16") == digest(compile=True) == base
+    # The precision a run computes in is part of the key: the CPU computes fp32 whatever rgb.precision says,
+    # so a CPU run shares items with an fp32 GPU run, never with a bf16 or fp16 one.
+    on_gpu = {precision: digest("cuda", precision=precision) for precision in ("bf16", "fp16", "fp32")}
+    assert on_gpu["fp32"] == digest("cuda:1", precision="fp32") == base
+    assert len({base, on_gpu["bf16"], on_gpu["fp16"]}) == 3
     renamed = {"other": RGB["feature_sets"]["default"]}
     assert digest(feature_sets=renamed, feature_set="other") == base  # a set's name is not its identity
     changed = [digest(window=16), digest(num_windows="all"), digest(size=48), digest(max_frames=100), digest(stride=2),

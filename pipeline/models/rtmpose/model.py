@@ -14,16 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.models.checkpoints import Checkpoint, load_state_dict
+from pipeline.models.checkpoints import Checkpoint, check_state_dict, load_state_dict
 from pipeline.models.rtmpose.cspnext import CSPNeXt
 from pipeline.models.rtmpose.head import RTMCCHead
 from pipeline.models.rtmpose.spec import NUM_KEYPOINTS, RTMPoseSpec, wholebody_flip_indices
 
 RANDOM_SEED = 0  # `checkpoint: random` is reproducible: the same key always means the same weights
-
-
-class StateDictMismatch(RuntimeError):
-    """A checkpoint's keys or shapes do not match the architecture it was loaded into."""
 
 
 class RTMPose(nn.Module):
@@ -61,21 +57,6 @@ class RTMPose(nn.Module):
         flipped_x = simcc_x[batch:, self.flip_indices].flip(-1)
         flipped_y = simcc_y[batch:, self.flip_indices]
         return (simcc_x[:batch] + flipped_x) * 0.5, (simcc_y[:batch] + flipped_y) * 0.5
-
-
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, architecture: str) -> None:
-    """Raise StateDictMismatch listing missing/unexpected keys and shape differences (strict loading)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                    for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape))
-    problems = [(title, keys) for title, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                                  ("shape mismatches", shapes)) if keys]
-    if problems:
-        lines = [f"\n  {title} ({len(keys)}): " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else "")
-                 for title, keys in problems]
-        raise StateDictMismatch(f"{source} does not fit {architecture}:" + "".join(lines))
 
 
 def random_init(model: nn.Module, seed: int = RANDOM_SEED) -> None:

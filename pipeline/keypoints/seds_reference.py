@@ -1,7 +1,10 @@
 """A frame-by-frame, scalar restatement of the SEDS authors' pose loader (longtaojiang/SEDS,
 dataloaders/dataloader_H2_retrieval_pose.py: crop_hand, elbow_hand, get_kp2ds, GetTotalFrameList,
-_get_single_hand, _get_body_pose), written from reading it, in plain Python floats and lists, to check
-the vectorised pipeline.keypoints.normalise against. Frames with no box for a hand get zeros, as their
+_get_single_hand, _get_body_pose), written from reading it, in plain Python floats and lists.
+
+Not used by any stage: it is the reference the vectorised pipeline.keypoints.normalise is checked
+against (tests/keypoints/test_seds_rules.py) and the per-frame baseline it is timed against, with
+agreement checked (benchmarks/select_bench.py). Frames with no box for a hand get zeros, as their
 list splicing does; frames with no box for either hand are dropped (their total frame list).
 
 Input: keypoints (T, 133, 3) [x, y, score] already in their frame of size (usz, vsz).

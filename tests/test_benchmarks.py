@@ -1,0 +1,53 @@
+"""The benchmarks' own rules: they never import the tests' helpers, and their results say which run
+measured each row (benchmarks/run.py). The benchmarks themselves are not run by the test suite."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+
+from tests_support import ROOT
+
+TEST_MODULES = {p.stem for p in (ROOT / "tests").rglob("*.py")}
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmarks_import_no_test_code():
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert not imported & (TEST_MODULES | {"tests", "faults"}), (path.name, imported & TEST_MODULES)
+        assert '"tests"' not in path.read_text(), f"{path.name} puts tests/ on sys.path"
+
+
+def test_results_table_says_which_run_measured_each_row():
+    run = _run_module()
+    host = {"name": "box", "cpu": "cpu", "cores": 2, "memory_gib": 8, "gpu": "none"}
+    row = run.Row("select", "vectorised vs per-frame loop", 10.0, 1.0, "clips/s", "higher", "",
+                  "2026-01-01 00:00:00 UTC", "abc123", "box")
+    one = run.markdown([row, row], host, quick=False)
+    assert "All rows from one run: 2026-01-01 00:00:00 UTC, commit abc123, machine box." in one
+    assert one.rstrip().endswith("| 2026-01-01 00:00:00 UTC, abc123 |")
+    older = run.Row(**{**row.__dict__, "date": "2025-12-01 00:00:00 UTC", "commit": "def456-dirty"})
+    mixed = run.markdown([row, older], host, quick=False)
+    assert "Rows from 2 runs on machine box" in mixed and "commit def456-dirty" in mixed and "commit abc123" in mixed
+
+
+def test_rows_are_stamped_from_their_benchmarks_record():
+    run = _run_module()
+    record = {"vectorised_clips_per_s": 10.0, "per_frame_clips_per_s": 1.0, "clips": 2, "frames": 3,
+              "max_difference": 1e-6, "date": "2026-01-01 00:00:00 UTC", "commit": "abc123", "machine": "box"}
+    (select,) = [b for b in run.BENCHMARKS if b.name == "select"]
+    (row,) = run._stamped(select, record)
+    assert (row.date, row.commit, row.machine, row.ratio) == ("2026-01-01 00:00:00 UTC", "abc123", "box", 10.0)
