@@ -266,4 +266,6 @@ def test_report_commands_do_not_import_torch(project):
     done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[0, 0] False"
-    assert "trained 2 steps from random init (seed 42)" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| SEDS model | runs/train/model.pt, trained 2 steps |" in report
+    assert "random (explicit, train.clip_checkpoint: random; seed 42)" in report
