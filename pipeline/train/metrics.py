@@ -8,9 +8,17 @@ Two protocols (evaluate.protocol):
   sentence (identical text); the candidates are the S distinct sentences and the S groups.
   V2T: each clip ranks the S sentences (R@K over the N clips);
   T2V: each sentence ranks the S groups, a group scoring its best clip (R@K over the S sentences).
-Ranks are 1-based. Ties: `pessimistic` ranks the true item after every candidate with an equal score,
-rank = #{score >= true score}; `optimistic` before them, rank = 1 + #{score > true score} (the
-authors' compute_metrics). R@K = percentage of queries with rank <= K; MedR, MeanR = median, mean rank.
+Ranks are 1-based, one per query. Ties: `pessimistic` ranks the true item after every candidate with
+an equal score, rank = #{score >= true score}; `optimistic` before them, rank = 1 + #{score > true
+score}. R@K = percentage of queries with rank <= K; MedR, MeanR = median, mean rank.
+
+Neither tie rule is the authors' code exactly. Their T2V (CLIP4Clip's compute_metrics) takes every
+position where the sorted row equals the true score (np.where on sorted == diagonal), so a query whose
+true score ties with t candidates contributes t ranks (each tied position once) and R@K divides by the
+number of ranks, not of queries; their V2T (tensor_text_to_video_metrics) ranks by a double argsort,
+which orders tied candidates arbitrarily. Without ties all three agree; with ties the authors' figures
+can differ from both of ours, either way (a tied query weighs as many queries as it has tied
+positions; docs/fidelity.md).
 """
 
 from __future__ import annotations
