@@ -16,8 +16,10 @@ modules/modeling_gcn.py (GCN_Embed.forward) and modules/modeling.py (CLIP4Clip.g
 
 The GCNs run right, left, body in that order as the authors' GCN_Embed does, each as its own batch
 (their BatchNorm statistics are per call). The authors gather each window as frames
-[start, start + 16) of the pose sequence; a window index list is the same thing when the window's
-frames are consecutive, and also covers windows that repeat a short clip's last frame.
+[start, start + 16) of their kept-frame sequence; a window index list is the same thing when no frame
+was dropped and the window's frames are consecutive. Where frames were dropped, ours maps each RGB
+window frame to its nearest kept frame while theirs slides over the kept frames, so the two differ
+(docs/fidelity.md, "Pose windows").
 
 Parts beyond the authors' (Table 4 of the paper: face, mouth) get their own GCN of the same design
 (pipeline/models/seds/graphs.py) and widen the concatenation by 512 each; `parts` lists what is encoded.
