@@ -31,6 +31,7 @@ class RgbStage(Stage):
     upstream = "probe"
     view_attrs = ("num_windows", "total_windows", "padded", "family")
     uses_gpu = True
+    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
 
     @property
     def rgb(self) -> RgbParams:
