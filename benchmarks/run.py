@@ -12,6 +12,8 @@ Runs, each in its own process (so memory and thread settings do not leak between
 - select: vectorised SEDS normalisation vs the authors' per-frame loop, outputs checked equal (select_bench.py)
 - load:   20,000 manifest rows through probe and select: peak RSS per process, index open time (load_bench.py)
 - repro:  full sample `dvc repro`, a no-op one, and 5% more clips (repro_bench.py)
+- host-cost: host core-seconds per 1280x720 clip by phase, pose and rgb separately vs one decode, and the
+          16-core ceiling and How2Sign hours they imply (host_cost.py; models are tiny random stand-ins)
 and writes benchmarks/results/<machine>.json (every benchmark's raw figures) and <machine>.md (the
 table: ours, baseline, ours / baseline, which way is better). Every row carries the date, the commit
 (`-dirty` when the working tree had changes) and the machine of the run that measured it; `--only`
@@ -132,6 +134,18 @@ def _repro_rows(r: dict) -> list[Row]:
                 "s", "lower", f"computed: {computed}; train+evaluate rerun in full")]
 
 
+def _host_cost_rows(r: dict) -> list[Row]:
+    one, separate, ratio = r["one decode"], r["separate"], r["ratio"]
+    note = (f"{r['clips']} clips of {r['seconds_per_clip']:.0f} s, {r['resolution']} {r['fps']} fps, median of "
+            f"{r['repeats']}; process CPU time; model phase excluded (tiny random stand-ins)")
+    return [Row("host-cost", "host core-s per clip: one decode vs separate pose + rgb", one["host"]["median"],
+                separate["host"]["median"], "core-s/clip", "lower",
+                f"ratio {ratio['min']:.2f}..{ratio['max']:.2f} over repeats (goal <= 0.55); {note}"),
+            Row("host-cost", "16-core ceiling if the GPU cost nothing: one decode vs separate",
+                one["ceiling_clips_per_s"], separate["ceiling_clips_per_s"], "clips/s", "higher",
+                f"How2Sign at that ceiling: {one['how2sign_hours']:.2f} h vs {separate['how2sign_hours']:.2f} h")]
+
+
 def _script(name: str, *args: str) -> list[str]:
     return [sys.executable, str(HERE / name), *args]
 
@@ -151,6 +165,8 @@ BENCHMARKS = [
               _load_rows),
     Benchmark("repro", lambda out, q: _script("repro_bench.py", "--sentences", "5" if q else "40", "--out", str(out)),
               _repro_rows),
+    Benchmark("host-cost", lambda out, q: _script("host_cost.py", *(["--quick"] if q else ["--clips", "4", "--repeats", "5"]),
+                                                 "--out", str(out)), _host_cost_rows),
 ]
 OUTPUT_NAMES = {"pose": "pose_bench.json"}  # benchmarks that name their own file inside a folder
 

@@ -20,12 +20,13 @@ from tests_support import TINY_MODEL, TINY_PARAMS, dvc, fresh_clone
 ABLATION_PARAMS = {
     **TINY_PARAMS,
     "select": {"source": "gt_keypoints"},
+    "pose": {"frames": "uniform", "frames_value": 2, "flip_test": False},  # extract runs pose too (one decode)
     "rgb": {"size": 32, "resize": 32, "window": 4, "num_windows": 4, "batch_size": 16},
     "train": {**TINY_MODEL, "steps": 4, "batch_size": 4, "epochs": 1, "eval_every": 0, "select": "last",
               "preload": True},
     "evaluate": {"figure_queries": 0},  # no figures: evaluate in seconds
 }
-UPSTREAM = ("sample", "manifest", "probe", "gt_keypoints", "select", "rgb")  # of evaluate (select.source: gt)
+UPSTREAM = ("sample", "manifest", "probe", "gt_keypoints", "select", "extract")  # of evaluate (select.source: gt)
 METRIC_COLUMNS = ["T2V R@1", "T2V R@5", "T2V R@10", "T2V MedR", "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"]
 
 
@@ -45,8 +46,9 @@ def _ablation_clone(tmp_path, template, chdir):
     for folder in ("data", "manifests", "cache"):  # sample, manifest and probe of the session's tiny project
         shutil.copytree(template / folder, project / folder, symlinks=True, dirs_exist_ok=True)
     chdir(project)
-    for stage in ("gt_keypoints", "select", "rgb"):
+    for stage in ("gt_keypoints", "select"):
         assert main(["run", stage, "--no-progress"]) == 0, stage
+    assert main(["run", "pose", "rgb", "--no-progress", "--all-feature-sets"]) == 0  # dvc.yaml's extract stage
     done = dvc(project, "commit", "-f", *UPSTREAM)
     assert done.returncode == 0, done.stdout + done.stderr
     _git(project, "add", "-A")

@@ -12,7 +12,7 @@ import yaml
 
 from tests_support import dvc, tiny_clone
 
-GRAPH = ["sample", "manifest", "probe", "pose", "gt_keypoints", "select", "rgb", "train", "evaluate"]
+GRAPH = ["sample", "manifest", "probe", "extract", "gt_keypoints", "select", "train", "evaluate"]
 
 
 def stages_run(output: str) -> list[str]:
@@ -33,6 +33,7 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     assert sorted(stages_run(first.stdout)) == sorted(GRAPH)
     for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
         assert f"{stage}: 12 items: 12 computed, 0 reused, 0 failed" in first.stdout, stage
+    assert "decodes: 12 clip(s) decoded once each (12 for pose+rgb[default])" in first.stdout  # one decode per clip
     metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
     assert metrics["clips"] == 4 and set(metrics["t2v"]) >= {"R@1", "R@5", "R@10", "MedR"}
 
@@ -44,13 +45,18 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     assert retrain.returncode == 0, retrain.stdout + retrain.stderr
     assert stages_run(retrain.stdout) == ["train", "evaluate"]
 
-    set_param(project, "rgb", "num_windows", 3)  # an rgb knob: rgb and what reads its features
+    pose_view = (project / "manifests/pose.parquet").read_bytes()
+    set_param(project, "rgb", "num_windows", 3)  # an rgb knob: rgb's items and what reads its features
     rgb = dvc(project, "repro")
-    assert stages_run(rgb.stdout) == ["rgb", "train", "evaluate"]
+    assert stages_run(rgb.stdout) == ["extract", "train", "evaluate"], rgb.stdout  # select is not rerun
+    assert "pose: 12 items: 0 computed, 12 reused" in rgb.stdout
     assert "rgb: 12 items: 12 computed, 0 reused" in rgb.stdout
+    assert "decodes: 12 clip(s) decoded once each (12 for rgb[default])" in rgb.stdout
+    assert (project / "manifests/pose.parquet").read_bytes() == pose_view
 
     set_param(project, "sample", "sentences", 5)  # one more sentence = 3 new clips; the 12 old ones are reused
     grown = dvc(project, "repro")
     assert grown.returncode == 0, grown.stdout + grown.stderr
     for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
         assert f"{stage}: 15 items: 3 computed, 12 reused, 0 failed" in grown.stdout, stage
+    assert "decodes: 3 clip(s) decoded once each (3 for pose+rgb[default])" in grown.stdout

@@ -1,4 +1,5 @@
-"""`seds queue slurm <stage> --shards N`: ready-to-submit SLURM array scripts for one stage."""
+"""`seds queue slurm <stage> --shards N`: ready-to-submit SLURM array scripts for one stage (or for pose
+and rgb together, over one decode per clip)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ from pipeline.commands.common import EXIT_OK, guarded
 
 
 def slurm(args: argparse.Namespace) -> int:
-    from pipeline.queue import SlurmOptions, write_slurm
+    from pipeline.config import ParamError
+    from pipeline.queue import SHARED_MEMBERS, SlurmOptions, write_slurm
     from pipeline.runner.stage import stage_class
 
-    uses_gpu = stage_class(args.stage).uses_gpu if args.gpus is None else args.gpus > 0
+    stages = list(dict.fromkeys(args.stage))
+    if len(stages) > 1 and sorted(stages) != sorted(SHARED_MEMBERS):
+        raise ParamError(f"stages {' '.join(stages)}: only pose and rgb are queued together (one decode per clip)")
+    uses_gpu = any(stage_class(s).uses_gpu for s in stages) if args.gpus is None else args.gpus > 0
     opts = SlurmOptions(shards=args.shards, time=args.time, cpus=args.cpus, mem=args.mem,
                         gpus=args.gpus if args.gpus is not None else 1, partition=args.partition,
                         account=args.account, max_parallel=args.max_parallel, log_dir=args.log_dir,
                         venv=args.venv, params=args.params)
-    written = write_slurm(args.stage, Path.cwd(), opts, uses_gpu, Path(args.out_dir))
+    written = write_slurm(stages, Path.cwd(), opts, uses_gpu, Path(args.out_dir))
     print("wrote " + ", ".join(str(p) for p in written))
-    print(f"submit with: {written[2]}   (array of {args.shards} {args.stage} shards, then finalize + dvc commit)")
+    print(f"submit with: {written[2]}   (array of {args.shards} {' + '.join(stages)} shards, then finalize + dvc commit)")
     return EXIT_OK
 
 
@@ -32,8 +37,9 @@ def register(subparsers) -> None:
                        description="Write runs/queue/<stage>.sbatch (one array task per shard: "
                                    "`seds run <stage> --shard $SLURM_ARRAY_TASK_ID/N`), <stage>-finalize.sbatch "
                                    "(`seds finalize <stage>` + `dvc commit`) and <stage>-submit.sh (array, then "
-                                   "finalize with --dependency=afterany).")
-    s.add_argument("stage", choices=sorted(ITEM_STAGES))
+                                   "finalize with --dependency=afterany). `seds queue slurm pose rgb` queues both "
+                                   "over one decode per clip as extract*.sbatch and commits the DVC stage extract.")
+    s.add_argument("stage", nargs="+", choices=sorted(ITEM_STAGES), help="the stage, or pose rgb")
     s.add_argument("--shards", type=int, required=True, help="number of array tasks")
     s.add_argument("--time", default="04:00:00", help="time limit per task (default: %(default)s)")
     s.add_argument("--cpus", type=int, default=8, help="CPUs per task (default: %(default)s)")

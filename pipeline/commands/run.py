@@ -11,7 +11,9 @@ from pipeline.commands.common import (EXIT_COVERAGE, EXIT_FAILURES, EXIT_OK, add
 RUN_HELP = """Run one item stage over its input view. Computes only the items whose keys are not in the store
 (per-item reuse), writes failures instead of crashing on bad input, and ends with one summary line.
 With --shard I/N only that shard's rows are computed and no view is written (an array task); run
-`seds finalize <stage>` afterwards to check coverage and write the view."""
+`seds finalize <stage>` afterwards to check coverage and write the view. `seds run pose rgb` runs both
+stages over one decode per clip (what dvc.yaml's extract stage does): each keeps its own keys, store,
+view and summary line, and a clip is decoded only for the stages that still need it."""
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,68 @@ def _overrides(args: argparse.Namespace) -> dict:
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
     return overrides
+
+
+def execute_stages(stages: list[str], args: argparse.Namespace, finalize_only: bool = False) -> int:
+    """One stage as `execute`; pose and rgb together over one decode per clip (finalize: one after the other)."""
+    from pipeline.config import ParamError
+    from pipeline.runner.together import SHARED_DECODE_STAGES
+
+    stages = list(dict.fromkeys(stages))
+    if len(stages) == 1:
+        return execute(stages[0], args, finalize_only)
+    if sorted(stages) != sorted(SHARED_DECODE_STAGES):
+        raise ParamError(f"stages {' '.join(stages)}: only {' and '.join(SHARED_DECODE_STAGES)} run together "
+                         "(one decode per clip); run other stages one at a time")
+    if finalize_only:
+        for stage in SHARED_DECODE_STAGES:
+            sets = getattr(args, "all_feature_sets", False) and stage == "rgb"
+            code = execute(stage, argparse.Namespace(**{**vars(args), "all_feature_sets": sets}), finalize_only=True)
+            if code != EXIT_OK:
+                return code
+        return EXIT_OK
+    return _execute_together(args)
+
+
+def _rgb_feature_sets(args: argparse.Namespace) -> list[str | None]:
+    """The rgb.feature_set override of each rgb run: every set, the selected one last (its view is the one
+    written) with --all-feature-sets; otherwise the selected one only (None: no override)."""
+    from pipeline.config import load_params
+
+    if not getattr(args, "all_feature_sets", False):
+        return [None]
+    rgb = load_params(args.params, _overrides(args))["rgb"]
+    return [*(name for name in rgb.feature_sets if name != rgb.feature_set), rgb.feature_set]
+
+
+def _execute_together(args: argparse.Namespace) -> int:
+    from pipeline.config import load_params
+    from pipeline.runner.plan import ShardSpec
+    from pipeline.runner.run import RunOptions
+    from pipeline.runner.together import Member, run_together
+    from pipeline.runner.view import CoverageError
+
+    members = []
+    for stage, feature_set in [("pose", None), *(("rgb", name) for name in _rgb_feature_sets(args))]:
+        extra = [] if feature_set is None else [f"rgb.feature_set={feature_set}"]
+        overrides = _overrides(argparse.Namespace(**{**vars(args), "overrides": [*(args.overrides or []), *extra]}))
+        options = RunOptions(args.params, overrides, ShardSpec.parse(getattr(args, "shard", None)),
+                             retry_failed=getattr(args, "retry_failed", False),
+                             progress=not getattr(args, "no_progress", False))
+        members.append(Member(stage, load_params(args.params, overrides), options))
+    try:
+        result = run_together(members)
+    except CoverageError as err:
+        print(f"seds: error: {err}", file=sys.stderr)
+        return EXIT_COVERAGE
+    for summary in result.members:
+        print(summary.line(), flush=True)
+    print(result.line(), flush=True)
+    for member, summary in zip(members, result.members):
+        code = _failures_exit(member.params, summary)
+        if code != EXIT_OK:
+            return code
+    return EXIT_OK
 
 
 def execute(stage: str, args: argparse.Namespace, finalize_only: bool = False) -> int:
@@ -79,35 +143,41 @@ def _execute(stage: str, args: argparse.Namespace, finalize_only: bool) -> int:
         print(f"seds: error: {err}", file=sys.stderr)
         return EXIT_COVERAGE
     print(summary.line(), flush=True)
+    return _failures_exit(params, summary)
+
+
+def _failures_exit(params, summary) -> int:
     limit = params.runtime.max_failures
     if limit >= 0 and summary.failed > limit:
         print(f"seds: {summary.failed} item(s) failed, more than runtime.max_failures = {limit}; the failures "
-              f"table lists each with its reason (seds cache failures {stage})", file=sys.stderr)
+              f"table lists each with its reason (seds cache failures {summary.stage})", file=sys.stderr)
         return EXIT_FAILURES
     return EXIT_OK
 
 
-def stage_main(stage: str, argv: list[str] | None = None) -> int:
-    """`python -m stages.<stage> [options]`: the same as `seds run <stage> [options]`."""
+def stage_main(stage: str, argv: list[str] | None = None, stages: list[str] | None = None) -> int:
+    """`python -m stages.<stage> [options]`: the same as `seds run <stages...> [options]` (default: the stage)."""
     parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=RUN_HELP)
     add_run_options(parser)
-    parser.add_argument("--finalize", action="store_true", help="only check coverage and write the view")
+    parser.add_argument("--finalize", action="store_true", help="only check coverage and write the view(s)")
     args = parser.parse_args(argv)
-    return guarded(lambda a: execute(stage, a, finalize_only=a.finalize))(args)
+    return guarded(lambda a: execute_stages(stages or [stage], a, finalize_only=a.finalize))(args)
 
 
 def register(subparsers) -> None:
     from pipeline.runner.stage import ITEM_STAGES
 
-    run = subparsers.add_parser("run", help="run one item stage (probe, pose, select, rgb, ...)", description=RUN_HELP)
-    run.add_argument("stage", choices=sorted(ITEM_STAGES))
+    run = subparsers.add_parser("run", help="run an item stage (probe, pose, select, rgb, ...); pose rgb: one decode",
+                                description=RUN_HELP)
+    run.add_argument("stage", nargs="+", choices=sorted(ITEM_STAGES),
+                     help="the stage; or pose rgb: both over one decode per clip")
     add_run_options(run)
-    run.set_defaults(func=guarded(lambda a: execute(a.stage, a)))
+    run.set_defaults(func=guarded(lambda a: execute_stages(a.stage, a)))
 
     fin = subparsers.add_parser("finalize", help="after sharded runs: check coverage, write the stage view",
                                 description="Check that every row of the input view is in the store or in the failures "
                                             "table, then write manifests/<stage>.parquet (which DVC records).")
-    fin.add_argument("stage", choices=sorted(ITEM_STAGES))
+    fin.add_argument("stage", nargs="+", choices=sorted(ITEM_STAGES), help="the stage (or pose rgb: both)")
     add_params_options(fin)
     add_feature_sets_option(fin)
-    fin.set_defaults(func=guarded(lambda a: execute(a.stage, a, finalize_only=True)))
+    fin.set_defaults(func=guarded(lambda a: execute_stages(a.stage, a, finalize_only=True)))

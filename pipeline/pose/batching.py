@@ -6,6 +6,11 @@ once: 64 frames are ~400 MB), and short clips share one unit (so their crops fil
 Each unit's frames are asked of the DecodeService (a child process) one unit ahead: while the model
 runs on unit i, the child decodes unit i+1. A clip whose decode fails is reported once, and its
 remaining pieces are drained and dropped.
+
+A job may carry `extra_sets`: other consumers' frames of the same clip (the rgb stage's, resized),
+decoded in the same requests as the pose frames (one decode per clip, pipeline/extract). Each extra
+frame rides with the piece whose frame range holds it; `ClipJob.extra(k)` gives set k's frames once
+the job is finished.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class ClipJob:
     done: int = 0                       # frames with results so far
     failure: ItemFailed | None = None
     state: dict[str, Any] = field(default_factory=dict)  # per-clip state of the box rule (a signer track)
+    extra_sets: list[tuple[np.ndarray, int | None]] = field(default_factory=list)  # (clip frames, short side)
+    extra_pieces: list[list[np.ndarray]] = field(default_factory=list)  # per decoded piece: its part of each set
 
     @property
     def finished(self) -> bool:
@@ -38,6 +45,11 @@ class ClipJob:
 
     def result(self, name: str) -> np.ndarray:
         return np.concatenate([piece[name] for piece in self.pieces])
+
+    def extra(self, k: int) -> np.ndarray:
+        """Extra set k's frames in its order ((n, H, W, 3) uint8), gathered from every piece."""
+        parts = [piece[k] for piece in self.extra_pieces if len(piece[k])]
+        return np.concatenate(parts) if parts else np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 
 @dataclass
@@ -49,6 +61,14 @@ class Piece:
     stop: int
     ticket: int | None = None
     images: np.ndarray | None = None    # (n, H, W, 3) RGB uint8 once decoded
+
+    def extra_frames(self) -> list[np.ndarray]:
+        """The clip frames of each of the job's extra sets that this piece decodes: those from this piece's
+        first pose frame (the clip's start, for the first piece) up to the next piece's first frame."""
+        frames = self.job.frames
+        low = frames[self.start] if self.start > 0 else np.iinfo(np.int64).min
+        high = frames[self.stop] if self.stop < len(frames) else np.iinfo(np.int64).max
+        return [indices[(indices >= low) & (indices < high)] for indices, _ in self.job.extra_sets]
 
 
 def plan_units(jobs: list[ClipJob], chunk_frames: int) -> list[list[Piece]]:
@@ -74,7 +94,13 @@ def plan_units(jobs: list[ClipJob], chunk_frames: int) -> list[list[Piece]]:
 def _submit(unit: list[Piece], decoder: DecodeService) -> None:
     for piece in unit:
         job = piece.job
-        piece.ticket = decoder.submit_frames(job.request.video_path, job.first_frame + job.frames[piece.start:piece.stop])
+        frames = job.first_frame + job.frames[piece.start:piece.stop]
+        if job.extra_sets:
+            sets = [(frames, None)] + [(job.first_frame + extra, side)
+                                       for extra, (_, side) in zip(piece.extra_frames(), job.extra_sets)]
+            piece.ticket = decoder.submit_frame_sets(job.request.video_path, sets)
+        else:
+            piece.ticket = decoder.submit_frames(job.request.video_path, frames)
 
 
 def _collect(unit: list[Piece], decoder: DecodeService) -> list[Piece]:
@@ -82,12 +108,17 @@ def _collect(unit: list[Piece], decoder: DecodeService) -> list[Piece]:
     live = []
     for piece in unit:
         try:
-            images = decoder.frames(piece.ticket)
+            if piece.job.extra_sets:
+                images, *extras = decoder.frame_sets(piece.ticket)
+            else:
+                images, extras = decoder.frames(piece.ticket), []
         except ItemFailed as failed:
             piece.job.failure = piece.job.failure or failed
             continue
         if piece.job.failure is None:
             piece.images = images
+            if extras:
+                piece.job.extra_pieces.append(extras)
             live.append(piece)
     return live
 

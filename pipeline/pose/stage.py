@@ -43,6 +43,7 @@ class PoseStage(Stage):
     upstream = "probe"
     view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
     uses_gpu = True
+    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
 
     @property
     def p(self) -> PoseParams:
@@ -120,18 +121,29 @@ class PoseStage(Stage):
             self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, p.batch_size)
 
     def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
-        p = self.p
         jobs = []
         for r in requests:
-            frames = frame_list(int(r.row["num_frames"]), p.frames, p.frames_value)
-            if not len(frames):
-                yield Failure(r.sample_id, "no_frames", f"{r.row['video_path']}: the clip has no frames to sample",
-                              r.item_key)
+            job = self.clip_job(r)
+            if isinstance(job, Failure):
+                yield job
                 continue
-            jobs.append(ClipJob(r, frames, int(r.row["first_frame"])))
+            jobs.append(job)
+        for job in self.stream(jobs):
+            yield self.finish(job)
+
+    def clip_job(self, request: ItemRequest) -> ClipJob | Failure:
+        """The clip's sampled frames as a job for `stream` (a Failure when it has none to sample)."""
+        p = self.p
+        frames = frame_list(int(request.row["num_frames"]), p.frames, p.frames_value)
+        if not len(frames):
+            return Failure(request.sample_id, "no_frames", f"{request.row['video_path']}: the clip has no frames to "
+                                                           "sample", request.item_key)
+        return ClipJob(request, frames, int(request.row["first_frame"]))
+
+    def stream(self, jobs: list[ClipJob]) -> Iterator[ClipJob]:
+        """Decode and estimate the jobs unit by unit; yield each once its frames are done (or failed)."""
         with DecodeService(timeout_s=self.params.runtime.decode_timeout_s) as decoder:
-            for job in stream_units(jobs, p.chunk_frames, decoder, self._run_unit):
-                yield self._finish(job)
+            yield from stream_units(jobs, self.p.chunk_frames, decoder, self._run_unit)
 
     # -- one unit of frames ----------------------------------------------------------------------
     def _run_unit(self, pieces: list[Piece]) -> None:
@@ -173,7 +185,8 @@ class PoseStage(Stage):
             offset += len(piece.images)
         return np.stack(boxes).astype(np.float32), np.array(fallback)
 
-    def _finish(self, job: ClipJob) -> Item | Failure:
+    def finish(self, job: ClipJob) -> Item | Failure:
+        """The job's item, or its decode failure."""
         request = job.request
         if job.failure is not None:
             return Failure(request.sample_id, job.failure.reason, job.failure.message, request.item_key)

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from pipeline.rgb.params import RgbParams
+from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item, ItemFailed
 
@@ -30,6 +31,7 @@ class RgbStage(Stage):
     upstream = "probe"
     view_attrs = ("num_windows", "total_windows", "padded", "family")
     uses_gpu = True
+    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
 
     @property
     def rgb(self) -> RgbParams:
@@ -68,38 +70,58 @@ class RgbStage(Stage):
         self.precision = resolve_precision(ctx.device, p.precision)
         self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
         self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
+        self._plans: dict[str, tuple[ItemRequest, WindowPlan]] = {}  # clips inside the extractor, by item key
 
     def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
-        from pipeline.rgb.frames import to_model_input
+        jobs = []
+        for request in requests:
+            plan = self.plan(request)
+            if isinstance(plan, Failure):
+                yield plan
+                continue
+            jobs.append(((request, plan), request.video_path, self.first_frame(request) + plan.frames))
+        for (request, plan), frames in self._decoders().run(jobs):
+            yield from self.consume(request, plan, frames)
+        yield from self.drain()
+
+    def plan(self, request: ItemRequest) -> WindowPlan | Failure:
+        """The clip's windows and the frames they need (a Failure when the probe found no frames)."""
         from pipeline.rgb.windows import plan_windows
 
         p = self.rgb
-        jobs, plans = [], {}
-        for request in requests:
-            frames = int(request.row.get("num_frames") or 0)
-            if frames <= 0:
-                yield Failure(request.sample_id, "no_frames", f"{request.row.get('video_path')}: the probe found "
-                                                              "no frames in this clip", request.item_key)
-                continue
-            plan = plan_windows(frames, window=p.window, stride=p.stride, max_frames=p.max_frames,
-                                num_windows=p.kept_windows)
-            plans[request.item_key] = (request, plan)
-            first = int(request.row.get("first_frame") or 0)
-            jobs.append((request.item_key, request.video_path, first + plan.frames))
+        frames = int(request.row.get("num_frames") or 0)
+        if frames <= 0:
+            return Failure(request.sample_id, "no_frames", f"{request.row.get('video_path')}: the probe found "
+                                                           "no frames in this clip", request.item_key)
+        return plan_windows(frames, window=p.window, stride=p.stride, max_frames=p.max_frames,
+                            num_windows=p.kept_windows)
 
-        for key, frames in self._decoders().run(jobs):
-            request, plan = plans[key]
-            if isinstance(frames, ItemFailed):
-                yield Failure(request.sample_id, frames.reason, frames.message, key)
-                continue
-            try:
-                clip = to_model_input(frames, p.size, p.current.family, self.extractor.device)
-            except ValueError as err:
-                yield Failure(request.sample_id, "error", f"{request.video_path}: {err}", key)
-                continue
-            self.extractor.submit(key, clip, plan.positions)
-            yield from self._items(self.extractor.ready(), plans)
-        yield from self._items(self.extractor.finish(), plans)
+    @staticmethod
+    def first_frame(request: ItemRequest) -> int:
+        """Video frame number of the clip's frame 0."""
+        return int(request.row.get("first_frame") or 0)
+
+    def consume(self, request: ItemRequest, plan: WindowPlan, frames: np.ndarray | ItemFailed) -> Iterator[Item | Failure]:
+        """Hand one clip's decoded frames (plan.frames, short side resized to rgb.resize) to I3D; yield the
+        clips whose features are complete so far. `frames` may be the clip's decode failure."""
+        from pipeline.rgb.frames import to_model_input
+
+        key = request.item_key
+        if isinstance(frames, ItemFailed):
+            yield Failure(request.sample_id, frames.reason, frames.message, key)
+            return
+        try:
+            clip = to_model_input(frames, self.rgb.size, self.rgb.current.family, self.extractor.device)
+        except ValueError as err:
+            yield Failure(request.sample_id, "error", f"{request.video_path}: {err}", key)
+            return
+        self._plans[key] = (request, plan)
+        self.extractor.submit(key, clip, plan.positions)
+        yield from self._items(self.extractor.ready())
+
+    def drain(self) -> Iterator[Item | Failure]:
+        """The clips still in I3D's batches: call once the last clip of a chunk has been consumed."""
+        yield from self._items(self.extractor.finish())
 
     def _decoders(self):
         """The decoder children of this worker, started once and closed with the stage (or at exit)."""
@@ -111,10 +133,10 @@ class RgbStage(Stage):
             weakref.finalize(self, self.decoder.close)
         return self.decoder
 
-    def _items(self, finished, plans) -> Iterator[Item | Failure]:
+    def _items(self, finished) -> Iterator[Item | Failure]:
         p = self.rgb
         for key, features in finished:
-            request, plan = plans[key]
+            request, plan = self._plans.pop(key)
             if not (np.isfinite(features).all() and np.abs(features).max() <= _FLOAT16_MAX):
                 yield Failure(request.sample_id, "non_finite_features",
                               f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",

@@ -92,8 +92,6 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
 def stage_modules(module: str, root: Path = ROOT) -> dict[str, str]:
     """Project-relative path -> code hash of `module` and every non-infrastructure pipeline module it
     imports, transitively (modules found under `root`)."""
-    from pipeline.fingerprint import hash_bytes
-
     hashes: dict[str, str] = {}
     parts = module.split(".")
     todo, seen = [".".join(parts[:i]) for i in range(2, len(parts) + 1)], set()  # its packages run first
@@ -107,17 +105,36 @@ def stage_modules(module: str, root: Path = ROOT) -> dict[str, str]:
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
         todo.extend(_imports(tree, root))
-        code = ast.unparse(_without_docstrings(tree))
-        hashes[path.relative_to(root).as_posix()] = hash_bytes(code.encode())[:_HASH_CHARS]
+        hashes[path.relative_to(root).as_posix()] = _code_hash(tree)
     return hashes
 
 
+def _code_hash(tree: ast.Module) -> str:
+    from pipeline.fingerprint import hash_bytes
+
+    return hash_bytes(ast.unparse(_without_docstrings(tree)).encode())[:_HASH_CHARS]
+
+
+def module_hash(module: str, root: Path = ROOT) -> dict[str, str]:
+    """Project-relative path -> code hash of `module` alone (not what it imports)."""
+    path = _module_file(module, root)
+    return {path.relative_to(root).as_posix(): _code_hash(ast.parse(path.read_text(), filename=str(path)))}
+
+
 def current() -> dict[str, StageCode]:
-    """Every item stage's VERSION and module hashes, from the working tree."""
+    """Every item stage's VERSION and module hashes, from the working tree: its module's import closure,
+    plus each module of its `also_computed_by` alone (code outside that closure that drives the stage's
+    computation, e.g. the shared decode of pose and rgb; its own imports are other stages' business)."""
     from pipeline.runner.stage import ITEM_STAGES, stage_class
 
-    return {name: StageCode(stage_class(name).VERSION, stage_modules(target.split(":")[0]))
-            for name, target in sorted(ITEM_STAGES.items())}
+    table = {}
+    for name, target in sorted(ITEM_STAGES.items()):
+        cls = stage_class(name)
+        modules = stage_modules(target.split(":")[0])
+        for extra in cls.also_computed_by:
+            modules.update(module_hash(extra))
+        table[name] = StageCode(cls.VERSION, modules)
+    return table
 
 
 def recorded(table: Path = TABLE) -> dict[str, StageCode]:

@@ -124,42 +124,90 @@ def _check_fingerprint(stage: Stage, ctx: WorkerContext, spec: RunSpec) -> None:
             "params and checkpoint files")
 
 
-def run_chunk(spec: RunSpec, requests: list[ItemRequest],
-              on_item: Callable[[Item | Failure], None] | None = None) -> ChunkReport:
-    state = _state(spec)
-    report = ChunkReport()
-    start = time.perf_counter()
-    expected = {r.item_key for r in requests}
-    by_sample = {r.sample_id: r for r in requests}
-    memo = memo_path(Path(spec.store_root))
-    checks = state.stage.reads_clips
-    before = clip_problems(requests, memo) if checks else {}
-    refused = (Failure(sid, problem.reason, problem.message) for sid, problem in before.items())
-    computed = state.stage.process([r for r in requests if r.sample_id not in before], state.ctx)
-    for result in itertools.chain(refused, computed):
-        if checks and isinstance(result, Item):
-            after = clip_problems([by_sample[result.sample_id]], memo).get(result.sample_id)
+class _Sink:
+    """Where one stage's results of one chunk go: checked against the clip and the request, then into
+    the worker's shard (items) or failures table, and counted in the chunk's report."""
+
+    def __init__(self, spec: RunSpec, state: _WorkerState, requests: list[ItemRequest],
+                 on_item: Callable[[Item | Failure], None] | None):
+        self.spec, self.state, self.on_item = spec, state, on_item
+        self.expected = {r.item_key for r in requests}
+        self.by_sample = {r.sample_id: r for r in requests}
+        self.memo = memo_path(Path(spec.store_root))
+        self.report = ChunkReport()
+
+    def accept(self, result: Item | Failure) -> None:
+        if self.state.stage.reads_clips and isinstance(result, Item):
+            after = clip_problems([self.by_sample[result.sample_id]], self.memo).get(result.sample_id)
             if after is not None:  # the file changed while the stage read it: its key does not describe it
                 result = Failure(result.sample_id, after.reason, after.message, result.item_key)
         if isinstance(result, Failure):
-            if result.item_key is None and result.sample_id in by_sample:
-                result.item_key = by_sample[result.sample_id].item_key
-            state.writer.add_failure(result)
-            report.failures.append((result.sample_id, result.reason, result.error))
+            if result.item_key is None and result.sample_id in self.by_sample:
+                result.item_key = self.by_sample[result.sample_id].item_key
+            self.state.writer.add_failure(result)
+            self.report.failures.append((result.sample_id, result.reason, result.error))
         else:
-            if result.item_key not in expected:
-                raise RuntimeError(f"stage {spec.stage} returned item {result.item_key} ({result.sample_id}) "
+            if result.item_key not in self.expected:
+                raise RuntimeError(f"stage {self.spec.stage} returned item {result.item_key} ({result.sample_id}) "
                                    "that was not requested: a bug in the stage")
-            result.provenance.setdefault("device", state.ctx.device)
-            state.writer.add(result)
-            report.computed += 1
-        expected.discard(result.item_key)
-        if on_item is not None:
-            on_item(result)
-    if expected:
-        raise RuntimeError(f"stage {spec.stage} returned nothing for {len(expected)} requested items: a bug in the stage")
-    report.seconds = time.perf_counter() - start
-    return report
+            result.provenance.setdefault("device", self.state.ctx.device)
+            self.state.writer.add(result)
+            self.report.computed += 1
+        self.expected.discard(result.item_key)
+        if self.on_item is not None:
+            self.on_item(result)
+
+    def close(self, seconds: float) -> ChunkReport:
+        if self.expected:
+            raise RuntimeError(f"stage {self.spec.stage} returned nothing for {len(self.expected)} requested items: "
+                               "a bug in the stage")
+        self.report.seconds = seconds
+        return self.report
+
+
+def run_chunk(spec: RunSpec, requests: list[ItemRequest],
+              on_item: Callable[[Item | Failure], None] | None = None) -> ChunkReport:
+    state = _state(spec)
+    start = time.perf_counter()
+    sink = _Sink(spec, state, requests, on_item)
+    before = clip_problems(requests, sink.memo) if state.stage.reads_clips else {}
+    refused = (Failure(sid, problem.reason, problem.message) for sid, problem in before.items())
+    computed = state.stage.process([r for r in requests if r.sample_id not in before], state.ctx)
+    for result in itertools.chain(refused, computed):
+        sink.accept(result)
+    return sink.close(time.perf_counter() - start)
+
+
+@dataclass
+class SharedChunkReport:
+    """One chunk of a shared-decode run: each member's report, and the clips decoded (by members)."""
+
+    members: list[ChunkReport]
+    decodes: dict[str, int]
+
+
+def run_shared_chunk(specs: tuple[RunSpec, ...], clips: list[dict[int, ItemRequest]],
+                     on_item: Callable[[Item | Failure], None] | None = None) -> SharedChunkReport:
+    """`run_chunk` for several stages that read the same clips (pipeline/extract): each clip is checked
+    against its probed content once, decoded once, and each member's results go to its own store."""
+    from pipeline.extract.shared_decode import DecodeCount, process_shared
+
+    states = [_state(spec) for spec in specs]
+    start = time.perf_counter()
+    sinks = [_Sink(spec, state, [clip[i] for clip in clips if i in clip], on_item)
+             for i, (spec, state) in enumerate(zip(specs, states))]
+    before = clip_problems([next(iter(clip.values())) for clip in clips], sinks[0].memo)
+    for clip in clips:
+        for i, request in clip.items():
+            problem = before.get(request.sample_id)
+            if problem is not None:
+                sinks[i].accept(Failure(request.sample_id, problem.reason, problem.message))
+    count = DecodeCount()
+    live = [clip for clip in clips if next(iter(clip.values())).sample_id not in before]
+    for i, result in process_shared([state.stage for state in states], live, count):
+        sinks[i].accept(result)
+    seconds = time.perf_counter() - start
+    return SharedChunkReport([sink.close(seconds) for sink in sinks], dict(count.by_members))
 
 
 def flush_worker(spec: RunSpec) -> int:

@@ -53,6 +53,7 @@ class RunSummary:
     seconds: float = 0.0
     weights: str = ""
     shard: ShardSpec = field(default_factory=ShardSpec)
+    extra_record: dict[str, Any] = field(default_factory=dict)  # a shared-decode run's decode counts (runner/together.py)
 
     @property
     def failed(self) -> int:
@@ -76,7 +77,7 @@ class RunSummary:
         return {"stage": self.stage, "fingerprint": self.fingerprint, "shard": str(self.shard),
                 "finalize_only": finalize_only, "total": self.total, "computed": self.computed,
                 "reused": self.reused, "shared": self.shared, "failed": self.failed,
-                "seconds": round(self.seconds, 3), "weights": self.weights}
+                "seconds": round(self.seconds, 3), "weights": self.weights, **self.extra_record}
 
 
 def _chunks(items: list[ItemRequest], size: int) -> Iterator[list[ItemRequest]]:
@@ -125,16 +126,26 @@ def _record_blocked(plan: Plan, retry_failed: bool) -> None:
                 writer.add_failure(failure)
 
 
-def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
+@dataclass
+class Prepared:
+    """A stage run up to computing: its plan, its summary so far, and the requests left to compute."""
+
+    plan: Plan
+    summary: RunSummary
+    todo: list[ItemRequest]
+    started: float
+
+
+def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
+    """Plan, record blocked rows, reuse what the store (or the shared store) has: what is left is `todo`."""
     runtime = params.runtime
     stage = stage_class(name)(params)
     started = time.perf_counter()
-    data_root = Path(params["data"].root)
-    store_root = Path(runtime.store)
-    plan = build_plan(stage, Path(runtime.manifests), store_root, data_root, options.shard)
+    plan = build_plan(stage, Path(runtime.manifests), Path(runtime.store), Path(params["data"].root), options.shard)
     summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
                          weights=stage.describe_weights(), shard=options.shard)
     plan.stage_dir.create(plan.fingerprint)
+    todo: list[ItemRequest] = []
     if not options.finalize_only:
         cleanup_temporaries(plan.stage_dir)
         _record_blocked(plan, options.retry_failed)
@@ -146,24 +157,42 @@ def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
             imported = import_from_shared(plan, todo, Path(runtime.shared_store), compression=runtime.compression,
                                           shard_items=runtime.shard_items)
             todo, summary.shared, summary.shared_rejected = imported.remaining, imported.copied, imported.rejected
-        if todo:
-            _compute(plan, todo, params, options, summary)
+    return Prepared(plan, summary, todo, started)
+
+
+def finish_stage(prepared: Prepared, params: Params, options: RunOptions) -> RunSummary:
+    """Coverage check and view (the whole view unless this is one shard), run record, summary."""
+    plan, summary = prepared.plan, prepared.summary
+    manifests = Path(params.runtime.manifests)
     if options.finalize_only or options.shard.count == 1:
-        summary.coverage = finalize(plan, Path(runtime.manifests))
+        summary.coverage = finalize(plan, manifests)
     else:
-        summary.coverage = finalize(plan, Path(runtime.manifests), options.shard)
-    summary.seconds = time.perf_counter() - started
+        summary.coverage = finalize(plan, manifests, options.shard)
+    summary.seconds = time.perf_counter() - prepared.started
     record_run(plan.stage_dir.path / RUNS_FOLDER, summary.record(options.finalize_only))
     return summary
 
 
-def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
+def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
+    prepared = prepare_stage(name, params, options)
+    if prepared.todo:
+        _compute(prepared.plan, prepared.todo, params, options, prepared.summary)
+    return finish_stage(prepared, params, options)
+
+
+def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
+    """What a worker needs to rebuild this run's stage (and check it computes the planned fingerprint)."""
     runtime = params.runtime
     overrides = tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(options.overrides.items()))
-    spec = RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), overrides,
-                   str(Path(runtime.store).resolve()), plan.fingerprint.digest, tuple(sorted(plan.upstream_fingerprints.items())),
-                   runtime.device, runtime.threads_per_worker, runtime.shard_items, runtime.shard_seconds,
-                   runtime.compression, str(Path.cwd()))
+    return RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), overrides,
+                   str(Path(runtime.store).resolve()), plan.fingerprint.digest,
+                   tuple(sorted(plan.upstream_fingerprints.items())), runtime.device, runtime.threads_per_worker,
+                   runtime.shard_items, runtime.shard_seconds, runtime.compression, str(Path.cwd()))
+
+
+def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
+    runtime = params.runtime
+    spec = run_spec(plan, params, options)
     bar = tqdm(total=len(todo), desc=plan.stage.name, unit="item", disable=not options.progress,
                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 

@@ -231,28 +231,45 @@ def read_frames(path: Path, indices: np.ndarray, short_side: int | None = None,
                 prefer: str = "decord") -> np.ndarray:
     """Frames at `indices` (video frame numbers, any order, repeats allowed), decoded once each.
     Falls back to PyAV when decord fails mid-way; a frame that no decoder delivers fails the item."""
-    indices = np.asarray(indices, dtype=np.int64)
+    return read_frame_sets(path, [(indices, short_side)], prefer)[0]
+
+
+def read_frame_sets(path: Path, sets: list[tuple[np.ndarray, int | None]], prefer: str = "decord") -> list[np.ndarray]:
+    """One array per (indices, short_side) set, all from one decode of the union of their frames: the
+    pose and rgb stages of one clip ask for their own frames (full size, resized) without decoding it
+    twice. A frame is resized per set from the same decoded picture, so each array is byte for byte
+    what `read_frames` gives for that set alone."""
+    sets = [(np.asarray(indices, dtype=np.int64), short_side) for indices, short_side in sets]
+    union = np.unique(np.concatenate([indices for indices, _ in sets])) if sets else np.zeros(0, dtype=np.int64)
+    members = [set(indices.tolist()) for indices, _ in sets]
+    got: list[dict[int, np.ndarray]] = [{} for _ in sets]
+
+    def keep(i: int, frame: np.ndarray) -> None:
+        for wanted, (_, short_side), out in zip(members, sets, got):
+            if i in wanted:
+                out[i] = _resize(frame, short_side)
+
     source = open_source(path, prefer)
-    got: dict[int, np.ndarray] = {}
+    decoded: set[int] = set()
     try:
-        for i, frame in source.frames(indices):
-            got[i] = _resize(frame, short_side)
+        for i, frame in source.frames(union):
+            keep(i, frame)
+            decoded.add(i)
     except ItemFailed:
         raise
     except Exception as err:
         if source.name != "decord":
             raise ItemFailed("truncated", f"{path}: {type(err).__name__}: {err}") from None
         fallback = _PyAV(Path(path))
-        missing = np.array(sorted(set(indices.tolist()) - set(got)), dtype=np.int64)
-        for i, frame in fallback.frames(missing):
-            got[i] = _resize(frame, short_side)
-    missing = sorted(set(indices.tolist()) - set(got))
+        for i, frame in fallback.frames(np.array(sorted(set(union.tolist()) - decoded), dtype=np.int64)):
+            keep(i, frame)
+            decoded.add(i)
+    missing = sorted(set(union.tolist()) - decoded)
     if missing:
         raise ItemFailed("truncated", f"{path}: frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
-                                      f"({len(missing)} of {len(set(indices.tolist()))}) could not be decoded")
-    if not len(indices):
-        return np.zeros((0, 0, 0, 3), dtype=np.uint8)
-    return np.stack([got[i] for i in indices.tolist()])
+                                      f"({len(missing)} of {len(union)}) could not be decoded")
+    return [np.stack([out[i] for i in indices.tolist()]) if len(indices) else np.zeros((0, 0, 0, 3), dtype=np.uint8)
+            for (indices, _), out in zip(sets, got)]
 
 
 def _walk(source) -> tuple[int, str | None]:

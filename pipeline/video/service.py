@@ -62,12 +62,22 @@ class DecodeService:
         return self._submit({"op": "frames", "path": os.fspath(path),
                              "indices": np.asarray(indices, dtype=np.int64).tolist(), "short_side": short_side})
 
+    def submit_frame_sets(self, path: Path, sets: list[tuple[np.ndarray, int | None]]) -> int:
+        """One decode of `path` for several consumers: each (indices, short_side) set comes back as its
+        own array (`frame_sets`), the union of their frames decoded once (decode.read_frame_sets)."""
+        return self._submit({"op": "frame_sets", "path": os.fspath(path),
+                             "sets": [[np.asarray(i, dtype=np.int64).tolist(), side] for i, side in sets]})
+
     def submit_probe(self, path: Path, full_decode: bool = True) -> int:
         return self._submit({"op": "probe", "path": os.fspath(path), "full_decode": full_decode})
 
     def frames(self, ticket: int) -> np.ndarray:
         answer = self._result(ticket)
         return _take_shared(answer["shm"], answer["shape"], answer["dtype"])
+
+    def frame_sets(self, ticket: int) -> list[np.ndarray]:
+        answer = self._result(ticket)
+        return [_take_shared(part["shm"], part["shape"], part["dtype"]) for part in answer["sets"]]
 
     def probe(self, ticket: int) -> tuple[dict[str, Any], str | None]:
         """(VideoInfo as a dict, decode error or None: the frames counted are those that decoded)."""
@@ -197,11 +207,13 @@ def _take_shared(name: str, shape: list[int], dtype: str) -> np.ndarray:
 
 
 def _discard_shared(answer: dict) -> None:
-    if answer.get("shm"):
-        from multiprocessing import shared_memory
+    from multiprocessing import shared_memory
 
+    for name in [answer.get("shm"), *(part["shm"] for part in answer.get("sets", ()))]:
+        if not name:
+            continue
         try:
-            block = shared_memory.SharedMemory(name=answer["shm"])
+            block = shared_memory.SharedMemory(name=name)
             block.close()
             block.unlink()
         except FileNotFoundError:
@@ -230,7 +242,14 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
         else:
             info, error = decode.open_source(path).info, None
         return {"info": info.as_dict(), "decode_error": error}
-    frames = decode.read_frames(path, np.asarray(request["indices"], dtype=np.int64), request.get("short_side"))
+    if request["op"] == "frame_sets":
+        sets = decode.read_frame_sets(path, [(np.asarray(i, dtype=np.int64), side) for i, side in request["sets"]])
+        return {"sets": [_shared_answer(frames) for frames in sets]}
+    return _shared_answer(decode.read_frames(path, np.asarray(request["indices"], dtype=np.int64),
+                                             request.get("short_side")))
+
+
+def _shared_answer(frames: np.ndarray) -> dict[str, Any]:
     return {"shm": _put_shared(frames), "shape": list(frames.shape), "dtype": frames.dtype.str}
 
 

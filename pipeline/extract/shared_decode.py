@@ -1,0 +1,126 @@
+"""One decode per clip for the stages that read its frames: the pose stage and any rgb feature sets.
+
+Why: decoding a 720p clip costs more host time than anything else the pose and rgb stages do on a GPU
+node, and both read the same thinned frames. A clip needed by several members is decoded once: the
+pose stage's units (pipeline/pose/batching.py) carry each rgb member's frames as extra sets, resized
+in the decoder child to that member's short side, so pose sees its full-size frames and each rgb
+member exactly the frames `RgbStage.process` would have decoded for it alone (byte for byte:
+`decode.read_frame_sets`). Without pose, one request per clip decodes the union for the rgb members.
+A clip only one member needs is decoded for it alone. A decode failure fails every member's item with
+the same reason; a model failure (a clip I3D cannot take) fails that member's item only.
+
+Each member keeps its own fingerprint, keys, store and view: this module only changes who decodes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.pose.batching import ClipJob
+from pipeline.pose.stage import PoseStage
+from pipeline.rgb.stage import RgbStage
+from pipeline.rgb.windows import WindowPlan
+from pipeline.runner.stage import ItemRequest, Stage
+from pipeline.store.records import Failure, Item, ItemFailed
+from pipeline.video.service import DecodeService
+
+Clip = dict[int, ItemRequest]  # member index -> that member's request for one clip (one row of the view)
+Result = tuple[int, Item | Failure]
+
+
+@dataclass
+class DecodeCount:
+    """Clips handed to a decoder, by the members that shared the decode ("pose+rgb", "rgb", ...)."""
+
+    by_members: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, names: list[str], clips: int = 1) -> None:
+        if clips:
+            self.by_members["+".join(names)] += clips
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_members.values())
+
+
+def check_members(members: list[Stage]) -> None:
+    """Shared decoding knows the pose stage (at most one) and rgb stages; both map over probe's view."""
+    kinds = [type(m) for m in members]
+    if kinds.count(PoseStage) > 1 or any(k not in (PoseStage, RgbStage) for k in kinds):
+        raise ValueError(f"one decode per clip serves one pose stage and rgb stages, not {[m.name for m in members]}")
+
+
+def process_shared(members: list[Stage], clips: list[Clip], count: DecodeCount) -> Iterator[Result]:
+    """Every member's Item or Failure for every clip it is asked for, decoding each clip once."""
+    check_members(members)
+    pose_i = next((i for i, m in enumerate(members) if isinstance(m, PoseStage)), None)
+    pose_jobs: list[ClipJob] = []
+    rgb_of_job: dict[int, list[tuple[int, ItemRequest, WindowPlan]]] = {}
+    rgb_only: list[list[tuple[int, ItemRequest, WindowPlan]]] = []
+    for clip in clips:
+        job = None
+        if pose_i is not None and pose_i in clip:
+            job = members[pose_i].clip_job(clip[pose_i])
+            if isinstance(job, Failure):
+                yield pose_i, job
+                job = None
+        planned = []
+        for i, request in clip.items():
+            if i == pose_i:
+                continue
+            plan = members[i].plan(request)
+            if isinstance(plan, Failure):
+                yield i, plan
+            else:
+                planned.append((i, request, plan))
+        if job is not None:
+            job.extra_sets = [(plan.frames, members[i].rgb.resize) for i, _, plan in planned]
+            rgb_of_job[id(job)] = planned
+            pose_jobs.append(job)
+            count.add([members[pose_i].name] + [_label(members[i]) for i, _, _ in planned])
+        elif planned:
+            rgb_only.append(planned)
+            count.add([_label(members[i]) for i, _, _ in planned])
+    if pose_jobs:
+        pose = members[pose_i]
+        for job in pose.stream(pose_jobs):
+            yield pose_i, pose.finish(job)
+            for k, (i, request, plan) in enumerate(rgb_of_job.pop(id(job))):
+                frames = job.failure if job.failure is not None else job.extra(k)
+                yield from ((i, r) for r in members[i].consume(request, plan, frames))
+    if rgb_only:
+        yield from _rgb_only(members, rgb_only)
+    for i, member in enumerate(members):
+        if i != pose_i:
+            yield from ((i, r) for r in member.drain())
+
+
+def _label(member: Stage) -> str:
+    return f"rgb[{member.rgb.feature_set}]" if isinstance(member, RgbStage) else member.name
+
+
+def _rgb_only(members: list[Stage], clips: list[list[tuple[int, ItemRequest, WindowPlan]]]) -> Iterator[Result]:
+    """Clips without a pose job: one request per clip for the union of its rgb members' frames, the next
+    clip decoding while I3D runs on this one."""
+    timeout = members[clips[0][0][0]].params.runtime.decode_timeout_s
+    with DecodeService(timeout_s=timeout) as decoder:
+        def submit(planned) -> int:
+            request = planned[0][1]
+            first = RgbStage.first_frame(request)
+            return decoder.submit_frame_sets(request.video_path,
+                                             [(first + plan.frames, members[i].rgb.resize) for i, _, plan in planned])
+
+        tickets = [submit(clips[0])]
+        for n, planned in enumerate(clips):
+            if n + 1 < len(clips):
+                tickets.append(submit(clips[n + 1]))
+            try:
+                sets: list[np.ndarray | ItemFailed] = decoder.frame_sets(tickets[n])
+            except ItemFailed as failed:
+                sets = [failed] * len(planned)
+            for (i, request, plan), frames in zip(planned, sets):
+                yield from ((i, r) for r in members[i].consume(request, plan, frames))
