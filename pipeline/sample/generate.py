@@ -27,6 +27,13 @@ from pipeline.sample.glosses import GLOSSES, Pose, blend, rest_pose
 
 HOW2SIGN_HEADER = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
 
+# Frames a sentence spends outside its glosses at normal speed: a hold of 5 at each end, 4 to return to
+# rest, and 3 to move into each gloss (see _render_sentence).
+_HOLD_FRAMES, _RETURN_FRAMES, _ENTRY_FRAMES = 5, 4, 3
+
+# How2Sign's sentence clips: 1280x720 at 24 fps, about 7 s on average (the benchmarks' "720p clip").
+HOW2SIGN_LIKE = {"width": 1280, "height": 720, "fps": 24, "seconds": 7.0}
+
 
 @dataclass(frozen=True)
 class SampleParams:
@@ -40,6 +47,9 @@ class SampleParams:
     height: int = knob(240, min=64, help="frame height, pixels (even)")
     fps: int = knob(25, min=1, help="frames per second")
     gloss_frames: int = knob(16, min=4, help="frames per gloss at normal speed")
+    seconds: float | None = knob(None, min=1.0, help="clip length at normal speed, seconds: each sentence's glosses "
+                                                     "are stretched to fill it (replaces gloss_frames); null = "
+                                                     "gloss_frames decides")
     seed: int = knob(0, help="random seed: the whole dataset is a function of the params")
 
 
@@ -48,17 +58,18 @@ def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude
     """Frames (T,H,W,3) uint8, keypoints (T,133,2) float32 px, scores (T,133) float32."""
     poses: list[Pose] = []
     rest = rest_pose()
-    hold = max(2, round(5 / speed))
+    hold = max(2, round(_HOLD_FRAMES / speed))
     poses += [rest] * hold
     previous = rest
+    per_gloss = gloss_frames(len(glosses), p)
     for gloss in glosses:
         fn = GLOSSES[gloss][1]
-        n = max(4, round(p.gloss_frames / speed))
+        n = max(4, round(per_gloss / speed))
         start = fn(0.0)
-        poses += [blend(previous, start, (k + 1) / 4) for k in range(3)]
+        poses += [blend(previous, start, (k + 1) / 4) for k in range(_ENTRY_FRAMES)]
         poses += [fn(k / (n - 1)) for k in range(n)]
         previous = poses[-1]
-    poses += [blend(previous, rest, (k + 1) / 4) for k in range(4)] + [rest] * hold
+    poses += [blend(previous, rest, (k + 1) / 4) for k in range(_RETURN_FRAMES)] + [rest] * hold
     frames, keypoints, scores = [], [], []
     jitter = rng.normal(0, 0.03, size=(len(poses), 2, 2))
     neck = np.array([signer.center_x, signer.shoulder_y])
@@ -74,6 +85,15 @@ def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude
         keypoints.append(kp)
         scores.append(score)
     return np.stack(frames), np.stack(keypoints), np.stack(scores)
+
+
+def gloss_frames(count: int, p: SampleParams) -> float:
+    """Frames per gloss at normal speed for a sentence of `count` glosses: `p.gloss_frames`, or what fills
+    `p.seconds` (a signer's speed then scales the whole clip, 0.8-1.25x)."""
+    if p.seconds is None:
+        return float(p.gloss_frames)
+    spare = p.seconds * p.fps - 2 * _HOLD_FRAMES - _RETURN_FRAMES - _ENTRY_FRAMES * count
+    return max(4.0, spare / count)
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:

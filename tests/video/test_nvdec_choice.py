@@ -1,0 +1,61 @@
+"""runtime.decoder on a machine without a GPU: auto falls back to the CPU saying why once, nvdec stops the
+run with a message naming the key, and which clips NVDEC would leave to the CPU decoder (real files)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.config import ParamError, load_params
+from pipeline.video import nvdec
+from pipeline.video.nvdec import DecoderUnavailable, choose_decoder, clip_unsupported, nvdec_frames, open_nvdec
+
+needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA device")
+
+
+@pytest.fixture(autouse=True)
+def fresh_log(monkeypatch):
+    monkeypatch.setattr(nvdec, "_said", set())
+
+
+@needs_no_gpu
+def test_auto_falls_back_to_the_cpu_with_one_line(caplog):
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
+        assert choose_decoder("auto", "cpu") == "cpu"
+        assert choose_decoder("auto", "cuda") == "cpu"
+        assert open_nvdec("auto", "cpu") is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["runtime.decoder auto: decoding on the CPU (no CUDA device)"]
+
+
+@needs_no_gpu
+def test_nvdec_without_a_gpu_is_a_clear_param_error():
+    with pytest.raises(DecoderUnavailable, match=r"runtime.decoder: nvdec cannot run on device 'cuda': no CUDA "
+                                                 r"device\. Use runtime.decoder: auto") as err:
+        open_nvdec("nvdec", "cuda")
+    assert isinstance(err.value, ParamError)
+
+
+def test_cpu_never_looks_for_a_gpu(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert choose_decoder("cpu", "cuda") == "cpu"
+    assert not caplog.records
+    assert nvdec_frames(None, "any.mp4", np.arange(3)) is None  # no reader: the CPU path, unchanged
+
+
+def test_runtime_decoder_is_validated(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("runtime:\n  decoder: gpu\n")
+    with pytest.raises(ParamError, match=r"runtime.decoder: 'gpu' is not one of \['auto', 'cpu', 'nvdec'\]"):
+        load_params(path)
+
+
+def test_clips_nvdec_leaves_to_the_cpu(testdata, tmp_path):
+    videos = testdata / "videos"
+    assert clip_unsupported(videos / "slp-pose__test_video.mp4") is None          # H.264
+    assert clip_unsupported(videos / "mmaction2__test.avi") == (
+        "codec mpeg4 is not one NVDEC decodes (h264, hevc, vp9, av1)")
+    assert clip_unsupported(tmp_path) == "a frame folder"
