@@ -50,7 +50,7 @@ from pipeline.rgb.extractor import WindowExtractor  # noqa: E402
 from pipeline.rgb.frames import to_model_input  # noqa: E402
 from pipeline.rgb.gpu_frames import to_model_input_on_device  # noqa: E402
 from pipeline.rgb.windows import plan_windows  # noqa: E402
-from pipeline.sample.generate import HOW2SIGN_LIKE, SampleParams, generate  # noqa: E402
+from pipeline.sample.generate import HOW2SIGN_LIKE, how2sign_like_clips  # noqa: E402
 from pipeline.video.decode import _resize, read_frames  # noqa: E402  (read_frames needs PyAV or decord)
 from pipeline.video.nvdec import NvdecReader, clip_unsupported, nvdec_missing  # noqa: E402
 from pipeline.video.sampling import frame_list  # noqa: E402
@@ -88,13 +88,6 @@ def count_frames(path: Path) -> int:
     while capture.grab():
         count += 1
     return count
-
-
-def make_clips(folder: Path, count: int, seconds: float) -> list[Path]:
-    params = SampleParams(out=str(folder / "sample"), sentences=max(2, count), renders=["bench"],
-                          **{**HOW2SIGN_LIKE, "seconds": seconds})
-    generate(params)
-    return sorted((folder / "sample" / "sentence_clips").glob("*.mp4"))[:count]
 
 
 def sync(device: torch.device) -> None:
@@ -249,7 +242,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        paths = sorted(args.videos.glob("*.mp4")) if args.videos else make_clips(Path(tmp), args.clips, args.seconds)
+        paths = sorted(args.videos.glob("*.mp4")) if args.videos else how2sign_like_clips(Path(tmp), args.clips, args.seconds)
         counts = [count_frames(p) for p in paths]
         unsupported = {p.name: r for p in paths if HAVE_AV and (r := clip_unsupported(p))}
         if unsupported:

@@ -48,31 +48,6 @@ RGB_RESIZE, RGB_SIZE, RGB_WINDOW, RGB_WINDOWS, MAX_FRAMES = 256, 224, 16, 64, 30
 HOST_PHASES = ("decode", "pose preparation", "rgb preparation", "decode of outputs", "store write")
 
 
-def make_clip(path: Path, seconds: float, fps: int = 24, width: int = 1280, height: int = 720, seed: int = 0) -> int:
-    """A 1280x720 H.264 clip: a textured background panning slowly and a moving figure, so the encoder has
-    real motion to code (a flat clip would decode unrealistically fast). Returns the frame count."""
-    import av
-
-    rng = np.random.default_rng(seed)
-    texture = (rng.integers(0, 255, (height // 8, width // 8 + 64, 3), dtype=np.uint8)
-               .repeat(8, axis=0).repeat(8, axis=1))
-    frames = int(round(seconds * fps))
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        for i in range(frames):
-            image = np.ascontiguousarray(texture[:, i % 64:i % 64 + width])
-            x = int(width / 2 + width / 4 * np.sin(i / 10))
-            y = int(height / 2 + height / 6 * np.cos(i / 7))
-            image[y - 120:y + 120, x - 60:x + 60] = (200, 150, 120)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return frames
-
-
 class _Timer:
     """Accumulates process CPU seconds per phase."""
 
@@ -220,12 +195,15 @@ def main() -> int:
         args.clips, args.seconds, args.repeats = 1, 2.0, 2
     import torch
 
+    from pipeline.sample.generate import how2sign_like_clips
+    from pipeline.video.decode import count_decodable
+
     torch.set_num_threads(1)  # core-seconds, not wall time: one thread keeps the count honest and stable
     models = tiny_models()
     with tempfile.TemporaryDirectory(prefix="host-cost-") as tmp:
         folder = Path(tmp)
-        clips = [(folder / f"clip{i}.mp4", make_clip(folder / f"clip{i}.mp4", args.seconds, seed=i))
-                 for i in range(args.clips)]
+        clips = [(path, count_decodable(path)[0].video_frames)
+                 for path in how2sign_like_clips(folder / "clips", args.clips, args.seconds)]
         runs: dict[str, list[dict[str, float]]] = {"separate": [], "one decode": []}
         for repeat in range(args.repeats):
             for mode in ("separate", "one decode") if repeat % 2 == 0 else ("one decode", "separate"):

@@ -15,5 +15,5 @@ mkdir -p .whl
 $py -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
     -d .whl $versions
-$py -c 'import sys; sys.path.insert(0, "benchmarks"); import decode_gpu; decode_gpu.make_clips(decode_gpu.Path(".clips720"), 4, 7.0)'
+$py -c 'from pathlib import Path; from pipeline.sample.generate import how2sign_like_clips; how2sign_like_clips(Path(".clips720"), 4)'
 du -sh .whl .clips720

@@ -182,3 +182,12 @@ def generate(p: SampleParams) -> dict:
                "splits": {k: len(v) for k, v in rows.items()}, "glosses": sorted(GLOSSES)}
     (out / "SAMPLE.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def how2sign_like_clips(folder: Path, count: int, seconds: float = HOW2SIGN_LIKE["seconds"]) -> list[Path]:
+    """`count` sample clips rendered How2Sign-like (1280x720, 24 fps, `seconds` long) under `folder`: the
+    clips every 720p benchmark measures on (host cost, NVDEC), so their figures describe the same video."""
+    params = SampleParams(out=str(Path(folder) / "sample"), sentences=max(2, count), renders=["bench"],
+                          **{**HOW2SIGN_LIKE, "seconds": seconds})
+    generate(params)
+    return sorted((Path(folder) / "sample" / "sentence_clips").glob("*.mp4"))[:count]
