@@ -175,8 +175,10 @@ def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(c
                                                                               tmp_path, chdir, stand_in):
     alone = _copy(clips_template, tmp_path / "alone", chdir)
     stand_in(PoseStage, RgbStage)
-    for stage in STAGES:
-        assert main(["run", stage, "--no-progress"]) == 0
+    assert main(["run", "pose", "--no-progress"]) == 0
+    pose_done = tmp_path / "pose_done"
+    shutil.copytree(alone, pose_done, symlinks=True)
+    assert main(["run", "rgb", "--no-progress"]) == 0
     separate = {stage: _items(alone, stage) for stage in STAGES}
 
     together = _copy(clips_template, tmp_path / "together", chdir)
@@ -192,6 +194,15 @@ def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(c
                 np.testing.assert_array_equal(array, separate[stage][sample_id][0][name], err_msg=f"{stage} {name}")
     _assert_pose_close(_items(together, "pose"), cpu_reference["pose"])
     _assert_rgb_close(_items(together, "rgb"), cpu_reference["rgb"])
+
+    # pose has every clip: the shared run decodes each clip for rgb alone, still on the device
+    chdir(pose_done)
+    reader = stand_in(PoseStage, RgbStage)
+    assert main(["run", "pose", "rgb", "--no-progress"]) == 0
+    assert sorted(reader.reads) == sorted(H264)
+    for sample_id, (arrays, provenance) in _items(pose_done, "rgb").items():
+        assert provenance == separate["rgb"][sample_id][1]
+        np.testing.assert_array_equal(arrays["features"], separate["rgb"][sample_id][0]["features"])
 
 
 def test_a_clip_the_reader_fails_fails_every_member_with_its_reason(clips_template, tmp_path, chdir, stand_in, capsys):
