@@ -5,7 +5,8 @@ resized to `rgb.resize` (pipeline.rgb.loader, decoding ahead of the model), cent
 normalise for the feature set's family (pipeline.rgb.frames), and run the windows through I3D in
 batches that span clips (pipeline.rgb.extractor). When runtime.decoder resolves to nvdec, a clip NVDEC
 takes is decoded on the GPU at full size instead and resized, cropped and normalised there
-(pipeline.rgb.gpu_frames): its frames never visit the host; the clips it declines go the CPU way. Output per clip (the agreed contract):
+(pipeline.rgb.gpu_frames): its frames never visit the host; the clips it declines go the CPU way.
+Output per clip (the agreed contract):
   features (n, 1024) float16, windows (n, window) int64 clip frame indices of each window's frames;
   attrs num_windows, total_windows, padded, family, frame_step.
 A clip that cannot be decoded becomes a Failure with the decoder's reason; a missing or wrong
