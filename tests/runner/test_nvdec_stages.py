@@ -171,6 +171,18 @@ def test_pose_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_re
     _assert_pose_close(_items(project, "pose"), cpu_reference["pose"])
 
 
+def test_two_pass_boxes_run_their_first_pass_on_the_device_too(clips_template, tmp_path, chdir, stand_in):
+    two_pass = ["--set", "pose.box=two_pass"]
+    cpu = _copy(clips_template, tmp_path / "cpu", chdir)
+    assert main(["run", "pose", "--no-progress", "--set", "runtime.decoder=cpu", *two_pass]) == 0
+    reference = _items(cpu, "pose")
+    device = _copy(clips_template, tmp_path / "device", chdir)
+    reader = stand_in(PoseStage)
+    assert main(["run", "pose", "--no-progress", *two_pass]) == 0
+    assert sorted(reader.reads) == sorted(H264)
+    _assert_pose_close(_items(device, "pose"), reference)
+
+
 def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(clips_template, cpu_reference,
                                                                               tmp_path, chdir, stand_in):
     alone = _copy(clips_template, tmp_path / "alone", chdir)
