@@ -17,6 +17,13 @@ pipeline.rgb.gpu_frames on the GPU) within TOLERANCE (docs/gpu.md). Pose keypoin
 random weights a one-level change can move a near-flat SimCC argmax anywhere.
 Weights are seeded random (same cost as checkpoints). Results go to DIR/decode_gpu.json (--out or $OUT).
 Needs torch, numpy, opencv and PyNvVideoCodec (carried wheel); PyAV/decord where installed.
+
+RTMPose runs as the pose stage runs it on NVDEC frames: the stage's NativeEstimator (bf16 on CUDA) fed
+ready crops through `pipeline.pose.device_input.keypoints_from_crops`, the entry point the stage's GPU
+path uses (both arms, so only decoding and cropping differ). The fused measurement keeps its own loop
+rather than `seds run pose rgb`: the stage path needs the probe view and, for the CPU arm and for
+NVDEC's per-clip container check, PyAV or decord, which the bare GPU box lacks (they exceed what a run
+may carry); it times the same operations the stages run.
 """
 
 from __future__ import annotations
@@ -40,10 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.models.checkpoints import resolve_checkpoint  # noqa: E402  (after the path set-up)
 from pipeline.models.i3d import random_i3d  # noqa: E402
-from pipeline.models.rtmpose.codec import decode_simcc, input_to_frame  # noqa: E402
-from pipeline.models.rtmpose.model import load_rtmpose  # noqa: E402
 from pipeline.models.rtmpose.spec import DEFAULT_MODEL, MODELS  # noqa: E402
 from pipeline.pose.boxes import whole_frame_box  # noqa: E402
+from pipeline.pose.device_input import keypoints_from_crops  # noqa: E402
+from pipeline.pose.native import NativeEstimator  # noqa: E402
 from pipeline.pose.gpu_crops import crop_inputs_on_device  # noqa: E402
 from pipeline.pose.topdown import crop_inputs  # noqa: E402
 from pipeline.rgb.extractor import WindowExtractor  # noqa: E402
@@ -101,27 +108,21 @@ class Models:
     def __init__(self, device: torch.device, pose_batch: int, rgb_batch: int):
         self.device = device
         self.spec = MODELS[DEFAULT_MODEL]
-        self.pose = load_rtmpose(self.spec, resolve_checkpoint("random", "pose.checkpoint")).to(device)
-        self.autocast = torch.bfloat16 if device.type == "cuda" else None
-        if device.type == "cuda":
-            self.pose.to(memory_format=torch.channels_last)
+        self.pose = NativeEstimator(self.spec, resolve_checkpoint("random", "pose.checkpoint"), str(device),
+                                    pose_batch, "bf16", flip_test=True)
         self.pose_batch = pose_batch
+        self.rgb_precision = "bf16" if device.type == "cuda" else "fp32"
         self.i3d = random_i3d().eval()
         self.rgb_batch = rgb_batch
 
     def keypoints(self, crops: torch.Tensor, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(crops), self.pose_batch):
-                part = crops[start:start + self.pose_batch].to(self.device, non_blocking=True)
-                x, y = self.pose(self.pose.normalize(part), True, self.autocast)
-                points, _ = decode_simcc(x.float().cpu().numpy(), y.float().cpu().numpy(), self.spec.simcc_split_ratio)
-                out.append(points)
-        points = np.concatenate(out) if out else np.zeros((0, 133, 2), np.float32)
-        return input_to_frame(points, self.spec.input_size, centers, scales)
+        out = [keypoints_from_crops(self.pose, crops[start:start + self.pose_batch],
+                                    centers[start:start + self.pose_batch], scales[start:start + self.pose_batch])[0]
+               for start in range(0, len(crops), self.pose_batch)]
+        return np.concatenate(out) if out else np.zeros((0, 133, 2), np.float32)
 
     def features(self, clips: list[tuple[torch.Tensor, np.ndarray]]) -> list[np.ndarray]:
-        extractor = WindowExtractor(self.i3d, self.device, self.rgb_batch, "bf16" if self.autocast else "fp32")
+        extractor = WindowExtractor(self.i3d, self.device, self.rgb_batch, self.rgb_precision)
         results = {}
         for key, (frames, positions) in enumerate(clips):
             extractor.submit(key, frames, positions)

@@ -9,6 +9,12 @@ member exactly the frames `RgbStage.process` would have decoded for it alone (by
 A clip only one member needs is decoded for it alone. A decode failure fails every member's item with
 the same reason; a model failure (a clip I3D cannot take) fails that member's item only.
 
+With NVDEC (runtime.decoder resolving to nvdec), the same holds on the GPU: a clip is decoded once
+there, the union of every member's frames at full size (`nvdec_frame_sets`), and each member gets its
+subset as a device tensor (rgb resizes on the device). The pose stage's stream does this for clips it
+has a job for (pipeline/pose/batching.py `stream_on_device`); clips without pose are decoded here with
+the first rgb member's reader. Clips NVDEC declines take the CPU path above, unchanged.
+
 Each member keeps its own fingerprint, keys, store and view: this module only changes who decodes.
 """
 
@@ -26,6 +32,7 @@ from pipeline.rgb.stage import RgbStage
 from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.records import Failure, Item, ItemFailed
+from pipeline.video.nvdec import nvdec_frame_sets
 from pipeline.video.service import DecodeService
 
 Clip = dict[int, ItemRequest]  # member index -> that member's request for one clip (one row of the view)
@@ -104,8 +111,27 @@ def _label(member: Stage) -> str:
 
 
 def _rgb_only(members: list[Stage], clips: list[list[tuple[int, ItemRequest, WindowPlan]]]) -> Iterator[Result]:
-    """Clips without a pose job: one request per clip for the union of its rgb members' frames, the next
-    clip decoding while I3D runs on this one."""
+    """Clips without a pose job: one decode per clip of the union of its rgb members' frames, on the GPU
+    when NVDEC takes the clip, else by the CPU decoder child (the next clip decoding while I3D runs)."""
+    reader = members[clips[0][0][0]].reader
+    on_cpu = []
+    for planned in clips:
+        request = planned[0][1]
+        first = RgbStage.first_frame(request)
+        try:
+            sets = nvdec_frame_sets(reader, request.video_path, [first + plan.frames for _, _, plan in planned])
+        except ItemFailed as failed:
+            sets = [failed] * len(planned)
+        if sets is None:
+            on_cpu.append(planned)
+            continue
+        for (i, request, plan), frames in zip(planned, sets):
+            yield from ((i, r) for r in members[i].consume(request, plan, frames))
+    if on_cpu:
+        yield from _rgb_on_cpu(members, on_cpu)
+
+
+def _rgb_on_cpu(members: list[Stage], clips: list[list[tuple[int, ItemRequest, WindowPlan]]]) -> Iterator[Result]:
     timeout = members[clips[0][0][0]].params.runtime.decode_timeout_s
     with DecodeService(timeout_s=timeout) as decoder:
         def submit(planned) -> int:

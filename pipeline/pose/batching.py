@@ -11,6 +11,11 @@ A job may carry `extra_sets`: other consumers' frames of the same clip (the rgb 
 decoded in the same requests as the pose frames (one decode per clip, pipeline/extract). Each extra
 frame rides with the piece whose frame range holds it; `ClipJob.extra(k)` gives set k's frames once
 the job is finished.
+
+With NVDEC (runtime.decoder), `stream_on_device` decodes each clip once on the GPU instead (the union of
+its pose frames and extra sets, pipeline.video.nvdec.nvdec_frame_sets) and runs the same units on
+slices of that tensor: pieces then hold device tensors, not host arrays, and extra sets come back full
+size (their consumer resizes on the device). Clips NVDEC declines are left for `stream_units`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from pipeline.runner.stage import ItemRequest
 from pipeline.store.records import ItemFailed
+from pipeline.video.nvdec import FrameReader, nvdec_frame_sets
 from pipeline.video.service import DecodeService
 
 
@@ -46,9 +52,12 @@ class ClipJob:
     def result(self, name: str) -> np.ndarray:
         return np.concatenate([piece[name] for piece in self.pieces])
 
-    def extra(self, k: int) -> np.ndarray:
-        """Extra set k's frames in its order ((n, H, W, 3) uint8), gathered from every piece."""
+    def extra(self, k: int) -> "np.ndarray | torch.Tensor":  # noqa: F821
+        """Extra set k's frames in its order ((n, H, W, 3) uint8), gathered from every piece (one device
+        tensor when the clip was decoded by NVDEC)."""
         parts = [piece[k] for piece in self.extra_pieces if len(piece[k])]
+        if parts and not isinstance(parts[0], np.ndarray):
+            return parts[0]  # NVDEC: one piece holds the whole set
         return np.concatenate(parts) if parts else np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 
@@ -60,7 +69,7 @@ class Piece:
     start: int
     stop: int
     ticket: int | None = None
-    images: np.ndarray | None = None    # (n, H, W, 3) RGB uint8 once decoded
+    images: "np.ndarray | torch.Tensor | None" = None  # (n, H, W, 3) RGB uint8 once decoded  # noqa: F821
 
     def extra_frames(self) -> list[np.ndarray]:
         """The clip frames of each of the job's extra sets that this piece decodes: those from this piece's
@@ -144,3 +153,43 @@ def stream_units(jobs: list[ClipJob], chunk_frames: int, decoder: DecodeService,
             if job.finished and id(job) not in reported:
                 reported.add(id(job))
                 yield job
+
+
+def unit_frames(pieces: list[Piece]) -> "list[np.ndarray] | torch.Tensor":  # noqa: F821
+    """The frames of a unit's pieces in order: host arrays, or one device tensor (NVDEC-decoded pieces)."""
+    if isinstance(pieces[0].images, np.ndarray):
+        return [image for piece in pieces for image in piece.images]
+    import torch
+
+    return torch.cat([piece.images for piece in pieces]) if len(pieces) > 1 else pieces[0].images
+
+
+def stream_on_device(jobs: list[ClipJob], chunk_frames: int, reader: FrameReader | None,
+                     run_unit: Callable[[list[Piece]], None], declined: list[ClipJob]) -> Iterator[ClipJob]:
+    """`stream_units` for clips NVDEC decodes: per job one decode of its pose frames and extra sets, then
+    its units of at most chunk_frames frames run on slices of the device tensor (a unit never spans two
+    clips: each clip is decoded whole, so its frames are there at once). Yields each such job, finished
+    or failed (a decode failure fails the job and its extra sets alike); jobs NVDEC declines (no reader,
+    or a clip it does not take) are appended to `declined`, untouched, for the CPU decoder."""
+    for job in jobs:
+        sets = [job.first_frame + job.frames] + [job.first_frame + frames for frames, _ in job.extra_sets]
+        try:
+            decoded = nvdec_frame_sets(reader, job.request.video_path, sets)
+        except ItemFailed as failed:
+            job.failure = failed
+            yield job
+            continue
+        if decoded is None:
+            declined.append(job)
+            continue
+        images, *extras = decoded
+        if extras:
+            job.extra_pieces.append(extras)
+        job.state["decoder"] = "nvdec"
+        for unit in plan_units([job], chunk_frames):
+            for piece in unit:
+                piece.images = images[piece.start:piece.stop]
+            run_unit(unit)
+            for piece in unit:
+                piece.images = None
+        yield job

@@ -11,12 +11,14 @@ Frames of many clips are decoded a unit ahead in a child process (pipeline/pose/
 into top-down crops and run through the model `pose.batch_size` crops at a time. Decode failures
 become recorded failures (truncated, decode_timeout, ...); a missing or unsafe checkpoint, or a
 backend that is not installed, stops the run before any work with an error naming the param.
+With the native backend and runtime.decoder resolving to nvdec, clips NVDEC takes are decoded on the
+GPU and cropped there (pipeline/pose/device_input.py); the mmpose backend always decodes on the CPU.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 
@@ -25,12 +27,13 @@ from pipeline.fingerprint import hash_file, hash_json
 from pipeline.models.checkpoints import Checkpoint, resolve_checkpoint
 from pipeline.models.precision import planned_precision
 from pipeline.models.rtmpose.spec import MODELS, RTMPoseSpec
-from pipeline.pose.batching import ClipJob, Piece, stream_units
+from pipeline.pose.batching import ClipJob, Piece, stream_on_device, stream_units, unit_frames
 from pipeline.pose.boxes import SignerTrack, describe_rule, keypoint_boxes, whole_frame_box
 from pipeline.pose.openmmlab import OpenMMLabMissing, detector_config, rtmpose_config
 from pipeline.pose.params import PoseParams
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item
+from pipeline.video.nvdec import ReaderFactory, open_nvdec
 from pipeline.video.sampling import frame_list
 from pipeline.video.service import DecodeService
 
@@ -44,6 +47,8 @@ class PoseStage(Stage):
     view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
     uses_gpu = True
     also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
+    follows_decoder = True
+    open_reader: ClassVar[ReaderFactory] = staticmethod(open_nvdec)  # runtime.decoder -> NVDEC reader or None
 
     @property
     def p(self) -> PoseParams:
@@ -119,6 +124,8 @@ class PoseStage(Stage):
             from pipeline.pose.detector import PersonDetector
 
             self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, p.batch_size)
+        # NVDEC frames stay on the GPU, which only the native backend takes (mmpose's pipeline wants host frames).
+        self.reader = self.open_reader(self.params.runtime.decoder, ctx.device) if p.backend == "native" else None
 
     def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
         jobs = []
@@ -141,16 +148,22 @@ class PoseStage(Stage):
         return ClipJob(request, frames, int(request.row["first_frame"]))
 
     def stream(self, jobs: list[ClipJob]) -> Iterator[ClipJob]:
-        """Decode and estimate the jobs unit by unit; yield each once its frames are done (or failed)."""
-        with DecodeService(timeout_s=self.params.runtime.decode_timeout_s) as decoder:
-            yield from stream_units(jobs, self.p.chunk_frames, decoder, self._run_unit)
+        """Decode and estimate the jobs unit by unit; yield each once its frames are done (or failed).
+        Clips NVDEC takes first (when it is in use), then the others through the CPU decoder child."""
+        declined: list[ClipJob] = []
+        yield from stream_on_device(jobs, self.p.chunk_frames, self.reader, self._run_unit, declined)
+        if declined:
+            with DecodeService(timeout_s=self.params.runtime.decode_timeout_s) as decoder:
+                yield from stream_units(declined, self.p.chunk_frames, decoder, self._run_unit)
 
     # -- one unit of frames ----------------------------------------------------------------------
     def _run_unit(self, pieces: list[Piece]) -> None:
-        images = [image for piece in pieces for image in piece.images]
+        from pipeline.pose.device_input import estimate_frames
+
+        images = unit_frames(pieces)  # host frames, or one device tensor (NVDEC)
         sizes = np.array([[image.shape[1], image.shape[0]] for image in images], dtype=np.float32)
         boxes, fallback = self._boxes(pieces, images, sizes)
-        keypoints, scores = self.estimator.estimate(images, boxes)
+        keypoints, scores = estimate_frames(self.estimator, images, boxes)
         offset = 0
         for piece in pieces:
             n = piece.stop - piece.start
@@ -161,16 +174,20 @@ class PoseStage(Stage):
             piece.job.done += n
             offset += n
 
-    def _boxes(self, pieces: list[Piece], images: list[np.ndarray], sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 4) signer boxes and (N,) bool: frames that fell back to the whole frame."""
+    def _boxes(self, pieces: list[Piece], images, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) signer boxes and (N,) bool: frames that fell back to the whole frame. `images` are host
+        frames or a device tensor: whole_frame needs the sizes only, two_pass runs on the device, and the
+        mmdet detector is given host copies of the frames (it takes nothing else)."""
+        from pipeline.pose.device_input import estimate_frames
+
         p = self.p
         whole = np.stack([whole_frame_box(int(w), int(h)) for w, h in sizes])
         if p.box == "whole_frame":
             return whole, np.zeros(len(images), dtype=bool)
         if p.box == "two_pass":
-            first_keypoints, first_scores = self.estimator.estimate(images, whole)
+            first_keypoints, first_scores = estimate_frames(self.estimator, images, whole)
             return keypoint_boxes(first_keypoints, first_scores, sizes, p.box_threshold, p.box_min_keypoints)
-        detections = self.detector.detect(images)
+        detections = self.detector.detect(images if isinstance(images, list) else list(images.cpu().numpy()))
         boxes, fallback = [], []
         offset = 0
         for piece in pieces:
@@ -200,4 +217,6 @@ class PoseStage(Stage):
         arrays["frames"] = job.frames.astype(np.int64)
         provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
                       "precision": self.estimator.precision, "weights": self.describe_weights()}
+        if job.state.get("decoder"):  # CPU-decoded items keep their provenance as before (no key: the CPU decoder)
+            provenance["decoder"] = job.state["decoder"]
         return Item(request.item_key, request.sample_id, arrays, attrs, provenance)

@@ -141,9 +141,16 @@ def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
     runtime = params.runtime
     stage = stage_class(name)(params)
     started = time.perf_counter()
+    decoder = None
+    if stage.follows_decoder and not options.finalize_only:  # runtime.decoder: nvdec without a GPU stops here
+        from pipeline.video.nvdec import run_decoder
+
+        decoder = run_decoder(runtime.decoder, runtime.device, runtime.scheduler)
     plan = build_plan(stage, Path(runtime.manifests), Path(runtime.store), Path(params["data"].root), options.shard)
     summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
                          weights=stage.describe_weights(), shard=options.shard)
+    if decoder is not None:
+        summary.extra_record["decoder"] = decoder  # the run record says which decoder this run's items came from
     plan.stage_dir.create(plan.fingerprint)
     todo: list[ItemRequest] = []
     if not options.finalize_only:

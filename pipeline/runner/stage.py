@@ -60,6 +60,7 @@ class Stage:
     view_attrs: ClassVar[tuple[str, ...]] = ()  # attrs copied into the stage's view as columns
     uses_gpu: ClassVar[bool] = False
     reads_clips: ClassVar[bool] = True  # decodes the clip: its content is checked against the key before and after
+    follows_decoder: ClassVar[bool] = False  # decodes as runtime.decoder says: the driver checks it before planning
     also_computed_by: ClassVar[tuple[str, ...]] = ()  # other modules that run this stage's computation (stage code table)
 
     def __init__(self, params: Params):

@@ -70,7 +70,7 @@ def run_together(members: list[Member]) -> TogetherSummary:
     if clips:
         _compute(members, prepared, clips, result)
     for member, ready in zip(members, prepared):
-        ready.summary.extra_record = {"decodes": dict(result.decodes), "decoded_with": [m.stage for m in members]}
+        ready.summary.extra_record.update(decodes=dict(result.decodes), decoded_with=[m.stage for m in members])
         result.members.append(finish_stage(ready, member.params, member.options))
     result.seconds = time.perf_counter() - started
     return result

@@ -12,14 +12,17 @@ hostile files are what the child process guards against, and frames must stay on
 Colour conversion is NVDEC's own (YUV -> RGB on the GPU), so pixels differ from FFmpeg's by a few
 levels; benchmarks/gpu.sh measures that against the documented tolerance.
 
-Stages use two functions: `open_nvdec(runtime.decoder, device)` once per worker (None = decode on the
-CPU as before) and `nvdec_frames(reader, path, indices)` per clip (None = this clip goes to the CPU).
+Stages use `open_nvdec(runtime.decoder, device)` once per worker (None = decode on the CPU as before)
+and `nvdec_frames(reader, path, indices)` per clip (None = this clip goes to the CPU), or
+`nvdec_frame_sets` for several frame lists of one clip (pose and rgb sharing a decode). The driver
+calls `run_decoder` before planning, so `nvdec` where it cannot run stops the run before any work.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -137,12 +140,37 @@ class NvdecReader:
         return stack[torch.from_numpy(np.searchsorted(wanted, indices)).to(stack.device)]
 
 
+class FrameReader(Protocol):
+    """What the stages use of a GPU decoder: NvdecReader's contract (a stand-in at this boundary lets the
+    tests run the stages' device path on the CPU, where PyNvVideoCodec cannot be installed)."""
+
+    def read(self, path: Path, indices: np.ndarray) -> "torch.Tensor":  # noqa: F821
+        """uint8 (T, H, W, 3) RGB frames at `indices` (video frame numbers); ItemFailed for a bad clip."""
+
+
+ReaderFactory = Callable[[str, str], "FrameReader | None"]  # (runtime.decoder, device) -> reader or None (CPU)
+
+
 def open_nvdec(choice: str, device: str) -> NvdecReader | None:
     """The NVDEC reader a worker uses for runtime.decoder `choice` on `device`, or None (decode on the CPU)."""
     return NvdecReader(device) if choose_decoder(choice, device) == "nvdec" else None
 
 
-def nvdec_frames(reader: NvdecReader | None, path: Path, indices: np.ndarray) -> "torch.Tensor | None":  # noqa: F821
+def run_decoder(choice: str, device: str, scheduler: str) -> str:
+    """The driver's check of runtime.decoder before planning: 'nvdec' or 'cpu' as this machine's workers
+    will resolve it (`nvdec` where it cannot run raises DecoderUnavailable; `auto` says once why it falls
+    back). Workers on other machines (a dask scheduler address) decide for themselves when they open the
+    stage, so there the choice is returned as given."""
+    if choice == "cpu" or "://" in scheduler:
+        return choice
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return choose_decoder(choice, device)
+
+
+def nvdec_frames(reader: FrameReader | None, path: Path, indices: np.ndarray) -> "torch.Tensor | None":  # noqa: F821
     """THE hook of the stages' frame source: the clip's frames at `indices` as a uint8 (T, H, W, 3) CUDA
     tensor when NVDEC is in use and can decode this clip; None when the clip must go to the CPU decoder
     (the DecodeService path, unchanged). A clip NVDEC fails on raises ItemFailed, recorded as usual."""
@@ -153,3 +181,20 @@ def nvdec_frames(reader: NvdecReader | None, path: Path, indices: np.ndarray) ->
         _say_once(f"runtime.decoder: {reason}: such clips are decoded on the CPU (first: {path})", reason)
         return None
     return reader.read(Path(path), indices)
+
+
+def nvdec_frame_sets(reader: FrameReader | None, path: Path,
+                     sets: list[np.ndarray]) -> "list[torch.Tensor] | None":  # noqa: F821
+    """`nvdec_frames` for several lists of video frame numbers of one clip (the pose stage's and each rgb
+    feature set's), from ONE decode of their union: each set's frames in its order, full size. None when
+    the clip goes to the CPU decoder; a decode failure raises one ItemFailed for every set."""
+    if reader is None:
+        return None
+    import torch
+
+    union = np.unique(np.concatenate([np.asarray(s, dtype=np.int64) for s in sets]))
+    decoded = nvdec_frames(reader, path, union)
+    if decoded is None:
+        return None
+    return [decoded if np.array_equal(s, union) else
+            decoded[torch.from_numpy(np.searchsorted(union, s)).to(decoded.device)] for s in sets]

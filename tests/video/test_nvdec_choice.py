@@ -59,3 +59,37 @@ def test_clips_nvdec_leaves_to_the_cpu(testdata, tmp_path):
     assert clip_unsupported(videos / "mmaction2__test.avi") == (
         "codec mpeg4 is not one NVDEC decodes (h264, hevc, vp9, av1)")
     assert clip_unsupported(tmp_path) == "a frame folder"
+
+
+@needs_no_gpu
+def test_the_driver_check_resolves_as_local_workers_will_and_leaves_remote_ones_to_decide(caplog):
+    from pipeline.video.nvdec import run_decoder
+
+    assert run_decoder("cpu", "cuda", "synchronous") == "cpu"
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
+        assert run_decoder("auto", "auto", "local") == "cpu"
+    assert [r.getMessage() for r in caplog.records] == ["runtime.decoder auto: decoding on the CPU (no CUDA device)"]
+    with pytest.raises(DecoderUnavailable, match="nvdec cannot run on device 'cpu': no CUDA device"):
+        run_decoder("nvdec", "auto", "synchronous")
+    assert run_decoder("nvdec", "auto", "tcp://gpu-node:8786") == "nvdec"  # its workers check when they open
+
+
+def test_frame_sets_decode_the_union_once_and_give_each_set_its_frames(testdata):
+    from pipeline.video.decode import read_frames
+    from pipeline.video.nvdec import nvdec_frame_sets
+
+    path = testdata / "videos" / "slp-pose__test_video.mp4"
+    reads = []
+
+    class CpuReader:  # NvdecReader's contract on the CPU (PyNvVideoCodec needs a GPU)
+        def read(self, path, indices):
+            reads.append(list(indices))
+            return torch.from_numpy(read_frames(path, indices))
+
+    pose, rgb = np.array([0, 10, 20, 30]), np.array([5, 10, 11, 12, 30])
+    got = nvdec_frame_sets(CpuReader(), path, [pose, rgb])
+    assert reads == [[0, 5, 10, 11, 12, 20, 30]]
+    for frames, indices in zip(got, (pose, rgb)):
+        np.testing.assert_array_equal(frames.numpy(), read_frames(path, indices))
+    assert nvdec_frame_sets(None, path, [pose]) is None
+    assert nvdec_frame_sets(CpuReader(), testdata / "videos" / "mmaction2__test.avi", [pose]) is None  # MPEG-4

@@ -1,0 +1,260 @@
+"""The stages' NVDEC path (runtime.decoder resolving to nvdec), run on the CPU over the real test clips.
+
+PyNvVideoCodec cannot be installed here (no GPU), so a stand-in sits at that boundary and nowhere else:
+`StandInReader` has NvdecReader's `read(path, indices)` contract and decodes with the CPU decoder
+(pipeline/video/decode.py read_frames) into a torch uint8 tensor on the CPU. It is given to the real
+stages through their `open_reader` seam; everything after it is the stages' device path (pose crops by
+grid_sample, RTMPose-m with random weights, the I3D resize/crop/normalise as torch ops, the tiny I3D).
+Because the stand-in's frames are the CPU decoder's, the outputs differ from the CPU path only by the
+device preprocessing, whose tolerance docs/gpu.md gives: I3D features within 1% of their scale, RTMPose
+keypoints identical for more than 90% (median 0 px). The MPEG-4 clip is one NVDEC declines: it takes
+the CPU path, so its items are the CPU path's exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.cli import main
+from pipeline.pose.stage import PoseStage
+from pipeline.rgb.stage import RgbStage
+from pipeline.runner.plan import read_view
+from pipeline.runner.runlog import RUNS_FOLDER, read_runs
+from pipeline.store.layout import StageDir
+from pipeline.store.reader import StageReader
+from pipeline.store.records import ItemFailed
+from pipeline.video import nvdec
+from pipeline.video.decode import read_frames
+from tests_support import view_rows, write_csv_manifest
+
+H264 = ("slp-pose__test_video.mp4", "mmpose__demo.mp4")  # 540x720 and 960x540: NVDEC takes them
+DECLINED = "mmaction2__test.avi"                           # MPEG-4 Part 2: the CPU decoder's
+POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
+        "frames_value": 6, "flip_test": False, "batch_size": 4, "chunk_frames": 4}
+RGB = {"size": 64, "resize": 64, "window": 4, "num_windows": 3, "batch_size": 4}
+STAGES = ("pose", "rgb")
+
+
+class StandInReader:
+    """NvdecReader's contract on the CPU (see the module docstring); `fail` names clips whose read raises
+    the ItemFailed NvdecReader raises for a stream it cannot decode in full."""
+
+    def __init__(self, fail: tuple[str, ...] = ()):
+        self.fail = fail
+        self.reads: list[str] = []  # clip names, one per decode
+
+    def read(self, path: Path, indices: np.ndarray) -> torch.Tensor:
+        self.reads.append(Path(path).name)
+        if Path(path).name in self.fail:
+            raise ItemFailed("truncated", f"{path}: NVDEC delivered 0 of {len(indices)} frames")
+        return torch.from_numpy(read_frames(path, indices))
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """Give the stages the stand-in reader (one instance, so its reads count every decode of a run)."""
+    def use(*stages: type, fail: tuple[str, ...] = ()) -> StandInReader:
+        reader = StandInReader(fail)
+        for stage in stages:
+            monkeypatch.setattr(stage, "open_reader", staticmethod(lambda choice, device: reader))
+        return reader
+    return use
+
+
+@pytest.fixture(scope="module")
+def clips_template(tmp_path_factory, testdata) -> Path:
+    """A project over the three real clips (read in place), manifest and probe done."""
+    import os
+
+    project = tmp_path_factory.mktemp("nvdec_clips")
+    rows = [{"sample_id": name, "video_path": name, "text": name} for name in (*H264, DECLINED)]
+    write_csv_manifest(project, rows, root=str(testdata / "videos"),
+                       extra_params={"pose": copy.deepcopy(POSE), "rgb": copy.deepcopy(RGB)})
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        assert main(["manifest"]) == 0
+        assert main(["run", "probe", "--no-progress"]) == 0
+    finally:
+        os.chdir(old)
+    return project
+
+
+def _copy(template: Path, dest: Path, chdir) -> Path:
+    shutil.copytree(template, dest, symlinks=True)
+    return chdir(dest)
+
+
+def _items(project: Path, stage: str) -> dict[str, tuple[dict, dict]]:
+    """sample_id -> (arrays, provenance) of the stage's items named by its view."""
+    _, fingerprints = read_view(project / "manifests", stage)
+    out = {}
+    with StageReader(StageDir(project / "cache", stage, fingerprints[stage])) as reader:
+        for sample_id, row in view_rows(stage).items():
+            assert row[f"{stage}_status"] == "ok", row
+            key = row[f"{stage}_key"]
+            out[sample_id] = (reader.read(key), reader.row(key).provenance)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cpu_reference(clips_template, tmp_path_factory) -> dict[str, dict]:
+    """Both stages' items on the CPU path (runtime.decoder: cpu), and the run record's decoder."""
+    import os
+
+    project = tmp_path_factory.mktemp("cpu") / "project"
+    shutil.copytree(clips_template, project, symlinks=True)
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        assert main(["run", "pose", "rgb", "--no-progress", "--set", "runtime.decoder=cpu"]) == 0
+        _, fingerprints = read_view(project / "manifests", "rgb")
+        runs = read_runs(StageDir(project / "cache", "rgb", fingerprints["rgb"]).path / RUNS_FOLDER)
+        assert runs[-1]["decoder"] == "cpu"
+        return {stage: _items(project, stage) for stage in STAGES}
+    finally:
+        os.chdir(old)
+
+
+def _assert_rgb_close(got: dict, reference: dict) -> None:
+    assert got.keys() == reference.keys() == {*H264, DECLINED}
+    for sample_id, (arrays, provenance) in got.items():
+        expected, expected_provenance = reference[sample_id]
+        np.testing.assert_array_equal(arrays["windows"], expected["windows"])
+        features, cpu = arrays["features"].astype(np.float32), expected["features"].astype(np.float32)
+        if sample_id == DECLINED:  # the CPU path: the same bytes and provenance
+            assert provenance == expected_provenance and "decoder" not in provenance
+            np.testing.assert_array_equal(arrays["features"], expected["features"])
+        else:
+            assert provenance == {**expected_provenance, "decoder": "nvdec"}
+            assert np.abs(features - cpu).max() <= 0.01 * np.abs(cpu).max(), sample_id
+
+
+def _assert_pose_close(got: dict, reference: dict) -> None:
+    assert got.keys() == reference.keys() == {*H264, DECLINED}
+    moved = []
+    for sample_id, (arrays, provenance) in got.items():
+        expected, expected_provenance = reference[sample_id]
+        for name in ("frames", "boxes"):  # whole-frame boxes of the same frames
+            np.testing.assert_array_equal(arrays[name], expected[name])
+        if sample_id == DECLINED:
+            assert provenance == expected_provenance and "decoder" not in provenance
+            for name in ("keypoints", "scores"):
+                np.testing.assert_array_equal(arrays[name], expected[name])
+        else:
+            assert provenance == {**expected_provenance, "decoder": "nvdec"}
+            moved.append(np.linalg.norm(arrays["keypoints"] - expected["keypoints"], axis=-1).ravel())
+    moved = np.concatenate(moved)
+    assert (moved == 0).mean() > 0.9 and np.median(moved) == 0, f"{(moved == 0).mean():.3f} identical"
+
+
+def test_rgb_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir, stand_in):
+    project = _copy(clips_template, tmp_path / "p", chdir)
+    reader = stand_in(RgbStage)
+    assert main(["run", "rgb", "--no-progress"]) == 0
+    assert sorted(reader.reads) == sorted(H264)  # the MPEG-4 clip never reached the reader
+    _assert_rgb_close(_items(project, "rgb"), cpu_reference["rgb"])
+
+
+def test_pose_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir, stand_in):
+    project = _copy(clips_template, tmp_path / "p", chdir)
+    reader = stand_in(PoseStage)
+    assert main(["run", "pose", "--no-progress"]) == 0
+    assert sorted(reader.reads) == sorted(H264)
+    _assert_pose_close(_items(project, "pose"), cpu_reference["pose"])
+
+
+def test_two_pass_boxes_run_their_first_pass_on_the_device_too(clips_template, tmp_path, chdir, stand_in):
+    two_pass = ["--set", "pose.box=two_pass"]
+    cpu = _copy(clips_template, tmp_path / "cpu", chdir)
+    assert main(["run", "pose", "--no-progress", "--set", "runtime.decoder=cpu", *two_pass]) == 0
+    reference = _items(cpu, "pose")
+    device = _copy(clips_template, tmp_path / "device", chdir)
+    reader = stand_in(PoseStage)
+    assert main(["run", "pose", "--no-progress", *two_pass]) == 0
+    assert sorted(reader.reads) == sorted(H264)
+    _assert_pose_close(_items(device, "pose"), reference)
+
+
+def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(clips_template, cpu_reference,
+                                                                              tmp_path, chdir, stand_in):
+    alone = _copy(clips_template, tmp_path / "alone", chdir)
+    stand_in(PoseStage, RgbStage)
+    assert main(["run", "pose", "--no-progress"]) == 0
+    pose_done = tmp_path / "pose_done"
+    shutil.copytree(alone, pose_done, symlinks=True)
+    assert main(["run", "rgb", "--no-progress"]) == 0
+    separate = {stage: _items(alone, stage) for stage in STAGES}
+
+    together = _copy(clips_template, tmp_path / "together", chdir)
+    reader = stand_in(PoseStage, RgbStage)
+    assert main(["run", "pose", "rgb", "--no-progress"]) == 0
+    assert sorted(reader.reads) == sorted(H264)  # ONE decode per clip for both stages
+    for stage in STAGES:
+        got = _items(together, stage)
+        assert got.keys() == separate[stage].keys()
+        for sample_id, (arrays, provenance) in got.items():
+            assert provenance == separate[stage][sample_id][1]
+            for name, array in arrays.items():
+                np.testing.assert_array_equal(array, separate[stage][sample_id][0][name], err_msg=f"{stage} {name}")
+    _assert_pose_close(_items(together, "pose"), cpu_reference["pose"])
+    _assert_rgb_close(_items(together, "rgb"), cpu_reference["rgb"])
+
+    # pose has every clip: the shared run decodes each clip for rgb alone, still on the device
+    chdir(pose_done)
+    reader = stand_in(PoseStage, RgbStage)
+    assert main(["run", "pose", "rgb", "--no-progress"]) == 0
+    assert sorted(reader.reads) == sorted(H264)
+    for sample_id, (arrays, provenance) in _items(pose_done, "rgb").items():
+        assert provenance == separate["rgb"][sample_id][1]
+        np.testing.assert_array_equal(arrays["features"], separate["rgb"][sample_id][0]["features"])
+
+
+def test_a_clip_the_reader_fails_fails_every_member_with_its_reason(clips_template, tmp_path, chdir, stand_in, capsys):
+    _copy(clips_template, tmp_path / "p", chdir)
+    broken = H264[0]
+    stand_in(PoseStage, RgbStage, fail=(broken,))
+    assert main(["run", "pose", "rgb", "--no-progress", "--max-failures", "1"]) == 0
+    out = capsys.readouterr().out
+    for stage in STAGES:
+        assert f"{stage}: 3 items: 2 computed, 0 reused, 1 failed (truncated: 1)" in out
+        row = view_rows(stage)[broken]
+        assert (row[f"{stage}_status"], row[f"{stage}_reason"]) == ("failed", "truncated")
+    assert main(["cache", "failures", "rgb"]) == 0
+    assert "NVDEC delivered 0 of" in capsys.readouterr().out  # the reader's failure, not a CPU retry's
+
+
+needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA device")
+
+
+@needs_no_gpu
+@pytest.mark.parametrize("stages", [["rgb"], ["pose"], ["pose", "rgb"]])
+def test_nvdec_without_a_gpu_stops_before_planning(clips_template, tmp_path, chdir, capsys, stages):
+    project = _copy(clips_template, tmp_path / "p", chdir)
+    assert main(["run", *stages, "--no-progress", "--set", "runtime.decoder=nvdec"]) == 2
+    err = capsys.readouterr().err
+    assert "seds: error: runtime.decoder: nvdec cannot run on device 'cpu': no CUDA device. " \
+           "Use runtime.decoder: auto (falls back to the CPU) or cpu." in err
+    for stage in stages:  # nothing planned: no store folder, no view
+        assert not (project / "cache" / stage).exists() and not (project / f"manifests/{stage}.parquet").exists()
+
+
+@needs_no_gpu
+def test_auto_falls_back_with_one_line_and_records_the_cpu_decoder(clips_template, tmp_path, chdir, caplog,
+                                                                   monkeypatch):
+    project = _copy(clips_template, tmp_path / "p", chdir)
+    monkeypatch.setattr(nvdec, "_said", set())
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
+        assert main(["run", "pose", "rgb", "--no-progress"]) == 0
+    assert [r.getMessage() for r in caplog.records] == ["runtime.decoder auto: decoding on the CPU (no CUDA device)"]
+    for stage in STAGES:
+        _, fingerprints = read_view(project / "manifests", stage)
+        runs = read_runs(StageDir(project / "cache", stage, fingerprints[stage]).path / RUNS_FOLDER)
+        assert runs[-1]["decoder"] == "cpu"
