@@ -6,6 +6,12 @@ quarter of float32's), normalised on the device, run through the network (backbo
 CUDA), and decoded on the CPU. The next batch's crops are warped while the GPU runs this one.
 On the CPU the network runs in float32 with the same operations as mmpose's, which is what makes the
 two backends agree: identical keypoints, scores within 1e-6 (tests/pose/test_pose_parity.py).
+
+Speed-ups that leave the output alone (each tested equal on real frames, tests/pose/test_pose_speedups.py):
+BatchNorm folded into the convs and the weights stored NHWC at load (RTMPose.prepare_for_inference),
+the flip test as one batch with the crops, SimCC maxima taken on the device so only (N, 133) arrays
+come back, and, with `compile`, torch.compile of the network (CUDA; speed only, the first batch of each
+size pays the compilation).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import torch
 
 from pipeline.models.checkpoints import Checkpoint
 from pipeline.models.precision import autocast_dtype, resolve_precision
-from pipeline.models.rtmpose.codec import decode_simcc, input_to_frame
+from pipeline.models.rtmpose.codec import decode_maxima, input_to_frame
 from pipeline.models.rtmpose.model import load_rtmpose
 from pipeline.models.rtmpose.spec import NUM_KEYPOINTS, RTMPoseSpec
 from pipeline.pose.topdown import crop_inputs
@@ -27,18 +33,17 @@ class NativeEstimator:
     backend = "native"
 
     def __init__(self, spec: RTMPoseSpec, checkpoint: Checkpoint, device: str = "cpu", batch_size: int = 32,
-                 precision: str = "auto", flip_test: bool = True):
+                 precision: str = "auto", flip_test: bool = True, compile: bool = False):
         self.spec = spec
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.flip_test = flip_test
         self.precision = resolve_precision(device, precision)
-        self.model = load_rtmpose(spec, checkpoint).to(self.device)
+        # NHWC suits both oneDNN (CPU) and cuDNN's tensor-core kernels; the crops arrive NHWC already.
+        self.model = load_rtmpose(spec, checkpoint).prepare_for_inference(channels_last=True).to(self.device)
+        self.network = torch.compile(self.model) if compile else self.model
         if self.device.type == "cuda":
-            # cuDNN's fastest (tensor-core) kernels want NHWC; the crops arrive NHWC already, and every
-            # batch has the same shape, so let cuDNN pick its algorithms once.
-            self.model.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = True  # every batch has the same shape: pick algorithms once
 
     def estimate(self, frames: Sequence[np.ndarray], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (N, 133, 2) float32 in frame pixels and scores (N, 133) float32, for frames[i]
@@ -51,25 +56,27 @@ class NativeEstimator:
             stop = min(start + self.batch_size, count)
             crops, centers, scales = crop_inputs(frames[start:stop], boxes[start:stop], self.spec.input_size,
                                                  self.spec.bbox_padding)
-            logits = self._forward(crops)  # queued on a GPU: the next crops are warped meanwhile
+            maxima = self._forward(crops)  # queued on a GPU: the next crops are warped meanwhile
             if pending is not None:
                 self._finish(*pending, keypoints, scores)
-            pending = (start, logits, centers, scales)
+            pending = (start, maxima, centers, scales)
         if pending is not None:
             self._finish(*pending, keypoints, scores)
         return keypoints, scores
 
-    def _forward(self, crops: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, crops: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """The SimCC maxima (x value, x bin, y value, y bin), each (B, 133), still on the device."""
         batch = torch.from_numpy(crops)
         if self.device.type == "cuda":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         with torch.inference_mode():
-            return self.model(self.model.normalize(batch), self.flip_test, autocast_dtype(self.precision))
+            simcc_x, simcc_y = self.network(self.model.normalize(batch), self.flip_test, autocast_dtype(self.precision))
+            return (*simcc_x.max(dim=2), *simcc_y.max(dim=2))  # torch.max: the first bin of equal maxima, as np.argmax
 
-    def _finish(self, start: int, logits: tuple[torch.Tensor, torch.Tensor], centers: np.ndarray, scales: np.ndarray,
+    def _finish(self, start: int, maxima: tuple[torch.Tensor, ...], centers: np.ndarray, scales: np.ndarray,
                 keypoints: np.ndarray, scores: np.ndarray) -> None:
-        simcc_x, simcc_y = (t.cpu().numpy() for t in logits)
-        points, values = decode_simcc(simcc_x, simcc_y, self.spec.simcc_split_ratio)
+        x_max, x_locs, y_max, y_locs = (t.cpu().numpy() for t in maxima)
+        points, values = decode_maxima(x_locs, x_max, y_locs, y_max, self.spec.simcc_split_ratio)
         stop = start + len(points)
         keypoints[start:stop] = input_to_frame(points, self.spec.input_size, centers, scales)
         scores[start:stop] = values

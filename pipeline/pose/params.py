@@ -2,8 +2,8 @@
 
 Output-changing knobs (model, checkpoint, backend, box rule and its settings, frames, flip_test) enter
 the stage fingerprint, and so does the precision the backbone will run in (pipeline.models.precision:
-fp32 on the CPU whatever `precision` says); batch_size and chunk_frames only change speed and memory
-and stay out of it (like runtime.device: the item's provenance records the device it ran on).
+fp32 on the CPU whatever `precision` says); batch_size, chunk_frames and compile only change
+speed and memory and stay out of it (like runtime.device: the item's provenance records the device it ran on).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class PoseParams:
     flip_test: bool = knob(True, help="average with the horizontally flipped crop (the configs' test_cfg)")
     batch_size: int = knob(32, min=1, help="crops per forward pass (speed/memory only)")
     chunk_frames: int = knob(64, min=1, help="frames decoded and held at once (memory only: ~6 MB per 1080p frame)")
+    compile: bool = knob(False, help="torch.compile the native network (speed only, not in the fingerprint; worth it "
+                                     "on CUDA for long runs: the first batch of each size pays a compile of ~1 min)")
     precision: str = knob("auto", choices=("auto", "fp32", "fp16", "bf16"),
                           help="auto: bf16 autocast on CUDA (fp16 where bf16 is unsupported), fp32 on CPU; the "
                                "precision a run computes in enters the fingerprint")

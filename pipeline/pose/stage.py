@@ -42,7 +42,7 @@ MIN_BOX_PIXELS = 1.0  # detections thinner than this (pixels) cannot be cropped 
 
 class PoseStage(Stage):
     name = "pose"
-    VERSION = 1
+    VERSION = 2  # 2: BatchNorm folded, NHWC, maxima on the device (same values up to float rounding)
     upstream = "probe"
     view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
     uses_gpu = True
@@ -114,7 +114,7 @@ class PoseStage(Stage):
             from pipeline.pose.native import NativeEstimator
 
             self.estimator = NativeEstimator(self.spec, self.checkpoint, ctx.device, p.batch_size, p.precision,
-                                             p.flip_test)
+                                             p.flip_test, p.compile)
         else:
             from pipeline.pose.mmpose_backend import MmposeEstimator
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.models.checkpoints import resolve_checkpoint
+from pipeline.models.checkpoints import Checkpoint, resolve_checkpoint
 from pipeline.models.rtmpose.spec import MODELS
 
 
@@ -27,47 +27,51 @@ def coco(testdata) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
-@pytest.fixture(scope="session")
-def random_checkpoint():
-    return resolve_checkpoint("random", "pose.checkpoint")
+def checkpoint_with_batchnorm(name: str, folder) -> Checkpoint:
+    """A checkpoint file of the seeded random weights with non-trivial BatchNorm statistics and affine
+    terms (random init leaves them at identity), so folding BatchNorm into the convs is exercised."""
+    import torch
+
+    from pipeline.models.rtmpose.model import RTMPose, random_init
+
+    model = RTMPose(MODELS[name])
+    random_init(model)
+    generator = torch.Generator().manual_seed(7)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            c = module.num_features
+            module.running_mean.copy_(torch.randn(c, generator=generator) * 0.05)
+            module.running_var.copy_(torch.rand(c, generator=generator) * 0.5 + 0.75)
+            module.weight.data.copy_(torch.rand(c, generator=generator) * 0.5 + 0.75)
+            module.bias.data.copy_(torch.randn(c, generator=generator) * 0.05)
+    path = folder / f"{name}-batchnorm.pth"
+    torch.save(model.state_dict(), path)
+    return resolve_checkpoint(str(path), "pose.checkpoint")
 
 
 class BackendPair:
-    """A native and an mmpose estimator of one model holding one and the same set of random weights."""
+    """A native and an mmpose estimator of one model, both loaded from one and the same checkpoint file."""
 
-    def __init__(self, name: str, checkpoint, batch_size: int = 8):
-        import torch
-
+    def __init__(self, name: str, checkpoint: Checkpoint, batch_size: int = 8):
         from pipeline.pose.mmpose_backend import MmposeEstimator
         from pipeline.pose.native import NativeEstimator
 
         self.spec = MODELS[name]
+        self.checkpoint = checkpoint
         self.native = NativeEstimator(self.spec, checkpoint, batch_size=batch_size)
-        # Give BatchNorm non-trivial statistics and affine terms, so that part of the network is
-        # compared too, then copy the very same tensors into mmpose's model.
-        generator = torch.Generator().manual_seed(7)
-        for module in self.native.model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                c = module.num_features
-                module.running_mean.copy_(torch.randn(c, generator=generator) * 0.05)
-                module.running_var.copy_(torch.rand(c, generator=generator) * 0.5 + 0.75)
-                module.weight.data.copy_(torch.rand(c, generator=generator) * 0.5 + 0.75)
-                module.bias.data.copy_(torch.randn(c, generator=generator) * 0.05)
         self.mmpose = MmposeEstimator(self.spec, checkpoint, batch_size=batch_size)
-        self.mmpose.model.load_state_dict(self.native.model.state_dict(), strict=True)
 
 
 _PAIRS: dict[str, BackendPair] = {}
 
 
 @pytest.fixture(scope="session")
-def backend_pair(random_checkpoint):
+def backend_pair(tmp_path_factory):
     def get(name: str) -> BackendPair:
         if name not in _PAIRS:
-            _PAIRS[name] = BackendPair(name, random_checkpoint)
+            _PAIRS[name] = BackendPair(name, checkpoint_with_batchnorm(name, tmp_path_factory.mktemp("checkpoint")))
         return _PAIRS[name]
     return get
-
 
 
 @pytest.fixture(autouse=True)

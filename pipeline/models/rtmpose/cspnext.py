@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 # in_channels, out_channels, blocks, add_identity, use_spp (mmdet's arch_settings['P5'])
 _P5 = ((64, 128, 3, True, False), (128, 256, 6, True, False), (256, 512, 6, True, False), (512, 1024, 3, False, True))
@@ -26,6 +27,17 @@ class ConvBNAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
+
+    def fold_batchnorm(self) -> None:
+        """Fold the (eval-mode) BatchNorm into the conv's weight and a new bias, leaving an identity.
+
+        Inference only: the running statistics become constants, so BatchNorm's separate pass over
+        every activation map (about a tenth of a CPU forward) disappears; the result equals
+        conv -> BatchNorm up to float rounding. The state dict loses the `bn.*` keys, so fold after
+        loading a checkpoint, never before."""
+        if isinstance(self.bn, nn.BatchNorm2d):
+            self.conv = fuse_conv_bn_eval(self.conv, self.bn)
+            self.bn = nn.Identity()
 
 
 class DepthwiseSeparable(nn.Module):
