@@ -118,3 +118,21 @@ def test_bf16_autocast_path_runs_on_the_cpu(reference, coco):
     assert low_x.dtype == low_y.dtype == torch.float32
     assert np.corrcoef(low_x.flatten().numpy(), ref_x.flatten().numpy())[0, 1] > 0.99
     assert torch.abs(low_x - ref_x).max() > 0  # it did run in bf16
+
+
+def test_compiled_network_gives_the_same_keypoints(coco):
+    """pose.compile (torch.compile; meant for CUDA) runs on the CPU too, on a tiny RTMPose of the same
+    architecture (compiling a full-size one takes a minute here), and changes nothing but speed."""
+    from pipeline.models.checkpoints import resolve_checkpoint
+    from pipeline.models.rtmpose.spec import RTMPoseSpec
+    from pipeline.pose.native import NativeEstimator
+
+    tiny = RTMPoseSpec("tiny-test", (64, 64), 0.33, 0.25, official_checkpoint="")
+    checkpoint = resolve_checkpoint("random", "pose.checkpoint")
+    frames = [image for _, image, _ in coco]
+    boxes = np.stack([whole(image) for image in frames])
+    eager_kp, eager_sc = NativeEstimator(tiny, checkpoint, batch_size=2).estimate(frames, boxes)
+    compiled = NativeEstimator(tiny, checkpoint, batch_size=2, compile=True)
+    assert compiled.network is not compiled.model  # the compiled wrapper is what runs
+    kp, sc = compiled.estimate(frames, boxes)
+    assert np.abs(kp - eager_kp).max() <= KEYPOINT_TOL_PX and np.abs(sc - eager_sc).max() <= LOGIT_TOL
