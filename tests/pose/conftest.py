@@ -27,6 +27,11 @@ def coco(testdata) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
+@pytest.fixture(scope="session")
+def random_checkpoint():
+    return resolve_checkpoint("random", "pose.checkpoint")
+
+
 def checkpoint_with_batchnorm(name: str, folder) -> Checkpoint:
     """A checkpoint file of the seeded random weights with non-trivial BatchNorm statistics and affine
     terms (random init leaves them at identity), so folding BatchNorm into the convs is exercised."""
