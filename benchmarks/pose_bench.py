@@ -11,7 +11,8 @@ real architectures, the same seeded weights in every path, flip test on as the c
 All three get the same decode-ahead help: frames come from the DecodeService child process, the next
 clip (the stage: the next unit) decoded while the model runs on this one, and each path starts its
 child inside its timing. Every path runs once untimed (warm-up: imports, oneDNN kernels, the child),
-then --repeats times; the table gives the median and the min..max. The keypoints of the native paths
+then --repeats times; the table gives the median and the min..max of the wall time, and the median CPU
+time of this process (the decoder child left out in every path alike). The keypoints of the native paths
 are compared with the naive loop's, so the speed-up is for the same output.
 
     .venv/bin/python benchmarks/pose_bench.py [--models NAME ...] [--frames-per-clip N] [--repeats R]
@@ -102,11 +103,18 @@ class StagePath:
         return seconds, np.concatenate([item.arrays["keypoints"] for item in results])
 
 
-def measure(path, repeats: int) -> tuple[list[float], np.ndarray]:
-    """One untimed warm-up call, then `repeats` timed ones: (seconds of each, keypoints of the last)."""
+def measure(path, repeats: int) -> tuple[list[float], list[float], np.ndarray]:
+    """One untimed warm-up call, then `repeats` timed ones: (wall seconds of each, CPU seconds of this
+    process in each, keypoints of the last). The CPU seconds leave out the decoder child in every path
+    alike, and are what other jobs on a shared machine disturb least."""
     path()
-    runs = [path() for _ in range(repeats)]
-    return [s for s, _ in runs], runs[-1][1]
+    walls, cpus = [], []
+    for _ in range(repeats):
+        cpu = time.process_time()
+        seconds, keypoints = path()
+        walls.append(seconds)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus, keypoints
 
 
 def bench_model(model: str, args, videos) -> dict:
@@ -127,15 +135,18 @@ def bench_model(model: str, args, videos) -> dict:
              "stage": f"pose stage: native batches of {args.batch_size}"}
     naive_median = statistics.median(timed["naive"][0])
     rows = []
-    for key, (seconds, _) in timed.items():
+    naive_cpu = statistics.median(timed["naive"][1])
+    for key, (seconds, cpu, _) in timed.items():
         median = statistics.median(seconds)
         rows.append({"path": names[key], "key": key, "seconds": seconds, "median_s": median, "fps": total / median,
-                     "fps_min": total / max(seconds), "fps_max": total / min(seconds), "speedup": naive_median / median})
+                     "fps_min": total / max(seconds), "fps_max": total / min(seconds), "speedup": naive_median / median,
+                     "cpu_s": cpu, "cpu_ms_per_frame": 1000 * statistics.median(cpu) / total,
+                     "cpu_speedup": naive_cpu / statistics.median(cpu)})
     # With random weights many SimCC bins are near-tied, so float noise of another batch layout or
     # thread count can move an argmax: count such keypoints rather than quote a maximum alone.
-    reference = timed["naive"][1]
-    moved = {k: int((np.abs(timed[k][1] - reference).max(axis=-1) > 1e-3).sum()) for k in ("native", "stage")}
-    biggest = {k: float(np.abs(timed[k][1] - reference).max()) for k in ("native", "stage")}
+    reference = timed["naive"][2]
+    moved = {k: int((np.abs(timed[k][2] - reference).max(axis=-1) > 1e-3).sum()) for k in ("native", "stage")}
+    biggest = {k: float(np.abs(timed[k][2] - reference).max()) for k in ("native", "stage")}
     return {"model": model, "label": model.split("_")[0] + " " + model.rsplit("-", 1)[-1], "frames": total,
             "keypoints": int(reference.shape[0] * reference.shape[1]), "rows": rows, "keypoints_moved": moved,
             "max_keypoint_diff_px": biggest}
@@ -166,10 +177,11 @@ def main() -> int:
         r = bench_model(model, args, videos)
         results.append(r)
         print(f"\n{r['label']} ({model})")
-        print(f"{'path':<58} {'seconds':>8} {'frames/s (min..max)':>22} {'vs naive':>9}")
+        print(f"{'path':<58} {'seconds':>8} {'frames/s (min..max)':>22} {'vs naive':>9} {'CPU ms/frame':>13} "
+              f"{'vs naive':>9}")
         for row in r["rows"]:
             print(f"{row['path']:<58} {row['median_s']:8.2f} {row['fps']:9.2f} ({row['fps_min']:.2f}..{row['fps_max']:.2f})"
-                  f" {row['speedup']:8.2f}x")
+                  f" {row['speedup']:8.2f}x {row['cpu_ms_per_frame']:13.0f} {row['cpu_speedup']:8.2f}x")
         print(f"keypoints differing from naive by > 1e-3 px: stage {r['keypoints_moved']['stage']} of {r['keypoints']} "
               f"(max {r['max_keypoint_diff_px']['stage']:.3g} px), native per frame {r['keypoints_moved']['native']} "
               f"(max {r['max_keypoint_diff_px']['native']:.3g} px)", flush=True)
