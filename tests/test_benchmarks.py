@@ -55,17 +55,18 @@ def test_rows_are_stamped_from_their_benchmarks_record():
 
 def test_pose_rows_name_each_model_with_its_spread():
     """pose_bench.py writes one record per model (naive, native per frame, stage); run.py makes two rows
-    per model whose ratio is the stage's (or per-frame native's) median frames/s over the naive loop's."""
+    per model whose ratio is the stage's (or per-frame native's) median frames/s over the naive loop's, and
+    one of CPU ms per frame (lower is better)."""
     run = _run_module()
 
     def path(key: str, fps: float) -> dict:
-        return {"key": key, "fps": fps, "fps_min": fps - 0.5, "fps_max": fps + 0.5}
+        return {"key": key, "fps": fps, "fps_min": fps - 0.5, "fps_max": fps + 0.5, "cpu_ms_per_frame": 100 / fps}
 
     models = [{"label": label, "frames": 72, "rows": [path("naive", 2.0), path("native", 2.5), path("stage", 3.0 * f)]}
               for label, f in (("rtmpose-m 256x192", 2.0), ("rtmpose-l 384x288", 1.0))]
     record = {"threads": 2, "repeats": 3, "models": models, "date": "2026-01-01 00:00:00 UTC", "commit": "abc123"}
     (pose,) = [b for b in run.BENCHMARKS if b.name == "pose"]
     rows = run._stamped(pose, record)
-    assert [r.measure.split(":")[0] for r in rows] == ["rtmpose-m 256x192"] * 2 + ["rtmpose-l 384x288"] * 2
-    assert [r.ratio for r in rows] == [3.0, 1.25, 1.5, 1.25]
+    assert [r.measure.split(":")[0] for r in rows] == ["rtmpose-m 256x192"] * 3 + ["rtmpose-l 384x288"] * 3
+    assert [round(r.ratio, 6) for r in rows] == [3.0, 1.25, round(1 / 3, 6), 1.5, 1.25, round(1 / 1.5, 6)]
     assert "stage 5.5..6.5" in rows[0].note and "median of 3" in rows[0].note
