@@ -7,11 +7,12 @@ decoded with OpenCV. For each model it times
   what mmpose's inference_topdown does per call;
 - batched: the pose stage's estimator with --batch-sizes crops per forward, float32 and under the
   stage's default autocast (bf16 where supported, else fp16; the head stays float32);
-- crops only: the CPU side alone (affine warps to the model input), the floor for the batched path.
+- crops only: the CPU side alone (affine warps to the model input), the floor for the batched path;
+- compiled (--compile): pose.compile at the largest batch size, its compilation timed apart.
 and checks the batched keypoints against the per-frame ones. Random weights (explicit, seeded).
 
     python3 benchmarks/pose_gpu.py [--models NAME ...] [--frames 256] [--batch-sizes 32 64 128]
-                                   [--video clip.mp4] [--device cuda] [--out DIR]
+                                   [--video clip.mp4] [--device cuda] [--compile] [--out DIR]
 
 Writes pose_gpu.json into --out (default $OUT, else the current folder) and prints a table.
 """
@@ -71,7 +72,8 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def bench_model(name: str, frames: list[np.ndarray], boxes: np.ndarray, device: str, batch_sizes: list[int]) -> dict:
+def bench_model(name: str, frames: list[np.ndarray], boxes: np.ndarray, device: str, batch_sizes: list[int],
+                compile: bool = False) -> dict:
     spec, checkpoint = MODELS[name], resolve_checkpoint("random", "pose.checkpoint")
     rows = []
     single = NativeEstimator(spec, checkpoint, device, batch_size=1, precision="fp32")
@@ -91,6 +93,16 @@ def bench_model(name: str, frames: list[np.ndarray], boxes: np.ndarray, device: 
             rows.append({"path": "batched", "batch_size": batch_size, "precision": estimator.precision,
                          "seconds": seconds, "max_diff_px": float(diff.max()), "mean_diff_px": float(diff.mean())})
             del estimator
+    if compile:  # pose.compile at the largest batch, default precision: its compile runs in the warm-up call
+        batch_size = max(batch_sizes)
+        estimator = NativeEstimator(spec, checkpoint, device, batch_size=batch_size, compile=True)
+        warmup_s, _ = timed(lambda: estimator.estimate(frames[:batch_size], boxes[:batch_size]))
+        seconds, (kp, _) = timed(lambda: estimator.estimate(frames, boxes))
+        diff = np.abs(kp - ref_kp)
+        rows.append({"path": "compiled", "batch_size": batch_size, "precision": estimator.precision,
+                     "seconds": seconds, "compile_s": warmup_s, "max_diff_px": float(diff.max()),
+                     "mean_diff_px": float(diff.mean())})
+        del estimator
     for row in rows:
         row["fps"] = len(frames) / row["seconds"]
         row["speedup_vs_per_frame"] = per_frame_s / row["seconds"]
@@ -105,6 +117,8 @@ def main() -> int:
     parser.add_argument("--video", help="decode frames from this file with OpenCV instead")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time pose.compile (torch.compile) at the largest batch size; its compilation is timed apart")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
     args = parser.parse_args()
 
@@ -118,7 +132,7 @@ def main() -> int:
     print(f"{device_name}, torch {torch.__version__}, {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} "
           f"({report['source']}), random weights (explicit), flip test on")
     for name in args.models:
-        result = bench_model(name, frames, boxes, args.device, args.batch_sizes)
+        result = bench_model(name, frames, boxes, args.device, args.batch_sizes, args.compile)
         report["models"].append(result)
         print(f"\n{name}  (CPU crops alone: {result['crop_only_fps']:.0f} frames/s)")
         print(f"  {'path':<10} {'batch':>5} {'precision':>9} {'frames/s':>9} {'speed-up':>9} {'max diff px':>12}")
