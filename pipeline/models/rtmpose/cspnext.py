@@ -28,7 +28,7 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
 
-    def fold_batchnorm(self) -> None:
+    def fold_batch_norm(self) -> None:
         """Fold the (eval-mode) BatchNorm into the conv's weight and a new bias, leaving an identity.
 
         Inference only: the running statistics become constants, so BatchNorm's separate pass over

@@ -72,7 +72,7 @@ class RTMPose(nn.Module):
         self.eval()
         for module in self.modules():
             if isinstance(module, ConvBNAct):
-                module.fold_batchnorm()
+                module.fold_batch_norm()
         if channels_last:
             self.to(memory_format=torch.channels_last)
         return self
