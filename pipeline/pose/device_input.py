@@ -5,9 +5,8 @@ SimCC decoding fed with top-down crops cut on that device, so a GPU-decoded fram
 come from `pipeline.pose.gpu_crops` (the same centres, scales and warp matrices, sampled by grid_sample;
 within one level of cv2's, docs/gpu.md) and go straight into the same network, with the same
 normalisation, flip test and precision, and the same decoding to frame pixels. What this relies on of
-the estimator (its public attributes, nothing of its CPU path): `spec` (input_size, bbox_padding,
-simcc_split_ratio), `model` (`normalize` and the forward `(inputs, flip_test, autocast)` -> SimCC
-logits), `device`, `batch_size`, `flip_test` and `precision`.
+the estimator (its public interface, nothing of its CPU path): `spec` (input_size, bbox_padding),
+`batch_size`, `forward_crops` (crops -> SimCC maxima on the device) and `decode` (-> frame pixels).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.models.precision import autocast_dtype
-from pipeline.models.rtmpose.codec import decode_simcc, input_to_frame
 from pipeline.models.rtmpose.spec import NUM_KEYPOINTS
 from pipeline.pose.gpu_crops import crop_inputs_on_device
 
@@ -51,12 +48,6 @@ def keypoints_from_crops(estimator, crops: torch.Tensor, centers: np.ndarray,
                          scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """THE entry point for ready crops: (B, h, w, 3) uint8 crops (any device; moved to the estimator's)
     with each crop's centre and scale (B, 2) frame pixels -> keypoints (B, 133, 2) in frame pixels and
-    scores (B, 133), as `NativeEstimator.estimate` computes them from its own crops."""
-    spec = estimator.spec
-    model = estimator.model
-    with torch.inference_mode():
-        batch = crops.to(estimator.device, non_blocking=True)
-        simcc_x, simcc_y = model(model.normalize(batch), estimator.flip_test, autocast_dtype(estimator.precision))
-        simcc_x, simcc_y = simcc_x.float().cpu().numpy(), simcc_y.float().cpu().numpy()
-    points, values = decode_simcc(simcc_x, simcc_y, spec.simcc_split_ratio)
-    return input_to_frame(points, spec.input_size, centers, scales), values
+    scores (B, 133), through the estimator's own forward and decoding (`NativeEstimator.forward_crops`,
+    `decode`), so both input paths share every speed-up and setting."""
+    return estimator.decode(estimator.forward_crops(crops), centers, scales)

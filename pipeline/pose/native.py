@@ -65,18 +65,30 @@ class NativeEstimator:
         return keypoints, scores
 
     def _forward(self, crops: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """The SimCC maxima (x value, x bin, y value, y bin), each (B, 133), still on the device."""
         batch = torch.from_numpy(crops)
         if self.device.type == "cuda":
-            batch = batch.pin_memory().to(self.device, non_blocking=True)
+            batch = batch.pin_memory()
+        return self.forward_crops(batch)
+
+    def forward_crops(self, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """uint8 RGB crops (B, h, w, 3) on any device (moved to the estimator's) -> the SimCC maxima
+        (x value, x bin, y value, y bin), each (B, 133), left on the device (queued, on a GPU).
+        The one forward of both input paths: host crops (`estimate`) and device crops (device_input.py)."""
         with torch.inference_mode():
-            simcc_x, simcc_y = self.network(self.model.normalize(batch), self.flip_test, autocast_dtype(self.precision))
+            batch = self.model.normalize(crops.to(self.device, non_blocking=True))
+            simcc_x, simcc_y = self.network(batch, self.flip_test, autocast_dtype(self.precision))
             return (*simcc_x.max(dim=2), *simcc_y.max(dim=2))  # torch.max: the first bin of equal maxima, as np.argmax
+
+    def decode(self, maxima: tuple[torch.Tensor, ...], centers: np.ndarray,
+               scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`forward_crops`' maxima and each crop's centre and scale (B, 2) -> keypoints (B, 133, 2) in frame
+        pixels and scores (B, 133), float32."""
+        x_max, x_locs, y_max, y_locs = (t.cpu().numpy() for t in maxima)
+        points, values = decode_maxima(x_locs, x_max, y_locs, y_max, self.spec.simcc_split_ratio)
+        return input_to_frame(points, self.spec.input_size, centers, scales), values
 
     def _finish(self, start: int, maxima: tuple[torch.Tensor, ...], centers: np.ndarray, scales: np.ndarray,
                 keypoints: np.ndarray, scores: np.ndarray) -> None:
-        x_max, x_locs, y_max, y_locs = (t.cpu().numpy() for t in maxima)
-        points, values = decode_maxima(x_locs, x_max, y_locs, y_max, self.spec.simcc_split_ratio)
-        stop = start + len(points)
-        keypoints[start:stop] = input_to_frame(points, self.spec.input_size, centers, scales)
-        scores[start:stop] = values
+        points, values = self.decode(maxima, centers, scales)
+        keypoints[start:start + len(points)] = points
+        scores[start:start + len(points)] = values
