@@ -4,8 +4,8 @@ Needs only torch, numpy and OpenCV, so it runs on GPU boxes where mmcv cannot be
 `batch_size` (frame, box) pairs: crops are warped on the CPU (uint8, so the host->GPU copy is a
 quarter of float32's), normalised on the device, run through the network (backbone under autocast on
 CUDA), and decoded on the CPU. The next batch's crops are warped while the GPU runs this one.
-On the CPU the network runs in float32 with the same operations as mmpose's, which is what makes the
-two backends agree: identical keypoints, scores within 1e-6 (tests/pose/test_pose_parity.py).
+On the CPU the network runs in float32, the same function as mmpose's up to float rounding, which is
+what makes the two backends agree: keypoints within 1e-3 px, scores within 1e-4 (tests/pose/test_pose_parity.py).
 
 Speed-ups that leave the output alone (each tested equal on real frames, tests/pose/test_pose_speedups.py):
 BatchNorm folded into the convs and the weights stored NHWC at load (RTMPose.prepare_for_inference),
