@@ -23,7 +23,7 @@ log="$OUT/gpu.log"
     python3 -m pip install --quiet --no-index --find-links .whl --no-deps .whl/*.whl || echo "wheel install failed"
   fi
   status=0
-  timeout 150 python3 benchmarks/pose_gpu.py --frames 256 --batch-sizes 64 128 --out "$OUT" || status=$?
+  timeout 150 python3 benchmarks/pose_gpu.py --frames 256 --batch-sizes 64 128 256 --out "$OUT" || status=$?
   timeout 100 python3 benchmarks/decode_gpu.py --videos .clips720/sample/sentence_clips --decoders 12 --out "$OUT" || status=$?
   timeout 200 python3 benchmarks/rgb_gpu.py --clips 32 --naive-clips 3 --decoders 12 --out "$OUT" || status=$?
   timeout 150 python3 benchmarks/train_gpu.py --steps 150 --batch 128 --out "$OUT" || status=$?
