@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
+import torch
 import yaml
 
 from pipeline.scratch import BASE_RUNTIME, fresh_clone, write_csv_manifest  # noqa: F401  (the tests' imports)
@@ -22,8 +24,6 @@ def shared_file(path: Path, what: str, where: Path, how: str) -> Path:
     """A file of ../shared beside the project root (`what`, found at `where`). Where it is missing (a
     fresh clone) the test skips with one line saying where and how to get it, so the rest of the suite
     still runs; CI sets SEDS_REQUIRE_TESTDATA=1 and such a test fails instead."""
-    import pytest
-
     if not path.is_file():
         message = f"needs {what} at {where}: {how}"
         if os.environ.get(REQUIRE_TESTDATA) == "1":
@@ -85,3 +85,8 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 def view_rows(stage: str) -> dict[str, dict]:
     """manifests/<stage>.parquet of the project in the working directory, as rows by sample_id."""
     return {r["sample_id"]: r for r in pq.read_table(f"manifests/{stage}.parquet").to_pylist()}
+
+
+# The CPU-only behaviour of runtime.decoder (auto falls back, nvdec refuses). CI never has a GPU, so it
+# always runs there; on a GPU machine the same checks would test the other branch, which gpu.sh covers.
+needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA device")

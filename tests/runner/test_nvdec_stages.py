@@ -32,7 +32,7 @@ from pipeline.store.reader import StageReader
 from pipeline.store.records import ItemFailed
 from pipeline.video import nvdec
 from pipeline.video.decode import read_frames
-from tests_support import view_rows, write_csv_manifest
+from tests_support import needs_no_gpu, view_rows, write_csv_manifest
 
 H264 = ("slp-pose__test_video.mp4", "mmpose__demo.mp4")  # 540x720 and 960x540: NVDEC takes them
 DECLINED = "mmaction2__test.avi"                           # MPEG-4 Part 2: the CPU decoder's
@@ -231,7 +231,6 @@ def test_a_clip_the_reader_fails_fails_every_member_with_its_reason(clips_templa
     assert "NVDEC delivered 0 of" in capsys.readouterr().out  # the reader's failure, not a CPU retry's
 
 
-needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA device")
 
 
 @needs_no_gpu

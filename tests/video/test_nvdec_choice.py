@@ -12,8 +12,8 @@ import torch
 from pipeline.config import ParamError, load_params
 from pipeline.video import nvdec
 from pipeline.video.nvdec import DecoderUnavailable, choose_decoder, clip_unsupported, nvdec_frames, open_nvdec
+from tests_support import needs_no_gpu
 
-needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a CUDA device")
 
 
 @pytest.fixture(autouse=True)
