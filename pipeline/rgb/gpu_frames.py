@@ -16,14 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.rgb.frames import NORMALISATION
+from pipeline.video.decode import resized_size
 
 FRAMES_PER_STEP = 32  # frames converted to float at a time: 32 x 720p x 3 x 4 bytes = 350 MB at most
-
-
-def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(w, h) after scaling the short side to `short_side`, rounded as pipeline.video.decode._resize does."""
-    scale = short_side / min(height, width)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def area_weights(source: int, output: int) -> np.ndarray:

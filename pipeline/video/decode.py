@@ -72,15 +72,21 @@ def _container_facts(path: Path) -> tuple[int, str | None]:
         return 0, None
 
 
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) after scaling the short side to `short_side`: the one rounding rule of the CPU resize below
+    and of the GPU one (pipeline/rgb/gpu_frames.py), so both give frames of the same size."""
+    scale = short_side / min(height, width)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _resize(frame: np.ndarray, short_side: int | None) -> np.ndarray:
     if not short_side:
         return frame
     import cv2
 
     h, w = frame.shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    size = resized_size(w, h, short_side)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if short_side < min(h, w) else cv2.INTER_LINEAR)
 
 
 class _Decord:
