@@ -20,10 +20,10 @@ from pipeline.store.records import ItemFailed
 CHANGED = "changed_since_probe"
 
 
-def clip_problems(requests: list[ItemRequest], memo: Path) -> dict[str, ItemFailed]:
+def clip_problems(requests: list[ItemRequest], store_root: Path) -> dict[str, ItemFailed]:
     """sample_id -> why its clip is no longer the content its key was made from (absent when it is)."""
     problems: dict[str, ItemFailed] = {}
-    for request, now in zip(requests, content_hashes([r.video_path for r in requests], memo)):
+    for request, now in zip(requests, content_hashes([r.video_path for r in requests], store_root)):
         if isinstance(now, ItemFailed):
             problems[request.sample_id] = now
         elif now != request.content_hash:

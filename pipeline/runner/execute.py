@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import load_params
-from pipeline.hashmemo import memo_path
+from pipeline.hashmemo import publish_memos
 from pipeline.runner.clipcheck import clip_problems
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, stage_class
 from pipeline.store.layout import StageDir
@@ -133,12 +133,12 @@ class _Sink:
         self.spec, self.state, self.on_item = spec, state, on_item
         self.expected = {r.item_key for r in requests}
         self.by_sample = {r.sample_id: r for r in requests}
-        self.memo = memo_path(Path(spec.store_root))
+        self.store_root = Path(spec.store_root)
         self.report = ChunkReport()
 
     def accept(self, result: Item | Failure) -> None:
         if self.state.stage.reads_clips and isinstance(result, Item):
-            after = clip_problems([self.by_sample[result.sample_id]], self.memo).get(result.sample_id)
+            after = clip_problems([self.by_sample[result.sample_id]], self.store_root).get(result.sample_id)
             if after is not None:  # the file changed while the stage read it: its key does not describe it
                 result = Failure(result.sample_id, after.reason, after.message, result.item_key)
         if isinstance(result, Failure):
@@ -170,7 +170,7 @@ def run_chunk(spec: RunSpec, requests: list[ItemRequest],
     state = _state(spec)
     start = time.perf_counter()
     sink = _Sink(spec, state, requests, on_item)
-    before = clip_problems(requests, sink.memo) if state.stage.reads_clips else {}
+    before = clip_problems(requests, sink.store_root) if state.stage.reads_clips else {}
     refused = (Failure(sid, problem.reason, problem.message) for sid, problem in before.items())
     computed = state.stage.process([r for r in requests if r.sample_id not in before], state.ctx)
     for result in itertools.chain(refused, computed):
@@ -196,7 +196,7 @@ def run_shared_chunk(specs: tuple[RunSpec, ...], clips: list[dict[int, ItemReque
     start = time.perf_counter()
     sinks = [_Sink(spec, state, [clip[i] for clip in clips if i in clip], on_item)
              for i, (spec, state) in enumerate(zip(specs, states))]
-    before = clip_problems([next(iter(clip.values())) for clip in clips], sinks[0].memo)
+    before = clip_problems([next(iter(clip.values())) for clip in clips], sinks[0].store_root)
     for clip in clips:
         for i, request in clip.items():
             problem = before.get(request.sample_id)
@@ -212,6 +212,7 @@ def run_shared_chunk(specs: tuple[RunSpec, ...], clips: list[dict[int, ItemReque
 
 def flush_worker(spec: RunSpec) -> int:
     """Publish the open shard and pending failures of this run (and forget the worker state)."""
+    publish_memos()
     state = _STATE.pop(spec, None)
     if state is None:
         return 0
@@ -223,6 +224,7 @@ def flush_worker(spec: RunSpec) -> int:
 
 def discard_worker(spec: RunSpec) -> None:
     """After an error: publish what is complete (items already added are valid), drop the rest."""
+    publish_memos()
     state = _STATE.pop(spec, None)
     if state is not None:
         try:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.fingerprint import StageFingerprint, hash_bytes, item_key
-from pipeline.hashmemo import content_hashes, memo_path
+from pipeline.hashmemo import content_hashes, publish_memos
 from pipeline.manifest.schema import ManifestError
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.layout import StageDir
@@ -67,7 +67,8 @@ class Plan:
     requests: list[ItemRequest]     # this shard's rows that have a key
     blocked: list[Blocked]          # this shard's rows that do not
     shard: ShardSpec
-    content_hash_column: list[str | None] | None = None  # set when this stage hashed the clips (probe)
+    content_hash_column: list[str | None] | None = None  # set when this stage hashed the clips (probe): this
+                                                          # shard's rows, None for the others'
 
 
 def view_path(manifests_dir: Path, stage: str) -> Path:
@@ -84,18 +85,23 @@ def read_view(manifests_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]
 
 
 def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: Path, shard: ShardSpec) -> Plan:
+    """Keys for this shard's rows. The first stage after the manifest hashes the clips itself: only the
+    rows this shard owns and can compute, so an array task reads no clip of another task's."""
     view, upstream_fps = read_view(manifests_dir, stage.upstream)
     upstream_fp = upstream_fps.get(stage.upstream)
     fingerprint = stage.fingerprint(upstream_fp)
     rows = view.to_pylist()
     data_root = Path(data_root)
-    hashed: list[str | ItemFailed] | None = None
+    owned = [i for i, row in enumerate(rows) if shard.owns(row["sample_id"])]
+    ready = [i for i in owned if rows[i].get(f"{stage.upstream}_status", "ok") == "ok"]
+    hashed: dict[int, str | ItemFailed] | None = None
     if "content_hash" not in view.column_names:  # the first stage after the manifest hashes the clips
-        hashed = content_hashes([data_root / r["video_path"] for r in rows], memo_path(store_root))
+        digests = content_hashes([data_root / rows[i]["video_path"] for i in ready], store_root)
+        publish_memos()
+        hashed = dict(zip(ready, digests))
     requests, blocked = [], []
-    for i, row in enumerate(rows):
-        if not shard.owns(row["sample_id"]):
-            continue
+    for i in owned:
+        row = rows[i]
         status = row.get(f"{stage.upstream}_status", "ok")
         if status != "ok":
             blocked.append(Blocked(row, "upstream_failed", row.get(f"{stage.upstream}_reason") or status,
@@ -108,6 +114,7 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
             continue
         key = item_key(stage.item_content(row, content), row["start_s"], row["end_s"], fingerprint.digest)
         requests.append(ItemRequest(row["sample_id"], key, path, row["start_s"], row["end_s"], content, row))
-    hashes = None if hashed is None else [h if isinstance(h, str) else None for h in hashed]
+    hashes = None if hashed is None else [h if isinstance(h := hashed.get(i), str) else None
+                                          for i in range(len(rows))]
     return Plan(stage, fingerprint, StageDir(Path(store_root), stage.name, fingerprint.digest), view,
                 upstream_fps, requests, blocked, shard, hashes)

@@ -75,10 +75,10 @@ def finalize(plan: Plan, manifests_dir, shard: ShardSpec | None = None) -> Cover
     coverage = Coverage()
     outcomes = []
     for row, content in zip(rows, contents):
+        if not shard.owns(row["sample_id"]):  # another task's row: not hashed by this one, not checked
+            continue
         outcome = _row_outcome(plan, index, row, content)
         outcomes.append(outcome)
-        if not shard.owns(row["sample_id"]):
-            continue
         status = outcome[f"{plan.stage.name}_status"]
         if status == "ok":
             coverage.ok += 1
