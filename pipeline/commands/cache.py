@@ -43,6 +43,9 @@ def verify(args: argparse.Namespace) -> int:
             extra.append(f"{len(report.unreferenced_shards)} unreferenced shard(s)")
         if report.temporaries:
             extra.append(f"{len(report.temporaries)} temporary file(s) of unfinished writers")
+        if report.recorded_twice:
+            extra.append(f"{report.recorded_twice} key(s) in two index parts (computed by two tasks at once; "
+                         "readers use the part first in name order)")
         print(f"{stage_dir.stage}/{stage_dir.fingerprint}: {report.items} items {state}"
               + (f" ({'; '.join(extra)})" if extra else ""))
         for problem in report.problems:

@@ -1,8 +1,8 @@
 """The Parquet index of a stage fingerprint: one row per item, one row per failure.
 
-Index parts are written once (by one writer) and never edited; the index is their union. A key is
-recorded at most once: parts are checked against the index under the commit lock before they are
-published (layout.StageDir.commit_lock).
+Index parts are written by one writer each and published by atomic rename; the index is their union.
+No lock guards them (store/writer.py says how a key is kept from being recorded twice, and what the
+rare remaining duplicate costs: nothing, as every reader picks the same copy).
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class IndexRows(Mapping[str, IndexRow]):
     a row is asked for, its whole part is decoded (nested array entries, JSON attrs) in one to_pylist,
     a fraction of the cost of decoding its rows one by one (which shuffled reads in fresh DataLoader
     workers paid for every clip of every epoch). So an index of tens of thousands of items opens in well under a second
-    and a reader pays for the parts it reads from. The first published part that holds a key wins,
-    as parts are read in publication order.
+    and a reader pays for the parts it reads from. A key recorded in two parts (two tasks that computed
+    it at the same moment, see store/writer.py) is read from the part whose name sorts first, so every
+    reader picks the same one.
     """
 
     def __init__(self) -> None:
@@ -107,12 +108,24 @@ class IndexRows(Mapping[str, IndexRow]):
         self._parts: list[tuple[str, pa.Table]] = []
         self._decoded: set[int] = set()
         self._built: dict[str, IndexRow] = {}
+        self.recorded_twice: set[str] = set()  # keys more than one part holds (see store/writer.py)
 
     def add_part(self, name: str, table: pa.Table) -> None:
         number = len(self._parts)
         self._parts.append((name, table))
         for i, key in enumerate(table.column("item_key").to_pylist()):
-            self._where.setdefault(key, (number, i))
+            held = self._where.get(key)
+            if held is None:
+                self._where[key] = (number, i)
+                continue
+            self.recorded_twice.add(key)
+            if name < self._parts[held[0]][0]:  # a key recorded twice: the part first in name order wins,
+                self._where[key] = (number, i)    # whatever order this reader met the parts in
+                self._built.pop(key, None)
+
+    def part_of(self, key: str) -> str:
+        """The name of the index part this key is read from."""
+        return self._parts[self._where[key][0]][0]
 
     def _decode(self, number: int) -> None:
         name, table = self._parts[number]

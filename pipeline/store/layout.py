@@ -1,4 +1,4 @@
-"""Where a stage fingerprint's files live, and the lock that serialises index commits.
+"""Where a stage fingerprint's files live, and how a file is published (atomic rename, no lock).
 
     <root>/<stage>/<fingerprint>/STAGE.json                   fingerprint inputs, clear text
     <root>/<stage>/<fingerprint>/shards/<writer>-<seq>.h5     arrays
@@ -9,16 +9,14 @@ Temporaries start with `.tmp-`; readers never look at them.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import json
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.fingerprint import StageFingerprint
 
@@ -45,6 +43,45 @@ def new_writer_id() -> str:
     """Unique per writer, ever: host, pid and randomness (two array tasks on one host never collide)."""
     host = socket.gethostname().split(".")[0].replace("-", "_")[:24] or "host"
     return f"{host}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+STALE_TEMPORARY_S = 6 * 3600.0  # another host's temporary this old is a dead writer's, not a slow one's
+
+
+def _writer_is_dead_here(name: str) -> bool:
+    """True for a temporary whose writer ran on this host under a pid that no longer exists."""
+    try:
+        writer = name[len(TMP_PREFIX):].split("-", 1)[0]
+        host, pid, _ = writer.rsplit("_", 2)
+        if host != new_writer_id().rsplit("_", 2)[0]:
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError):
+        return False
+    return False
+
+
+def remove_dead_temporaries(folders: list[Path], older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
+    """Remove temporaries left by killed writers: at once when the writer was a process of this host
+    that is gone, otherwise (another host's, maybe alive) only when older than `older_than_s`."""
+    now = time.time()
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if not (path.name.startswith(TMP_PREFIX) and path.is_file()):
+                continue
+            try:
+                stale = _writer_is_dead_here(path.name) or now - path.stat().st_mtime >= older_than_s
+            except FileNotFoundError:  # its writer published or removed it meanwhile
+                continue
+            if stale:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def fsync_directory(path: Path) -> None:
@@ -118,24 +155,6 @@ class StageDir:
 
     def read_record(self) -> dict:
         return json.loads(self.stage_json.read_text())
-
-    @contextlib.contextmanager
-    def commit_lock(self) -> Iterator[None]:
-        """Exclusive lock held while an index part is checked against the index and published.
-
-        flock works across processes on one host and on NFS v4 (with lockd); this is what keeps two
-        array tasks given the same shard by mistake from recording one key twice.
-        """
-        # Outside the fingerprint directory: that directory is a DVC output, and a lock file is no data.
-        lock_dir = Path(self.root) / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_dir / f"{self.stage}-{self.fingerprint}.lock", os.O_RDWR | os.O_CREAT, 0o664)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 def stage_dirs(root: Path, stage: str | None = None) -> list[StageDir]:

@@ -23,6 +23,7 @@ class VerifyReport:
     bad_shards: dict[str, list[str]] = field(default_factory=dict)  # shard -> what is wrong with its items
     unreferenced_shards: list[str] = field(default_factory=list)
     temporaries: list[str] = field(default_factory=list)
+    recorded_twice: int = 0  # keys two index parts hold: harmless (readers take the first), counted
 
     @property
     def ok(self) -> bool:
@@ -41,13 +42,14 @@ def verify_stage(stage_dir: StageDir) -> VerifyReport:
                 report.problems.append(str(err))
                 report.bad_shards.setdefault(row.shard, []).append(str(err))
             report.items += 1
+    report.recorded_twice = len(index.rows.recorded_twice)
     referenced = {row.shard for row in index.rows.values()}
     for shard in published_files(stage_dir.shards, ".h5"):
         if shard.name not in referenced:
             report.unreferenced_shards.append(shard.name)
         else:
             try:
-                with h5py.File(shard, "r"):
+                with h5py.File(shard, "r", locking=False):
                     pass
             except OSError as err:
                 report.problems.append(f"shard {shard} does not open as HDF5: {err}")

@@ -99,7 +99,7 @@ class StageReader:
             self._pid = os.getpid()
         handle = self._handles.get(shard)
         if handle is None:
-            handle = h5py.File(self.stage_dir.shards / shard, "r")
+            handle = h5py.File(self.stage_dir.shards / shard, "r", locking=False)  # stores sit on NFS without locks
             self._handles[shard] = handle
             if self.verify:
                 if self._names is None:  # array names the index gives each shard, built once

@@ -3,8 +3,9 @@
 A writer owns its shard files outright (the writer id is unique per process and never reused), so no
 two processes ever open one HDF5 file for writing. Items are appended to `shards/.tmp-<id>-<seq>.h5`;
 when the shard is full (items or seconds) it is closed, fsynced and renamed to `<id>-<seq>.h5`, and
-only then is its index part published, under the stage's commit lock, minus any keys another writer
-published meanwhile. A kill at any moment leaves only temporaries (never read; removed by
+only then is its index part published, minus any keys another writer published meanwhile. Nothing
+here takes a lock: stores live on NFS and cluster filesystems that may refuse them, and array tasks
+must never wait on each other. A kill at any moment leaves only temporaries (never read; removed by
 `cleanup_temporaries`) and loses at most the items of the open shard. A write that fails (disk full,
 quota) abandons the open shard, removes its temporary and raises StoreWriteError: the store keeps
 only complete, published shards.
@@ -25,8 +26,8 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import hash_bytes
 from pipeline.store.index import IndexRow, StageIndex, failures_to_table, rows_to_table
-from pipeline.store.layout import (TMP_PREFIX, StageDir, StoreError, StoreWriteError, fsync_directory, new_writer_id,
-                                   publish_file)
+from pipeline.store.layout import (STALE_TEMPORARY_S, TMP_PREFIX, StageDir, StoreError, StoreWriteError,
+                                   fsync_directory, new_writer_id, publish_file, remove_dead_temporaries)
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
@@ -231,16 +232,33 @@ class ShardWriter:
             self._seq += 1
 
     def _publish_rows(self, shard: Path) -> None:
-        with self.stage_dir.commit_lock():
-            present = self._index.refresh()  # incremental: only parts published since the last commit
-            fresh = [r for r in self._rows if r.item_key not in present]
-            self.dropped_duplicates += len(self._rows) - len(fresh)
-            if fresh:
-                _publish_parquet(rows_to_table(fresh), self.stage_dir.index / shard.with_suffix(".parquet").name)
-            else:  # another writer published every key of this shard first: nothing references it
-                shard.unlink()
-        self.published_items += len(fresh)
+        """Publish the shard's index part without any lock (the store may sit on a filesystem with none).
+
+        Before: keys another writer published meanwhile are dropped from the part. After: the index is
+        read again, and keys that a part first in name order also holds (published in the moment
+        between this writer's check and its rename) are dropped by rewriting this writer's own part.
+        Only two writers that computed one key at the same time (two tasks given the same shard) can
+        still both keep it: then both copies are valid items of that key, every reader takes the one
+        in the part first in name order, and `seds cache verify` counts such keys."""
+        present = self._index.refresh()  # incremental: only parts published since the last look
+        fresh = [r for r in self._rows if r.item_key not in present]
+        self.dropped_duplicates += len(self._rows) - len(fresh)
         self._rows = []
+        part = self.stage_dir.index / shard.with_suffix(".parquet").name
+        if not fresh:  # another writer published every key of this shard first: nothing references it
+            shard.unlink()
+            return
+        _publish_parquet(rows_to_table(fresh), part)
+        self._index.refresh()
+        kept = [r for r in fresh if self._index.rows.part_of(r.item_key) == part.name]
+        if len(kept) < len(fresh):
+            self.dropped_duplicates += len(fresh) - len(kept)
+            if kept:
+                _publish_parquet(rows_to_table(kept), part)
+            else:
+                part.unlink()
+                shard.unlink()
+        self.published_items += len(kept)
 
     def abandon(self) -> None:
         """Drop the open shard without publishing (used when its contents cannot be trusted)."""
@@ -274,33 +292,7 @@ class ShardWriter:
                 raise
 
 
-def _writer_is_dead_here(name: str) -> bool:
-    """True for a temporary whose writer ran on this host under a pid that no longer exists."""
-    try:
-        writer = name[len(TMP_PREFIX):].split("-", 1)[0]
-        host, pid, _ = writer.rsplit("_", 2)
-        if host != new_writer_id().rsplit("_", 2)[0]:
-            return False
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError):
-        return False
-    return False
-
-
-def cleanup_temporaries(stage_dir: StageDir, older_than_s: float = 6 * 3600.0) -> list[Path]:
-    """Remove temporaries left by killed writers: at once when the writer was a process of this host
-    that is gone, otherwise (another host's, maybe alive) only when older than `older_than_s`."""
-    now = time.time()
-    removed = []
-    for folder in (stage_dir.shards, stage_dir.index, stage_dir.failures, stage_dir.path):
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if not (path.name.startswith(TMP_PREFIX) and path.is_file()):
-                continue
-            if _writer_is_dead_here(path.name) or now - path.stat().st_mtime >= older_than_s:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
+def cleanup_temporaries(stage_dir: StageDir, older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
+    """Remove temporaries left by killed writers of a stage fingerprint (see `remove_dead_temporaries`)."""
+    return remove_dead_temporaries([stage_dir.shards, stage_dir.index, stage_dir.failures, stage_dir.path],
+                                   older_than_s)

@@ -2,15 +2,17 @@
 once, as two array tasks given the same shard by mistake, and both finalize. The store is never
 corrupt, no key is recorded twice, and finalize is idempotent (the view equals a single run's bytes).
 
-The overlap is forced, not hoped for: the test holds the stage's commit lock while both runs start, and
-lets go only once each has written a finished shard (so each planned every row before either could
-publish one)."""
+The overlap is forced, not hoped for: each run keeps its items in one open shard until it ends, and the
+test stops the first run (SIGSTOP) as soon as its shard is open, lets the second run finish and publish
+every key, then lets the first one go on: both computed every row, and the first must then record
+none of them. No lock is involved (the store takes none)."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,29 +38,37 @@ def _stage_dir(project: Path, name: str) -> StageDir:
     return StageDir(project / "cache", name, stage.fingerprint(upstream).digest)
 
 
-def _wait_for_a_shard_from_each(runs: list[subprocess.Popen], stage_dir: StageDir, timeout_s: float = 120) -> None:
-    """Until every run has a finished shard in the store (writer ids hold the pid), which it cannot
-    publish while the commit lock is held."""
+def _wait_for_open_shard(run: subprocess.Popen, stage_dir: StageDir, timeout_s: float = 120) -> None:
+    """Until `run` has an open (temporary) shard in the store: it has planned and computed an item."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        names = [p.name for p in stage_dir.shards.glob("*.h5")] if stage_dir.shards.is_dir() else []
-        if all(any(f"_{run.pid}_" in name for name in names) for run in runs):
+        names = [p.name for p in stage_dir.shards.iterdir()] if stage_dir.shards.is_dir() else []
+        if any(name.startswith(".tmp-") and f"_{run.pid}_" in name for name in names):
             return
-        if any(run.poll() is not None for run in runs):
-            pytest.fail(f"a run ended while the commit lock was held: {[run.communicate() for run in runs]}")
-        time.sleep(0.1)
-    pytest.fail(f"no finished shard from each run within {timeout_s} s")
+        if run.poll() is not None:
+            pytest.fail(f"the run ended before it opened a shard: {run.communicate()}")
+        time.sleep(0.02)
+    pytest.fail(f"no open shard from the run within {timeout_s} s")
 
 
 def test_two_runs_of_one_shard_at_once_record_each_key_once(project, tmp_path, capsys):
     single = tmp_path / "single"
     shutil.copytree(project, single)
-    args = ["run", "gt_keypoints", "--no-progress", "--set", "runtime.shard_items=1"]
+    args = ["run", "gt_keypoints", "--no-progress", "--set", "runtime.shard_items=100"]
     stage_dir = _stage_dir(project, "gt_keypoints")
-    with stage_dir.commit_lock():  # neither run publishes anything until both have planned and computed
-        both = [subprocess.Popen([SEDS, *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True) for _ in range(2)]
-        _wait_for_a_shard_from_each(both, stage_dir)
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([SEDS, *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    _wait_for_open_shard(first, stage_dir)
+    os.kill(first.pid, signal.SIGSTOP)  # planned all 12 rows, published none
+    try:
+        second = start()
+        assert second.wait(timeout=120) == 0, second.communicate()
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    both = [first, second]
     results = [(p.wait(timeout=120), *p.communicate()) for p in both]
     assert [r[0] for r in results] == [0, 0], results
     computed = [int(re.search(r"(\d+) computed", out).group(1)) for _, out, _ in results]
