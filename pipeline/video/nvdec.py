@@ -86,17 +86,17 @@ def choose_decoder(choice: str, device: str) -> str:
 def clip_unsupported(path: Path) -> str | None:
     """Why NVDEC should not decode this clip (the CPU decoder then does), or None. Reads the container
     header only (PyAV)."""
-    from pipeline.video.decode import _codec_name, _container_facts
+    from pipeline.video.decode import _container_facts
 
     path = Path(path)
     if path.is_dir():
         return "a frame folder"
-    quarter_turns, still = _container_facts(path)
-    if still:
-        return f"an image ({still})"
-    if quarter_turns:
+    facts = _container_facts(path)
+    if facts.still:
+        return f"an image ({facts.still})"
+    if facts.quarter_turns:
         return "a rotated container (NVDEC ignores the display matrix)"
-    codec = _codec_name(path)
+    codec = facts.codec
     if codec not in NVDEC_CODECS:
         return f"codec {codec or 'unknown'} is not one NVDEC decodes ({', '.join(NVDEC_CODECS)})"
     return None
