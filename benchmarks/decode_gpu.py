@@ -21,9 +21,9 @@ Needs torch, numpy, opencv and PyNvVideoCodec (carried wheel); PyAV/decord where
 RTMPose runs as the pose stage runs it on NVDEC frames: the stage's NativeEstimator (bf16 on CUDA) fed
 ready crops through `pipeline.pose.device_input.keypoints_from_crops`, the entry point the stage's GPU
 path uses (both arms, so only decoding and cropping differ). The fused measurement keeps its own loop
-rather than `seds run pose rgb`: the stage path needs the probe view and, for the CPU arm and for
-NVDEC's per-clip container check, PyAV or decord, which the bare GPU box lacks (they exceed what a run
-may carry); it times the same operations the stages run.
+rather than `seds run pose rgb`: the stage path needs the probe view (which NVDEC's per-clip choice
+reads) and, for the probe and the CPU arm, PyAV or decord, which the bare GPU box lacks (they exceed
+what a run may carry); it times the same operations the stages run.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from pipeline.rgb.gpu_frames import to_model_input_on_device  # noqa: E402
 from pipeline.rgb.windows import plan_windows  # noqa: E402
 from pipeline.sample.generate import HOW2SIGN_LIKE, how2sign_like_clips  # noqa: E402
 from pipeline.video.decode import _resize, read_frames  # noqa: E402  (read_frames needs PyAV or decord)
-from pipeline.video.nvdec import NvdecReader, clip_unsupported, nvdec_missing  # noqa: E402
+from pipeline.video.nvdec import NvdecReader, nvdec_declines, nvdec_missing  # noqa: E402
 from pipeline.video.sampling import frame_list  # noqa: E402
 
 # NVDEC vs CPU decoding, measured where a GPU was lent (docs/gpu.md): I3D features' max |difference| as a
@@ -95,6 +95,13 @@ def count_frames(path: Path) -> int:
     while capture.grab():
         count += 1
     return count
+
+
+def stream_format(path: Path) -> dict:
+    """The facts the probe records for NVDEC's choice (its VideoInfo; needs PyAV), as a probe row has them."""
+    from pipeline.video.decode import open_source
+
+    return open_source(path).info.as_dict()
 
 
 def sync(device: torch.device) -> None:
@@ -245,7 +252,7 @@ def main() -> int:
         start = time.perf_counter()
         paths = sorted(args.videos.glob("*.mp4")) if args.videos else how2sign_like_clips(Path(tmp), args.clips, args.seconds)
         counts = [count_frames(p) for p in paths]
-        unsupported = {p.name: r for p in paths if HAVE_AV and (r := clip_unsupported(p))}
+        unsupported = {p.name: r for p in paths if HAVE_AV and (r := nvdec_declines(stream_format(p)))}
         if unsupported:
             print(f"decode_gpu: clips NVDEC would not take: {unsupported}", file=sys.stderr)
             return 2

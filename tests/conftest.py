@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests_support import TESTDATA, TINY_PARAMS, shared_file, write_params
+
+STAND_INS = Path(__file__).resolve().parent / "stand_ins"  # stand-ins for libraries this machine cannot run
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +64,23 @@ def project(tiny_project_template, tmp_path, chdir) -> Path:
     dest = tmp_path / "project"
     shutil.copytree(tiny_project_template, dest, symlinks=True)
     return chdir(dest)
+
+
+@pytest.fixture
+def nvdec_stand_in(monkeypatch):
+    """NVDEC on this machine's CPU: the stand-in PyNvVideoCodec (tests/stand_ins) imported first, and
+    SEDS_NVDEC_ON_CPU=1, so runtime.decoder auto or nvdec resolves to NVDEC on device cpu and the real
+    NvdecReader and the stages' NVDEC path run over it (set runtime.device: cpu where a GPU may be seen).
+    Yields the fresh module: set its FAIL, read its OPENED and CALLS."""
+    import importlib
+
+    from pipeline.video import nvdec
+
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    monkeypatch.setenv(nvdec.NVDEC_ON_CPU, "1")
+    monkeypatch.setattr(nvdec, "_said", set())  # each test sees its own once-per-reason log lines
+    sys.modules.pop("PyNvVideoCodec", None)
+    module = importlib.import_module("PyNvVideoCodec")
+    assert Path(module.__file__).parent.parent == STAND_INS, module.__file__
+    yield module
+    sys.modules.pop("PyNvVideoCodec", None)

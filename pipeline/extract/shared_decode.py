@@ -13,7 +13,8 @@ With NVDEC (runtime.decoder resolving to nvdec), the same holds on the GPU: a cl
 there, the union of every member's frames at full size (`nvdec_frame_sets`), and each member gets its
 subset as a device tensor (rgb resizes on the device). The pose stage's stream does this for clips it
 has a job for (pipeline/pose/batching.py `stream_on_device`); clips without pose are decoded here with
-the first rgb member's reader. Clips NVDEC declines take the CPU path above, unchanged.
+the first rgb member's reader. Clips NVDEC declines or fails on take the CPU path above, unchanged, and
+every member's item of such a clip records it alike (`OnCpu.provenance`).
 
 Each member keeps its own fingerprint, keys, store and view: this module only changes who decodes.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -32,11 +33,12 @@ from pipeline.rgb.stage import RgbStage
 from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.records import Failure, Item, ItemFailed
-from pipeline.video.nvdec import nvdec_frame_sets
+from pipeline.video.nvdec import NVDEC_DECODED, OnCpu, nvdec_frame_sets
 from pipeline.video.service import DecodeService
 
 Clip = dict[int, ItemRequest]  # member index -> that member's request for one clip (one row of the view)
 Result = tuple[int, Item | Failure]
+Planned = list[tuple[int, ItemRequest, WindowPlan]]  # one clip's rgb members: (member index, request, windows)
 
 
 @dataclass
@@ -66,8 +68,8 @@ def process_shared(members: list[Stage], clips: list[Clip], count: DecodeCount) 
     check_members(members)
     pose_i = next((i for i, m in enumerate(members) if isinstance(m, PoseStage)), None)
     pose_jobs: list[ClipJob] = []
-    rgb_of_job: dict[int, list[tuple[int, ItemRequest, WindowPlan]]] = {}
-    rgb_only: list[list[tuple[int, ItemRequest, WindowPlan]]] = []
+    rgb_of_job: dict[int, Planned] = {}
+    rgb_only: list[Planned] = []
     for clip in clips:
         job = None
         if pose_i is not None and pose_i in clip:
@@ -96,9 +98,10 @@ def process_shared(members: list[Stage], clips: list[Clip], count: DecodeCount) 
         pose = members[pose_i]
         for job in pose.stream(pose_jobs):
             yield pose_i, pose.finish(job)
+            decoded_by = job.state.get("decoded_by", {})  # set by stream_on_device: NVDEC, or the CPU and why
             for k, (i, request, plan) in enumerate(rgb_of_job.pop(id(job))):
                 frames = job.failure if job.failure is not None else job.extra(k)
-                yield from ((i, r) for r in members[i].consume(request, plan, frames))
+                yield from ((i, r) for r in members[i].consume(request, plan, frames, decoded_by))
     if rgb_only:
         yield from _rgb_only(members, rgb_only)
     for i, member in enumerate(members):
@@ -110,7 +113,7 @@ def _label(member: Stage) -> str:
     return f"rgb[{member.rgb.feature_set}]" if isinstance(member, RgbStage) else member.name
 
 
-def _rgb_only(members: list[Stage], clips: list[list[tuple[int, ItemRequest, WindowPlan]]]) -> Iterator[Result]:
+def _rgb_only(members: list[Stage], clips: list[Planned]) -> Iterator[Result]:
     """Clips without a pose job: one decode per clip of the union of its rgb members' frames, on the GPU
     when NVDEC takes the clip, else by the CPU decoder child (the next clip decoding while I3D runs)."""
     reader = members[clips[0][0][0]].reader
@@ -118,35 +121,33 @@ def _rgb_only(members: list[Stage], clips: list[list[tuple[int, ItemRequest, Win
     for planned in clips:
         request = planned[0][1]
         first = RgbStage.first_frame(request)
-        try:
-            sets = nvdec_frame_sets(reader, request.video_path, [first + plan.frames for _, _, plan in planned])
-        except ItemFailed as failed:
-            sets = [failed] * len(planned)
-        if sets is None:
-            on_cpu.append(planned)
+        sets = nvdec_frame_sets(reader, request, [first + plan.frames for _, _, plan in planned])
+        if isinstance(sets, OnCpu):
+            on_cpu.append((planned, sets.provenance))
             continue
         for (i, request, plan), frames in zip(planned, sets):
-            yield from ((i, r) for r in members[i].consume(request, plan, frames))
+            yield from ((i, r) for r in members[i].consume(request, plan, frames, NVDEC_DECODED))
     if on_cpu:
         yield from _rgb_on_cpu(members, on_cpu)
 
 
-def _rgb_on_cpu(members: list[Stage], clips: list[list[tuple[int, ItemRequest, WindowPlan]]]) -> Iterator[Result]:
-    timeout = members[clips[0][0][0]].params.runtime.decode_timeout_s
+def _rgb_on_cpu(members: list[Stage], clips: list[tuple[Planned, Mapping[str, str]]]) -> Iterator[Result]:
+    """The clips' rgb frames from the CPU decoder child, each with the provenance entries of its decoder."""
+    timeout = members[clips[0][0][0][0]].params.runtime.decode_timeout_s
     with DecodeService(timeout_s=timeout) as decoder:
-        def submit(planned) -> int:
+        def submit(planned: Planned) -> int:
             request = planned[0][1]
             first = RgbStage.first_frame(request)
             return decoder.submit_frame_sets(request.video_path,
                                              [(first + plan.frames, members[i].rgb.resize) for i, _, plan in planned])
 
-        tickets = [submit(clips[0])]
-        for n, planned in enumerate(clips):
+        tickets = [submit(clips[0][0])]
+        for n, (planned, decoded_by) in enumerate(clips):
             if n + 1 < len(clips):
-                tickets.append(submit(clips[n + 1]))
+                tickets.append(submit(clips[n + 1][0]))
             try:
                 sets: list[np.ndarray | ItemFailed] = decoder.frame_sets(tickets[n])
             except ItemFailed as failed:
                 sets = [failed] * len(planned)
             for (i, request, plan), frames in zip(planned, sets):
-                yield from ((i, r) for r in members[i].consume(request, plan, frames))
+                yield from ((i, r) for r in members[i].consume(request, plan, frames, decoded_by))

@@ -15,7 +15,8 @@ the job is finished.
 With NVDEC (runtime.decoder), `stream_on_device` decodes each clip once on the GPU instead (the union of
 its pose frames and extra sets, pipeline.video.nvdec.nvdec_frame_sets) and runs the same units on
 slices of that tensor: pieces then hold device tensors, not host arrays, and extra sets come back full
-size (their consumer resizes on the device). Clips NVDEC declines are left for `stream_units`.
+size (their consumer resizes on the device). Clips NVDEC declines or fails on are left for
+`stream_units`; each job's `state["decoded_by"]` holds what its items' provenance says about the decoder.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from pipeline.runner.stage import ItemRequest
 from pipeline.store.records import ItemFailed
-from pipeline.video.nvdec import FrameReader, nvdec_frame_sets
+from pipeline.video.nvdec import NVDEC_DECODED, NvdecReader, OnCpu, nvdec_frame_sets
 from pipeline.video.service import DecodeService
 
 
@@ -164,28 +165,24 @@ def unit_frames(pieces: list[Piece]) -> "list[np.ndarray] | torch.Tensor":  # no
     return torch.cat([piece.images for piece in pieces]) if len(pieces) > 1 else pieces[0].images
 
 
-def stream_on_device(jobs: list[ClipJob], chunk_frames: int, reader: FrameReader | None,
+def stream_on_device(jobs: list[ClipJob], chunk_frames: int, reader: NvdecReader | None,
                      run_unit: Callable[[list[Piece]], None], declined: list[ClipJob]) -> Iterator[ClipJob]:
     """`stream_units` for clips NVDEC decodes: per job one decode of its pose frames and extra sets, then
     its units of at most chunk_frames frames run on slices of the device tensor (a unit never spans two
-    clips: each clip is decoded whole, so its frames are there at once). Yields each such job, finished
-    or failed (a decode failure fails the job and its extra sets alike); jobs NVDEC declines (no reader,
-    or a clip it does not take) are appended to `declined`, untouched, for the CPU decoder."""
+    clips: each clip is decoded whole, so its frames are there at once). Yields each such job, finished.
+    Jobs for the CPU decoder (no reader, a clip NVDEC declines or failed on) are appended to `declined`
+    for `stream_units`, with their `state["decoded_by"]` set (nvdec_frame_sets: the one fallback rule)."""
     for job in jobs:
         sets = [job.first_frame + job.frames] + [job.first_frame + frames for frames, _ in job.extra_sets]
-        try:
-            decoded = nvdec_frame_sets(reader, job.request.video_path, sets)
-        except ItemFailed as failed:
-            job.failure = failed
-            yield job
-            continue
-        if decoded is None:
+        decoded = nvdec_frame_sets(reader, job.request, sets)
+        if isinstance(decoded, OnCpu):
+            job.state["decoded_by"] = decoded.provenance
             declined.append(job)
             continue
         images, *extras = decoded
         if extras:
             job.extra_pieces.append(extras)
-        job.state["decoder"] = "nvdec"
+        job.state["decoded_by"] = dict(NVDEC_DECODED)
         for unit in plan_units([job], chunk_frames):
             for piece in unit:
                 piece.images = images[piece.start:piece.stop]

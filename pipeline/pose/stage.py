@@ -18,7 +18,7 @@ GPU and cropped there (pipeline/pose/device_input.py); the mmpose backend always
 from __future__ import annotations
 
 from functools import cached_property
-from typing import ClassVar, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from pipeline.pose.openmmlab import OpenMMLabMissing, detector_config, rtmpose_c
 from pipeline.pose.params import PoseParams
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item
-from pipeline.video.nvdec import ReaderFactory, open_nvdec
+from pipeline.video.nvdec import open_nvdec
 from pipeline.video.sampling import frame_list
 from pipeline.video.service import DecodeService
 
@@ -48,7 +48,6 @@ class PoseStage(Stage):
     uses_gpu = True
     also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
-    open_reader: ClassVar[ReaderFactory] = staticmethod(open_nvdec)  # runtime.decoder -> NVDEC reader or None
 
     @property
     def p(self) -> PoseParams:
@@ -125,7 +124,7 @@ class PoseStage(Stage):
 
             self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, p.batch_size)
         # NVDEC frames stay on the GPU, which only the native backend takes (mmpose's pipeline wants host frames).
-        self.reader = self.open_reader(self.params.runtime.decoder, ctx.device) if p.backend == "native" else None
+        self.reader = open_nvdec(self.params.runtime.decoder, ctx.device) if p.backend == "native" else None
 
     def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
         jobs = []
@@ -149,7 +148,8 @@ class PoseStage(Stage):
 
     def stream(self, jobs: list[ClipJob]) -> Iterator[ClipJob]:
         """Decode and estimate the jobs unit by unit; yield each once its frames are done (or failed).
-        Clips NVDEC takes first (when it is in use), then the others through the CPU decoder child."""
+        Clips NVDEC takes first (when it is in use), then the others through the CPU decoder child: those
+        it declines or failed on (its errors are never the clip's failure: the CPU decoder's verdict is)."""
         declined: list[ClipJob] = []
         yield from stream_on_device(jobs, self.p.chunk_frames, self.reader, self._run_unit, declined)
         if declined:
@@ -203,10 +203,13 @@ class PoseStage(Stage):
         return np.stack(boxes).astype(np.float32), np.array(fallback)
 
     def finish(self, job: ClipJob) -> Item | Failure:
-        """The job's item, or its decode failure."""
+        """The job's item, or its decode failure; either records a decoder other than the CPU's alone
+        (NVDEC's frames, or the CPU's after NVDEC failed: state["decoded_by"], set by stream_on_device)."""
         request = job.request
+        decoded_by = job.state.get("decoded_by", {})
         if job.failure is not None:
-            return Failure(request.sample_id, job.failure.reason, job.failure.message, request.item_key)
+            return Failure(request.sample_id, job.failure.reason, job.failure.message, request.item_key,
+                           dict(decoded_by))
         width, height = job.state["size"]
         attrs = {"width": width, "height": height, "frames_sampled": len(job.frames), "box_rule": self.box_rule,
                  "whole_frame_fallbacks": int(job.result("fallback").sum()), "model": self.p.model,
@@ -217,6 +220,5 @@ class PoseStage(Stage):
         arrays["frames"] = job.frames.astype(np.int64)
         provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
                       "precision": self.estimator.precision, "weights": self.describe_weights()}
-        if job.state.get("decoder"):  # CPU-decoded items keep their provenance as before (no key: the CPU decoder)
-            provenance["decoder"] = job.state["decoder"]
+        provenance.update(decoded_by)  # nothing for clips only the CPU decoder saw: their provenance is as before
         return Item(request.item_key, request.sample_id, arrays, attrs, provenance)

@@ -5,7 +5,8 @@ resized to `rgb.resize` (pipeline.rgb.loader, decoding ahead of the model), cent
 normalise for the feature set's family (pipeline.rgb.frames), and run the windows through I3D in
 batches that span clips (pipeline.rgb.extractor). When runtime.decoder resolves to nvdec, a clip NVDEC
 takes is decoded on the GPU at full size instead and resized, cropped and normalised there
-(pipeline.rgb.gpu_frames): its frames never visit the host; the clips it declines go the CPU way.
+(pipeline.rgb.gpu_frames): its frames never visit the host; the clips it declines or fails on go the
+CPU way (pipeline.video.nvdec.nvdec_frame_sets), recorded in the item's provenance.
 Output per clip (the agreed contract):
   features (n, 1024) float16, windows (n, window) int64 clip frame indices of each window's frames;
   attrs num_windows, total_windows, padded, family, frame_step.
@@ -16,7 +17,7 @@ checkpoint stops the run before any item (it is a configuration error, not bad i
 from __future__ import annotations
 
 import weakref
-from typing import Any, ClassVar, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from pipeline.rgb.params import RgbParams
 from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item, ItemFailed
-from pipeline.video.nvdec import ReaderFactory, nvdec_frames, open_nvdec
+from pipeline.video.nvdec import NVDEC_DECODED, OnCpu, nvdec_frame_sets, open_nvdec
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)  # features are stored as float16
 
@@ -37,7 +38,6 @@ class RgbStage(Stage):
     uses_gpu = True
     also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
-    open_reader: ClassVar[ReaderFactory] = staticmethod(open_nvdec)  # runtime.decoder -> NVDEC reader or None
 
     @property
     def rgb(self) -> RgbParams:
@@ -76,8 +76,8 @@ class RgbStage(Stage):
         self.precision = resolve_precision(ctx.device, p.precision)
         self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
         self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
-        self.reader = self.open_reader(self.params.runtime.decoder, ctx.device)  # None: every clip on the CPU
-        self._plans: dict[str, tuple[ItemRequest, WindowPlan, bool]] = {}  # clips inside the extractor, by item key
+        self.reader = open_nvdec(self.params.runtime.decoder, ctx.device)  # None: every clip on the CPU
+        self._plans: dict[str, tuple[ItemRequest, WindowPlan, Mapping[str, str]]] = {}  # clips in the extractor, by key
 
     def process(self, requests: list[ItemRequest], ctx: WorkerContext) -> Iterator[Item | Failure]:
         jobs = []
@@ -87,16 +87,13 @@ class RgbStage(Stage):
                 yield plan
                 continue
             indices = self.first_frame(request) + plan.frames
-            try:
-                on_device = nvdec_frames(self.reader, request.video_path, indices)
-            except ItemFailed as failed:
-                on_device = failed
-            if on_device is None:
-                jobs.append(((request, plan), request.video_path, indices))
+            decoded = nvdec_frame_sets(self.reader, request, [indices])
+            if isinstance(decoded, OnCpu):
+                jobs.append(((request, plan, decoded.provenance), request.video_path, indices))
             else:
-                yield from self.consume(request, plan, on_device)
-        for (request, plan), frames in self._decoders().run(jobs) if jobs else ():
-            yield from self.consume(request, plan, frames)
+                yield from self.consume(request, plan, decoded[0], NVDEC_DECODED)
+        for (request, plan, decoded_by), frames in self._decoders().run(jobs) if jobs else ():
+            yield from self.consume(request, plan, frames, decoded_by)
         yield from self.drain()
 
     def plan(self, request: ItemRequest) -> WindowPlan | Failure:
@@ -117,15 +114,17 @@ class RgbStage(Stage):
         return int(request.row.get("first_frame") or 0)
 
     def consume(self, request: ItemRequest, plan: WindowPlan,
-                frames: "np.ndarray | torch.Tensor | ItemFailed") -> Iterator[Item | Failure]:  # noqa: F821
+                frames: "np.ndarray | torch.Tensor | ItemFailed",  # noqa: F821
+                decoded_by: Mapping[str, str]) -> Iterator[Item | Failure]:
         """Hand one clip's decoded frames (plan.frames) to I3D; yield the clips whose features are complete
         so far. `frames` is the CPU decoder's (short side already resized to rgb.resize), NVDEC's (a tensor
-        of full-size frames, resized here on its device), or the clip's decode failure."""
+        of full-size frames, resized here on its device), or the clip's decode failure. `decoded_by`: the
+        provenance entries saying which decoder gave them (NVDEC_DECODED, OnCpu.provenance)."""
         from pipeline.rgb.frames import to_model_input
 
         key = request.item_key
         if isinstance(frames, ItemFailed):
-            yield Failure(request.sample_id, frames.reason, frames.message, key)
+            yield Failure(request.sample_id, frames.reason, frames.message, key, dict(decoded_by))
             return
         p, on_device = self.rgb, not isinstance(frames, np.ndarray)
         try:
@@ -136,9 +135,9 @@ class RgbStage(Stage):
             else:
                 clip = to_model_input(frames, p.size, p.current.family, self.extractor.device)
         except ValueError as err:
-            yield Failure(request.sample_id, "error", f"{request.video_path}: {err}", key)
+            yield Failure(request.sample_id, "error", f"{request.video_path}: {err}", key, dict(decoded_by))
             return
-        self._plans[key] = (request, plan, on_device)
+        self._plans[key] = (request, plan, decoded_by)
         self.extractor.submit(key, clip, plan.positions)
         yield from self._items(self.extractor.ready())
 
@@ -159,17 +158,16 @@ class RgbStage(Stage):
     def _items(self, finished) -> Iterator[Item | Failure]:
         p = self.rgb
         for key, features in finished:
-            request, plan, on_device = self._plans.pop(key)
+            request, plan, decoded_by = self._plans.pop(key)
             if not (np.isfinite(features).all() and np.abs(features).max() <= _FLOAT16_MAX):
                 yield Failure(request.sample_id, "non_finite_features",
                               f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",
-                              key)
+                              key, dict(decoded_by))
                 continue
             stored = features.astype(np.float16)
             attrs = {"num_windows": int(len(plan.windows)), "total_windows": plan.total_windows,
                      "padded": plan.padded, "family": p.current.family, "frame_step": plan.step}
             provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
-                          "precision": self.precision, "checkpoint_layout": self.layout}
-            if on_device:  # CPU-decoded items keep their provenance as before (no key: the CPU decoder)
-                provenance["decoder"] = "nvdec"
+                          "precision": self.precision, "checkpoint_layout": self.layout,
+                          **decoded_by}  # nothing for clips only the CPU decoder saw: their provenance is as before
             yield Item(key, request.sample_id, {"features": stored, "windows": plan.windows}, attrs, provenance)

@@ -32,9 +32,22 @@ class VideoInfo:
     codec: str
     announced_frames: int  # what the container claims; can be wrong
     rotation: int = 0      # degrees counterclockwise applied to every frame (the container's display matrix)
+    # The coded stream's format, as FFmpeg reads it from the container and the first frame; empty (0) for
+    # frame folders and animated images, and where it could not be read. NVDEC's per-clip choice reads
+    # these from the probe view (pipeline/video/nvdec.py nvdec_declines), so no stage opens a file for it.
+    profile: str = ""      # the codec profile as FFmpeg names it ("High", "Main", "High 4:2:2", ...)
+    pix_fmt: str = ""      # the decoded pixel format ("yuv420p", "yuvj420p", "yuv422p10le", ...)
+    chroma: str = ""       # chroma subsampling of pix_fmt: "4:2:0", "4:2:2", "4:4:4", "4:1:1", "4:0:0" or "rgb"
+    bit_depth: int = 0     # bits per sample of pix_fmt's luma
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def set_stream_format(self, facts: "ContainerFacts") -> None:
+        """Take the coded stream's format from the container facts (decord's own info has no codec)."""
+        self.codec = facts.codec or self.codec
+        self.profile, self.pix_fmt = facts.profile, facts.pix_fmt
+        self.chroma, self.bit_depth = pixel_layout(facts.pix_fmt)
 
 
 def frame_folder_images(path: Path) -> list[Path]:
@@ -52,24 +65,59 @@ def _check_file(path: Path) -> None:
 STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif")
 
 
-def _container_facts(path: Path) -> tuple[int, str | None]:
-    """(quarter turns counterclockwise the first frame's display matrix asks for, still-image format or
-    None), read with PyAV before any decoder is chosen. Why: decord ignores rotation metadata (at 90 and
-    270 degrees it returns 4-channel garbage frames), and a picture given as a clip is a manifest mistake
-    that decoders would otherwise accept as a 25 fps video. Unreadable files return (0, None): the
-    decoders then report what is wrong with them."""
+@dataclass(frozen=True)
+class ContainerFacts:
+    """What the container and its first frame say before any decoder is chosen (see _container_facts)."""
+
+    quarter_turns: int = 0     # counterclockwise turns the first frame's display matrix asks for
+    still: str | None = None   # the still-image demuxer's name, for a picture given as a clip
+    codec: str = ""
+    profile: str = ""
+    pix_fmt: str = ""
+
+
+def _container_facts(path: Path) -> ContainerFacts:
+    """Read with PyAV before any decoder is chosen. Why: decord ignores rotation metadata (at 90 and 270
+    degrees it returns 4-channel garbage frames), a picture given as a clip is a manifest mistake that
+    decoders would otherwise accept as a 25 fps video, and the stream's codec, profile and pixel format
+    (the first frame's, as decoded) are what NVDEC's per-clip choice needs from the probe. Unreadable
+    files return empty facts: the decoders then report what is wrong with them."""
     try:
         import av
 
         with av.open(os.fspath(path)) as container:
             if container.format.name in STILL_IMAGE_FORMATS:
-                return 0, container.format.name
+                return ContainerFacts(still=container.format.name)
             if not container.streams.video:
-                return 0, None
-            frame = next(container.decode(container.streams.video[0]), None)
-            return (round(frame.rotation / 90) % 4 if frame is not None else 0), None
+                return ContainerFacts()
+            stream = container.streams.video[0]
+            codec = stream.codec_context
+            frame = next(container.decode(stream), None)
+            pix_fmt = frame.format.name if frame is not None else (codec.pix_fmt or "")
+            return ContainerFacts(round(frame.rotation / 90) % 4 if frame is not None else 0, None, codec.name,
+                                  codec.profile or "", pix_fmt)
     except Exception:  # advisory only, as above
-        return 0, None
+        return ContainerFacts()
+
+
+def pixel_layout(pix_fmt: str) -> tuple[str, int]:
+    """(chroma subsampling, luma bits) of an FFmpeg pixel format: ("4:2:0", 8) for yuv420p, ("4:2:2", 10)
+    for yuv422p10le, ("rgb", 8) for rgb24; ("", 0) when `pix_fmt` is empty or unknown to FFmpeg."""
+    if not pix_fmt:
+        return "", 0
+    import av
+
+    try:
+        layout = av.VideoFormat(pix_fmt, 4, 4)  # 4x4 pixels: the chroma planes' size gives the subsampling
+    except ValueError:
+        return "", 0
+    bits = layout.components[0].bits
+    if layout.is_rgb:
+        return "rgb", bits
+    if len(layout.components) < 3:
+        return "4:0:0", bits
+    subsampling = {(2, 2): "4:2:0", (2, 4): "4:2:2", (4, 4): "4:4:4", (1, 4): "4:1:1"}
+    return subsampling.get((layout.chroma_width(), layout.chroma_height()), ""), bits
 
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -209,18 +257,18 @@ def open_source(path: Path, prefer: str = "decord"):
     _check_file(path)
     if path.is_dir():
         return _FrameFolder(path)
-    quarter_turns, still = _container_facts(path)
-    if still in ANIMATED_FORMATS:
-        return AnimatedImage(path, still)  # one frame: refused as a still image
-    if still:
-        raise still_image_error(path, still)
+    facts = _container_facts(path)
+    if facts.still in ANIMATED_FORMATS:
+        return AnimatedImage(path, facts.still)  # one frame: refused as a still image
+    if facts.still:
+        raise still_image_error(path, facts.still)
     errors = []
     order = (_Decord, _PyAV) if prefer == "decord" else (_PyAV, _Decord)
-    if quarter_turns:
+    if facts.quarter_turns:
         order = (_PyAV,)  # decord ignores the display matrix
     for decoder in order:
         try:
-            source = decoder(path, quarter_turns) if decoder is _PyAV else decoder(path)
+            source = decoder(path, facts.quarter_turns) if decoder is _PyAV else decoder(path)
         except ItemFailed:
             raise
         except Exception as err:  # each library raises its own types for unreadable input
@@ -229,6 +277,7 @@ def open_source(path: Path, prefer: str = "decord"):
         if source.info.video_frames <= 0 and decoder is _Decord:
             errors.append("decord: zero frames")
             continue
+        source.info.set_stream_format(facts)
         return source
     raise ItemFailed("not_a_video", f"{path} does not decode as video ({'; '.join(errors)})")
 
@@ -318,8 +367,6 @@ def count_decodable(path: Path, prefer: str = "decord") -> tuple[VideoInfo, str 
         if error is None and info.announced_frames > count + 1:
             error = f"the container announces {info.announced_frames} frames but only {count} decode"
     info.video_frames = count
-    if not info.codec and source.name == "decord":
-        info.codec = _codec_name(Path(path))
     return info, error
 
 
@@ -337,13 +384,3 @@ def _container_frames(path: Path) -> int:
     except Exception:  # metadata is advisory: an unreadable header leaves the decoded count alone
         return 0
     return 0
-
-
-def _codec_name(path: Path) -> str:
-    try:
-        import av
-
-        with av.open(os.fspath(path)) as container:
-            return container.streams.video[0].codec_context.name
-    except Exception:  # informational only: a codec name we cannot read changes nothing
-        return ""

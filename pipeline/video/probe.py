@@ -1,9 +1,11 @@
 """The probe stage ("decode" in the design): decode-check every clip and record what it is.
 
 Per clip it records fps, the frames that really decode (containers lie), size, the clip's frame range
-and duration, and which decoder managed; bad files become failures with a reason (missing_file,
-empty_file, not_a_video, no_frames, truncated, clip_out_of_range, decode_timeout), never a crash.
-Downstream stages read these columns from the probe view instead of opening containers again.
+and duration, which decoder managed, and the coded stream's format (codec, profile, pixel format,
+chroma subsampling, bit depth, rotation: what NVDEC's per-clip choice needs); bad files become
+failures with a reason (missing_file, empty_file, not_a_video, no_frames, truncated,
+clip_out_of_range, decode_timeout), never a crash. Downstream stages read these columns from the probe
+view instead of opening containers again: every fact is gathered in the decoder child, under its timeout.
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ def clip_extent(info: dict, start_s: float | None, end_s: float | None, out_of_r
 
 class ProbeStage(Stage):
     name = "probe"
-    VERSION = 3  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
+    VERSION = 4  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
     #              3: animated GIF and WebP are clips (were refused as still images)
+    #              4: the stream format (profile, pix_fmt, chroma, bit_depth) in attrs, codec also without a full
+    #                 decode, and those with codec and rotation as view columns (NVDEC's choice reads them)
     upstream = "manifest"
-    view_attrs = ("fps", "video_frames", "first_frame", "num_frames", "width", "height", "duration_s", "decoder", "clamped")
+    view_attrs = ("fps", "video_frames", "first_frame", "num_frames", "width", "height", "duration_s", "decoder", "clamped",
+                  "codec", "profile", "pix_fmt", "chroma", "bit_depth", "rotation")
 
     def fingerprint_inputs(self):
         p: ProbeParams = self.params["probe"]

@@ -111,6 +111,9 @@ def test_probe_records_every_bad_video_and_processes_every_valid_one(bad_project
         assert (row["width"], row["height"], row["num_frames"]) == (width, height, frames), sid
         assert row["fps"] == pytest.approx(fps, rel=1e-3), sid  # VFR: the average rate, frames / duration
     assert view["past_end"]["clamped"] and view["past_end"]["first_frame"] == 5  # probe.out_of_range: clamp
+    assert (view["rotated90.mp4"]["rotation"], view["good.mp4"]["rotation"]) == (90, 0)  # NVDEC's choice reads these
+    assert (view["ten_bit.mp4"]["pix_fmt"], view["ten_bit.mp4"]["bit_depth"]) == ("yuv420p10le", 10)
+    assert (view["odd_321x241.mp4"]["chroma"], view["good.mp4"]["chroma"]) == ("4:4:4", "4:2:0")
     assert not view["good.mp4"]["clamped"]
     assert main(["cache", "failures", "probe"]) == 0
     listed = capsys.readouterr().out

@@ -1,14 +1,14 @@
 """The stages' NVDEC path (runtime.decoder resolving to nvdec), run on the CPU over the real test clips.
 
-PyNvVideoCodec cannot be installed here (no GPU), so a stand-in sits at that boundary and nowhere else:
-`StandInReader` has NvdecReader's `read(path, indices)` contract and decodes with the CPU decoder
-(pipeline/video/decode.py read_frames) into a torch uint8 tensor on the CPU. It is given to the real
-stages through their `open_reader` seam; everything after it is the stages' device path (pose crops by
-grid_sample, RTMPose-m with random weights, the I3D resize/crop/normalise as torch ops, the tiny I3D).
-Because the stand-in's frames are the CPU decoder's, the outputs differ from the CPU path only by the
-device preprocessing, whose tolerance docs/gpu.md gives: I3D features within 1% of their scale, RTMPose
-keypoints identical for more than 90% (median 0 px). The MPEG-4 clip is one NVDEC declines: it takes
-the CPU path, so its items are the CPU path's exactly.
+PyNvVideoCodec cannot run here (no GPU), so a stand-in sits at that boundary and nowhere else:
+tests/stand_ins/PyNvVideoCodec (the `nvdec_stand_in` fixture) decodes with PyAV on the CPU, and the real
+NvdecReader reads through it onto device cpu (SEDS_NVDEC_ON_CPU=1). Everything after it is the stages'
+device path (pose crops by grid_sample, RTMPose-m with random weights, the I3D resize/crop/normalise as
+torch ops, the tiny I3D). Because the stand-in's frames are the CPU decoder's pixels (PyAV's, byte for
+byte decord's on these clips), the outputs differ from the CPU path only by the device preprocessing,
+whose tolerance docs/gpu.md gives: I3D features within 1% of their scale, RTMPose keypoints identical for
+more than 90% (median 0 px). The MPEG-4 clip is one NVDEC declines, and a clip NVDEC fails on is decoded
+on the CPU: both take the CPU path, so their items are the CPU path's exactly.
 """
 
 from __future__ import annotations
@@ -20,18 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from pipeline.cli import main
-from pipeline.pose.stage import PoseStage
-from pipeline.rgb.stage import RgbStage
 from pipeline.runner.plan import read_view
 from pipeline.runner.runlog import RUNS_FOLDER, read_runs
 from pipeline.store.layout import StageDir
 from pipeline.store.reader import StageReader
-from pipeline.store.records import ItemFailed
 from pipeline.video import nvdec
-from pipeline.video.decode import read_frames
 from tests_support import needs_no_gpu, view_rows, write_csv_manifest
 
 H264 = ("slp-pose__test_video.mp4", "mmpose__demo.mp4")  # 540x720 and 960x540: NVDEC takes them
@@ -42,32 +37,6 @@ RGB = {"size": 64, "resize": 64, "window": 4, "num_windows": 3, "batch_size": 4}
 STAGES = ("pose", "rgb")
 
 
-class StandInReader:
-    """NvdecReader's contract on the CPU (see the module docstring); `fail` names clips whose read raises
-    the ItemFailed NvdecReader raises for a stream it cannot decode in full."""
-
-    def __init__(self, fail: tuple[str, ...] = ()):
-        self.fail = fail
-        self.reads: list[str] = []  # clip names, one per decode
-
-    def read(self, path: Path, indices: np.ndarray) -> torch.Tensor:
-        self.reads.append(Path(path).name)
-        if Path(path).name in self.fail:
-            raise ItemFailed("truncated", f"{path}: NVDEC delivered 0 of {len(indices)} frames")
-        return torch.from_numpy(read_frames(path, indices))
-
-
-@pytest.fixture
-def stand_in(monkeypatch):
-    """Give the stages the stand-in reader (one instance, so its reads count every decode of a run)."""
-    def use(*stages: type, fail: tuple[str, ...] = ()) -> StandInReader:
-        reader = StandInReader(fail)
-        for stage in stages:
-            monkeypatch.setattr(stage, "open_reader", staticmethod(lambda choice, device: reader))
-        return reader
-    return use
-
-
 @pytest.fixture(scope="module")
 def clips_template(tmp_path_factory, testdata) -> Path:
     """A project over the three real clips (read in place), manifest and probe done."""
@@ -75,8 +44,9 @@ def clips_template(tmp_path_factory, testdata) -> Path:
 
     project = tmp_path_factory.mktemp("nvdec_clips")
     rows = [{"sample_id": name, "video_path": name, "text": name} for name in (*H264, DECLINED)]
-    write_csv_manifest(project, rows, root=str(testdata / "videos"),
-                       extra_params={"pose": copy.deepcopy(POSE), "rgb": copy.deepcopy(RGB)})
+    params = {"runtime": {"device": "cpu"},  # device cpu: the stand-in PyNvVideoCodec's frames are host frames
+              "pose": copy.deepcopy(POSE), "rgb": copy.deepcopy(RGB)}
+    write_csv_manifest(project, rows, root=str(testdata / "videos"), extra_params=params)
     old = os.getcwd()
     os.chdir(project)
     try:
@@ -123,29 +93,34 @@ def cpu_reference(clips_template, tmp_path_factory) -> dict[str, dict]:
         os.chdir(old)
 
 
-def _assert_rgb_close(got: dict, reference: dict) -> None:
+def _assert_rgb_close(got: dict, reference: dict, on_cpu: dict[str, dict] | None = None) -> None:
+    """rgb items within the tolerance of the CPU path's; `on_cpu`: sample id -> the provenance entries of
+    a clip the CPU decoder decoded (the declined MPEG-4 clip: none), whose features are the CPU path's bytes."""
+    on_cpu = on_cpu or {DECLINED: {}}
     assert got.keys() == reference.keys() == {*H264, DECLINED}
     for sample_id, (arrays, provenance) in got.items():
         expected, expected_provenance = reference[sample_id]
         np.testing.assert_array_equal(arrays["windows"], expected["windows"])
         features, cpu = arrays["features"].astype(np.float32), expected["features"].astype(np.float32)
-        if sample_id == DECLINED:  # the CPU path: the same bytes and provenance
-            assert provenance == expected_provenance and "decoder" not in provenance
+        if sample_id in on_cpu:  # the CPU path: the same bytes, provenance as said
+            assert provenance == {**expected_provenance, **on_cpu[sample_id]}
             np.testing.assert_array_equal(arrays["features"], expected["features"])
         else:
             assert provenance == {**expected_provenance, "decoder": "nvdec"}
             assert np.abs(features - cpu).max() <= 0.01 * np.abs(cpu).max(), sample_id
 
 
-def _assert_pose_close(got: dict, reference: dict) -> None:
+def _assert_pose_close(got: dict, reference: dict, on_cpu: dict[str, dict] | None = None) -> None:
+    """pose items within the tolerance of the CPU path's; `on_cpu` as for _assert_rgb_close."""
+    on_cpu = on_cpu or {DECLINED: {}}
     assert got.keys() == reference.keys() == {*H264, DECLINED}
     moved = []
     for sample_id, (arrays, provenance) in got.items():
         expected, expected_provenance = reference[sample_id]
         for name in ("frames", "boxes"):  # whole-frame boxes of the same frames
             np.testing.assert_array_equal(arrays[name], expected[name])
-        if sample_id == DECLINED:
-            assert provenance == expected_provenance and "decoder" not in provenance
+        if sample_id in on_cpu:
+            assert provenance == {**expected_provenance, **on_cpu[sample_id]}
             for name in ("keypoints", "scores"):
                 np.testing.assert_array_equal(arrays[name], expected[name])
         else:
@@ -155,38 +130,40 @@ def _assert_pose_close(got: dict, reference: dict) -> None:
     assert (moved == 0).mean() > 0.9 and np.median(moved) == 0, f"{(moved == 0).mean():.3f} identical"
 
 
-def test_rgb_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir, stand_in):
+def test_rgb_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir,
+                                                         nvdec_stand_in):
     project = _copy(clips_template, tmp_path / "p", chdir)
-    reader = stand_in(RgbStage)
     assert main(["run", "rgb", "--no-progress"]) == 0
-    assert sorted(reader.reads) == sorted(H264)  # the MPEG-4 clip never reached the reader
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)  # the MPEG-4 clip never reached NVDEC
     _assert_rgb_close(_items(project, "rgb"), cpu_reference["rgb"])
+    _, fingerprints = read_view(project / "manifests", "rgb")
+    runs = read_runs(StageDir(project / "cache", "rgb", fingerprints["rgb"]).path / RUNS_FOLDER)
+    assert runs[-1]["decoder"] == "nvdec"
 
 
-def test_pose_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir, stand_in):
+def test_pose_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir,
+                                                          nvdec_stand_in):
     project = _copy(clips_template, tmp_path / "p", chdir)
-    reader = stand_in(PoseStage)
     assert main(["run", "pose", "--no-progress"]) == 0
-    assert sorted(reader.reads) == sorted(H264)
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)
     _assert_pose_close(_items(project, "pose"), cpu_reference["pose"])
 
 
-def test_two_pass_boxes_run_their_first_pass_on_the_device_too(clips_template, tmp_path, chdir, stand_in):
+def test_two_pass_boxes_run_their_first_pass_on_the_device_too(clips_template, tmp_path, chdir, nvdec_stand_in):
     two_pass = ["--set", "pose.box=two_pass"]
     cpu = _copy(clips_template, tmp_path / "cpu", chdir)
     assert main(["run", "pose", "--no-progress", "--set", "runtime.decoder=cpu", *two_pass]) == 0
     reference = _items(cpu, "pose")
+    assert nvdec_stand_in.OPENED == []
     device = _copy(clips_template, tmp_path / "device", chdir)
-    reader = stand_in(PoseStage)
     assert main(["run", "pose", "--no-progress", *two_pass]) == 0
-    assert sorted(reader.reads) == sorted(H264)
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)
     _assert_pose_close(_items(device, "pose"), reference)
 
 
 def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(clips_template, cpu_reference,
-                                                                              tmp_path, chdir, stand_in):
+                                                                              tmp_path, chdir, nvdec_stand_in):
     alone = _copy(clips_template, tmp_path / "alone", chdir)
-    stand_in(PoseStage, RgbStage)
     assert main(["run", "pose", "--no-progress"]) == 0
     pose_done = tmp_path / "pose_done"
     shutil.copytree(alone, pose_done, symlinks=True)
@@ -194,9 +171,9 @@ def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(c
     separate = {stage: _items(alone, stage) for stage in STAGES}
 
     together = _copy(clips_template, tmp_path / "together", chdir)
-    reader = stand_in(PoseStage, RgbStage)
+    nvdec_stand_in.OPENED.clear()
     assert main(["run", "pose", "rgb", "--no-progress"]) == 0
-    assert sorted(reader.reads) == sorted(H264)  # ONE decode per clip for both stages
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)  # ONE decode per clip for both stages
     for stage in STAGES:
         got = _items(together, stage)
         assert got.keys() == separate[stage].keys()
@@ -209,28 +186,28 @@ def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(c
 
     # pose has every clip: the shared run decodes each clip for rgb alone, still on the device
     chdir(pose_done)
-    reader = stand_in(PoseStage, RgbStage)
+    nvdec_stand_in.OPENED.clear()
     assert main(["run", "pose", "rgb", "--no-progress"]) == 0
-    assert sorted(reader.reads) == sorted(H264)
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)
     for sample_id, (arrays, provenance) in _items(pose_done, "rgb").items():
         assert provenance == separate["rgb"][sample_id][1]
         np.testing.assert_array_equal(arrays["features"], separate["rgb"][sample_id][0]["features"])
 
 
-def test_a_clip_the_reader_fails_fails_every_member_with_its_reason(clips_template, tmp_path, chdir, stand_in, capsys):
-    _copy(clips_template, tmp_path / "p", chdir)
+def test_a_clip_nvdec_fails_on_is_decoded_on_the_cpu_for_every_member(clips_template, cpu_reference, tmp_path,
+                                                                       chdir, nvdec_stand_in, caplog):
+    project = _copy(clips_template, tmp_path / "p", chdir)
     broken = H264[0]
-    stand_in(PoseStage, RgbStage, fail=(broken,))
-    assert main(["run", "pose", "rgb", "--no-progress", "--max-failures", "1"]) == 0
-    out = capsys.readouterr().out
-    for stage in STAGES:
-        assert f"{stage}: 3 items: 2 computed, 0 reused, 1 failed (truncated: 1)" in out
-        row = view_rows(stage)[broken]
-        assert (row[f"{stage}_status"], row[f"{stage}_reason"]) == ("failed", "truncated")
-    assert main(["cache", "failures", "rgb"]) == 0
-    assert "NVDEC delivered 0 of" in capsys.readouterr().out  # the reader's failure, not a CPU retry's
-
-
+    nvdec_stand_in.FAIL[broken] = "driver_error"
+    with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
+        assert main(["run", "pose", "rgb", "--no-progress"]) == 0  # max_failures 0: nothing failed
+    assert sorted(nvdec_stand_in.OPENED) == sorted(H264)  # NVDEC tried once; the retry was the CPU decoder's
+    error = "RuntimeError: cuvidDecodePicture returned error 700 (CUDA_ERROR_ILLEGAL_ADDRESS): driver error"
+    on_cpu = {DECLINED: {}, broken: {"decoder": "cpu", "nvdec_fallback": error}}
+    _assert_pose_close(_items(project, "pose"), cpu_reference["pose"], on_cpu)
+    _assert_rgb_close(_items(project, "rgb"), cpu_reference["rgb"], on_cpu)
+    said = [r.getMessage() for r in caplog.records if "NVDEC failed" in r.getMessage()]
+    assert len(said) == 1 and broken in said[0] and error in said[0]
 
 
 @needs_no_gpu

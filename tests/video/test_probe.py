@@ -18,6 +18,11 @@ EXPECTED = {  # from ../shared/testdata/SOURCES.md
     "mmaction2__test.avi": dict(width=320, height=240, num_frames=164, fps=25.0),
     "mmpose__demo.mp4": dict(width=960, height=540, num_frames=5, fps=5.0),
 }
+STREAM_FORMAT = {  # (codec, profile, pix_fmt, chroma, bit_depth, rotation), as FFmpeg reads the files
+    "slp-pose__test_video.mp4": ("h264", "High", "yuvj420p", "4:2:0", 8, 0),
+    "mmaction2__test.avi": ("mpeg4", "Advanced Simple Profile", "yuv420p", "4:2:0", 8, 0),
+    "mmpose__demo.mp4": ("h264", "High", "yuv420p", "4:2:0", 8, 0),
+}
 
 
 @pytest.fixture
@@ -52,6 +57,8 @@ def test_probe_records_metadata_and_failures(broken_videos_project):
         assert (row["width"], row["height"], row["num_frames"]) == (expected["width"], expected["height"], expected["num_frames"])
         assert row["fps"] == pytest.approx(expected["fps"], rel=1e-4)
         assert row["duration_s"] == pytest.approx(expected["num_frames"] / expected["fps"], rel=1e-4)
+        columns = ("codec", "profile", "pix_fmt", "chroma", "bit_depth", "rotation")
+        assert tuple(row[c] for c in columns) == STREAM_FORMAT[name]  # what NVDEC's per-clip choice reads
     reasons = {sid: view[sid]["probe_reason"] for sid in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4", "after")}
     assert reasons == {"empty.mp4": "empty_file", "truncated.mp4": "truncated", "notes.mp4": "not_a_video",
                        "missing.mp4": "missing_file", "after": "clip_out_of_range"}
