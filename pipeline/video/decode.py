@@ -137,11 +137,22 @@ def _resize(frame: np.ndarray, short_side: int | None) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if short_side < min(h, w) else cv2.INTER_LINEAR)
 
 
+def import_decord():
+    """decord, imported after OpenCV. decord's wheel carries its own libpng/zlib; loaded before cv2, they
+    win the symbol lookup and cv2.imread fails on every PNG ("libpng error: bad parameters to zlib"), so
+    frame folders of PNGs (PHOENIX-2014T) would fail as not_a_video in the decoder child."""
+    import cv2  # noqa: F401
+
+    import decord
+
+    return decord
+
+
 class _Decord:
     name = "decord"
 
     def __init__(self, path: Path):
-        import decord
+        decord = import_decord()
 
         self.path = path
         self.reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0), num_threads=1)

@@ -50,10 +50,11 @@ def clip_extent(info: dict, start_s: float | None, end_s: float | None, out_of_r
 
 class ProbeStage(Stage):
     name = "probe"
-    VERSION = 4  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
+    VERSION = 5  # 2: rotation metadata applied, still images refused, cut-short files with no frame are `truncated`
     #              3: animated GIF and WebP are clips (were refused as still images)
     #              4: the stream format (profile, pix_fmt, chroma, bit_depth) in attrs, codec also without a full
     #                 decode, and those with codec and rotation as view columns (NVDEC's choice reads them)
+    #              5: folders of PNG frames decode (they failed as not_a_video: decord's libpng broke cv2's)
     upstream = "manifest"
     view_attrs = ("fps", "video_frames", "first_frame", "num_frames", "width", "height", "duration_s", "decoder", "clamped",
                   "codec", "profile", "pix_fmt", "chroma", "bit_depth", "rotation")

@@ -281,9 +281,10 @@ def _serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answer stream
     import av  # noqa: F401  (imported before "ready", so start-up never counts against a request's timeout)
-    import decord  # noqa: F401
 
-    from pipeline.video import decode  # noqa: F401
+    from pipeline.video import decode
+
+    decode.import_decord()  # after cv2, or PNG frames stop decoding (see import_decord)
 
     _send_answer(out, {"ready": True})
     for line in sys.stdin.buffer:

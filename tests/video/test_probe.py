@@ -102,3 +102,21 @@ def test_frames_are_decoded_once_and_returned_in_request_order(testdata):
     assert frames.shape == (4, 240, 320, 3) and frames.dtype == np.uint8
     np.testing.assert_array_equal(frames[1], single[0])
     np.testing.assert_array_equal(frames[0], frames[2])
+
+
+def test_a_folder_of_png_frames_decodes_in_the_decoder_child(tmp_path):
+    """PHOENIX-2014T clips are folders of PNGs. The decoder child imports decord, whose bundled libpng made
+    cv2.imread fail on every PNG when it was loaded first: such clips failed as not_a_video."""
+    import cv2
+
+    folder = tmp_path / "01April_2010_Thursday_heute-6704"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 26, 21, 3), dtype=np.uint8)  # RGB, 210x260 scaled down
+    for i, frame in enumerate(frames):
+        assert cv2.imwrite(str(folder / f"images{i + 1:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    with DecodeService() as decoder:
+        info, error = decoder.probe(decoder.submit_probe(folder, True))
+        decoded = decoder.read_frames(folder, np.array([2, 0]))
+    assert error is None and info["video_frames"] == 3 and (info["width"], info["height"]) == (21, 26)
+    np.testing.assert_array_equal(decoded, frames[[2, 0]])  # PNG is lossless: the very pixels
