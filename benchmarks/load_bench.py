@@ -30,56 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Runs one `seds` command in a process of its own and prints, as its last line, its seconds, its own
-# peak RSS and that of each child process it started (MiB). Peaks are VmHWM from /proc: the high-water
-# mark of a process's own program (ru_maxrss would also count the parent's pages a child was forked
-# with before its exec); children are found by their parent pid and sampled every 50 ms while alive.
-_MEASURED = """
-import json, os, sys, threading, time
-from pipeline.cli import main
-
-def peak_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
-
-def children():
-    me = str(os.getpid())
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[1] == me:
-                    yield pid
-        except (OSError, IndexError):
-            pass
-
-seen, stop = {}, threading.Event()
-def watch():
-    while not stop.wait(0.05):
-        for pid in children():
-            try:
-                seen[pid] = max(seen.get(pid, 0.0), peak_mib(pid))
-            except (OSError, StopIteration):
-                pass
-threading.Thread(target=watch, daemon=True).start()
-started = time.perf_counter()
-code = main(sys.argv[1:])
-seconds = time.perf_counter() - started
-stop.set()
-print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mib": round(peak_mib("self"), 1),
-                  "children_peak_rss_mib": sorted(round(v, 1) for v in seen.values())}))
-"""
-
-
-def _measured(*command: str) -> dict:
-    """`seds COMMAND` in its own process: {seconds, peak_rss_mib, children_peak_rss_mib}; exits on failure."""
-    done = subprocess.run([sys.executable, "-c", _MEASURED, *command], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))))
-    lines = done.stdout.strip().splitlines()
-    record = json.loads(lines[-1]) if done.returncode == 0 and lines else {"code": done.returncode}
-    if record["code"] != 0:
-        raise SystemExit(f"seds {' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return record
-
+from measured import measured as _measured  # noqa: E402
 
 def _write_project(root: Path, rows: int) -> None:
     import numpy as np

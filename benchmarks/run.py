@@ -13,6 +13,9 @@ Runs, each in its own process (so memory and thread settings do not leak between
 - select: vectorised SEDS normalisation vs the authors' per-frame loop, outputs checked equal (select_bench.py)
 - load:   20,000 manifest rows through probe and select: peak RSS per process, index open time (load_bench.py)
 - repro:  full sample `dvc repro`, a no-op one, and 5% more clips (repro_bench.py)
+- h2s-scale: How2Sign's cardinality (1k, 10k, 35,263 clips, its splits and sentence groups): time per item,
+          peak RSS, planning, index and view sizes, no-op `seds run` and `dvc repro`, 1% more clips, and the
+          trainer's read path over a 35k-item store vs .npy (how2sign_scale_bench.py)
 - host-cost: host core-seconds per 1280x720 clip by phase, pose and rgb separately vs one decode, and the
           16-core ceiling and How2Sign hours they imply (host_cost.py; models are tiny random stand-ins)
 and writes benchmarks/results/<machine>.json (every benchmark's raw figures) and <machine>.md (the
@@ -144,6 +147,40 @@ def _repro_rows(r: dict) -> list[Row]:
                 "s", "lower", f"computed: {computed}; train+evaluate rerun in full")]
 
 
+def _scale_rows(r: dict) -> list[Row]:
+    """Each size's time per item beside the smallest size's (goal: within 1.2x), and the 35k goals."""
+    sizes = r["sizes"]
+    small, rows = sizes[0], []
+    for big in sizes[1:]:
+        for stage in ("probe", "gt_keypoints", "select"):
+            rows.append(Row("h2s-scale", f"{stage}: ms per item at {big['size']} vs {small['size']} clips",
+                            big["stages"][stage]["per_item_ms"], small["stages"][stage]["per_item_ms"], "ms/item",
+                            "lower", "goal: ratio <= 1.2"))
+    for one in sizes:
+        n, stages = one["size"], one["stages"]
+        peak = max([st["peak_rss_mib"] for st in stages.values() if "peak_rss_mib" in st]
+                   + [c for st in stages.values() for c in st.get("children_peak_rss_mib", [])])
+        plan = max(p["plan_s"] + p["reuse_check_s"] for p in one["planning"].values())
+        grown = one["grow"]["stages"]
+        computed = ", ".join(f"{k} {v.get('computed')}/{v.get('items')}" for k, v in grown.items() if "items" in v)
+        rows += [Row("h2s-scale", f"{n} clips: no-op dvc repro select", min(one["dvc"]["noop_repro_s"]), None, "s",
+                     "lower", "goal at 35k: < 10 s"),
+                 Row("h2s-scale", f"{n} clips: planning, slowest stage (plan + reuse check)", plan, None, "s", "lower",
+                     "goal at 35k: < 5 s"),
+                 Row("h2s-scale", f"{n} clips: peak RSS of any process", peak, None, "MiB", "lower", "goal: < 2048"),
+                 Row("h2s-scale", f"{n} clips: no-op seds run pose rgb vs full probe", stages["pose+rgb reuse"]["seconds"],
+                     stages["probe"]["seconds"], "s", "lower", "every item stored: plan, reuse, views"),
+                 Row("h2s-scale", f"{n} clips: +{one['grow']['new_clips']} clips (1%), probe vs full probe",
+                     grown["probe"]["seconds"], stages["probe"]["seconds"], "s", "lower", f"computed: {computed}")]
+    if "loader" in r:
+        m = r["loader"]
+        for condition, label in (("warm", "page cache warm"), ("cold", "page cache dropped")):
+            rows.append(Row("h2s-scale", f"read path over {r['loader']['clips']} items, {label}, vs .npy per array",
+                            m[condition]["store"]["median"], m[condition]["npy"]["median"], "clips/s", "higher",
+                            f"median of {m['repeats']}"))
+    return rows
+
+
 def _host_cost_rows(r: dict) -> list[Row]:
     one, separate, ratio = r["one decode"], r["separate"], r["ratio"]
     note = (f"{r['clips']} clips of {r['seconds_per_clip']:.0f} s, {r['resolution']} {r['fps']} fps, median of "
@@ -175,6 +212,10 @@ BENCHMARKS = [
               _load_rows),
     Benchmark("repro", lambda out, q: _script("repro_bench.py", "--sentences", "5" if q else "40", "--out", str(out)),
               _repro_rows),
+    Benchmark("h2s-scale", lambda out, q: _script("how2sign_scale_bench.py", "--sizes",
+                                                 *(["300", "1000"] if q else ["1000", "10000", "35263"]),
+                                                 "--loader-clips", "2000" if q else "35263", "--out", str(out)),
+              _scale_rows),
     Benchmark("host-cost", lambda out, q: _script("host_cost.py", *(["--quick"] if q else ["--clips", "4", "--repeats", "5"]),
                                                  "--out", str(out)), _host_cost_rows),
 ]

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import knob
+from pipeline.manifest.importers import HOW2SIGN_COLUMNS
 from pipeline.sample.figure import Signer, body_keypoints, draw
 from pipeline.sample.glosses import GLOSSES, Pose, blend, rest_pose
 
-HOW2SIGN_HEADER = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
 
 # Frames a sentence spends outside its glosses at normal speed: a hold of 5 at each end, 4 to return to
 # rest, and 3 to move into each gloss (see _render_sentence).
@@ -111,6 +111,14 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
             container.mux(packet)
 
 
+def write_how2sign_csv(path: Path, rows: list[list[str]]) -> None:
+    """A How2Sign realigned CSV as the dataset ships it: TAB-separated, CRLF, its seven columns in order."""
+    with open(path, "w", newline="") as f:
+        f.write("\t".join(HOW2SIGN_COLUMNS) + "\r\n")
+        for row in rows:
+            f.write("\t".join(row) + "\r\n")
+
+
 def _sentences(rng: np.random.Generator, p: SampleParams) -> list[list[str]]:
     vocab = sorted(GLOSSES)
     seen: set[tuple[str, ...]] = set()
@@ -174,10 +182,7 @@ def generate(p: SampleParams) -> dict:
                                     f"{duration:.2f}", sentence_text(glosses)])
                 frame_total += len(frames)
     for split, split_rows in rows.items():
-        with open(out / f"how2sign_sample_{split}.csv", "w", newline="") as f:
-            f.write("\t".join(HOW2SIGN_HEADER) + "\r\n")
-            for row in split_rows:
-                f.write("\t".join(row) + "\r\n")
+        write_how2sign_csv(out / f"how2sign_sample_{split}.csv", split_rows)
     summary = {"params": asdict(p), "clips": sum(len(v) for v in rows.values()), "frames": frame_total,
                "splits": {k: len(v) for k, v in rows.items()}, "glosses": sorted(GLOSSES)}
     (out / "SAMPLE.json").write_text(json.dumps(summary, indent=2) + "\n")
