@@ -8,9 +8,10 @@ installed distributions' metadata, markers evaluated for this Python:
 - nothing in the lock is unreachable from those requirements: the lock holds nothing stale;
 - every locked package is pinned with == and carries at least one sha256 hash.
 The OpenMMLab set (pyproject's [tool.seds] no-deps) is installed with --no-deps: it is pinned and hashed in
-requirements/openmmlab.txt, exactly that set, its declared dependencies are not walked (they break here:
-torchvision, chumpy; their real needs are in pyproject's dependencies, which are walked), and none of it is
-in requirements/lock.txt. The `nvdec` extra is not locked (scripts/setup.sh does not install it).
+requirements/openmmlab.txt, exactly that set, and none of it is in requirements/lock.txt. Its declared
+dependencies are not walked: each is either locked at a version it admits (its real needs, listed in
+pyproject's dependencies, which are walked) or named in [tool.seds] left-out (torchvision, chumpy, timm:
+not installed). The `nvdec` extra is not locked (scripts/setup.sh does not install it).
 The second half shows each failure mode on a small hand-made pyproject/lock pair. No network; well under a
 second.
 """
@@ -76,8 +77,11 @@ def disagreements(project: dict, lock_text: str, no_deps_text: str,
     def admits(requirement: Requirement, pin: Pin) -> bool:
         return pin.version is not None and requirement.specifier.contains(pin.version, prereleases=True)
 
-    # The OpenMMLab set: exactly pyproject's list, in its own file, not in the main lock, not walked.
-    no_deps = [Requirement(r) for r in project.get("tool", {}).get("seds", {}).get("no-deps", [])]
+    # The OpenMMLab set: exactly pyproject's list, in its own file, not in the main lock. Its declared
+    # needs are not walked: each must be locked at an admitted version or named in [tool.seds] left-out.
+    seds = project.get("tool", {}).get("seds", {})
+    no_deps = [Requirement(r) for r in seds.get("no-deps", [])]
+    left_out = {canonicalize_name(n) for n in seds.get("left-out", [])}
     for requirement in no_deps:
         name = canonicalize_name(requirement.name)
         if name not in no_deps_lock:
@@ -87,8 +91,23 @@ def disagreements(project: dict, lock_text: str, no_deps_text: str,
                             f"{NO_DEPS_LOCK} pins {name}=={no_deps_lock[name].version}")
         if name in lock:
             problems.append(f"{LOCK} pins {name}, which pyproject.toml installs with --no-deps ({NO_DEPS_LOCK})")
+        declared = requires(name)
+        if declared is None:
+            problems.append(f"{name} is pinned in {NO_DEPS_LOCK} but not installed here: make setup")
+        for dependency in map(Requirement, declared or []):
+            needed = canonicalize_name(dependency.name)
+            if needed in left_out or (dependency.marker is not None and not dependency.marker.evaluate({"extra": ""})):
+                continue
+            pin = lock.get(needed) or no_deps_lock.get(needed)
+            if pin is None:
+                problems.append(f"{name} requires {dependency}, which {LOCK} does not pin (nor does [tool.seds] "
+                                f"left-out of pyproject.toml name it)")
+            elif not admits(dependency, pin):
+                problems.append(f"{name} requires {dependency}, the locks pin {needed}=={pin.version}")
     for name in sorted(set(no_deps_lock) - {canonicalize_name(r.name) for r in no_deps}):
         problems.append(f"{NO_DEPS_LOCK} pins {name}, which is not in pyproject.toml's [tool.seds] no-deps")
+    for name in sorted(left_out & (set(lock) | set(no_deps_lock))):
+        problems.append(f"the locks pin {name}, which pyproject.toml's [tool.seds] left-out says is not installed")
 
     # Walk from pyproject's requirements: (package, extra) pairs, "" for a package's own requirements.
     top = project["project"]["dependencies"] + project["project"].get("optional-dependencies", {}).get("test", [])
@@ -176,7 +195,7 @@ PROJECT = {
         "dependencies": ["dask[distributed]>=2024.1", "torch>=2.4", "tomli>=2; python_version < '3.11'"],
         "optional-dependencies": {"test": ["pytest>=8"], "nvdec": ["pynvvideocodec>=2.0"]},
     },
-    "tool": {"seds": {"no-deps": ["mmpose==1.3.2"]}},
+    "tool": {"seds": {"no-deps": ["mmpose==1.3.2"], "left-out": ["chumpy", "torchvision"]}},
 }
 METADATA = {  # each package's own requirements, as importlib.metadata.requires gives them
     "dask": ["toolz>=0.10", "distributed==2026.8.0; extra == 'distributed'", "pandas>=2; extra == 'dataframe'"],
@@ -187,6 +206,7 @@ METADATA = {  # each package's own requirements, as importlib.metadata.requires 
     "filelock": [],
     "pytest": ["iniconfig>=1", "colorama>=0.4; sys_platform == 'win32'"],
     "iniconfig": [],
+    "mmpose": ["chumpy", "torchvision", "numpy; python_version < '3'", "pytest; extra == 'tests'", "toolz>=0.12"],
 }
 PINS = {"dask": "2026.8.0", "distributed": "2026.8.0", "toolz": "1.2.0", "tblib": "3.2.2",
         "torch": "2.13.0+cpu", "filelock": "4.3.2", "pytest": "9.2.0", "iniconfig": "2.3.1"}
@@ -245,9 +265,8 @@ def test_a_locked_package_without_a_hash_or_without_an_exact_pin():
 
 
 def test_the_no_deps_set_in_its_own_file_exactly_and_never_walked():
-    """mmpose's declared chumpy is not walked, nor required in the lock."""
-    metadata = {**METADATA, "mmpose": ["chumpy", "torchvision"]}
-    assert check(metadata=metadata) == []
+    """mmpose's declared chumpy and torchvision are left out (not locked, not installed); its other needs
+    must be locked at versions it admits, but are not walked from it."""
     assert check(no_deps="") == [f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, which {NO_DEPS_LOCK} does not pin"]
     assert check(no_deps=lock_text({"mmpose": "1.3.1"})) == [
         f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, {NO_DEPS_LOCK} pins mmpose==1.3.1"]
@@ -259,9 +278,24 @@ def test_the_no_deps_set_in_its_own_file_exactly_and_never_walked():
         f"{LOCK} pins mmpose, which nothing in pyproject.toml needs (for this Python)"]
 
 
+def test_what_the_no_deps_set_declares_is_locked_or_named_as_left_out():
+    """Its real needs must be in the lock, so a new release of mmpose that needs more cannot slip in."""
+    needs_more = {**METADATA, "mmpose": [*METADATA["mmpose"], "munkres>=1.1"]}
+    assert check(metadata=needs_more) == [
+        f"mmpose requires munkres>=1.1, which {LOCK} does not pin (nor does [tool.seds] left-out of pyproject.toml name it)"]
+    assert check(pins={**PINS, "toolz": "0.11.2"}) == [
+        "mmpose requires toolz>=0.12, the locks pin toolz==0.11.2"]
+    seds = {"no-deps": ["mmpose==1.3.2"], "left-out": ["chumpy"]}
+    assert check(project={**PROJECT, "tool": {"seds": seds}}) == [
+        f"mmpose requires torchvision, which {LOCK} does not pin (nor does [tool.seds] left-out of pyproject.toml name it)"]
+    assert check(pins={**PINS, "torchvision": "0.29.1"}, metadata={**METADATA, "torch": ["filelock", "torchvision"], "torchvision": []}) == [
+        "the locks pin torchvision, which pyproject.toml's [tool.seds] left-out says is not installed"]
+
+
 def test_a_locked_package_that_is_not_installed_is_named():
-    metadata = {k: v for k, v in METADATA.items() if k != "iniconfig"}
-    assert check(metadata=metadata) == [f"iniconfig is pinned in {LOCK} but not installed here: make setup"]
+    metadata = {k: v for k, v in METADATA.items() if k not in ("iniconfig", "mmpose")}
+    assert check(metadata=metadata) == [f"mmpose is pinned in {NO_DEPS_LOCK} but not installed here: make setup",
+                                        f"iniconfig is pinned in {LOCK} but not installed here: make setup"]
 
 
 @pytest.mark.parametrize("spec", ["torch>=2.4", "torch==2.13.0", "torch>=2.13,<2.14"])
