@@ -1,5 +1,5 @@
 # The two things a new user runs (README.md):
-#   make repro   set up .venv (first time: ~1.5 min, 2.0 GB) and run the whole pipeline on the sample
+#   make repro   set up .venv (first time: ~2 min, 2.3 GB) and run the whole pipeline on the sample
 #   make test    set up .venv and run the test suite (what CI runs)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
