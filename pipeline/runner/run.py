@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from tqdm import tqdm
-
 from pipeline.config import Params
+from pipeline.progress import Progress
 from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
 from pipeline.runner.runlog import RUNS_FOLDER, record_run
@@ -200,13 +198,15 @@ def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
 def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
     runtime = params.runtime
     spec = run_spec(plan, params, options)
-    bar = tqdm(total=len(todo), desc=plan.stage.name, unit="item", disable=not options.progress,
-               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    bar = Progress(len(todo), plan.stage.name, bar=options.progress, every_s=runtime.progress_every_s)
 
     def absorb(report: ChunkReport) -> None:
         summary.computed += report.computed
         for _, reason, _ in report.failures:
             summary.failed_now[reason] += 1
+
+    def one_item(result) -> None:
+        bar.update(1, failed=int(isinstance(result, Failure)))
 
     try:
         if runtime.scheduler == "synchronous":
@@ -214,7 +214,7 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
                 resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(todo, runtime.chunk_items):
-                    absorb(run_chunk(spec, chunk, on_item=lambda _: bar.update(1)))
+                    absorb(run_chunk(spec, chunk, on_item=one_item))
             except BaseException:
                 discard_worker(spec)
                 raise
@@ -228,7 +228,7 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
                     for future in as_completed(futures):
                         report = future.result()
                         absorb(report)
-                        bar.update(report.computed + len(report.failures))
+                        bar.update(report.computed + len(report.failures), failed=len(report.failures))
                 finally:
                     client.run(flush_worker, spec)
     finally:

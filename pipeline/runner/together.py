@@ -10,19 +10,18 @@ the other alone; a clip all members have is not decoded at all.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from tqdm import tqdm
-
 from pipeline.config import Params
+from pipeline.progress import Progress
 from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker, resolve_device,
                                      run_shared_chunk)
 from pipeline.runner.run import Prepared, RunOptions, RunSummary, dask_client, finish_stage, prepare_stage, run_spec
 from pipeline.runner.stage import ItemRequest
+from pipeline.store.records import Failure
 
 SHARED_DECODE_STAGES = ("pose", "rgb")  # the item stages that can share a decode (both map over probe's view)
 
@@ -81,8 +80,8 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
     lead = members[0]
     runtime, options = lead.params.runtime, lead.options
     specs = tuple(run_spec(p.plan, m.params, m.options) for m, p in zip(members, prepared))
-    bar = tqdm(total=sum(len(p.todo) for p in prepared), desc="+".join(m.stage for m in members), unit="item",
-               disable=not options.progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    bar = Progress(sum(len(p.todo) for p in prepared), "+".join(m.stage for m in members), bar=options.progress,
+                   every_s=runtime.progress_every_s)
 
     def absorb(report: SharedChunkReport) -> None:
         for ready, member_report in zip(prepared, report.members):
@@ -96,7 +95,8 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
             resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(clips, runtime.chunk_items):
-                    absorb(run_shared_chunk(specs, chunk, on_item=lambda _: bar.update(1)))
+                    absorb(run_shared_chunk(specs, chunk,
+                                            on_item=lambda result: bar.update(1, failed=int(isinstance(result, Failure)))))
             except BaseException:
                 for spec in specs:
                     discard_worker(spec)
@@ -113,7 +113,8 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
                     for future in as_completed(futures):
                         report = future.result()
                         absorb(report)
-                        bar.update(sum(r.computed + len(r.failures) for r in report.members))
+                        bar.update(sum(r.computed + len(r.failures) for r in report.members),
+                                   failed=sum(len(r.failures) for r in report.members))
                 finally:
                     for spec in specs:
                         client.run(flush_worker, spec)

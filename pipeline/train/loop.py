@@ -40,6 +40,7 @@ from pipeline.models.checkpoints import RANDOM, resolve_checkpoint
 from pipeline.models.precision import resolve_precision
 from pipeline.models.seds.model import SEDS, SEDSConfig
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
+from pipeline.progress import Progress
 from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap, sentence_groups
@@ -228,11 +229,8 @@ def train(params: Params) -> TrainResult:
                 "step": step, "epoch": step // per_epoch, "history": history, "seconds": seconds,
                 "epoch_sums": sums, "selection": selection, "weights": built.weights}
 
-    progress = None
-    if p.progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=limit, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    progress = Progress(limit, "train", unit="step", bar=p.progress, initial=step, counts_failures=False,
+                        every_s=params.runtime.progress_every_s)
     step_losses: dict[int, float] = {}
     model.train()
     started = time.monotonic()
@@ -259,9 +257,7 @@ def train(params: Params) -> TrainResult:
             for name in LOSS_PARTS[1:]:
                 sums[name] += float(parts[name].detach()) if name in parts else 0.0
             step += 1
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{value:.3f}", epoch=epoch + 1)
+            progress.update(1, loss=f"{value:.3f}", epoch=epoch + 1)
             epoch_done = step % per_epoch == 0
             if epoch_done:
                 record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
@@ -283,8 +279,7 @@ def train(params: Params) -> TrainResult:
                 save_checkpoint(last_path, payload(with_optimizer=True))
             if step >= limit:
                 break
-    if progress is not None:
-        progress.close()
+    progress.close()
     seconds += time.monotonic() - started
     if selection.get("epoch") and best_path.is_file():
         chosen = load_checkpoint(best_path)
