@@ -150,7 +150,12 @@ class RuntimeParams:
     chunk_items: int = knob(32, min=1, help="items per task sent to a worker")
     shard_items: int = knob(256, min=1, help="items per HDF5 shard before it is published")
     shard_seconds: float = knob(300.0, min=1.0, help="publish an open shard after this many seconds (bounds what a kill loses)")
-    max_failures: int = knob(0, min=-1, help="failed items tolerated before the exit code is non-zero (-1: any number)")
+    max_failures: int | float = knob(0, min=-1, help="failed items tolerated before the exit code is non-zero: a count "
+                                                     "(-1: any number) or a fraction of the run's items between 0 and 1 "
+                                                     "(0.05: 5%); a run in which every item failed exits non-zero whatever "
+                                                     "this says")
+    progress_every_s: float = knob(30.0, min=0.1, help="where no progress bar is shown (under DVC, in a batch log), a "
+                                                       "progress line every this many seconds")
     decode_timeout_s: float = knob(120.0, min=1.0, help="seconds a decode may take before it is a recorded decode_timeout failure")
     device: str = knob("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     decoder: str = knob("auto", choices=("auto", "cpu", "nvdec"),
@@ -163,7 +168,16 @@ class RuntimeParams:
                                  "item (frame indices, windows, masks do; float features and keypoints rarely do and "
                                  "stay raw, which keeps random reads fast)")
 
+    def failures_allowed(self, items: int) -> int | None:
+        """How many of `items` may fail before the exit code says so (None: any number)."""
+        if isinstance(self.max_failures, float):
+            return int(self.max_failures * items)
+        return None if self.max_failures < 0 else self.max_failures
+
     def validate(self, prefix: str) -> None:
+        if isinstance(self.max_failures, float) and not 0.0 < self.max_failures < 1.0:
+            raise ParamError(f"{prefix}.max_failures: {self.max_failures!r} is neither a whole number of items nor a "
+                             "fraction between 0 and 1 (e.g. 0.05 for 5%)")
         if not (self.scheduler in ("synchronous", "local") or "://" in self.scheduler):
             raise ParamError(f"{prefix}.scheduler: {self.scheduler!r} is not 'synchronous', 'local' or an address like tcp://host:8786")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):

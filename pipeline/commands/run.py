@@ -22,10 +22,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_device_option(parser)
     parser.add_argument("--scheduler", help="override runtime.scheduler (synchronous, local, tcp://host:port)")
     parser.add_argument("--workers", type=int, help="override runtime.workers")
-    parser.add_argument("--max-failures", type=int, help="override runtime.max_failures (-1: any number)")
+    parser.add_argument("--max-failures", type=_count_or_fraction,
+                        help="override runtime.max_failures: a count (-1: any number) or a fraction between 0 and 1")
     parser.add_argument("--retry-failed", action="store_true", help="recompute items recorded as failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (summary line only)")
     add_feature_sets_option(parser)
+
+
+def _count_or_fraction(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a count or a fraction") from None
 
 
 def add_feature_sets_option(parser: argparse.ArgumentParser) -> None:
@@ -147,10 +158,23 @@ def _execute(stage: str, args: argparse.Namespace, finalize_only: bool) -> int:
 
 
 def _failures_exit(params, summary) -> int:
-    limit = params.runtime.max_failures
-    if limit >= 0 and summary.failed > limit:
-        print(f"seds: {summary.failed} item(s) failed, more than runtime.max_failures = {limit}; the failures "
-              f"table lists each with its reason (seds cache failures {summary.stage})", file=sys.stderr)
+    """EXIT_FAILURES when every item of the run failed (a stage that produced nothing), or more failed
+    than runtime.max_failures allows; the message names the reasons and where each failure is listed."""
+    coverage = summary.coverage
+    items = summary.total
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted((coverage.failed if coverage else summary.failed_now).items()))
+    listing = f"seds cache failures {summary.stage} lists each with its message"
+    if coverage is not None and items and coverage.ok == 0:
+        upstream = (f"{coverage.upstream_failed} skipped because their upstream item failed" if coverage.upstream_failed
+                    else "")
+        print(f"seds: {summary.stage} produced no item: all {items} failed "
+              f"({'; '.join(filter(None, [reasons, upstream]))}); {listing}", file=sys.stderr)
+        return EXIT_FAILURES
+    allowed = params.runtime.failures_allowed(items)
+    if allowed is not None and summary.failed > allowed:
+        limit = params.runtime.max_failures
+        print(f"seds: {summary.failed} of {items} item(s) failed ({reasons}), more than runtime.max_failures = {limit}"
+              f"{f' ({allowed} of {items})' if isinstance(limit, float) else ''}; {listing}", file=sys.stderr)
         return EXIT_FAILURES
     return EXIT_OK
 
