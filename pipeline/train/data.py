@@ -95,7 +95,7 @@ def _open_view(ref: ViewRef, store_root: Path, need_text: bool) -> tuple[dict[st
     if ref.stage not in fingerprints:
         raise StoreError(f"{ref.path} has no fingerprint for stage {ref.stage!r} in its metadata "
                          f"(found {sorted(fingerprints)}); rebuild it with seds finalize {ref.stage}")
-    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status"]
+    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status", f"{ref.stage}_reason"]
     if need_text:
         columns += ["text", "split", "content_hash", "start_s", "end_s"]
     rows = {r["sample_id"]: r for r in _table_rows(table, columns, ref.path)}
@@ -122,6 +122,17 @@ class RgbSource:
         else:
             key = item_key(pose_row["content_hash"], pose_row["start_s"], pose_row["end_s"], self.fingerprint)
         return key if key in self.reader else None
+
+    def reason(self, pose_row: dict[str, Any]) -> str:
+        """Why this source has no item for the clip: its view's failure reason, or the store's."""
+        if self.view_rows is not None:
+            row = self.view_rows.get(pose_row["sample_id"])
+            if row is None:
+                return f"not in the {self.label} view"
+            return row[f"{self.label}_reason"] or "not in the store"
+        key = item_key(pose_row["content_hash"], pose_row["start_s"], pose_row["end_s"], self.fingerprint)
+        failure = self.reader.index.failure_for(key, pose_row["sample_id"])
+        return failure.reason if failure else "not computed for this feature set"
 
 
 SET_PREFIX = "set:"
@@ -177,15 +188,20 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
     pose_rows, pose_reader = _open_view(pose_ref, store_root, need_text=True)
     rgb = open_rgb_sources(rgb_views, Path(manifests_dir), Path(store_root), params)
     clips, skipped, spans = [], Counter(), None
+    why: dict[str, Counter] = {}  # upstream stage -> its failure reasons for the clips left out
     for sample_id, row in pose_rows.items():
         if row["split"] != split:
             continue
         if row[f"{pose_ref.stage}_status"] != "ok" or row[f"{pose_ref.stage}_key"] not in pose_reader:
             skipped[f"{pose_ref.stage} not ok"] += 1
+            why.setdefault(pose_ref.stage, Counter())[row[f"{pose_ref.stage}_reason"] or "not in the store"] += 1
             continue
         keys = [source.key(row) for source in rgb]
         if any(k is None for k in keys):
             skipped["rgb not ok"] += 1
+            for source, key in zip(rgb, keys):
+                if key is None:
+                    why.setdefault(source.label, Counter())[source.reason(row)] += 1
             continue
         pose_key = row[f"{pose_ref.stage}_key"]
         if _length(pose_reader, pose_key, "frames") == 0 or any(
@@ -196,10 +212,29 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
             spans = _part_spans(pose_reader.attrs(pose_key))
         clips.append(Clip(sample_id, row["text"] or "", pose_key, keys))
     if not clips:
-        raise StoreError(f"no usable clips of split {split!r} in {pose_ref.path} and {', '.join(rgb_views)}"
-                         + (f" ({dict(skipped)})" if skipped else "") + ": check the split name and the views")
+        raise StoreError(_no_clips(split, pose_ref, rgb_views, pose_rows, skipped, why))
     clips.sort(key=lambda c: c.sample_id)
     return ClipSet(clips, pose_reader, [source.reader for source in rgb], spans, skipped)
+
+
+def _no_clips(split: str, pose_ref: ViewRef, rgb_views: list[str], pose_rows: dict[str, dict], skipped: Counter,
+              why: dict[str, Counter]) -> str:
+    """Why a split has no usable clip, in the terms of the stage that left them out: a split the views
+    do not hold, or upstream items that failed (by reason, with where each failure is listed)."""
+    splits = sorted({row["split"] for row in pose_rows.values()})
+    if not skipped:
+        return (f"{pose_ref.path} holds no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}): "
+                "check train.split / train.val_split / evaluate.split")
+    parts = [f"{sum(reasons.values())} have no {stage} item ("
+             + ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common()) + ")"
+             for stage, reasons in why.items()]
+    other = skipped.get("no frames or windows")
+    if other:
+        parts.append(f"{other} have no pose frame or rgb window")
+    stages = " / ".join(f"seds cache failures {stage}" for stage in why)
+    return (f"no usable clip of split {split!r} in {pose_ref.path} and {', '.join(rgb_views)}: of its "
+            f"{sum(skipped.values())} clip(s), {'; '.join(parts)}. The upstream stage failed on them"
+            + (f": {stages} lists each clip with its message" if stages else ""))
 
 
 def sentence_groups(texts: list[str]) -> list[list[int]]:

@@ -68,7 +68,7 @@ def test_selection_on_the_test_set_is_labelled(tiny_store, capsys):
 def test_bad_inputs_stop_with_one_line(tiny_store, capsys):
     write_project_params(tiny_store, {"split": "nope", "select": "last"})
     assert cli.main(["train", "--no-progress"]) == 2
-    assert "no usable clips of split 'nope'" in capsys.readouterr().err
+    assert "holds no clip of split 'nope' (its splits: test, train, val)" in capsys.readouterr().err
     write_project_params(tiny_store, {"cgaf_keys": [5]})
     assert cli.main(["train"]) == 2
     assert "train.cgaf_keys: 1 entries for 2 layer(s)" in capsys.readouterr().err

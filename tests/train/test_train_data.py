@@ -72,8 +72,18 @@ def test_load_clips_reads_every_kept_frame_and_the_rgb_windows(tmp_path):
     expected = window_frames(pose["frames"], rgb)
     np.testing.assert_array_equal(clip.windows, expected)
     assert np.abs(pose["frames"][clip.windows] - rgb).max() <= 1
-    with pytest.raises(StoreError, match="no usable clips of split 'nope'"):
+    with pytest.raises(StoreError, match=r"holds no clip of split 'nope' \(its splits: test, train\)"):
         load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "nope")
+
+
+def test_a_split_whose_clips_all_failed_upstream_says_which_stage_failed_and_why(tmp_path):
+    """Not "check the split name": the clips are there, their select items failed; the message counts
+    them by reason and says where each failure is listed."""
+    build_store(tmp_path, sentences=3, splits=("train", "test"), fail=("s000_r0", "s001_r0", "s002_r0"))
+    with pytest.raises(StoreError) as err:
+        load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
+    assert ("no usable clip of split 'train'" in str(err.value) and "of its 3 clip(s), 3 have no select item "
+            "(error: 3)" in str(err.value) and "seds cache failures select lists each clip" in str(err.value))
 
 
 def test_windows_beyond_steps_are_thinned_evenly_and_fewer_are_padded(tmp_path):

@@ -111,7 +111,7 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                     writer.add(Item(key, sid, {"features": (base + noise).astype(np.float16),
                                                "windows": windows.astype(np.int64)}, {"num_windows": len(windows)}))
                     rgb_rows[stage].append({"sample_id": sid, "text": text, "split": split,
-                                            f"{stage}_key": key, f"{stage}_status": "ok"})
+                                            f"{stage}_key": key, f"{stage}_status": "ok", f"{stage}_reason": None})
         for writer in writers:
             writer.close()
     _write_view(views, "select", select_dir.fingerprint, select_rows)
