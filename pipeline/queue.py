@@ -79,7 +79,7 @@ def render_slurm(stages: str | list[str], project: Path, opts: SlurmOptions, use
                 f"mkdir -p {shlex.quote(opts.log_dir)}"]
     gpus = opts.gpus if uses_gpu else 0
     device = "cuda" if gpus else "cpu"
-    sets = " --all-feature-sets" if "rgb" in stages else ""  # as dvc.yaml's extract stage: every I3D the trainer mixes
+    sets = " --used-feature-sets" if "rgb" in stages else ""  # as dvc.yaml's extract stage: every I3D the trainer mixes
     array = _header(f"seds-{stage}", opts, True, gpus) + [""] + prologue + [
         ': "${SLURM_ARRAY_TASK_ID:?run as a SLURM array task, or set SLURM_ARRAY_TASK_ID by hand}"',
         "# One task = one shard; tasks write their own shard files into the store, never each other's.",

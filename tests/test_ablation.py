@@ -48,7 +48,7 @@ def _ablation_clone(tmp_path, template, chdir):
     chdir(project)
     for stage in ("gt_keypoints", "select"):
         assert main(["run", stage, "--no-progress"]) == 0, stage
-    assert main(["run", "pose", "rgb", "--no-progress", "--all-feature-sets"]) == 0  # dvc.yaml's extract stage
+    assert main(["run", "pose", "rgb", "--no-progress", "--used-feature-sets"]) == 0  # dvc.yaml's extract stage
     done = dvc(project, "commit", "-f", *UPSTREAM)
     assert done.returncode == 0, done.stdout + done.stderr
     _git(project, "add", "-A")

@@ -40,9 +40,10 @@ def _count_or_fraction(text: str) -> int | float:
 
 
 def add_feature_sets_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--all-feature-sets", action="store_true",
-                        help="rgb: every entry of rgb.feature_sets, rgb.feature_set last (its view is the one "
-                             "written), as the dvc.yaml stage does so that mixed sets (train.rgb_views) all exist")
+    parser.add_argument("--used-feature-sets", action="store_true",
+                        help="rgb: every feature set something reads (rgb.feature_set, whose view is written last, and "
+                             "each set:NAME of train.rgb_views), each fingerprint once, as the dvc.yaml stage does; "
+                             "sets nothing reads are neither computed nor need their checkpoints")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -67,8 +68,8 @@ def execute_stages(stages: list[str], args: argparse.Namespace, finalize_only: b
                          "(one decode per clip); run other stages one at a time")
     if finalize_only:
         for stage in SHARED_DECODE_STAGES:
-            sets = getattr(args, "all_feature_sets", False) and stage == "rgb"
-            code = execute(stage, argparse.Namespace(**{**vars(args), "all_feature_sets": sets}), finalize_only=True)
+            sets = getattr(args, "used_feature_sets", False) and stage == "rgb"
+            code = execute(stage, argparse.Namespace(**{**vars(args), "used_feature_sets": sets}), finalize_only=True)
             if code != EXIT_OK:
                 return code
         return EXIT_OK
@@ -76,14 +77,16 @@ def execute_stages(stages: list[str], args: argparse.Namespace, finalize_only: b
 
 
 def _rgb_feature_sets(args: argparse.Namespace) -> list[str | None]:
-    """The rgb.feature_set override of each rgb run: every set, the selected one last (its view is the one
-    written) with --all-feature-sets; otherwise the selected one only (None: no override)."""
+    """The rgb.feature_set override of each rgb run: with --used-feature-sets, the sets something reads
+    (see add_feature_sets_option), rgb.feature_set last; otherwise the selected one only (None)."""
     from pipeline.config import load_params
+    from pipeline.rgb.sets import SET_PREFIX, distinct_sets
 
-    if not getattr(args, "all_feature_sets", False):
+    if not getattr(args, "used_feature_sets", False):
         return [None]
-    rgb = load_params(args.params, _overrides(args))["rgb"]
-    return [*(name for name in rgb.feature_sets if name != rgb.feature_set), rgb.feature_set]
+    params = load_params(args.params, _overrides(args))
+    read = [entry[len(SET_PREFIX):] for entry in params["train"].rgb_views if entry.startswith(SET_PREFIX)]
+    return list(distinct_sets(params, [*read, params["rgb"].feature_set]))
 
 
 def _execute_together(args: argparse.Namespace) -> int:
@@ -117,19 +120,13 @@ def _execute_together(args: argparse.Namespace) -> int:
 
 
 def execute(stage: str, args: argparse.Namespace, finalize_only: bool = False) -> int:
-    if getattr(args, "all_feature_sets", False):
-        return _execute_every_feature_set(stage, args, finalize_only)
-    return _execute(stage, args, finalize_only)
-
-
-def _execute_every_feature_set(stage: str, args: argparse.Namespace, finalize_only: bool) -> int:
-    from pipeline.config import ParamError, load_params
+    if not getattr(args, "used_feature_sets", False):
+        return _execute(stage, args, finalize_only)
+    from pipeline.config import ParamError
 
     if stage != "rgb":
-        raise ParamError(f"--all-feature-sets is an rgb option; {stage} has no feature sets")
-    rgb = load_params(args.params, _overrides(args))["rgb"]
-    others = [name for name in rgb.feature_sets if name != rgb.feature_set]
-    for name in [*others, rgb.feature_set]:
+        raise ParamError(f"--used-feature-sets is an rgb option; {stage} has no feature sets")
+    for name in _rgb_feature_sets(args):
         one = argparse.Namespace(**{**vars(args), "overrides": [*(args.overrides or []), f"rgb.feature_set={name}"]})
         code = _execute(stage, one, finalize_only)
         if code != EXIT_OK:

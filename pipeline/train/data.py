@@ -35,6 +35,7 @@ from torch.utils.data import Dataset, Sampler
 
 from pipeline.config import Params
 from pipeline.fingerprint import item_key
+from pipeline.rgb.sets import SET_PREFIX
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
@@ -133,9 +134,6 @@ class RgbSource:
         key = item_key(pose_row["content_hash"], pose_row["start_s"], pose_row["end_s"], self.fingerprint)
         failure = self.reader.index.failure_for(key, pose_row["sample_id"])
         return failure.reason if failure else "not computed for this feature set"
-
-
-SET_PREFIX = "set:"
 
 
 def open_rgb_sources(entries: list[str], manifests_dir: Path, store_root: Path, params: Params | None) -> list[RgbSource]:
