@@ -66,6 +66,7 @@ class RgbStage(Stage):
         import torch
 
         from pipeline.models.i3d import load_i3d
+        from pipeline.models.memory_budget import rgb_batch
         from pipeline.models.precision import resolve_precision
         from pipeline.rgb.extractor import WindowExtractor
 
@@ -74,7 +75,8 @@ class RgbStage(Stage):
         self.layout = loaded.layout
         device = torch.device(ctx.device)
         self.precision = resolve_precision(ctx.device, p.precision)
-        self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
+        batch = rgb_batch(p.batch_size, p.window, p.size, ctx.device, ctx.workers)
+        self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, batch, self.precision, p.compile)
         self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
         self.reader = open_nvdec(self.params.runtime.decoder, ctx.device)  # None: every clip on the CPU
         self._plans: dict[str, tuple[ItemRequest, WindowPlan, Mapping[str, str]]] = {}  # clips in the extractor, by key

@@ -45,6 +45,12 @@ class WorkerContext:
     fingerprints: dict[str, str]  # stage -> fingerprint of every upstream stage (from the input view)
     _readers: dict[str, StageReader] = field(default_factory=dict)
 
+    @property
+    def workers(self) -> int:
+        """Worker processes sharing this machine's memory: runtime.workers of a local cluster, else 1."""
+        runtime = self.params.runtime
+        return runtime.workers if runtime.scheduler == "local" else 1
+
     def upstream_reader(self, stage: str) -> StageReader:
         reader = self._readers.get(stage)
         if reader is None:
