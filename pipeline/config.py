@@ -184,8 +184,27 @@ class RuntimeParams:
             raise ParamError(f"{prefix}.device: {self.device!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+@dataclass(frozen=True)
+class GraphParams:
+    """Which optional stages dvc.yaml holds: each is a `foreach` over one of these lists, and an empty list
+    makes no stage, so under a real dataset's profile `dvc status` and `dvc repro` never speak of them."""
+
+    sample: list[str] = knob(default_factory=list, help="['synthetic']: the built-in sample stage (sample@synthetic), "
+                                                        "which renders data/sample; [] where the data is a real dataset")
+    gt_keypoints: list[str] = knob(default_factory=list, help="['sample']: the gt_keypoints stage (gt_keypoints@sample), "
+                                                              "the sample's ground-truth keypoints for select.source: "
+                                                              "gt_keypoints; [] where select reads pose")
+
+    def validate(self, prefix: str) -> None:
+        for name, value in (("sample", self.sample), ("gt_keypoints", self.gt_keypoints)):
+            if len(value) > 1:
+                raise ParamError(f"{prefix}.{name}: {value!r} would make {len(value)} copies of the stage; give one "
+                                 "name or an empty list")
+
+
 SECTIONS: dict[str, str] = {
     "runtime": "pipeline.config:RuntimeParams",
+    "graph": "pipeline.config:GraphParams",
     "data": "pipeline.manifest.params:DataParams",
     "sample": "pipeline.sample.generate:SampleParams",
     "probe": "pipeline.video.probe:ProbeParams",

@@ -71,7 +71,7 @@ def test_report_ablation_tables_two_dvc_experiments(tmp_path, tiny_project_templ
     for name, sets in experiments.items():
         done = dvc(project, "exp", "run", "evaluate", "-n", name, *sets)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert re.findall(r"Running stage '(\w+)'", done.stdout) == ["train", "evaluate"], done.stdout
+        assert re.findall(r"Running stage '([\w@]+)'", done.stdout) == ["train", "evaluate"], done.stdout
         _git(project, "checkout", "params.yaml")  # the next experiment starts from the baseline again
 
     capsys.readouterr()
