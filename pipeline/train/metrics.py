@@ -8,6 +8,8 @@ Two protocols (evaluate.protocol):
   sentence (identical text); the candidates are the S distinct sentences and the S groups.
   V2T: each clip ranks the S sentences (R@K over the N clips);
   T2V: each sentence ranks the S groups, a group scoring its best clip (R@K over the S sentences).
+  MedR as the release takes it: T2V np.median (compute_metrics), V2T torch.median, the lower of the
+  two middle ranks when their count is even (tensor_text_to_video_metrics).
 Ranks are 1-based, one per query. Ties: `pessimistic` ranks the true item after every candidate with
 an equal score, rank = #{score >= true score}; `optimistic` before them, rank = 1 + #{score > true
 score}. R@K = percentage of queries with rank <= K; MedR, MeanR = median, mean rank.
@@ -49,9 +51,16 @@ def ranks(similarity: np.ndarray, tie_rule: str = "pessimistic") -> np.ndarray:
     return ranks_of(sim, np.arange(len(sim)), tie_rule)
 
 
-def rank_metrics(r: np.ndarray) -> dict[str, float]:
+def rank_metrics(r: np.ndarray, median: str = "mean") -> dict[str, float]:
+    """R@K, MedR and MeanR of 1-based ranks. `median`: `mean` of the two middle ranks when their count is
+    even (np.median), or the `lower` of them (torch.median, the release's V2T)."""
     out = {f"R@{k}": float(100.0 * np.mean(r <= k)) for k in KS}
-    out["MedR"] = float(np.median(r))
+    if median == "lower":
+        out["MedR"] = float(np.sort(r)[(len(r) - 1) // 2])
+    elif median == "mean":
+        out["MedR"] = float(np.median(r))
+    else:
+        raise ValueError(f"median must be 'mean' or 'lower', got {median!r}")
     out["MeanR"] = float(np.mean(r))
     return out
 
@@ -84,7 +93,7 @@ def grouped_metrics(similarity: np.ndarray, texts: list[str], tie_rule: str = "p
     best = np.full((len(heads), len(heads)), -np.inf)                    # [group, sentence]: best clip
     np.maximum.at(best, group, by_sentence)
     t2v = ranks_of(best.T, np.arange(len(heads)), tie_rule)
-    return {"t2v": rank_metrics(t2v), "v2t": rank_metrics(v2t)}
+    return {"t2v": rank_metrics(t2v), "v2t": rank_metrics(v2t, median="lower")}
 
 
 def protocol_metrics(similarity: np.ndarray, texts: list[str], protocol: str, tie_rule: str) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.train.metrics import group_by_sentence, grouped_metrics, protocol_metrics
+from pipeline.train.metrics import group_by_sentence, grouped_metrics, protocol_metrics, rank_metrics
 
 # 4 clips; clips 0 and 2 share sentence "a" (the second copy with a trailing space: texts are stripped).
 TEXTS = ["a", "b", "a ", "c"]
@@ -34,9 +34,16 @@ def test_groups():
     assert heads.tolist() == [0, 1, 3]
 
 
+def test_the_release_takes_the_lower_middle_rank_as_v2t_median():
+    """torch.median (the release's V2T) takes the lower of the two middle ranks, np.median (its T2V) their mean."""
+    r = np.array([4, 1, 2, 7])
+    assert rank_metrics(r)["MedR"] == 3.0 and rank_metrics(r, median="lower")["MedR"] == 2.0
+    assert rank_metrics(np.array([3, 1, 2]), median="lower")["MedR"] == 2.0
+
+
 def test_pessimistic_by_hand():
     m = grouped_metrics(SIM, TEXTS, "pessimistic")
-    assert m["v2t"] == {"R@1": 50.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.5, "MeanR": 1.5}      # ranks 1 2 2 1
+    assert m["v2t"] == {"R@1": 50.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.0, "MeanR": 1.5}      # ranks 1 2 2 1
     t2v = m["t2v"]                                                                                 # ranks 1 2 2
     assert t2v["R@1"] == pytest.approx(100 / 3) and t2v["R@5"] == 100.0
     assert t2v["MedR"] == 2.0 and t2v["MeanR"] == pytest.approx(5 / 3)
