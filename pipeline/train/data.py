@@ -313,13 +313,22 @@ class EpochBatches(Sampler[list[int]]):
             yield chosen[b * self.batch_size:(b + 1) * self.batch_size]
 
 
+SWAP_DRAWS = 3  # textaugment EDA.swap_word: a fourth draw ends the attempt whatever it gives
+
+
 def random_swap(text: str, swaps: int, rng: np.random.Generator) -> str:
-    """EDA random swap (Wei & Zou 2019, the textaugment package the authors call): `swaps` times, two
-    distinct random word positions exchange their words."""
+    """EDA random swap as the textaugment package the authors call does it (EDA.random_swap and
+    swap_word): `swaps` times, a first word position is drawn, then a second one until it differs; an
+    attempt whose first three second draws all equal the first gives up and swaps nothing, so a sentence
+    of n words stays as it is with probability (1/n)^3 per swap (1/8 for two words)."""
     words = text.split()
     if len(words) < 2:
         return text
     for _ in range(swaps):
-        i, j = rng.choice(len(words), size=2, replace=False)
-        words[i], words[j] = words[j], words[i]
+        i = int(rng.integers(len(words)))
+        for _ in range(SWAP_DRAWS):
+            j = int(rng.integers(len(words)))
+            if j != i:
+                words[i], words[j] = words[j], words[i]
+                break
     return " ".join(words)

@@ -49,7 +49,7 @@ from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PL
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3   # 3: textaugment's random swap (may give up)
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:

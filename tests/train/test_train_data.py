@@ -49,6 +49,11 @@ def test_random_swap_and_its_probability():
     assert sorted(once.split()) == sorted(text.split())
     assert sum(a != b for a, b in zip(once.split(), text.split())) == 2     # one swap: exactly two positions
     assert random_swap("hello", 1, np.random.default_rng(0)) == "hello"
+    # textaugment's swap_word gives up when its first three second draws all equal the first: a 2-word
+    # sentence stays as it is with probability (1/2)^3 = 1/8 (4,000 draws: 500 expected, sd 21)
+    rng = np.random.default_rng(11)
+    kept = sum(random_swap("hello you", 1, rng) == "hello you" for _ in range(4000))
+    assert 430 < kept < 570
     p = TrainParams(augment_p=0.5, swaps=1)
     texts = [f"w{i} x{i} y{i} z{i}" for i in range(400)]
     changed = sum(a != b for a, b in zip(_augmented(texts, p, step=7), texts))
