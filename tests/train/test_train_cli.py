@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import pipeline.cli as cli
+from pipeline.train.groups import sentence_groups
 from pipeline.train.metrics import grouped_metrics, retrieval_metrics
 
 from train_support import build_store, write_project_params
@@ -42,7 +43,8 @@ def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, capsys):
     with np.load(tmp_path / "runs/evaluate/similarity.npz", allow_pickle=False) as sims:
         assert sims["fused"].shape == sims["pose"].shape == sims["rgb"].shape == (12, 12)
         texts = sims["texts"].tolist()
-        assert grouped_metrics(sims["fused"], texts) == {"t2v": metrics["t2v"], "v2t": metrics["v2t"]}
+        groups = sentence_groups(texts, sims["sentence_ids"].tolist())
+        assert grouped_metrics(sims["fused"], groups) == {"t2v": metrics["t2v"], "v2t": metrics["v2t"]}
         assert retrieval_metrics(sims["fused"]) == {k: metrics["protocols"]["per_clip"]["fused"][k]
                                                      for k in ("t2v", "v2t")}
         assert list(sims["sample_ids"]) == sorted(sims["sample_ids"]) and texts[0].endswith(".")
@@ -131,6 +133,6 @@ def test_a_pose_only_model_evaluates_on_its_pose_stream(tiny_store):
     assert metrics["headline"] == "pose" and set(metrics["streams"]) == {"pose"}
     assert metrics["t2v"] == metrics["streams"]["pose"]["t2v"]
     with np.load(tiny_store / "runs/evaluate/similarity.npz", allow_pickle=False) as sims:
-        assert {"pose", "sample_ids", "texts"} == set(sims.files)
+        assert {"pose", "sample_ids", "texts", "sentence_ids"} == set(sims.files)
     assert (tiny_store / "runs/evaluate/figures/retrieval_top3.png").is_file()
     assert "| Pose only | authors' protocol" in (tiny_store / "runs/evaluate/report.md").read_text()

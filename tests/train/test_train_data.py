@@ -1,5 +1,6 @@
-"""Reading clips from the store views: window frames, window thinning, padding, skipping, RGB mixing,
-the authors' one-clip-per-sentence epochs, text augmentation."""
+"""Reading clips from the store views: window frames (rgb-aligned and the release's kept-frame windows),
+short clips padded with copies of their last frame, window thinning, padding, skipping (the release's
+rules included), RGB mixing, the authors' one-clip-per-sentence epochs, text augmentation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch
 
 from pipeline.store.layout import StoreError
 from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, collate, load_clips, random_swap, read_clip,
-                                 sentence_groups, window_frames)
+                                 window_frames)
+from pipeline.train.groups import sentence_groups
 from pipeline.train.loop import _augmented
 from pipeline.train.params import TrainParams
 
@@ -29,7 +31,8 @@ def test_window_frames_are_the_same_frames_or_the_nearest_kept_one():
 
 def test_sentence_groups_pair_each_sentence_with_its_clips():
     texts = ["a b", "c", "a b ", "d", "c"]
-    assert sentence_groups(texts) == [[0, 2], [1, 4], [3]]
+    assert sentence_groups(texts).members == [[0, 2], [1, 4], [3]]
+    assert sentence_groups(texts, ["s1", "s2", "s3", "s4", "s2"]).members == [[0], [1, 4], [2], [3]]
 
 
 def test_epochs_visit_each_sentence_once_with_a_seeded_clip():
