@@ -80,8 +80,8 @@ def _filip(metrics: dict[str, Any]) -> str:
 
 
 def _metrics(metrics: dict[str, Any]) -> list[str]:
-    note = metrics.get("clips_note", "")
-    left_out = f" ({note})" if "left out" in note else ""
+    note, count = metrics.get("clips_note", ""), f"{metrics['clips']} clips"
+    left_out = note[len(count):] if note.startswith(count) else ""   # clips left out or kept despite a rule
     headline = metrics.get("protocol", "per_clip")
     texts = f"{metrics['distinct_texts']} distinct texts, " if "distinct_texts" in metrics else ""
     lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, listed by "

@@ -155,7 +155,8 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
               "repeated_texts": 0, "protocol": "per_clip", "streams": streams, "protocols": {"per_clip": streams},
               "selection": {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
                             "metric": "fused T2V R@1, per_clip protocol"},
-              "checkpoint": "runs/train/model.pt", "clips_note": f"{n} clips", "seconds": 12.5}
+              "checkpoint": "runs/train/model.pt", "seconds": 12.5,
+              "clips_note": f"{n} clips (1 with a hand never boxed (kept, that hand zero))"}
     (out / "metrics.json").write_text(json.dumps(record))
     train_dir = project / "runs" / "train"
     (train_dir / "plots").mkdir(parents=True)
@@ -187,7 +188,8 @@ def test_figures_and_report_from_evaluate_outputs(project):
     fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
     assert f"| Fused (SEDS) | per clip (headline) | {fused['t2v']['R@1']:.1f} |" in report
     assert "| RGB only | per clip (headline) | 0.0 |" in report and "chance R@1 25.0 %" in report
-    assert ("4 clips, listed by how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
+    assert ("4 clips (1 with a hand never boxed (kept, that hand zero)), listed by "
+            "how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
             "sentence_id (4 distinct texts, 0 clips share their text with another clip)") in report
     assert "Model: epoch 1 of training, the best fused T2V R@1, per_clip protocol on split `val`" in report
     assert "final loss 3.500; last validation (epoch 1): T2V R@1 25.0 %, V2T R@1 50.0 %" in report
