@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.report.retrieval_figure import TOP_K, ranked_clips, render_retrieval
+from pipeline.report.retrieval_figure import TOP_K, render_retrieval
 from pipeline.report.similarity_figure import TokenMaps, render_similarity
+from pipeline.train.groups import sentence_groups
+from pipeline.train.metrics import T2VRetrieval
 from pipeline.train.outputs import SIMILARITY_FILE, TOKEN_MAPS_FILE
 
 FIGURES_DIR = "figures"
@@ -34,6 +36,7 @@ class EvaluateOutputs:
     matrices: dict[str, np.ndarray]
     sample_ids: list[str]
     texts: list[str]
+    sentence_ids: list[str | None]     # None where the clip has none (or the file predates them)
     maps: list[TokenMaps]
 
 
@@ -46,6 +49,8 @@ def load_outputs(out: Path) -> EvaluateOutputs:
     with np.load(out / SIMILARITY_FILE, allow_pickle=False) as sims:
         matrices = {s: sims[s] for s in ("fused", "pose", "rgb") if s in sims.files}   # a pose-only model: pose
         sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
+        sentence_ids = [s or None for s in sims["sentence_ids"].tolist()] if "sentence_ids" in sims.files else \
+            [None] * len(sample_ids)
     at = {s: i for i, s in enumerate(sample_ids)}
     maps = []
     with np.load(out / TOKEN_MAPS_FILE, allow_pickle=False) as z:
@@ -59,7 +64,7 @@ def load_outputs(out: Path) -> EvaluateOutputs:
                                   z["pose"][p][steps][:, words], z["rgb"][p][steps][:, words],
                                   np.flatnonzero(steps), {s: float(m[i, i]) for s, m in matrices.items()},
                                   len(steps)))
-    return EvaluateOutputs(matrices, sample_ids, texts, maps)
+    return EvaluateOutputs(matrices, sample_ids, texts, sentence_ids, maps)
 
 
 def write_figures(out: Path, params: Any) -> list[Path]:
@@ -77,14 +82,17 @@ def write_figures(out: Path, params: Any) -> list[Path]:
     e = params["evaluate"]
     at = {s: i for i, s in enumerate(saved.sample_ids)}
     queries = [at[m.sample_id] for m in saved.maps]
-    shown = sorted({saved.sample_ids[hit.index] for q in queries for m in saved.matrices.values()
-                    for hit in ranked_clips(m, q, TOP_K, e.tie_rule)})
+    groups = sentence_groups(saved.texts, saved.sentence_ids, e.group_by)
+    tables = [T2VRetrieval(m, groups, e.protocol) for m in saved.matrices.values()]
+    shown = sorted({saved.sample_ids[hit.clip] for q in queries for table in tables
+                    for hit in table.top(table.query_of(q), TOP_K, e.tie_rule)})
     strips = clip_strips(Path(params.runtime.manifests), Path(params["data"].root), shown, e.figure_frames,
                          params.runtime.decode_timeout_s)
+    candidates = f"{len(groups.heads)} sentence groups" if e.protocol == "authors" else f"{len(saved.sample_ids)} clips"
     paths = [render_retrieval(folder / RETRIEVAL_PNG, saved.matrices, saved.sample_ids, saved.texts, queries,
-                              strips, e.tie_rule,
-                              title=f"Text-to-video retrieval on split {e.split!r}: top {TOP_K} of "
-                                    f"{len(saved.sample_ids)} clips per query")]
+                              strips, groups, e.protocol, e.tie_rule,
+                              title=f"Text-to-video retrieval on split {e.split!r} ({e.protocol} protocol): "
+                                    f"top {TOP_K} of {candidates} per query")]
     for k, maps in enumerate(saved.maps, 1):
         paths.append(render_similarity(folder / fine_grained_png(k), maps))
     return paths

@@ -80,16 +80,19 @@ def _filip(metrics: dict[str, Any]) -> str:
 
 
 def _metrics(metrics: dict[str, Any]) -> list[str]:
-    note = metrics.get("clips_note", "")
-    left_out = f" ({note})" if "left out" in note else ""
+    note, count = metrics.get("clips_note", ""), f"{metrics['clips']} clips"
+    left_out = note[len(count):] if note.startswith(count) else ""   # clips left out or kept despite a rule
     headline = metrics.get("protocol", "per_clip")
-    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, {metrics.get('sentences', '?')} distinct "
-             f"sentences ({metrics.get('repeated_texts', 0)} clips share theirs with another clip); chance R@1 "
+    texts = f"{metrics['distinct_texts']} distinct texts, " if "distinct_texts" in metrics else ""
+    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, listed by "
+             f"{metrics.get('split_source') or 'an annotation source not recorded'}; {metrics.get('sentences', '?')} "
+             f"sentence groups by {metrics.get('grouping', 'text')} ({texts}{metrics.get('repeated_texts', 0)} clips "
+             f"share their text with another clip); chance R@1 "
              f"{metrics['chance_R@1']:.1f} % under the headline protocol, {PROTOCOL_NAMES.get(headline, headline)}; "
-             f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better). The authors' protocol: "
-             "T2V ranks the distinct sentences' clip groups by their best clip, V2T ranks each clip against the "
-             "distinct sentences; per clip: every clip against every clip's sentence.", "", _selection(metrics), "",
-             _filip(metrics), ""]
+             f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better; V2T MedR of the authors' "
+             "protocol is the lower middle rank, as the release's torch.median). The authors' protocol: T2V ranks "
+             "the sentence groups by their best clip, V2T ranks each clip against the groups' sentences; per clip: "
+             "every clip against every clip's sentence.", "", _selection(metrics), "", _filip(metrics), ""]
     protocols = metrics.get("protocols") or {headline: metrics["streams"]}
     rows = []
     for stream in ("fused", "pose", "rgb"):

@@ -43,14 +43,15 @@ from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.progress import Progress
 from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap, sentence_groups
+from pipeline.train.data import ClipDataset, ClipRules, ClipSet, EpochBatches, collate, load_clips, random_swap
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
+from pipeline.train.groups import sentence_groups
 from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
 from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PLOT, VAL_PLOT
 from pipeline.train.params import TrainParams
 
-LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
-TRAINER_VERSION = 2
+LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match", "kl")
+TRAINER_VERSION = 3   # 3: sentence-id groups, textaugment's swap, last-frame copies, pose_windows, hand_without_box
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:
@@ -62,7 +63,8 @@ def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfi
         text_heads=p.text_heads, max_words=p.max_words, cgaf_keys=tuple(p.keys_per_layer()), cgaf_heads=p.cgaf_heads,
         cgaf_ff=p.cgaf_ff, cgaf_dropout=p.cgaf_dropout, tau=p.tau, logit_scale_init=p.logit_scale_init,
         logit_scale_max=p.logit_scale_max, dual_mix=p.dual_mix, match_weight=p.match_weight,
-        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant)
+        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant, rgb_pose_kl=p.rgb_pose_kl,
+        kl_pose_weight=p.kl_pose_weight, kl_rgb_weight=p.kl_rgb_weight, kl_temperature=p.kl_temperature)
 
 
 @dataclass
@@ -173,12 +175,13 @@ def train(params: Params) -> TrainResult:
         torch.set_num_threads(p.threads or runtime.threads_per_worker)
     out = Path(p.out)
     manifests, store = Path(runtime.manifests), Path(runtime.store)
-    clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params)
+    rules = ClipRules.of(p, params)
+    clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params, rules)
     select_split = _selection_split(p, params)
     select_clips: ClipSet | None = None
     if select_split:
         try:
-            select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params)
+            select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params, rules)
         except StoreError as err:
             raise StoreError(f"{err} (train.select: {p.select} evaluates split {select_split!r}; "
                              "train.select: last needs no selection split)") from err
@@ -189,7 +192,8 @@ def train(params: Params) -> TrainResult:
     dataset = ClipDataset(clips, p.steps, with_scores, alpha, p.preload)
     select_dataset = ClipDataset(select_clips, p.steps, with_scores, alpha, p.preload) if select_clips else None
     texts = [c.text for c in clips.clips]
-    groups = sentence_groups(texts) if p.sampling == "sentence" else [[i] for i in range(len(texts))]
+    sentences = sentence_groups(texts, [c.sentence_id for c in clips.clips], p.group_by)
+    groups = sentences.members if p.sampling == "sentence" else [[i] for i in range(len(texts))]
     per_epoch = EpochBatches.count(len(groups), p.batch_size)
     if per_epoch == 0:
         raise StoreError(f"split {p.split!r} has {len(groups)} usable {p.sampling}(s): a contrastive step needs two")
@@ -205,8 +209,8 @@ def train(params: Params) -> TrainResult:
                                  "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None}
     last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
     identity = {**p.identity(), "trainer_version": TRAINER_VERSION, "artifacts": built.artifacts,
-                "selection": [select_split, e.protocol, e.tie_rule],
-                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips])}
+                "selection": [select_split, e.protocol, e.tie_rule, e.group_by],
+                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips] + [sentences.group.tolist()])}
     if p.resume and last_path.is_file():
         ck = load_checkpoint(last_path)
         if json.dumps(ck["identity"], sort_keys=True) == json.dumps(identity, sort_keys=True):
@@ -267,7 +271,7 @@ def train(params: Params) -> TrainResult:
                 if select_dataset is not None and (epoch + 1) % p.eval_every == 0:
                     sims = similarities(model, select_clips, select_dataset, device, p.eval_batch_size,
                                         p.num_workers, p.amp)
-                    scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline)
+                    scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline, e.group_by)
                     record.update({f"{d}_{m}": scores[d][m] for d in ("t2v", "v2t") for m in scores[d]})
                     if record["t2v_R@1"] >= selection.get("value", -1.0):
                         selection.update(epoch=epoch + 1, step=step, value=record["t2v_R@1"])
@@ -288,7 +292,8 @@ def train(params: Params) -> TrainResult:
     else:
         save_checkpoint(out / MODEL_FILE, payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
-               "clips": len(dataset), "sentences": len(sentence_groups(texts)), "selection": selection,
+               "clips": len(dataset), "sentences": len(sentences.heads), "grouping": sentences.by,
+               "split_source": clips.source_note(), "selection": selection,
                "final": history[-1] if history else {}}
     _write_reports(out, history, summary)
     return TrainResult(out, step, total_steps, len(history), seconds, clips.describe(), notes, history, selection,

@@ -17,11 +17,12 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import ParamError, build_section, load_params
 from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png, write_figures
-from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, ranked_clips, render_retrieval, true_rank
+from pipeline.report.retrieval_figure import CORRECT, figure_size, frame_strip, render_retrieval
 from pipeline.report.run_report import write_run_report
 from pipeline.report.similarity_figure import FIGURE_IN, TokenMaps, render_similarity
 from pipeline.train.evaluate import figure_indices, no_token_maps
-from pipeline.train.metrics import retrieval_metrics
+from pipeline.train.groups import sentence_groups
+from pipeline.train.metrics import T2VRetrieval, grouped_metrics, retrieval_metrics
 from pipeline.train.outputs import TOKEN_MAPS_FILE
 from pipeline.train.params import TrainParams
 
@@ -49,20 +50,32 @@ def count_colour(image: np.ndarray, rgb: tuple[int, int, int]) -> int:
     return int(np.all(image == np.array(rgb, np.uint8), axis=-1).sum())
 
 
-def test_ranked_clips_put_ties_where_the_metrics_do():
-    sim = np.array([[0.5, 0.1, 0.0, 0.0],   # [clip, sentence]: sentence 0 ties its clip 0 with clip 2
-                    [0.2, 0.9, 0.0, 0.1],
-                    [0.5, 0.3, 0.8, 0.2],
-                    [0.1, 0.2, 0.3, 0.7]], np.float32)
-    pessimistic = ranked_clips(sim, 0, 3, "pessimistic")
-    assert [(h.index, h.correct) for h in pessimistic] == [(2, False), (0, True), (1, False)]
-    assert [h.index for h in ranked_clips(sim, 0, 3, "optimistic")] == [0, 2, 1]
-    assert pessimistic[0].score == pytest.approx(0.5)
+def test_figure_ranks_are_the_metrics_ranks_under_either_protocol():
+    """The figure reads its top clips and true ranks from T2VRetrieval, the metrics' own ranking: per clip
+    as before, and under the authors' protocol by sentence group. Clips 0 and 2 share a sentence; for it,
+    clip 2 (0.5) ties clip 0 (0.5): per clip its own clip 0 ranks 2nd (pessimistic), but its group ranks
+    1st. The figure once ranked clips per clip under every protocol, disagreeing with the headline."""
+    sim = np.array([[0.5, 0.1, 0.5, 0.0],   # [clip, sentence of clip j]: columns 0 and 2 are one sentence
+                    [0.2, 0.9, 0.2, 0.1],
+                    [0.5, 0.3, 0.5, 0.2],
+                    [0.1, 0.2, 0.1, 0.7]], np.float32)
+    texts = ["hi", "book", "hi", "you"]
+    per_clip = T2VRetrieval(sim, sentence_groups(texts), "per_clip")
+    assert [(h.clip, h.correct) for h in per_clip.top(0, 3, "pessimistic")] == [(2, False), (0, True), (1, False)]
+    assert [h.clip for h in per_clip.top(0, 3, "optimistic")] == [0, 2, 1]
+    assert per_clip.ranks("pessimistic")[0] == 2 and per_clip.ranks("optimistic")[0] == 1
     for rule in ("pessimistic", "optimistic"):
-        t2v_r1 = retrieval_metrics(sim, rule)["t2v"]["R@1"]
-        firsts = [ranked_clips(sim, q, 1, rule)[0].correct for q in range(4)]
-        assert 100.0 * np.mean(firsts) == t2v_r1
-    assert true_rank(sim, 0) == 2 and true_rank(sim, 0, "optimistic") == 1
+        firsts = [per_clip.top(q, 1, rule)[0].correct for q in range(4)]
+        assert 100.0 * np.mean(firsts) == retrieval_metrics(sim, rule)["t2v"]["R@1"]
+    for ids in (None, ["a", "b", "c", "d"]):                # by text: 3 groups; by sentence id: 4
+        groups = sentence_groups(texts, ids)
+        authors = T2VRetrieval(sim, groups, "authors")
+        for rule in ("pessimistic", "optimistic"):
+            firsts = [authors.top(q, 1, rule)[0].correct for q in range(len(groups.heads))]
+            assert 100.0 * np.mean(firsts) == grouped_metrics(sim, groups, rule)["t2v"]["R@1"]
+    authors = T2VRetrieval(sim, sentence_groups(texts), "authors")
+    assert authors.ranks("pessimistic")[authors.query_of(2)] == 1
+    assert [(h.clip, h.correct) for h in authors.top(authors.query_of(2), 2, "pessimistic")] == [(0, True), (1, False)]
 
 
 def _strips(ids: list[str]) -> dict[str, np.ndarray | str]:
@@ -78,13 +91,14 @@ def test_retrieval_figure_is_a_png_of_its_planned_size_with_true_clips_marked(tm
     ids = [f"clip{i}" for i in range(n)]
     texts = ["hello friend", "book eat", "what name " * 30, "good house", "you happy"]
     hits = {s: np.eye(n, dtype=np.float32) + 0.1 * k for k, s in enumerate(("fused", "pose", "rgb"))}
-    path = render_retrieval(tmp_path / "hits.png", hits, ids, texts, [0, 2], _strips(ids), dpi=50)
+    groups = sentence_groups(texts)
+    path = render_retrieval(tmp_path / "hits.png", hits, ids, texts, [0, 2], _strips(ids), groups, dpi=50)
     width, height = figure_size(2)
     assert png_size(path) == (round(width * 50), round(height * 50))  # the planned size: nothing cropped
     assert count_colour(pixels(path), GREEN) > 200  # 2 queries x 3 streams of green frames
     # Every true clip ranked last: no green anywhere (no frame, no check mark, no green rank note).
     misses = {s: 1 - np.eye(n, dtype=np.float32) for s in ("fused", "pose", "rgb")}
-    path = render_retrieval(tmp_path / "misses.png", misses, ids, texts, [0, 2, 4], _strips(ids), dpi=50)
+    path = render_retrieval(tmp_path / "misses.png", misses, ids, texts, [0, 2, 4], _strips(ids), groups, dpi=50)
     assert png_size(path) == (round(width * 50), round(figure_size(3)[1] * 50))
     per_query = figure_size(3)[1] - figure_size(2)[1]  # each query adds one row's height, and no width
     assert per_query > 0 and figure_size(2)[1] - figure_size(1)[1] == pytest.approx(per_query)
@@ -136,10 +150,13 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
                         texts=np.array([texts[i] for i in chosen]))
     streams = {s: retrieval_metrics(m) for s, m in (("fused", fused), ("pose", pose), ("rgb", rgb))}
     record = {"split": "test", "clips": n, "sentences": n, "chance_R@1": 100.0 / n, "tie_rule": "pessimistic",
+              "grouping": "sentence_id", "distinct_texts": n,
+              "split_source": f"how2sign data/sample/how2sign_sample_test.csv ({n} clips)",
               "repeated_texts": 0, "protocol": "per_clip", "streams": streams, "protocols": {"per_clip": streams},
               "selection": {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
                             "metric": "fused T2V R@1, per_clip protocol"},
-              "checkpoint": "runs/train/model.pt", "clips_note": f"{n} clips", "seconds": 12.5}
+              "checkpoint": "runs/train/model.pt", "seconds": 12.5,
+              "clips_note": f"{n} clips (1 with a hand never boxed (kept, that hand zero))"}
     (out / "metrics.json").write_text(json.dumps(record))
     train_dir = project / "runs" / "train"
     (train_dir / "plots").mkdir(parents=True)
@@ -171,6 +188,9 @@ def test_figures_and_report_from_evaluate_outputs(project):
     fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
     assert f"| Fused (SEDS) | per clip (headline) | {fused['t2v']['R@1']:.1f} |" in report
     assert "| RGB only | per clip (headline) | 0.0 |" in report and "chance R@1 25.0 %" in report
+    assert ("4 clips (1 with a hand never boxed (kept, that hand zero)), listed by "
+            "how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
+            "sentence_id (4 distinct texts, 0 clips share their text with another clip)") in report
     assert "Model: epoch 1 of training, the best fused T2V R@1, per_clip protocol on split `val`" in report
     assert "final loss 3.500; last validation (epoch 1): T2V R@1 25.0 %, V2T R@1 50.0 %" in report
     assert "| SEDS initial weights | text tower, interaction towers, logit scale: random (explicit" in report
