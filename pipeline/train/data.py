@@ -145,7 +145,8 @@ def _open_view(ref: ViewRef, store_root: Path, need_text: bool) -> tuple[dict[st
     if ref.stage not in fingerprints:
         raise StoreError(f"{ref.path} has no fingerprint for stage {ref.stage!r} in its metadata "
                          f"(found {sorted(fingerprints)}); rebuild it with seds finalize {ref.stage}")
-    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status", f"{ref.stage}_reason"]
+    columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status"]
+    columns += [f"{ref.stage}_reason"] if f"{ref.stage}_reason" in table.column_names else []  # views of imports lack it
     if need_text:
         columns += ["text", "split", "content_hash", "start_s", "end_s"]
         columns += [c for c in OPTIONAL_COLUMNS if c in table.column_names]
@@ -180,7 +181,7 @@ class RgbSource:
             row = self.view_rows.get(pose_row["sample_id"])
             if row is None:
                 return f"not in the {self.label} view"
-            return row[f"{self.label}_reason"] or "not in the store"
+            return row.get(f"{self.label}_reason") or "not in the store"
         key = item_key(pose_row["content_hash"], pose_row["start_s"], pose_row["end_s"], self.fingerprint)
         failure = self.reader.index.failure_for(key, pose_row["sample_id"])
         return failure.reason if failure else "not computed for this feature set"
@@ -268,7 +269,7 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
             continue
         if row[f"{pose_ref.stage}_status"] != "ok" or row[f"{pose_ref.stage}_key"] not in pose_reader:
             skipped[f"{pose_ref.stage} not ok"] += 1
-            why.setdefault(pose_ref.stage, Counter())[row[f"{pose_ref.stage}_reason"] or "not in the store"] += 1
+            why.setdefault(pose_ref.stage, Counter())[row.get(f"{pose_ref.stage}_reason") or "not in the store"] += 1
             continue
         keys = [source.key(row) for source in rgb]
         if any(k is None for k in keys):
