@@ -17,9 +17,10 @@ A checkpoint is resumed only when its run identity equals the current one: every
 output/worker knobs (params.NON_IDENTITY), the evaluate params selection reads, TRAINER_VERSION, the
 content hashes of the CLIP and SignBERT files, and a hash of the training clips' item keys.
 
-Outputs under `train.out`: model.pt (selected weights + resolved params), checkpoints/last.pt
-(resumable), checkpoints/best.pt, plots/train.tsv and plots/val.tsv (one row per epoch, for
-`dvc plots`), metrics.json (`dvc metrics`).
+Outputs under `train.out`: model.pt (the selected weights + resolved params: the one copy of the
+weights evaluate reads, written again whenever the selection improves, so no other copy is kept),
+checkpoints/last.pt (the one resume state: weights, optimiser and progress; not cached by DVC),
+plots/train.tsv and plots/val.tsv (one row per epoch, for `dvc plots`), metrics.json (`dvc metrics`).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def train(params: Params) -> TrainResult:
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
     selection: dict[str, Any] = {"rule": p.select, "split": select_split, "on_test": p.select == "best_test",
                                  "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None}
-    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
+    last_path, model_path = out / "checkpoints" / "last.pt", out / MODEL_FILE
     identity = {**p.identity(), "trainer_version": TRAINER_VERSION, "artifacts": built.artifacts,
                 "selection": [select_split, e.protocol, e.tie_rule, e.group_by],
                 "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips] + [sentences.group.tolist()])}
@@ -275,7 +276,7 @@ def train(params: Params) -> TrainResult:
                     record.update({f"{d}_{m}": scores[d][m] for d in ("t2v", "v2t") for m in scores[d]})
                     if record["t2v_R@1"] >= selection.get("value", -1.0):
                         selection.update(epoch=epoch + 1, step=step, value=record["t2v_R@1"])
-                        save_checkpoint(best_path, payload(with_optimizer=False))
+                        save_checkpoint(model_path, payload(with_optimizer=False))
                 history.append(record)
                 sums = {k: 0.0 for k in LOSS_PARTS}
             if epoch_done or step >= limit or (p.checkpoint_every and step % p.checkpoint_every == 0):
@@ -285,12 +286,12 @@ def train(params: Params) -> TrainResult:
                 break
     progress.close()
     seconds += time.monotonic() - started
-    if selection.get("epoch") and best_path.is_file():
-        chosen = load_checkpoint(best_path)
+    if selection.get("epoch") and model_path.is_file():  # the selected epoch's weights, with the whole run's record
+        chosen = load_checkpoint(model_path)
         chosen.update(selection=selection, history=history, seconds=seconds)
-        save_checkpoint(out / MODEL_FILE, {k: v for k, v in chosen.items() if k != "format"})
+        save_checkpoint(model_path, {k: v for k, v in chosen.items() if k != "format"})
     else:
-        save_checkpoint(out / MODEL_FILE, payload(with_optimizer=False))
+        save_checkpoint(model_path, payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
                "clips": len(dataset), "sentences": len(sentences.heads), "grouping": sentences.by,
                "split_source": clips.source_note(), "selection": selection,
