@@ -19,8 +19,10 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from pipeline.errors import UserError
 
-class ParamError(ValueError):
+
+class ParamError(UserError, ValueError):
     """A param is missing, unknown, of the wrong type or out of range. The message names the key."""
 
 
@@ -207,7 +209,7 @@ SECTIONS: dict[str, str] = {
     "graph": "pipeline.config:GraphParams",
     "data": "pipeline.manifest.params:DataParams",
     "sample": "pipeline.sample.generate:SampleParams",
-    "probe": "pipeline.video.probe:ProbeParams",
+    "probe": "pipeline.probe.stage:ProbeParams",
     "pose": "pipeline.pose.params:PoseParams",
     "select": "pipeline.keypoints.params:SelectParams",
     "rgb": "pipeline.rgb.params:RgbParams",

@@ -49,7 +49,7 @@ def test_slurm_array_shards_plus_finalize_equal_dvc_repro_and_dvc_skips_them(tmp
 
 
 def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):
-    from pipeline.queue import SlurmOptions, render_slurm
+    from pipeline.commands.slurm import SlurmOptions, render_slurm
 
     scripts = render_slurm("rgb", tmp_path, SlurmOptions(shards=16, time="02:00:00", max_parallel=4,
                                                          partition="gpu"), uses_gpu=True)

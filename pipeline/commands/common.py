@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import yaml
 
+from pipeline.errors import UserError
+
 # Exit codes (README.md, "One stage on a GPU batch queue"): 0 success; 1 items failed beyond --max-failures; 2 the run could not
 # start (bad params, bad manifest, missing upstream view); 3 coverage check failed (items unaccounted for);
 # 128 + N stopped by signal N (130 SIGINT, 143 SIGTERM), what was finished kept.
@@ -43,24 +45,29 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def params_of(args: argparse.Namespace):
+    """The command's params: --params with its --set overrides and --device."""
+    from pipeline.config import load_params
+
+    overrides = parse_overrides(args.overrides)
+    if getattr(args, "device", None):
+        overrides["runtime.device"] = args.device
+    return load_params(args.params, overrides)
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="override runtime.device (auto, cpu, cuda, cuda:N)")
 
 
-def guarded(fn: Callable[[argparse.Namespace], int],
-            more: Callable[[], tuple[type[BaseException], ...]] = tuple) -> Callable[[argparse.Namespace], int]:
-    """Turn the errors a user can fix into one clear line and exit code 2 (no traceback). `more` names a
-    command's own such errors; it is called only when the command runs, so heavy modules (torch) are
-    imported by the commands that need them, not by `seds --help`."""
+def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the errors a user can fix (pipeline.errors.UserError: a param, a file or row, a checkpoint, the
+    store's state; a missing file) into one clear line and exit code 2, with no traceback; SIGINT and
+    SIGTERM into one line and exit 128 + N (Interrupted)."""
     def wrapper(args: argparse.Namespace) -> int:
-        from pipeline.config import ParamError
-        from pipeline.manifest.schema import ManifestError
-        from pipeline.store.layout import StoreError
-
         try:
             with stopped_by_signals():
                 return fn(args)
-        except (ParamError, ManifestError, StoreError, FileNotFoundError, *more()) as err:
+        except (UserError, FileNotFoundError) as err:
             print(f"seds: error: {err}", file=sys.stderr)
             return EXIT_CANNOT_START
         except Interrupted as stop:

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
 from pipeline.train.outputs import CHECKPOINT_FORMAT
 
 
-class NotReadable(ValueError):
+class NotReadable(UserError, ValueError):
     """A file that is not a torch zip checkpoint of plain values and tensors."""
 
 

@@ -9,10 +9,11 @@ enters the fingerprint: two names with the same checkpoint and family share thei
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import ParamError, build_section, knob
+from pipeline.config import ParamError, Params, build_section, knob
 from pipeline.models.memory_budget import AUTO
 from pipeline.models.precision import PRECISIONS
 
@@ -95,3 +96,14 @@ class RgbParams:
         """The params that decide which frames each window holds (they enter the fingerprint)."""
         return {"frames": "thin", "max_frames": self.max_frames, "window": self.window, "stride": self.stride,
                 "num_windows": self.num_windows, "choice": "linspace_floor"}
+
+
+SET_PREFIX = "set:"  # train.rgb_views: `set:NAME` reads feature set NAME by key, without a view
+
+
+def with_feature_set(params: Params, name: str) -> Params:
+    """`params` with rgb.feature_set = name (validated against rgb.feature_sets)."""
+    rgb = params["rgb"]
+    if name not in rgb.sets():
+        raise ParamError(f"rgb.feature_set: {name!r} is not a key of rgb.feature_sets ({', '.join(sorted(rgb.sets()))})")
+    return Params(params.path, params.raw, {**params.sections, "rgb": dataclasses.replace(rgb, feature_set=name)})

@@ -15,45 +15,19 @@ frames, so mixing the stored (already chosen) windows equals mixing all windows 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.config import ParamError, Params
+from pipeline.config import Params
 from pipeline.fingerprint import item_key
+from pipeline.rgb.params import with_feature_set
 from pipeline.rgb.stage import RgbStage
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
-
-
-SET_PREFIX = "set:"  # train.rgb_views: `set:NAME` reads feature set NAME by key, without a view
-
-
-def with_feature_set(params: Params, name: str) -> Params:
-    """`params` with rgb.feature_set = name (validated against rgb.feature_sets)."""
-    rgb = params["rgb"]
-    if name not in rgb.sets():
-        raise ParamError(f"rgb.feature_set: {name!r} is not a key of rgb.feature_sets ({', '.join(sorted(rgb.sets()))})")
-    return Params(params.path, params.raw, {**params.sections, "rgb": dataclasses.replace(rgb, feature_set=name)})
-
-
-def distinct_sets(params: Params, names: list[str]) -> list[str]:
-    """`names` (feature sets), one per fingerprint, rgb.feature_set last when it is among them (its view is
-    the one a run writes). Two names with one fingerprint (both `random`, or one checkpoint file under two
-    names) are one computation: the first such name stands for both, or rgb.feature_set where it is one."""
-    current = params["rgb"].feature_set
-    ordered = [n for n in dict.fromkeys(names) if n != current] + ([current] if current in names else [])
-    by_fingerprint: dict[str, str] = {}
-    for name in ordered:
-        digest = RgbStage(with_feature_set(params, name)).fingerprint(None).digest
-        if name == current or digest not in by_fingerprint:
-            by_fingerprint[digest] = name
-    kept = set(by_fingerprint.values())
-    return [n for n in ordered if n in kept]
 
 
 @dataclass

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from pipeline.rgb.params import RgbParams
+from pipeline.config import Params
+from pipeline.rgb.params import SET_PREFIX, RgbParams, with_feature_set
 from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item, ItemFailed
@@ -42,6 +43,23 @@ class RgbStage(Stage):
     @property
     def rgb(self) -> RgbParams:
         return self.params["rgb"]
+
+    @classmethod
+    def used_feature_sets(cls, params: Params) -> list[str]:
+        """The feature sets something reads, as `--used-feature-sets` computes them: each `set:NAME` of
+        train.rgb_views, then rgb.feature_set (its view is what the `rgb` entry reads; last, so the view a
+        run writes is its). One name per fingerprint: two names with one fingerprint (both `random`, or
+        one checkpoint file under two names) are one computation, rgb.feature_set standing for it."""
+        current = params["rgb"].feature_set
+        read = [entry[len(SET_PREFIX):] for entry in params["train"].rgb_views if entry.startswith(SET_PREFIX)]
+        ordered = [name for name in dict.fromkeys(read) if name != current] + [current]
+        by_fingerprint: dict[str, str] = {}
+        for name in ordered:
+            digest = cls(with_feature_set(params, name)).fingerprint(None).digest
+            if name == current or digest not in by_fingerprint:
+                by_fingerprint[digest] = name
+        kept = set(by_fingerprint.values())
+        return [name for name in ordered if name in kept]
 
     def _checkpoint(self):
         from pipeline.models.checkpoints import resolve_checkpoint

@@ -20,7 +20,7 @@ from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
 from pipeline.runner.runlog import RUNS_FOLDER, record_run
 from pipeline.runner.shared import import_from_shared
-from pipeline.runner.stage import ItemRequest, stage_class
+from pipeline.runner.stage import ItemRequest, Stage, stage_ref
 from pipeline.runner.view import Coverage, finalize
 from pipeline.store.index import StageIndex
 from pipeline.store.records import Failure
@@ -134,10 +134,11 @@ class Prepared:
     started: float
 
 
-def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
+def prepare_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -> Prepared:
     """Plan, record blocked rows, reuse what the store (or the shared store) has: what is left is `todo`."""
     runtime = params.runtime
-    stage = stage_class(name)(params)
+    stage = stage_cls(params)
+    name = stage.name
     started = time.perf_counter()
     decoder = None
     if stage.follows_decoder and not options.finalize_only:  # runtime.decoder: nvdec without a GPU stops here
@@ -178,8 +179,8 @@ def finish_stage(prepared: Prepared, params: Params, options: RunOptions) -> Run
     return summary
 
 
-def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
-    prepared = prepare_stage(name, params, options)
+def run_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -> RunSummary:
+    prepared = prepare_stage(stage_cls, params, options)
     if prepared.todo:
         _compute(prepared.plan, prepared.todo, params, options, prepared.summary)
     return finish_stage(prepared, params, options)
@@ -189,7 +190,7 @@ def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
     """What a worker needs to rebuild this run's stage (and check it computes the planned fingerprint)."""
     runtime = params.runtime
     overrides = tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(options.overrides.items()))
-    return RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), overrides,
+    return RunSpec(plan.stage.name, stage_ref(type(plan.stage)), str(Path(options.params_path).resolve()), overrides,
                    str(Path(runtime.store).resolve()), plan.fingerprint.digest,
                    tuple(sorted(plan.upstream_fingerprints.items())), runtime.device, runtime.threads_per_worker,
                    runtime.shard_items, runtime.shard_seconds, runtime.compression, str(Path.cwd()))

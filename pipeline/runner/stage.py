@@ -99,18 +99,13 @@ class Stage:
         raise NotImplementedError
 
 
-ITEM_STAGES: dict[str, str] = {
-    "probe": "pipeline.video.probe:ProbeStage",
-    "pose": "pipeline.pose.stage:PoseStage",
-    "select": "pipeline.keypoints.stage:SelectStage",
-    "rgb": "pipeline.rgb.stage:RgbStage",
-    "gt_keypoints": "pipeline.sample.gt_stage:GroundTruthKeypointsStage",
-}
+def stage_ref(cls: type[Stage]) -> str:
+    """`module:Class`, how a stage class travels to a worker (small, picklable), never imported by name here."""
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def stage_class(name: str) -> type[Stage]:
-    try:
-        module, cls = ITEM_STAGES[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown stage {name!r}; item stages: {', '.join(ITEM_STAGES)}") from None
-    return getattr(importlib.import_module(module), cls)
+def load_ref(ref: str):
+    """The object a `module:name` reference names (a stage class, the shared decode's function): the runner
+    runs what its caller hands it and imports no stage of its own (docs/architecture.md, "Layers")."""
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)

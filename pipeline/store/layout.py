@@ -18,12 +18,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UserError
 from pipeline.fingerprint import StageFingerprint
 
 TMP_PREFIX = ".tmp-"
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """The store is not in the state a caller needs (missing, read-only, inconsistent)."""
 
 

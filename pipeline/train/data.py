@@ -45,7 +45,7 @@ from torch.utils.data import Dataset, Sampler
 
 from pipeline.config import Params
 from pipeline.fingerprint import item_key
-from pipeline.rgb.sets import SET_PREFIX
+from pipeline.rgb.params import SET_PREFIX
 from pipeline.rgb.windows import choose_windows, window_starts
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError

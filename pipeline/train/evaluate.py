@@ -183,10 +183,11 @@ def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
 
 
 def run_evaluate(params: Any) -> dict[str, Any]:
-    """The evaluate stage: retrieval on `evaluate.split` with the checkpoint's model and data settings."""
+    """The evaluate stage's computing: retrieval on `evaluate.split` with the checkpoint's model and data
+    settings, into metrics.json, similarity.npz and token_similarity.npz under evaluate.out. The figures
+    and report.md are drawn from those files by pipeline/report (commands/evaluate.py calls it), so the
+    trainer, which evaluates on the way, never depends on the report code."""
     from pipeline.config import build_section
-    from pipeline.report.figures import write_figures
-    from pipeline.report.run_report import write_run_report
     from pipeline.store.layout import StoreError
     from pipeline.train.data import ClipRules, load_clips
     from pipeline.train.loop import resolve_device
@@ -213,7 +214,6 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else no_token_maps()
     out = Path(e.out)
     write_matrices(out, sims, maps)
-    write_figures(out, params)
     record = metrics_record(sims, e.protocol, e.tie_rule, e.split, model.headline, e.group_by)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
                    "split_source": clips.source_note(),
@@ -221,5 +221,4 @@ def run_evaluate(params: Any) -> dict[str, Any]:
                    "filip_padding": model.config.filip_padding,
                    "seconds": round(time.perf_counter() - started, 1)})
     (out / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    write_run_report(params, out, ck)
     return record

@@ -150,8 +150,10 @@ def test_features_beyond_float16_are_a_failure_not_inf(project, capsys):
     torch.save(state, project / "broken.pt")
     _params(project, size=32, resize=32, num_windows=1,
             feature_sets={"default": {"checkpoint": "broken.pt", "family": "bsl1k"}})
-    assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 0
-    assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in capsys.readouterr().out
+    assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 1  # a stage that produced nothing
+    out, err = capsys.readouterr()
+    assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in out
+    assert "rgb produced no item: all 12 failed (non_finite_features: 12)" in err
 
 
 @pytest.mark.slow

@@ -18,6 +18,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.commands.item_stages import SHARED_DECODE_MEMBERS, SHARED_DVC_STAGE, shared_decode
+
 
 @dataclass(frozen=True)
 class SlurmOptions:
@@ -52,15 +54,13 @@ def _header(name: str, opts: SlurmOptions, array: bool, gpus: int) -> list[str]:
     return lines
 
 
-SHARED_DVC_STAGE = "extract"  # the dvc.yaml stage that runs pose and rgb together
-SHARED_MEMBERS = ("pose", "rgb")
 
 
 def _commit_lines(stages: list[str]) -> list[str]:
-    if sorted(stages) == sorted(SHARED_MEMBERS):
+    if shared_decode(stages):
         return ["# Record the finished stage in dvc.lock without recomputing it (dvc repro then skips it).",
                 f"dvc commit --force {SHARED_DVC_STAGE}"]
-    if stages[0] in SHARED_MEMBERS:
+    if stages[0] in SHARED_DECODE_MEMBERS:
         return [f"# {stages[0]} is part of the DVC stage {SHARED_DVC_STAGE} (pose and rgb over one decode): queue",
                 "# `seds queue slurm pose rgb` to have the finalize step commit it; alone, dvc.lock is left as it is."]
     return ["# Record the finished stage in dvc.lock without recomputing it (dvc repro then skips it).",
