@@ -161,10 +161,10 @@ class RuntimeParams:
     decode_timeout_s: float = knob(120.0, min=1.0, help="seconds a decode may take before it is a recorded decode_timeout failure")
     device: str = knob("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     decoder: str = knob("auto", choices=("auto", "cpu", "nvdec"),
-                        help="video decoding for pose and rgb: 'nvdec' (GPU, PyNvVideoCodec: frames stay on the GPU; "
-                             "the mmpose pose backend still decodes on the CPU), 'cpu' (decord/PyAV in a child "
-                             "process, the reference) or 'auto' (nvdec when a CUDA device and PyNvVideoCodec are "
-                             "there, else cpu, saying why once). Never in a key: items record it in provenance")
+                        help="video decoding for pose and rgb: 'cpu' (decord/PyAV in a child process, the "
+                             "reference), 'nvdec' (GPU, PyNvVideoCodec: frames stay on the GPU; the mmpose pose "
+                             "backend still decodes on the CPU; its items get a fingerprint of their own) or "
+                             "'auto' (cpu, until NVDEC's pixels are measured against the CPU decoder's on a GPU)")
     compression: str = knob("lzf", choices=("lzf", "gzip", "none"),
                             help="HDF5 compression of shards, applied to an array where it halves the shard's first "
                                  "item (frame indices, windows, masks do; float features and keypoints rarely do and "

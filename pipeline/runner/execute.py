@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import load_params
+from pipeline.models.device import resolve_device
 from pipeline.hashmemo import publish_memos
 from pipeline.runner.clipcheck import clip_problems
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, load_ref
@@ -61,24 +62,6 @@ class _WorkerState:
 
 
 _STATE: dict[RunSpec, _WorkerState] = {}
-
-
-def resolve_device(requested: str, worker_rank: int = 0) -> str:
-    """'auto' -> cuda when torch sees a GPU (one GPU per worker, by rank), else cpu."""
-    if requested == "cpu":
-        return "cpu"
-    try:
-        import torch
-
-        available = torch.cuda.is_available()
-        count = torch.cuda.device_count() if available else 0
-    except ImportError:
-        available, count = False, 0
-    if requested == "auto":
-        return f"cuda:{worker_rank % count}" if available else "cpu"
-    if not available:
-        raise RuntimeError(f"runtime.device {requested!r} asked for CUDA, but torch sees no GPU on this machine")
-    return requested if ":" in requested else f"cuda:{worker_rank % count}"
 
 
 def _worker_rank() -> int:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.config import Params
+from pipeline.models.device import resolve_device
 from pipeline.progress import Progress
-from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
+from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
 from pipeline.runner.runlog import RUNS_FOLDER, record_run
 from pipeline.runner.shared import import_from_shared

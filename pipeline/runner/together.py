@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from pipeline.config import Params
+from pipeline.models.device import resolve_device
 from pipeline.progress import Progress
-from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker, resolve_device,
+from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker,
                                      run_shared_chunk)
 from pipeline.runner.run import Prepared, RunOptions, RunSummary, dask_client, finish_stage, prepare_stage, run_spec
 from pipeline.runner.stage import ItemRequest, Stage

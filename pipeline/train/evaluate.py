@@ -188,9 +188,9 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     and report.md are drawn from those files by pipeline/report (commands/evaluate.py calls it), so the
     trainer, which evaluates on the way, never depends on the report code."""
     from pipeline.config import build_section
+    from pipeline.models.device import resolve_device
     from pipeline.store.layout import StoreError
     from pipeline.train.data import ClipRules, load_clips
-    from pipeline.train.loop import resolve_device
     from pipeline.train.params import TrainParams
 
     started = time.perf_counter()

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from pipeline.config import Params
 from pipeline.fingerprint import hash_json
 from pipeline.models.checkpoints import RANDOM, resolve_checkpoint
+from pipeline.models.device import resolve_device
 from pipeline.models.precision import resolve_precision
 from pipeline.models.seds.model import SEDS, SEDSConfig
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
@@ -100,12 +101,6 @@ def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel
     weights.append(f"body GCN, window fusion{', CGAF' if p.variant == 'seds' else ''}: random (seed {p.seed}), "
                    "as in the release")
     return BuiltModel(model, weights, artifacts)
-
-
-def resolve_device(requested: str) -> str:
-    from pipeline.runner.execute import resolve_device as resolve
-
-    return resolve(requested)
 
 
 @dataclass
