@@ -4,7 +4,8 @@ are lazy on purpose). The stage code table (codehash.py), the DVC stages' code d
 the layering test (tests/test_layers.py) all read it from here.
 
 Imports made by name at run time (importlib with a string) are not in it: that is how the runner and
-the `seds` command table reach what they are handed without depending on it.
+the `seds` command table reach what they are handed without depending on it. Nor are imports under
+`if TYPE_CHECKING:`, which never run (they name types for annotations).
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ def _ours(name: str) -> bool:
     return name.split(".")[0] in PROJECT_PACKAGES
 
 
-def imported_modules(tree: ast.Module, root: Path = ROOT) -> set[str]:
-    """Every project module `tree` imports, with the packages that importing it runs first."""
-    found: set[str] = set()
+def _runs(tree: ast.Module) -> list[ast.AST]:
+    """Every node of `tree` outside `if TYPE_CHECKING:` blocks."""
+    skipped = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped.update(id(child) for part in node.body for child in ast.walk(part))
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
+def imported_modules(tree: ast.Module, root: Path = ROOT) -> set[str]:
+    """Every project module `tree` imports when it runs, with the packages that importing it runs first."""
+    found: set[str] = set()
+    for node in _runs(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if _ours(alias.name))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and _ours(node.module):
@@ -73,3 +83,15 @@ def import_closure(module: str, root: Path = ROOT, skip: Callable[[str], bool] =
         found[name] = path
         todo.extend(imported_modules(parse(path), root))
     return found
+
+
+def project_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """module -> the project modules it imports (packages run by importing excluded: an edge to a module's
+    own package __init__ is no dependency of interest), for every module under pipeline/ and stages/."""
+    graph = {}
+    for package in PROJECT_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            name = module_name(path, root)
+            graph[name] = {m for m in imported_modules(parse(path), root)
+                           if m not in PROJECT_PACKAGES and not name.startswith(m + ".")}
+    return graph

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import StageFingerprint, hash_file, hash_json, item_key
 from pipeline.interop import authors_pkl
-from pipeline.interop.safe_unpickle import UnsafePickle
+from pipeline.safe_unpickle import UnsafePickle
 from pipeline.manifest.schema import ManifestError
 from pipeline.rgb.windows import plan_windows
 from pipeline.runner.plan import FINGERPRINTS_META

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.interop.safe_unpickle import UnsafePickle, safe_load
+from pipeline.safe_unpickle import UnsafePickle, safe_load
 from pipeline.manifest.schema import ManifestError, Origin
 
 Rows = tuple[list[dict[str, Any]], list[Origin]]

@@ -20,7 +20,7 @@ from pipeline.progress import Progress
 from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
 from pipeline.runner.runlog import RUNS_FOLDER, record_run
-from pipeline.runner.shared import import_from_shared
+from pipeline.runner.shared_store import import_from_shared
 from pipeline.runner.stage import ItemRequest, Stage, stage_ref
 from pipeline.runner.view import Coverage, finalize
 from pipeline.store.index import StageIndex

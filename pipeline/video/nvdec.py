@@ -231,8 +231,13 @@ class OnCpu:
 
 
 def open_nvdec(choice: str, device: str) -> NvdecReader | None:
-    """The NVDEC reader a worker uses for runtime.decoder `choice` on `device`, or None (decode on the CPU)."""
-    return NvdecReader(device) if choose_decoder(choice, device) == "nvdec" else None
+    """The NVDEC reader a worker uses for runtime.decoder `choice` on `device`, or None (decode on the CPU).
+    Only `nvdec` opens one (and is checked here, where a remote worker first sees its device); `auto`'s
+    line was said by the driver (run_decoder), not once more by every worker."""
+    if choice != "nvdec":
+        return None
+    choose_decoder(choice, device)
+    return NvdecReader(device)
 
 
 def run_decoder(choice: str, device: str, scheduler: str) -> str:
