@@ -67,7 +67,7 @@ def _selection(metrics: dict[str, Any]) -> str:
             f"({sel.get('value', float('nan')):.1f}; train.select: {sel.get('rule')}).")
     if sel.get("on_test"):
         text += (" **Selected on the test set** (as the authors report): these test figures are optimistic and not "
-                 "comparable with a model selected on a validation split.")
+                 "comparable with a model selected on a split held out from evaluation.")
     return text
 
 
@@ -107,18 +107,31 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
                            "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"], rows)
 
 
+def _selection_split(train_metrics: dict[str, Any]) -> str:
+    """The split train evaluated after its epochs, named as train recorded it: with train.select best_test
+    that is the test split, and calling its numbers "validation" would hide it."""
+    selection = train_metrics.get("selection") or {}
+    split = selection.get("split")
+    if not split:
+        return "the selection split (not recorded)"
+    test = ", the test set" if selection.get("on_test") else ""
+    return f"the selection split `{split}` (train.select: {selection.get('rule')}{test})"
+
+
 def _training(train_metrics: dict[str, Any] | None, train_dir: Path, here: Path) -> list[str]:
     if train_metrics is None:
         return [f"No {train_dir / METRICS_FILE}: training figures not recorded."]
     final = train_metrics.get("final", {})
-    val = (f"; last validation (epoch {final['epoch']}): T2V R@1 {final['t2v_R@1']:.1f} %, V2T R@1 "
-           f"{final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no validation recorded")
+    split = _selection_split(train_metrics)
+    evaluated = (f"; last evaluated on {split} at epoch {final['epoch']}: T2V R@1 {final['t2v_R@1']:.1f} %, "
+                 f"V2T R@1 {final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no selection split evaluated")
     plots = train_dir / PLOTS_DIR
     links = ", ".join(f"[{name}]({_rel(plots / name, here)})" for name in (TRAIN_PLOT, VAL_PLOT)
                       if (plots / name).is_file())
     return [f"{train_metrics['epochs']} epochs, {train_metrics['step']} of {train_metrics['total_steps']} steps "
-            f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{val}.",
-            f"Curves per epoch (loss and its parts; validation R@1): `dvc plots show` draws them from {links}."]
+            f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{evaluated}.",
+            f"Curves per epoch (loss and its parts; R@1 on {split}, in {VAL_PLOT}): `dvc plots show` draws them "
+            f"from {links}."]
 
 
 def _rel(path: Path, here: Path) -> str:

@@ -126,9 +126,14 @@ def test_figure_queries_are_evenly_spaced_or_named():
         figure_indices(ids, 3, ["s1", "nope"])
 
 
-def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
+VAL_SELECTION = {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
+                 "metric": "fused T2V R@1, per_clip protocol"}
+TEST_SELECTION = {**VAL_SELECTION, "rule": "best_test", "split": "test", "on_test": True}
+
+
+def _evaluate_outputs(project: Path, out: Path, selection: dict = VAL_SELECTION) -> tuple[list[str], dict]:
     """Evaluate-shaped outputs over the project's test clips (fixed scores), and the train checkpoint's
-    dict as the report reads it."""
+    dict as the report reads it; `selection` as train recorded it in both metrics.json."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(project / "manifests" / "probe.parquet").to_pylist()
@@ -153,8 +158,7 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
               "grouping": "sentence_id", "distinct_texts": n,
               "split_source": f"how2sign data/sample/how2sign_sample_test.csv ({n} clips)",
               "repeated_texts": 0, "protocol": "per_clip", "streams": streams, "protocols": {"per_clip": streams},
-              "selection": {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
-                            "metric": "fused T2V R@1, per_clip protocol"},
+              "selection": selection,
               "checkpoint": "runs/train/model.pt", "seconds": 12.5,
               "clips_note": f"{n} clips (1 with a hand never boxed (kept, that hand zero))"}
     (out / "metrics.json").write_text(json.dumps(record))
@@ -162,7 +166,7 @@ def _evaluate_outputs(project: Path, out: Path) -> tuple[list[str], dict]:
     (train_dir / "plots").mkdir(parents=True)
     (train_dir / "plots" / "train.tsv").write_text("epoch\tstep\tloss\n1\t2\t3.5\n")
     (train_dir / "metrics.json").write_text(json.dumps({
-        "step": 2, "total_steps": 2, "epochs": 1, "seconds": 4.25, "clips": 4,
+        "step": 2, "total_steps": 2, "epochs": 1, "seconds": 4.25, "clips": 4, "selection": selection,
         "final": {"epoch": 1, "loss": 3.5, "t2v_R@1": 25.0, "v2t_R@1": 50.0}}))
     train = asdict(build_section(TrainParams, {"clip_checkpoint": "random", "out": "runs/train"}, "train"))
     weights = ["text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; seed 42)"]
@@ -192,7 +196,8 @@ def test_figures_and_report_from_evaluate_outputs(project):
             "how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
             "sentence_id (4 distinct texts, 0 clips share their text with another clip)") in report
     assert "Model: epoch 1 of training, the best fused T2V R@1, per_clip protocol on split `val`" in report
-    assert "final loss 3.500; last validation (epoch 1): T2V R@1 25.0 %, V2T R@1 50.0 %" in report
+    assert ("final loss 3.500; last evaluated on the selection split `val` (train.select: val) at epoch 1: "
+            "T2V R@1 25.0 %, V2T R@1 50.0 %") in report
     assert "| SEDS initial weights | text tower, interaction towers, logit scale: random (explicit" in report
     assert "runs/train/model.pt, trained 2 steps" in report
     assert "| test | 4 | 4 |" in report and "| train | 4 | 4 |" in report  # manifest clips, probe ok
@@ -207,6 +212,25 @@ def test_figures_and_report_from_evaluate_outputs(project):
     np.savez_compressed(out / TOKEN_MAPS_FILE, **no_token_maps())
     assert write_figures(out, params) == [] and not any((out / FIGURES_DIR).iterdir())
     assert "No figures (evaluate.figure_queries is 0" in write_run_report(params, out, checkpoint).read_text()
+
+
+def test_a_model_selected_on_the_test_set_has_no_validation_numbers(project):
+    """train.select best_test evaluates the test split after each epoch: report.md and the plot of those
+    numbers name the selection split and say it is the test set; nothing calls them "validation"."""
+    out = project / "runs" / "evaluate"
+    _, checkpoint = _evaluate_outputs(project, out, TEST_SELECTION)
+    report = write_run_report(load_params(project / "params.yaml"), out, checkpoint).read_text()
+    assert "validation" not in report.lower()
+    assert ("last evaluated on the selection split `test` (train.select: best_test, the test set) at epoch 1: "
+            "T2V R@1 25.0 %") in report
+    assert "R@1 on the selection split `test` (train.select: best_test, the test set), in val.tsv" in report
+    assert "**Selected on the test set**" in report
+    import yaml
+
+    plots = {name: spec for entry in yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["plots"]
+             for name, spec in entry.items()}
+    title = plots["runs/train/plots/val.tsv"]["title"]
+    assert "validation" not in title.lower() and "selection split" in title
 
 
 def test_clips_without_video_get_a_reason_in_place_of_frames(project):
