@@ -117,6 +117,33 @@ def test_similarity_figure_is_a_png_of_fixed_size_and_checks_its_shapes(tmp_path
         TokenMaps("clip7", "x", words, maps.pose, maps.rgb[:, :31], np.arange(64), {}, 64)
 
 
+@pytest.mark.parametrize("words", [
+    ["<|startoftext|>", "the", "demonstration", "of", "international", "relationships", "<|endoftext|>"],
+    ["<|startoftext|>", *["internationalisation</w>"] * 30, "<|endoftext|>"]], ids=["8pt tokens", "6.5pt tokens"])
+def test_every_label_of_the_similarity_figure_lies_inside_it(words):
+    """Long word tokens stand tall under the heatmaps (rotated 90 degrees); fixed margins once pushed the
+    "word token" axis label below the image's bottom edge. Every text is drawn inside the figure."""
+    from pipeline.report.similarity_figure import similarity_figure
+
+    rng = np.random.default_rng(0)
+    maps = TokenMaps("clip7", "the demonstration " * 12, words, rng.uniform(-1, 1, (40, len(words))),
+                     rng.uniform(-1, 1, (40, len(words))), np.arange(40), {"pose": 0.3, "rgb": 0.4}, 64)
+    fig = similarity_figure(maps, dpi=100)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    inside = fig.bbox
+    texts = [fig._suptitle] + [t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label, ax.title,
+                                                             *ax.get_xticklabels(), *ax.get_yticklabels())]
+    drawn = [t for t in texts if t is not None and t.get_text()]
+    assert sum(t.get_text() == "word token" for t in drawn) == 2
+    for text in drawn:
+        box = text.get_window_extent(renderer)
+        assert (box.x0 >= inside.x0 and box.y0 >= inside.y0 and box.x1 <= inside.x1 and box.y1 <= inside.y1), \
+            (text.get_text(), box, inside)
+    panels = fig.axes[:2]
+    assert all(ax.get_window_extent(renderer).height > 150 for ax in panels)  # the heatmaps keep their room
+
+
 def test_figure_queries_are_evenly_spaced_or_named():
     ids = [f"s{i}" for i in range(10)]
     assert figure_indices(ids, 3, None) == [0, 4, 9]  # linspace_choice, fixed before any score is seen
