@@ -78,6 +78,72 @@ def test_figure_ranks_are_the_metrics_ranks_under_either_protocol():
     assert [(h.clip, h.correct) for h in authors.top(authors.query_of(2), 2, "pessimistic")] == [(0, True), (1, False)]
 
 
+# Five clips: 0 and 1 sign sentence id "a", 2 signs "b" with the same text ("hi"), 3 and 4 their own.
+SITUATION_IDS, SITUATION_TEXTS = ["a", "a", "b", "c", "d"], ["hi", "hi", "hi", "book", "you"]
+SITUATION_SCORES = {"hi": [0.6, 0.7, 0.9, 0.1, 0.2],   # clip 2 (same text, id b) first, 1 (sibling) second, 0 third
+                    "book": [0.3, 0.1, 0.2, 0.8, 0.5],
+                    "you": [0.1, 0.0, 0.05, 0.4, 0.4]}  # clip 3 ties clip 4: the tie rule decides
+# The rank the protocol gives each clip's query for the fused stream: per clip, clips for the clip's sentence;
+# authors, sentence groups (by id: {0, 1}, {2}, {3}, {4}; by text: {0, 1, 2}, {3}, {4}) for the group's sentence.
+SITUATION_RANKS = {("per_clip", "sentence_id", "pessimistic"): ([3, 2, 1, 1, 2], 5),
+                   ("per_clip", "sentence_id", "optimistic"): ([3, 2, 1, 1, 1], 5),
+                   ("authors", "sentence_id", "pessimistic"): ([2, 2, 1, 1, 2], 4),
+                   ("authors", "sentence_id", "optimistic"): ([2, 2, 1, 1, 1], 4),
+                   ("authors", "text", "pessimistic"): ([1, 1, 1, 1, 2], 3),
+                   ("authors", "text", "optimistic"): ([1, 1, 1, 1, 1], 3)}
+SITUATION_RANKS.update({("per_clip", "text", rule): SITUATION_RANKS["per_clip", "sentence_id", rule]
+                        for rule in ("pessimistic", "optimistic")})  # per clip ranks clips: no groups
+
+
+def _situation_matrices() -> dict[str, np.ndarray]:
+    """[clip, sentence of clip j] per stream: fused as SITUATION_SCORES; pose the same with clip 0 first for
+    "hi"; rgb its mirror image (clip 4 the best for every sentence)."""
+    fused = np.array([[SITUATION_SCORES[SITUATION_TEXTS[j]][c] for j in range(5)] for c in range(5)])
+    pose = fused.copy()
+    pose[0, :3] = 0.95
+    return {"fused": fused, "pose": pose, "rgb": fused[::-1].copy()}
+
+
+def _drawn_ranks(fig) -> list[tuple[int, int]]:
+    """(rank, of n) of every "true clip|group: rank k of n" note, in drawing order (query by query, the
+    streams left to right)."""
+    notes = [re.fullmatch(r"true (?:clip|group): rank (\d+) of (\d+)", t.get_text()) for t in fig.texts]
+    return [(int(m[1]), int(m[2])) for m in notes if m]
+
+
+@pytest.mark.parametrize("protocol", ["authors", "per_clip"])
+@pytest.mark.parametrize("group_by", ["sentence_id", "text"])
+@pytest.mark.parametrize("tie_rule", ["pessimistic", "optimistic"])
+def test_the_figure_says_the_rank_the_metrics_counted(protocol, group_by, tie_rule):
+    """Issue 22's two cases: for clip 0's sentence the same-text clip under another sentence id (2) comes
+    first and clip 0's sibling under its id (1) second. The figure once showed per-clip ranks ("rank 5 of
+    5", "rank 3 of 5") where the metrics ranked sentence groups. Each note must be the protocol's rank, and
+    the notes of one query per candidate give back the metrics' T2V R@1, R@5 and MedR."""
+    from pipeline.report.retrieval_figure import retrieval_figure
+
+    ids = [f"clip{i}" for i in range(5)]
+    matrices = _situation_matrices()
+    groups = sentence_groups(SITUATION_TEXTS, SITUATION_IDS, group_by)
+    every_clip = list(range(5))
+    fig = retrieval_figure(matrices, ids, SITUATION_TEXTS, every_clip, _strips(ids), groups, protocol, tie_rule, dpi=20)
+    drawn = _drawn_ranks(fig)
+    assert len(drawn) == 5 * 3  # pose, rgb, fused for each query
+    expected, n = SITUATION_RANKS[protocol, group_by, tie_rule]
+    assert [drawn[3 * q + 2] for q in every_clip] == [(rank, n) for rank in expected]  # the fused column
+    one_per_candidate = every_clip if protocol == "per_clip" else groups.heads.tolist()
+    fig = retrieval_figure(matrices, ids, SITUATION_TEXTS, one_per_candidate, _strips(ids), groups, protocol,
+                           tie_rule, dpi=20)
+    drawn = _drawn_ranks(fig)
+    for column, stream in enumerate(("pose", "rgb", "fused")):
+        ranks = np.array([drawn[3 * q + column][0] for q in range(len(one_per_candidate))])
+        metrics = (grouped_metrics(matrices[stream], groups, tie_rule) if protocol == "authors" else
+                   retrieval_metrics(matrices[stream], tie_rule))["t2v"]
+        assert {k: metrics[k] for k in ("R@1", "R@5", "MedR")} == {
+            "R@1": 100.0 * np.mean(ranks <= 1), "R@5": 100.0 * np.mean(ranks <= 5), "MedR": float(np.median(ranks))}
+    if protocol == "authors":  # pose ranks clip 0 first for "hi": its group is a hit, by either grouping
+        assert drawn[0] == (1, n)
+
+
 def _strips(ids: list[str]) -> dict[str, np.ndarray | str]:
     frames = np.zeros((3, 24, 32, 3), np.uint8)
     frames[:, 6:18, 10:22] = (200, 120, 60)
@@ -258,6 +324,39 @@ def test_a_model_selected_on_the_test_set_has_no_validation_numbers(project):
              for name, spec in entry.items()}
     title = plots["runs/train/plots/val.tsv"]["title"]
     assert "validation" not in title.lower() and "selection split" in title
+
+
+def test_figures_rank_as_metrics_json_says_whatever_params_say_now(project, monkeypatch):
+    """`seds report figures` redraws from saved outputs after params may have changed: the top-3 figure
+    takes the protocol, tie rule and grouping from metrics.json, the ones its metrics were counted with."""
+    import pipeline.report.figures as figures
+
+    out = project / "runs" / "evaluate"
+    _evaluate_outputs(project, out)
+    drawn = {}
+
+    def capture(path, matrices, sample_ids, texts, queries, strips, groups, protocol, tie_rule, title):
+        drawn.update(groups=groups.by, protocol=protocol, tie_rule=tie_rule, title=title)
+        return path
+
+    monkeypatch.setattr(figures, "render_retrieval", capture)
+    metrics = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").write_text(json.dumps({**metrics, "tie_rule": "optimistic", "group_by": "text"}))
+    params = load_params(project / "params.yaml", {"evaluate.protocol": "authors", "evaluate.tie_rule": "pessimistic",
+                                                   "evaluate.group_by": "sentence_id", "evaluate.split": "val"})
+    write_figures(out, params)
+    assert (drawn["protocol"], drawn["tie_rule"], drawn["groups"]) == ("per_clip", "optimistic", "text")
+    assert drawn["title"] == ("Text-to-video retrieval on split 'test' (per_clip protocol, optimistic ties): "
+                              "top 3 of 4 clips per query")
+    # A metrics.json from before `group_by` was recorded: its grouping's first word is the rule.
+    (out / "metrics.json").write_text(json.dumps({**metrics, "protocol": "authors"}))
+    write_figures(out, params)
+    assert (drawn["protocol"], drawn["tie_rule"]) == ("authors", "pessimistic")
+    assert drawn["groups"] == "text (no clip has a sentence_id)"  # rule sentence_id over clips without ids
+    assert "top 3 of 4 sentence groups by sentence_id per query" in drawn["title"]
+    (out / "metrics.json").write_text(json.dumps({"split": "test"}))
+    with pytest.raises(figures.NotEvaluateMetrics, match=r"metrics.json lacks key 'grouping'"):
+        write_figures(out, params)
 
 
 def test_clips_without_video_get_a_reason_in_place_of_frames(project):
