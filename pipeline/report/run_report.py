@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
+from pipeline.rgb.params import SET_PREFIX
 from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
 from pipeline.store.layout import StageDir
 
@@ -162,33 +163,51 @@ def _last_runs(store: Path, stage: str, fingerprint: str | None) -> list[dict[st
     return [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if "error" not in r]
 
 
+def _weights_at(store: Path, stage: str, fingerprint: str | None) -> str:
+    """The weights line of the last run at a stage's fingerprint; else the artifacts its STAGE.json names."""
+    if fingerprint is None:
+        return "not recorded"
+    runs = [r for r in _last_runs(store, stage, fingerprint) if r.get("weights")]
+    if runs:
+        return runs[-1]["weights"]
+    stage_json = StageDir(store, stage, fingerprint).stage_json
+    if stage_json.is_file():
+        artifacts = json.loads(stage_json.read_text()).get("artifacts", {})
+        named = ", ".join(f"{k}: {'random weights (explicit)' if v == 'random' else f'content hash {v[:12]}'}"
+                          for k, v in sorted(artifacts.items()))
+        return f"{named or 'no weights'} (from STAGE.json; no run record)"
+    return f"not recorded (no {stage} folder at fingerprint {fingerprint[:12]} in {store})"
+
+
+def _rgb_weights(store: Path, entry: str, read: dict[str, dict[str, str]], chains: dict[str, dict[str, str]]) -> str:
+    """One train.rgb_views entry's I3D: at the fingerprint train read it (the checkpoint's `inputs`); a
+    checkpoint without them gives a view's fingerprint from the view, and a feature set's from nowhere."""
+    if entry in read:
+        stage, fingerprint = read[entry]["stage"], read[entry]["fingerprint"]
+    elif not entry.startswith(SET_PREFIX):
+        stage = Path(entry).stem
+        fingerprint = chains.get(stage, {}).get(stage)
+    else:
+        return (f"{entry}: not recorded (the checkpoint predates train recording the fingerprints it read; "
+                "retrain, or see `seds cache stats rgb`)")
+    return f"{entry} (fingerprint `{(fingerprint or '?')[:12]}`): {_weights_at(store, stage, fingerprint)}"
+
+
 def _weights(store: Path, chains: dict[str, dict[str, str]], train: dict[str, Any],
              checkpoint: dict[str, Any], checkpoint_path: str) -> list[str]:
-    def recorded(stage: str) -> str:
-        """The weights line of the stage's last run; else the artifacts its STAGE.json names."""
-        fingerprint = chains.get(stage, {}).get(stage)
-        runs = _last_runs(store, stage, fingerprint)
-        if runs and runs[-1].get("weights"):
-            return runs[-1]["weights"]
-        stage_json = StageDir(store, stage, fingerprint or "").stage_json
-        if fingerprint and stage_json.is_file():
-            artifacts = json.loads(stage_json.read_text()).get("artifacts", {})
-            named = ", ".join(f"{k}: {'random weights (explicit)' if v == 'random' else f'content hash {v[:12]}'}"
-                              for k, v in sorted(artifacts.items()))
-            return f"{named or 'no weights'} (from STAGE.json; no run record)"
-        return "not recorded"
-
+    read = {i["entry"]: i for i in checkpoint.get("inputs") or []}
     chain = chains.get(Path(train["pose_view"]).stem, {})
     select_source = next((s for s in ("pose", "gt_keypoints") if s in chain), None)
-    pose = recorded("pose") if "pose" in chains else "pose stage not run"
+    pose_fingerprint = chain.get("pose") or chains.get("pose", {}).get("pose")
+    pose = _weights_at(store, "pose", pose_fingerprint) if pose_fingerprint else "pose stage not run"
     if select_source and select_source != "pose":
         pose += f"; not used for training (the keypoints came from {select_source})"
     rows = [["pose (RTMPose-WholeBody)", pose]]
     if select_source:
         rows.append(["keypoints the model saw", f"{train['pose_view']} of {select_source}"
                      + (": ground-truth keypoints, no pose model" if select_source == "gt_keypoints" else "")])
-    rgb = "; ".join(f"{v}: {recorded(Path(v).stem)}" if not v.startswith("set:") else f"{v}: rgb feature set" for v in train["rgb_views"])
-    rows.append(["RGB features (I3D)", rgb])
+    for entry in train["rgb_views"]:
+        rows.append(["RGB features (I3D)", _rgb_weights(store, entry, read, chains)])
     for line in checkpoint.get("weights") or ["initial weights not recorded"]:
         rows.append(["SEDS initial weights", line])
     rows.append(["SEDS model", f"{checkpoint_path}, trained {checkpoint.get('step')} steps"])
