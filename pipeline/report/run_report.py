@@ -2,10 +2,10 @@
 stage took, and the params, in one page a reader can trust without knowing the pipeline.
 
 Everything comes from what the stages wrote, never from what params.yaml says now, where the two can
-differ: metrics from evaluate's metrics.json; the model's params, text encoder and init from the train
-checkpoint; the weights and times of item stages from the run records beside their items
-(`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint the current view
-holds; data sizes from the manifests and the store. A value no stage recorded is written as "not recorded",
+differ: metrics from evaluate's metrics.json; the model's params, text encoder, init and the store
+folders it read from the train checkpoint; the weights and times of item stages from the run records
+beside their items (`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint
+train read (rgb) or the current view holds; data sizes from the manifests and the store. A value no stage recorded is written as "not recorded",
 never guessed. Links are relative to report.md, so the folder can be moved or published as is.
 """
 
@@ -22,9 +22,11 @@ from typing import Any
 import yaml
 
 from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
+from pipeline.report.stage_times import stage_time_row
 from pipeline.rgb.params import SET_PREFIX
-from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
+from pipeline.runner.runlog import RUNS_FOLDER, read_runs
 from pipeline.store.layout import StageDir
+from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
 
 ITEM_STAGES = ("probe", "pose", "gt_keypoints", "select", "rgb")
 STREAM_NAMES = {"fused": "Fused (SEDS)", "pose": "Pose only", "rgb": "RGB only"}
@@ -155,19 +157,11 @@ def _figures(out: Path) -> list[str]:
     return lines or ["No figures (evaluate.figure_queries is 0, or `seds report figures` was not run)."]
 
 
-def _last_runs(store: Path, stage: str, fingerprint: str | None) -> list[dict[str, Any]]:
-    from pipeline.runner.runlog import RUNS_FOLDER, read_runs
-
-    if fingerprint is None:
-        return []
-    return [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if "error" not in r]
-
-
 def _weights_at(store: Path, stage: str, fingerprint: str | None) -> str:
     """The weights line of the last run at a stage's fingerprint; else the artifacts its STAGE.json names."""
     if fingerprint is None:
         return "not recorded"
-    runs = [r for r in _last_runs(store, stage, fingerprint) if r.get("weights")]
+    runs = [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if r.get("weights")]
     if runs:
         return runs[-1]["weights"]
     stage_json = StageDir(store, stage, fingerprint).stage_json
@@ -241,24 +235,13 @@ def _data(manifests: Path, store: Path, split_views: dict[str, Any], train: dict
 
 def _times(store: Path, split_views: dict[str, Any], train_metrics: dict[str, Any] | None,
            metrics: dict[str, Any]) -> list[str]:
-    rows = []
-    for stage, (_, chain) in split_views.items():
-        runs = _last_runs(store, stage, chain.get(stage))
-        if not runs:
-            rows.append([stage, "not recorded", "no run record at this fingerprint (items from an older version "
-                                                "or a shared store)", ""])
-            continue
-        last = runs[-1]
-        total = sum(r["seconds"] for r in runs)
-        what = (f"last run: {last['computed']} computed, {last['reused']} reused, {last['failed']} failed"
-                + (f"; all {len(runs)} runs at this fingerprint: {total:.1f} s" if len(runs) > 1 else ""))
-        rows.append([stage, f"{last['seconds']:.1f}", what, last.get("finished_utc", "")])
+    rows = [stage_time_row(store, stage, chain.get(stage)) for stage, (_, chain) in split_views.items()]
     if train_metrics:
         rows.append(["train", f"{train_metrics['seconds']:.1f}", f"{train_metrics['step']} steps (training loop, "
                                                                   "resumed parts included)", ""])
     if "seconds" in metrics:
         rows.append(["evaluate", f"{metrics['seconds']:.1f}", "encoding, retrieval, figures", ""])
-    return _table(["stage", "seconds", "what", "finished (UTC)"], rows)
+    return _table(["stage", "seconds (wall-clock)", "what", "last end (UTC)"], rows)
 
 
 def _params(params: Any, train: dict[str, Any]) -> list[str]:
@@ -306,9 +289,10 @@ def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None =
              "## Weights used", "", *_weights(store, chains, train, ck, checkpoint_path), "",
              "## Data", "", *_data(manifests, store, split_views, train, train_metrics, metrics), "",
              "## Time per stage", "",
-             "Seconds of the last run of each item stage at the fingerprint its view holds (a run that reused "
-             "every item is short: the items were computed earlier, see all runs), of the training loop, and of "
-             "evaluate. sample and manifest record no time.", "",
+             "Wall-clock seconds of each item stage at the fingerprint its view holds: the union of its runs' "
+             "[start, end] spans, so runs at the same time (feature sets sharing a fingerprint, array tasks) count "
+             "once; a run killed before its end is listed, not counted. Then the training loop and evaluate. "
+             "sample and manifest record no time.", "",
              *_times(store, split_views, train_metrics, metrics), "",
              "## Params", "", *_params(params, train), ""]
     path = out / REPORT_FILE

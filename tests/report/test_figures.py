@@ -295,7 +295,9 @@ def test_figures_and_report_from_evaluate_outputs(project):
     assert "runs/train/model.pt, trained 2 steps" in report
     assert "| test | 4 | 4 |" in report and "| train | 4 | 4 |" in report  # manifest clips, probe ok
     probe_row = next(line for line in report.splitlines() if line.startswith("| probe |") and "computed" in line)
-    assert re.match(r"\| probe \| \d+\.\d \| last run: 12 computed, 0 reused, 0 failed \|", probe_row)
+    assert re.match(r"\| probe \| \d+\.\d \| 1 run\(s\) ended, seconds = the union of their \[start, end\] spans "
+                    r"\(runs at the same time count once\); last: 12 computed, 0 reused, 0 failed in \d+\.\d s \| "
+                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \|$", probe_row), probe_row
     assert "| train | 4.2 |" in report and "| evaluate | 12.5 |" in report
     assert f"Fine-grained Pose-Text and RGB-Text similarity, {ids[-1]}" in report
     links = re.findall(r"\]\(([^)]+)\)", report)
