@@ -5,8 +5,8 @@ Everything comes from what the stages wrote, never from what params.yaml says no
 differ: metrics from evaluate's metrics.json; the model's params, text encoder, init and the store
 folders it read from the train checkpoint; the weights and times of item stages from the run records
 beside their items (`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint
-train read (rgb) or the current view holds; data sizes from the manifests and the store. A value no stage recorded is written as "not recorded",
-never guessed. Links are relative to report.md, so the folder can be moved or published as is.
+train read (rgb) or the current view holds; data sizes from the manifests and the store. A value no
+stage recorded is written as "not recorded", never guessed. Links are relative to report.md, so the folder can be moved or published as is.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _rgb_weights(store: Path, entry: str, read: dict[str, dict[str, str]], chain
         fingerprint = chains.get(stage, {}).get(stage)
     else:
         return (f"{entry}: not recorded (the checkpoint predates train recording the fingerprints it read; "
-                "retrain, or see `seds cache stats rgb`)")
+                "retrain, or see `seds cache stats`)")
     return f"{entry} (fingerprint `{(fingerprint or '?')[:12]}`): {_weights_at(store, stage, fingerprint)}"
 
 
