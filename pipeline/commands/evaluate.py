@@ -80,7 +80,8 @@ def register(subparsers) -> None:
                                    "similarity.npz, and fine_grained_<k>.png (step x word Pose-Text and RGB-Text "
                                    "similarity of query k's true pair) from token_similarity.npz. The queries are "
                                    "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
-                                   "evaluate.figure_frames and tie_rule apply now.")
+                                   "the protocol, tie rule and grouping are metrics.json's, as the metrics were "
+                                   "counted; evaluate.figure_frames applies now.")
     add_params_options(g)
     g.set_defaults(func=guarded(report_figures))
     u = sub.add_parser("run", help="rewrite evaluate.out/report.md from what the stages recorded",

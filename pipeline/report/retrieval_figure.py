@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.train.groups import SentenceGroups
 from pipeline.train.metrics import T2VRetrieval
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STREAM_TITLES = {"pose": "Pose only", "rgb": "RGB only", "fused": "Fused (SEDS)"}
 TOP_K = 3
@@ -71,10 +75,21 @@ def _fit(label, max_px: float) -> None:
 def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str],
                      queries: list[int], strips: dict[str, np.ndarray | str], groups: SentenceGroups,
                      protocol: str = "authors", tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> Path:
-    """Write the figure as PNG. `matrices`: stream -> (N, N) [clip, sentence]; `queries`: clips whose
-    sentences are the queries; `groups`, `protocol`, `tie_rule`: as the metrics ranked them; `strips`:
-    sample id -> frame strip (H, W, 3) uint8, or a message saying why there is none (a clip whose video is
-    missing still gets its label, with the message in place of frames)."""
+    """Write the figure (`retrieval_figure`) as PNG."""
+    fig = retrieval_figure(matrices, sample_ids, texts, queries, strips, groups, protocol, tie_rule, dpi, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str], queries: list[int],
+                     strips: dict[str, np.ndarray | str], groups: SentenceGroups, protocol: str = "authors",
+                     tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> "Figure":
+    """The figure, drawn. `matrices`: stream -> (N, N) [clip, sentence]; `queries`: clips whose sentences
+    are the queries; `groups`, `protocol`, `tie_rule`: as the metrics ranked them; `strips`: sample id ->
+    frame strip (H, W, 3) uint8, or a message saying why there is none (a clip whose video is missing
+    still gets its label, with the message in place of frames)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -147,10 +162,7 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
                                        _image_transform(ax, strip), fill=False, edgecolor=colour, linewidth=lw,
                                        clip_on=False))
         top += TOP_K * RANK_IN
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
-    return path
+    return fig
 
 
 def _image_transform(ax, strip: np.ndarray):

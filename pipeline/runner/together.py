@@ -20,7 +20,8 @@ from pipeline.models.device import resolve_device
 from pipeline.progress import Progress
 from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker,
                                      run_shared_chunk)
-from pipeline.runner.run import Prepared, RunOptions, RunSummary, dask_client, finish_stage, prepare_stage, run_spec
+from pipeline.runner.run import (Prepared, RunOptions, RunSummary, dask_client, failure_recorded, finish_stage,
+                                 prepare_stage, run_spec)
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.records import Failure
 
@@ -65,14 +66,18 @@ def run_together(members: list[Member], processor: str) -> TogetherSummary:
     """`processor`: the `module:function` that decodes each clip once for every member (see
     execute.run_shared_chunk); the caller names it, the runner imports no stage of its own."""
     started = time.perf_counter()
-    prepared = [prepare_stage(m.stage, m.params, m.options) for m in members]
-    clips = _clips(prepared)
-    result = TogetherSummary([])
-    if clips:
-        _compute(members, prepared, clips, result, processor)
-    for member, ready in zip(members, prepared):
-        ready.summary.extra_record.update(decodes=dict(result.decodes), decoded_with=[m.stage.name for m in members])
-        result.members.append(finish_stage(ready, member.params, member.options))
+    prepared: list[Prepared] = []
+    with failure_recorded(prepared):  # a member that fails to prepare ends the others' runs too
+        for m in members:
+            prepared.append(prepare_stage(m.stage, m.params, m.options))
+        clips = _clips(prepared)
+        result = TogetherSummary([])
+        if clips:
+            _compute(members, prepared, clips, result, processor)
+        for member, ready in zip(members, prepared):
+            ready.summary.extra_record.update(decodes=dict(result.decodes),
+                                              decoded_with=[m.stage.name for m in members])
+            result.members.append(finish_stage(ready, member.params, member.options))
     result.seconds = time.perf_counter() - started
     return result
 

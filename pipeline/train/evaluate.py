@@ -7,10 +7,10 @@ authors' evaluation, main_task_retrieval.py _run_on_single_gpu_new_mix). The sav
 (pipeline/train/metrics.py) read it. `evaluate.protocol` picks the headline; metrics.json holds both.
 
 Outputs of the evaluate stage (folder `evaluate.out`):
-    metrics.json     {"split", "split_source", "clips", "sentences", "grouping", "chance_R@1", "protocol", "t2v",
-                      "v2t" (headline stream, headline protocol), "protocols": {"authors"|"per_clip": {stream:
-                      {"t2v", "v2t"}}}, "streams" (the headline protocol's), "tie_rule", "checkpoint", "selection",
-                      "filip_padding", "seconds"}
+    metrics.json     {"split", "split_source", "clips", "sentences", "group_by", "grouping", "chance_R@1",
+                      "protocol", "t2v", "v2t" (headline stream, headline protocol), "protocols":
+                      {"authors"|"per_clip": {stream: {"t2v", "v2t"}}}, "streams" (the headline protocol's),
+                      "tie_rule", "checkpoint", "selection", "filip_padding", "seconds"}
     similarity.npz   one float32 (N, N) matrix per stream; sample_ids, texts, sentence_ids ('' where none):
                      unicode (N,)
     token_similarity.npz  the figure pairs' token x word cosines (`token_maps`), for the Figure 5 heatmaps
@@ -148,7 +148,8 @@ def metrics_record(sims: Similarities, protocol: str, tie_rule: str, split: str,
     counts = Counter(t.strip() for t in sims.texts)
     sentences = len(groups.heads)
     top = protocols[protocol][headline]
-    return {"split": split, "clips": n, "sentences": sentences, "grouping": groups.by, "distinct_texts": len(counts),
+    return {"split": split, "clips": n, "sentences": sentences, "group_by": group_by, "grouping": groups.by,
+            "distinct_texts": len(counts),
             "chance_R@1": 100.0 / (sentences if protocol == "authors" else n),
             "tie_rule": tie_rule, "protocol": protocol, "headline": headline,
             "repeated_texts": sum(c for c in counts.values() if c > 1),

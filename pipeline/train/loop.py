@@ -17,8 +17,9 @@ A checkpoint is resumed only when its run identity equals the current one: every
 output/worker knobs (params.NON_IDENTITY), the evaluate params selection reads, TRAINER_VERSION, the
 content hashes of the CLIP and SignBERT files, and a hash of the training clips' item keys.
 
-Outputs under `train.out`: model.pt (the selected weights + resolved params: the one copy of the
-weights evaluate reads, written again whenever the selection improves, so no other copy is kept),
+Outputs under `train.out`: model.pt (the selected weights + resolved params + the fingerprints of the
+store folders it read: the one copy of the weights evaluate reads, written again whenever the selection
+improves, so no other copy is kept),
 checkpoints/last.pt (the one resume state: weights, optimiser and progress; not cached by DVC),
 plots/train.tsv and plots/val.tsv (one row per epoch, for `dvc plots`), metrics.json (`dvc metrics`).
 """
@@ -146,6 +147,15 @@ def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, 
     (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
+def read_inputs(p: TrainParams, clips: ClipSet) -> list[dict[str, str]]:
+    """The store folders training read: {entry, stage, fingerprint} for train.pose_view, then each
+    train.rgb_views entry. report.md names each input's weights from the run records at that fingerprint:
+    an rgb feature set (`set:NAME`) has no view that could say which fingerprint it was read at."""
+    readers = [(p.pose_view, clips.pose_reader), *zip(p.rgb_views, clips.rgb_readers)]
+    return [{"entry": entry, "stage": reader.stage_dir.stage, "fingerprint": reader.stage_dir.fingerprint}
+            for entry, reader in readers]
+
+
 def _selection_split(p: TrainParams, params: Params) -> str | None:
     if p.select == "last" or not p.eval_every:
         return None
@@ -199,6 +209,7 @@ def train(params: Params) -> TrainResult:
     scaler = torch.amp.GradScaler("cuda") if resolve_precision(device, p.amp) == "fp16" else None
     tokenizer = ClipTokenizer(p.max_words)
     notes = list(built.weights)
+    inputs = read_inputs(p, clips)
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
     selection: dict[str, Any] = {"rule": p.select, "split": select_split, "on_test": p.select == "best_test",
@@ -227,7 +238,7 @@ def train(params: Params) -> TrainResult:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict() if with_optimizer else None,
                 "scaler": scaler.state_dict() if (scaler is not None and with_optimizer) else None,
                 "step": step, "epoch": step // per_epoch, "history": history, "seconds": seconds,
-                "epoch_sums": sums, "selection": selection, "weights": built.weights}
+                "epoch_sums": sums, "selection": selection, "weights": built.weights, "inputs": inputs}
 
     progress = Progress(limit, "train", unit="step", bar=p.progress, initial=step, counts_failures=False,
                         every_s=params.runtime.progress_every_s)

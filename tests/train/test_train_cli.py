@@ -66,7 +66,9 @@ def test_selection_on_the_test_set_is_labelled(tiny_store, capsys):
     assert cli.main(["evaluate", "--set", "evaluate.figure_queries=0"]) == 0
     metrics = json.loads((tiny_store / "runs/evaluate/metrics.json").read_text())
     assert metrics["selection"]["on_test"] and metrics["selection"]["split"] == "test"
-    assert "**Selected on the test set**" in (tiny_store / "runs/evaluate/report.md").read_text()
+    report = (tiny_store / "runs/evaluate/report.md").read_text()
+    assert "**Selected on the test set**" in report and "the selection split `test`" in report
+    assert "validation" not in report.lower()
 
 
 def test_bad_inputs_stop_with_one_line(tiny_store, capsys):
