@@ -92,19 +92,19 @@ IMPORTS = {"import:pose_file": "pipeline.interop.pose_import", "import:authors_p
 
 def current() -> dict[str, StageCode]:
     """Everything that stores items, with its VERSION and module hashes from the working tree: each item
-    stage's module's import closure, plus each module of its `also_computed_by` alone (code outside that
-    closure that drives the stage's computation, e.g. the shared decode of pose and rgb; its own imports
-    are other stages' business); each import's module's import closure."""
+    stage's module's import closure, plus, for pose and rgb, the shared decode's module alone (code
+    outside that closure that drives their computation over one decode; its own imports are the other
+    stage's business: commands/item_stages.py names the pairing); each import's module's import closure."""
     import importlib
 
-    from pipeline.commands.item_stages import ITEM_STAGES, item_stage
+    from pipeline.commands.item_stages import ITEM_STAGES, SHARED_DECODE_MEMBERS, SHARED_DECODE_PROCESSOR, item_stage
 
     table = {}
     for name, target in sorted(ITEM_STAGES.items()):
         cls = item_stage(name)
         modules = stage_modules(target.split(":")[0])
-        for extra in cls.also_computed_by:
-            modules.update(module_hash(extra))
+        if name in SHARED_DECODE_MEMBERS:
+            modules.update(module_hash(SHARED_DECODE_PROCESSOR.split(":")[0]))
         table[name] = StageCode(cls.VERSION, modules)
     for name, module in sorted(IMPORTS.items()):
         table[name] = StageCode(importlib.import_module(module).VERSION, stage_modules(module))

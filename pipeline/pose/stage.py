@@ -46,7 +46,6 @@ class PoseStage(Stage):
     upstream = "probe"
     view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
     uses_gpu = True
-    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
 
     @property

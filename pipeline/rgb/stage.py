@@ -37,7 +37,6 @@ class RgbStage(Stage):
     upstream = "probe"
     view_attrs = ("num_windows", "total_windows", "padded", "family")
     uses_gpu = True
-    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
 
     @property

@@ -67,7 +67,6 @@ class Stage:
     uses_gpu: ClassVar[bool] = False
     reads_clips: ClassVar[bool] = True  # decodes the clip: its content is checked against the key before and after
     follows_decoder: ClassVar[bool] = False  # decodes as runtime.decoder says: the driver checks it before planning
-    also_computed_by: ClassVar[tuple[str, ...]] = ()  # other modules that run this stage's computation (stage code table)
 
     def __init__(self, params: Params):
         self.params = params
