@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.report.ablation import ablation_rows, format_markdown
-from pipeline.report.ablation_tables import format_tables
+from pipeline.report.experiments import ablation_rows, format_markdown
+from pipeline.report.paper_tables import format_tables
 from tests_support import TINY_MODEL, TINY_PARAMS, dvc, fresh_clone
 
 # The smallest train and evaluate that still run every module (narrow model, one epoch).
