@@ -180,13 +180,13 @@ def run():
     from pathlib import Path
     from pipeline.config import load_params
     from pipeline.runner.plan import ShardSpec, build_plan
-    from pipeline.runner.stage import stage_class
+    from pipeline.commands.item_stages import item_stage
     from pipeline.store.index import StageIndex
     params = load_params("params.yaml")
     out = {}
     for name in sys.argv[1:]:
         started = time.perf_counter()
-        plan = build_plan(stage_class(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
+        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
         planned = time.perf_counter()
         index = StageIndex.load(plan.stage_dir)
         todo = [r for r in plan.requests if r.item_key not in index and index.failure_for(r.item_key, r.sample_id) is None]
@@ -219,7 +219,7 @@ def run():
     from pathlib import Path
     from pipeline.config import load_params
     from pipeline.runner.plan import ShardSpec, build_plan, read_view
-    from pipeline.runner.stage import stage_class
+    from pipeline.commands.item_stages import item_stage
     from pipeline.store import Item, ShardWriter, StageDir, StageIndex, StageReader
     params = load_params("params.yaml")
     started = time.perf_counter()
@@ -227,7 +227,7 @@ def run():
     gt = StageReader(StageDir(Path("cache"), "gt_keypoints", read_view(Path("manifests"), "gt_keypoints")[1]["gt_keypoints"]))
     written = {}
     for name in ("pose", "rgb"):
-        plan = build_plan(stage_class(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
+        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
         plan.stage_dir.create(plan.fingerprint)
         index = StageIndex.load(plan.stage_dir)
         real = [k for k in index.rows]

@@ -16,6 +16,9 @@ Runs, each in its own process (so memory and thread settings do not leak between
 - h2s-scale: How2Sign's cardinality (1k, 10k, 35,263 clips, its splits and sentence groups): time per item,
           peak RSS, planning, index and view sizes, no-op `seds run` and `dvc repro`, 1% more clips, and the
           trainer's read path over a 35k-item store vs .npy (how2sign_scale_bench.py)
+- h2s-clip: one How2Sign-like clip (1280x720, 7 s) through the How2Sign profile's probe, pose + rgb and
+          select: seconds, peak RSS and bytes stored per clip, and what 35,263 clips imply (how2sign_clip_cost.py)
+- decoders: decord vs PyAV (and torchcodec where it imports) as the stages decode (decoder_bench.py)
 - host-cost: host core-seconds per 1280x720 clip by phase, pose and rgb separately vs one decode, and the
           16-core ceiling and How2Sign hours they imply (host_cost.py; models are tiny random stand-ins)
 and writes benchmarks/results/<machine>.json (every benchmark's raw figures) and <machine>.md (the
@@ -181,6 +184,28 @@ def _scale_rows(r: dict) -> list[Row]:
     return rows
 
 
+def _clip_cost_rows(r: dict) -> list[Row]:
+    note = f"{r['clips']} clips of {r['clip']}, {r['cpus']} cores, random weights at the real sizes, batch_size auto"
+    rows = [Row("h2s-clip", f"{stage}: seconds per clip", s["seconds_per_clip"], None, "s", "lower",
+                f"peak RSS {s['peak_rss_mib']:.0f} MiB (children {s['children_peak_rss_mib']} MiB); {note}")
+            for stage, s in r["stages"].items()]
+    rows.append(Row("h2s-clip", "bytes stored per clip (probe, pose, rgb, select)", sum(r["bytes_per_clip"].values()) / 2 ** 20,
+                    None, "MiB", "lower", f"How2Sign's 35,263 clips: {r['how2sign_store_gib']} GiB, "
+                                          f"{r['how2sign_cpu_hours']} h on these cores"))
+    return rows
+
+
+def _decoder_rows(r: dict) -> list[Row]:
+    rows = []
+    for pattern, rates in r["frames_per_s"].items():
+        for other in ("pyav", "torchcodec"):
+            if other in rates:
+                rows.append(Row("decoders", f"{pattern}: decord vs {other}", rates["decord"], rates[other], "frames/s",
+                                "higher", f"{r['clips']} clips {r['resolution']}, {r['frames_per_clip']} frames, "
+                                          f"median of {r['repeats']}, one thread"))
+    return rows
+
+
 def _host_cost_rows(r: dict) -> list[Row]:
     one, separate, ratio = r["one decode"], r["separate"], r["ratio"]
     note = (f"{r['clips']} clips of {r['seconds_per_clip']:.0f} s, {r['resolution']} {r['fps']} fps, median of "
@@ -216,6 +241,10 @@ BENCHMARKS = [
                                                  *(["300", "1000"] if q else ["1000", "10000", "35263"]),
                                                  "--loader-clips", "2000" if q else "35263", "--out", str(out)),
               _scale_rows),
+    Benchmark("h2s-clip", lambda out, q: _script("how2sign_clip_cost.py", "--clips", "1" if q else "3",
+                                                "--out", str(out)), _clip_cost_rows),
+    Benchmark("decoders", lambda out, q: _script("decoder_bench.py", "--clips", "1" if q else "4",
+                                                "--repeats", "1" if q else "3", "--out", str(out)), _decoder_rows),
     Benchmark("host-cost", lambda out, q: _script("host_cost.py", *(["--quick"] if q else ["--clips", "4", "--repeats", "5"]),
                                                  "--out", str(out)), _host_cost_rows),
 ]

@@ -2,7 +2,8 @@
 
 import sys
 
-from pipeline.cli import main
+from pipeline.cli import command_main
+from pipeline.commands import train as command
 
 if __name__ == "__main__":
-    raise SystemExit(main(["train", *sys.argv[1:]]))
+    raise SystemExit(command_main(command, ["train", *sys.argv[1:]]))

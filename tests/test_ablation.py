@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from pipeline.cli import main
-from pipeline.report.ablation import ablation_rows, format_markdown
-from pipeline.report.ablation_tables import format_tables
+from pipeline.report.experiments import ablation_rows, format_markdown
+from pipeline.report.paper_tables import format_tables
 from tests_support import TINY_MODEL, TINY_PARAMS, dvc, fresh_clone
 
 # The smallest train and evaluate that still run every module (narrow model, one epoch).
@@ -48,7 +48,7 @@ def _ablation_clone(tmp_path, template, chdir):
     chdir(project)
     for stage in ("gt_keypoints", "select"):
         assert main(["run", stage, "--no-progress"]) == 0, stage
-    assert main(["run", "pose", "rgb", "--no-progress", "--all-feature-sets"]) == 0  # dvc.yaml's extract stage
+    assert main(["run", "pose", "rgb", "--no-progress", "--used-feature-sets"]) == 0  # dvc.yaml's extract stage
     done = dvc(project, "commit", "-f", *UPSTREAM)
     assert done.returncode == 0, done.stdout + done.stderr
     _git(project, "add", "-A")
@@ -71,7 +71,7 @@ def test_report_ablation_tables_two_dvc_experiments(tmp_path, tiny_project_templ
     for name, sets in experiments.items():
         done = dvc(project, "exp", "run", "evaluate", "-n", name, *sets)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert re.findall(r"Running stage '(\w+)'", done.stdout) == ["train", "evaluate"], done.stdout
+        assert re.findall(r"Running stage '([\w@]+)'", done.stdout) == ["train", "evaluate"], done.stdout
         _git(project, "checkout", "params.yaml")  # the next experiment starts from the baseline again
 
     capsys.readouterr()

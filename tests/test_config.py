@@ -103,6 +103,11 @@ def test_how2sign_profile_holds_the_papers_settings():
     assert (train.tau, train.match_weight, train.augment_p, train.filip_padding) == (0.07, 0.4, 0.5, "authors")
     assert params["evaluate"].protocol == "authors"
     assert params["select"].source == "pose" and params["data"].root == "data/how2sign"
+    # the release's data path (issue 19): its test split and sentence ids, its windows and loader refusals
+    assert {"format": "seds_release", "file": "data/how2sign/data_h2/test.pkl", "split": "test"} in \
+        params["data"].annotations
+    assert (train.group_by, params["evaluate"].group_by) == ("sentence_id", "sentence_id")
+    assert (train.pose_windows, train.hand_without_box, train.rgb_pose_kl) == ("kept_frames", "drop", False)
 
 
 def test_how2sign_profile_builds_exactly_the_release_model():

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import yaml
 
 from tests_support import dvc, tiny_clone
 
-GRAPH = ["sample", "manifest", "probe", "extract", "gt_keypoints", "select", "train", "evaluate"]
+GRAPH = ["sample@synthetic", "manifest", "probe", "extract", "gt_keypoints@sample", "select", "train", "evaluate"]
 
 
 def stages_run(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
+    return re.findall(r"Running stage '([\w@]+)'", output)
 
 
 def set_param(project, section: str, key: str, value) -> None:
@@ -60,3 +61,17 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
         assert f"{stage}: 15 items: 3 computed, 12 reused, 0 failed" in grown.stdout, stage
     assert "decodes: 3 clip(s) decoded once each (3 for pose+rgb[default])" in grown.stdout
+
+
+def test_a_real_dataset_profile_has_no_sample_stages_in_dvc_status(tmp_path):
+    """params.yaml's `graph` decides which optional stages dvc.yaml holds: under the How2Sign profile
+    `dvc status` and `dvc repro` never speak of the sample or its ground-truth keypoints."""
+    project = tiny_clone(tmp_path / "clone")
+    listed = dvc(project, "stage", "list", "--names-only")
+    assert listed.returncode == 0 and {"sample@synthetic", "gt_keypoints@sample"} <= set(listed.stdout.split())
+    shutil.copy(project / "profiles/how2sign.yaml", project / "params.yaml")
+    listed = dvc(project, "stage", "list", "--names-only")
+    assert listed.stdout.split() == ["manifest", "probe", "select", "extract", "train", "evaluate"], listed.stdout
+    status = dvc(project, "status")
+    assert status.returncode == 0 and "sample" not in status.stdout and "gt_keypoints" not in status.stdout
+    assert "manifest:" in status.stdout  # the stages it does run are reported (no data here yet)

@@ -49,7 +49,7 @@ def test_slurm_array_shards_plus_finalize_equal_dvc_repro_and_dvc_skips_them(tmp
 
 
 def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):
-    from pipeline.queue import SlurmOptions, render_slurm
+    from pipeline.commands.slurm import SlurmOptions, render_slurm
 
     scripts = render_slurm("rgb", tmp_path, SlurmOptions(shards=16, time="02:00:00", max_parallel=4,
                                                          partition="gpu"), uses_gpu=True)
@@ -57,16 +57,16 @@ def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):
     for line in ("#SBATCH --array=0-15%4", "#SBATCH --gres=gpu:1", "#SBATCH --time=02:00:00", "#SBATCH --partition=gpu",
                  "#SBATCH --output=runs/queue/logs/seds-rgb-%A_%a.out",
                  'seds run rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous --device cuda '
-                 '--no-progress --all-feature-sets'):
+                 '--no-progress --used-feature-sets'):
         assert line in array
-    assert "seds finalize rgb --params params.yaml --all-feature-sets" in scripts["rgb-finalize.sbatch"]
+    assert "seds finalize rgb --params params.yaml --used-feature-sets" in scripts["rgb-finalize.sbatch"]
     assert "dvc commit" not in scripts["rgb-finalize.sbatch"]  # rgb alone is half of the DVC stage extract
     assert "--dependency=afterany:$job" in scripts["rgb-submit.sh"]
     pair = render_slurm(["pose", "rgb"], tmp_path, SlurmOptions(shards=16), uses_gpu=True)
     assert sorted(pair) == ["extract-finalize.sbatch", "extract-submit.sh", "extract.sbatch"]
     assert ('seds run pose rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous '
-            '--device cuda --no-progress --all-feature-sets') in pair["extract.sbatch"]
-    assert "seds finalize pose rgb --params params.yaml --all-feature-sets" in pair["extract-finalize.sbatch"]
+            '--device cuda --no-progress --used-feature-sets') in pair["extract.sbatch"]
+    assert "seds finalize pose rgb --params params.yaml --used-feature-sets" in pair["extract-finalize.sbatch"]
     assert "dvc commit --force extract" in pair["extract-finalize.sbatch"]
     cpu = render_slurm("probe", tmp_path, SlurmOptions(shards=2), uses_gpu=False)["probe.sbatch"]
     assert "--gres" not in cpu and "--device cpu" in cpu

@@ -48,7 +48,8 @@ def test_a_worker_that_would_compute_another_precision_refuses_to_run(project, m
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the driver's machine has a GPU
     planned = RgbStage(params).fingerprint("probe-fp").digest
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this worker's does not
-    spec = RunSpec("rgb", str(project / "params.yaml"), (), str(project / "cache"), planned, (("probe", "probe-fp"),),
+    spec = RunSpec("rgb", "pipeline.rgb.stage:RgbStage", str(project / "params.yaml"), (), str(project / "cache"),
+                   planned, (("probe", "probe-fp"),),
                    "auto", 1, 4, 60.0, "lzf", str(project))
     with pytest.raises(RuntimeError, match=r"rgb: this worker \(cpu\) computes fingerprint .* the run was planned as"):
         run_chunk(spec, [])

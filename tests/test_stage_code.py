@@ -7,13 +7,9 @@ changes unless told they leave the output alone."""
 
 from __future__ import annotations
 
-import ast
 import json
 
-import yaml
-
-from pipeline.queue import SHARED_DVC_STAGE, SHARED_MEMBERS
-from pipeline.runner.codehash import ROOT, StageCode, current, differences, main, recorded, stage_modules
+from pipeline.devtools.codehash import StageCode, current, differences, main, recorded, stage_modules
 
 
 def test_every_item_stage_matches_the_recorded_code_table():
@@ -21,26 +17,8 @@ def test_every_item_stage_matches_the_recorded_code_table():
     assert not diff, (
         "item stage code differs from tests/stage_code.json:\n" + "\n".join(f"  {k}: {v}" for k, v in diff.items())
         + "\nIf a stage's output changes, bump its VERSION (docs/cache-format.md) and run "
-          "`python -m pipeline.runner.codehash`; if it does not, run "
-          "`python -m pipeline.runner.codehash --output-unchanged STAGE ...`.")
-
-
-def test_dvc_reruns_a_stage_when_any_module_of_its_output_changes():
-    """Each module in an item stage's code table is a dependency of that stage in dvc.yaml (a file or a
-    folder above it), so `dvc repro` reruns the stage when it changes. Package files with no code aside."""
-    def has_code(module: str) -> bool:
-        return any(not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
-                   for node in ast.parse((ROOT / module).read_text()).body)
-
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-    def dvc_stage(name: str) -> str:  # pose and rgb run as one DVC stage (one decode per clip)
-        return SHARED_DVC_STAGE if name in SHARED_MEMBERS else name
-
-    missing = {name: [m for m in code.modules if has_code(m) and not any(
-                   m == dep or m.startswith(dep.rstrip("/") + "/") for dep in stages[dvc_stage(name)]["deps"])]
-               for name, code in current().items()}
-    assert not any(missing.values()), {name: m for name, m in missing.items() if m}
+          "`python -m pipeline.devtools.codehash`; if it does not, run "
+          "`python -m pipeline.devtools.codehash --output-unchanged STAGE ...`.")
 
 
 def _package(root, helper_source: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from pipeline.scratch import BASE_RUNTIME, fresh_clone, write_csv_manifest  # no
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = (ROOT / ".." / "shared" / "testdata").resolve()
 RELEASE_REFERENCE = (ROOT / ".." / "shared" / "reference" / "seds_authors_state_dict.json").resolve()
+RELEASE_SPLITS = (ROOT / ".." / "shared" / "reference" / "seds_release_splits").resolve()  # data_h2, data_ph, data_csl
 REQUIRE_TESTDATA = "SEDS_REQUIRE_TESTDATA"  # "1" (CI, .ci/run): a test that needs the shared files fails without them
 
 

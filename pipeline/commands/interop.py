@@ -17,14 +17,6 @@ def _runtime(args: argparse.Namespace):
     return load_params(args.params, parse_overrides(args.overrides)).runtime
 
 
-def _interop_errors() -> tuple[type[BaseException], ...]:
-    """Unreadable or unsafe input files are a user's error: one line naming the file, exit 2."""
-    from pipeline.interop.pose_format import PoseFileError
-    from pipeline.keypoints.layout import SelectionError
-
-    return PoseFileError, SelectionError
-
-
 def export_pose(args: argparse.Namespace) -> int:
     from pipeline.interop.pose_format import to_pose, write_pose
     from pipeline.interop.store_export import file_names
@@ -116,7 +108,7 @@ def register(subparsers) -> None:
                                       "component per part with COCO-WholeBody point names and links, XYC float32, "
                                       "the probe's fps; frame i is clip frame i, unsampled frames are empty.")
     _view_options(pose, "the keypoints view (pose, gt_keypoints or select)")
-    pose.set_defaults(func=guarded(export_pose, _interop_errors))
+    pose.set_defaults(func=guarded(export_pose))
 
     authors = sub.add_parser("authors", help="rgb or pose items as the SEDS/CiCo authors' per-video pkl files",
                              description="rgb view -> <name>.pkl {name, feature (N, 1024) float32}; pose or "

@@ -9,14 +9,6 @@ from pathlib import Path
 from pipeline.commands.common import EXIT_OK, add_params_options, guarded, parse_overrides
 
 
-def _layout_errors() -> tuple[type[BaseException], ...]:
-    from pipeline.models.checkpoints import CheckpointError
-    from pipeline.models.seds.authors_layout import LayoutMismatch
-    from pipeline.train.checkpoint import NotACheckpoint
-
-    return LayoutMismatch, CheckpointError, NotACheckpoint
-
-
 def export_model(args: argparse.Namespace) -> int:
     import torch
 
@@ -66,7 +58,7 @@ def register(export_sub, import_sub) -> None:
                                           "dict their code loads. docs/model.md has the name map.")
     e.add_argument("--checkpoint", default="runs/train/model.pt", help="train checkpoint (default: %(default)s)")
     e.add_argument("-o", "--out", required=True, help="file to write (torch.save of the state dict)")
-    e.set_defaults(func=guarded(export_model, _layout_errors))
+    e.set_defaults(func=guarded(export_model))
 
     i = import_sub.add_parser("model", help="the authors' release checkpoint as a train checkpoint (strict)",
                               description="Load a checkpoint of the authors' release into the model train params "
@@ -76,4 +68,4 @@ def register(export_sub, import_sub) -> None:
     add_params_options(i)
     i.add_argument("file", help="the release checkpoint (path or URL; read weights-only)")
     i.add_argument("-o", "--out", default="runs/imported/model.pt", help="train checkpoint to write (default: %(default)s)")
-    i.set_defaults(func=guarded(import_model, _layout_errors))
+    i.set_defaults(func=guarded(import_model))

@@ -7,17 +7,18 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.common import EXIT_OK, guarded
+from pipeline.commands.item_stages import ITEM_STAGES, SHARED_DECODE_MEMBERS, item_stage, shared_decode
 
 
 def slurm(args: argparse.Namespace) -> int:
+    from pipeline.commands.slurm import SlurmOptions, write_slurm
     from pipeline.config import ParamError
-    from pipeline.queue import SHARED_MEMBERS, SlurmOptions, write_slurm
-    from pipeline.runner.stage import stage_class
 
     stages = list(dict.fromkeys(args.stage))
-    if len(stages) > 1 and sorted(stages) != sorted(SHARED_MEMBERS):
-        raise ParamError(f"stages {' '.join(stages)}: only pose and rgb are queued together (one decode per clip)")
-    uses_gpu = any(stage_class(s).uses_gpu for s in stages) if args.gpus is None else args.gpus > 0
+    if len(stages) > 1 and not shared_decode(stages):
+        raise ParamError(f"stages {' '.join(stages)}: only {' and '.join(SHARED_DECODE_MEMBERS)} are queued together "
+                         "(one decode per clip)")
+    uses_gpu = any(item_stage(s).uses_gpu for s in stages) if args.gpus is None else args.gpus > 0
     opts = SlurmOptions(shards=args.shards, time=args.time, cpus=args.cpus, mem=args.mem,
                         gpus=args.gpus if args.gpus is not None else 1, partition=args.partition,
                         account=args.account, max_parallel=args.max_parallel, log_dir=args.log_dir,
@@ -29,8 +30,6 @@ def slurm(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from pipeline.runner.stage import ITEM_STAGES
-
     queue = subparsers.add_parser("queue", help="write batch-queue scripts (SLURM array jobs) for one stage")
     sub = queue.add_subparsers(dest="queue_command", required=True)
     s = sub.add_parser("slurm", help="an sbatch array script, its finalize step and a submit script",

@@ -1,41 +1,16 @@
-"""`seds train`, `seds evaluate` and `seds report efficiency | figures | run`."""
+"""`seds train`: the SEDS model on the select and rgb views (pipeline/train/loop.py)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from pipeline.commands.common import EXIT_OK, add_device_option, add_params_options, guarded, parse_overrides
-
-
-def _params(args: argparse.Namespace):
-    from pipeline.config import load_params
-
-    overrides = parse_overrides(args.overrides)
-    if getattr(args, "device", None):
-        overrides["runtime.device"] = args.device
-    return load_params(args.params, overrides)
-
-
-def _checkpoint_errors() -> tuple[type[BaseException], ...]:
-    """Checkpoints that do not fit (wrong format, wrong shapes) are a user's error: one line, exit 2."""
-    from pipeline.models.checkpoints import CheckpointError
-    from pipeline.train.checkpoint import NotACheckpoint
-
-    return CheckpointError, NotACheckpoint
-
-
-def _report_errors() -> tuple[type[BaseException], ...]:
-    """A train checkpoint that report.md cannot read: one line, exit 2. Report commands never import torch."""
-    from pipeline.report.checkpoint_info import NotReadable
-
-    return (NotReadable,)
+from pipeline.commands.common import EXIT_OK, add_device_option, add_params_options, guarded, params_of
 
 
 def train(args: argparse.Namespace) -> int:
     from pipeline.train.loop import train as run
 
-    params = _params(args)
+    params = params_of(args)
     if args.no_progress:
         from dataclasses import replace
 
@@ -43,47 +18,6 @@ def train(args: argparse.Namespace) -> int:
     result = run(params)
     print(f"train: {result.clips}; " + "; ".join(result.notes), flush=True)
     print(result.line(), flush=True)
-    return EXIT_OK
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    from pipeline.train.evaluate import run_evaluate
-
-    params = _params(args)
-    record = run_evaluate(params)
-    t2v, v2t = record["t2v"], record["v2t"]
-    print(f"evaluate: {record['split']}, {record['clips']} clips (chance R@1 {record['chance_R@1']:.1f}%): "
-          f"T2V R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f} MedR {t2v['MedR']:.1f}; "
-          f"V2T R@1 {v2t['R@1']:.1f} R@5 {v2t['R@5']:.1f} R@10 {v2t['R@10']:.1f} MedR {v2t['MedR']:.1f} "
-          f"-> {params['evaluate'].out} (report.md, figures/) in {record['seconds']:.0f} s", flush=True)
-    return EXIT_OK
-
-
-def report_figures(args: argparse.Namespace) -> int:
-    from pipeline.report.figures import write_figures
-
-    params = _params(args)
-    paths = write_figures(Path(params["evaluate"].out), params)
-    print("report figures: " + ", ".join(str(p) for p in paths), flush=True)
-    return EXIT_OK
-
-
-def report_run(args: argparse.Namespace) -> int:
-    from pipeline.report.run_report import write_run_report
-
-    params = _params(args)
-    print(f"report run: {write_run_report(params, Path(params['evaluate'].out))}", flush=True)
-    return EXIT_OK
-
-
-def efficiency(args: argparse.Namespace) -> int:
-    from pipeline.train.efficiency import as_json, efficiency_rows, format_table
-
-    rows = efficiency_rows()
-    print(format_table(rows), flush=True)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(as_json(rows) + "\n")
     return EXIT_OK
 
 
@@ -95,42 +29,4 @@ def register(subparsers) -> None:
     add_params_options(t)
     add_device_option(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(func=guarded(train, _checkpoint_errors))
-
-    e = subparsers.add_parser("evaluate", help="T2V / V2T retrieval metrics of a trained model (params: evaluate)",
-                              description="Retrieve within evaluate.split with evaluate.checkpoint: R@1/5/10, MedR and "
-                                          "MeanR into metrics.json, similarity matrices into similarity.npz, the "
-                                          "figure queries' token similarities into token_similarity.npz, figures "
-                                          "into figures/ and a run summary into report.md (all under "
-                                          "evaluate.out; seds report figures|run redraw the last two).")
-    add_params_options(e)
-    add_device_option(e)
-    e.set_defaults(func=guarded(evaluate, _checkpoint_errors))
-
-    r = subparsers.add_parser("report", help="reports: model efficiency, evaluation figures, run report")
-    sub = r.add_subparsers(dest="report_command", required=True)
-    f = sub.add_parser("efficiency", help="params and FLOPs per module beside the paper's Table 2",
-                       description="Count parameters and FLOPs (torch's FlopCounterMode, fake tensors) of each SEDS "
-                                   "module at the paper's input sizes, batch 16, beside the paper's Table 2.")
-    f.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
-    f.set_defaults(func=guarded(efficiency))
-    g = sub.add_parser("figures", help="redraw the evaluate figures from evaluate.out (no model needed)",
-                       description="Redraw evaluate.out/figures/ from the saved evaluate outputs: retrieval_top3.png "
-                                   "(top-3 text-to-video retrieval per query for Pose only, RGB only and fused, "
-                                   "frames decoded from the clips' videos, the true clip framed in green) from "
-                                   "similarity.npz, and fine_grained_<k>.png (step x word Pose-Text and RGB-Text "
-                                   "similarity of query k's true pair) from token_similarity.npz. The queries are "
-                                   "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
-                                   "evaluate.figure_frames and tie_rule apply now.")
-    add_params_options(g)
-    g.set_defaults(func=guarded(report_figures, _report_errors))
-    u = sub.add_parser("run", help="rewrite evaluate.out/report.md from what the stages recorded",
-                       description="Write evaluate.out/report.md: metrics per stream, training summary, links to "
-                                   "the figures and training plots, the weights each stage used (random ones "
-                                   "said so), clips per split and store sizes, seconds per stage (from the run "
-                                   "records of item stages, train's and evaluate's metrics.json), and the params "
-                                   "(train's as saved in the checkpoint).")
-    add_params_options(u)
-    u.set_defaults(func=guarded(report_run, _report_errors))
-    from pipeline.commands.ablation import register_report  # seds report ablation
-    register_report(sub)
+    t.set_defaults(func=guarded(train))

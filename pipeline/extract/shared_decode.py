@@ -21,8 +21,7 @@ Each member keeps its own fingerprint, keys, store and view: this module only ch
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -41,21 +40,6 @@ Result = tuple[int, Item | Failure]
 Planned = list[tuple[int, ItemRequest, WindowPlan]]  # one clip's rgb members: (member index, request, windows)
 
 
-@dataclass
-class DecodeCount:
-    """Clips handed to a decoder, by the members that shared the decode ("pose+rgb", "rgb", ...)."""
-
-    by_members: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, names: list[str], clips: int = 1) -> None:
-        if clips:
-            self.by_members["+".join(names)] += clips
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_members.values())
-
-
 def check_members(members: list[Stage]) -> None:
     """Shared decoding knows the pose stage (at most one) and rgb stages; both map over probe's view."""
     kinds = [type(m) for m in members]
@@ -63,8 +47,9 @@ def check_members(members: list[Stage]) -> None:
         raise ValueError(f"one decode per clip serves one pose stage and rgb stages, not {[m.name for m in members]}")
 
 
-def process_shared(members: list[Stage], clips: list[Clip], count: DecodeCount) -> Iterator[Result]:
-    """Every member's Item or Failure for every clip it is asked for, decoding each clip once."""
+def process_shared(members: list[Stage], clips: list[Clip], decodes: Counter) -> Iterator[Result]:
+    """Every member's Item or Failure for every clip it is asked for, decoding each clip once. `decodes`
+    counts the clips handed to a decoder by the members that shared each decode ("pose+rgb", "rgb")."""
     check_members(members)
     pose_i = next((i for i, m in enumerate(members) if isinstance(m, PoseStage)), None)
     pose_jobs: list[ClipJob] = []
@@ -90,10 +75,10 @@ def process_shared(members: list[Stage], clips: list[Clip], count: DecodeCount) 
             job.extra_sets = [(plan.frames, members[i].rgb.resize) for i, _, plan in planned]
             rgb_of_job[id(job)] = planned
             pose_jobs.append(job)
-            count.add([members[pose_i].name] + [_label(members[i]) for i, _, _ in planned])
+            decodes["+".join([members[pose_i].name] + [_label(members[i]) for i, _, _ in planned])] += 1
         elif planned:
             rgb_only.append(planned)
-            count.add([_label(members[i]) for i, _, _ in planned])
+            decodes["+".join(_label(members[i]) for i, _, _ in planned)] += 1
     if pose_jobs:
         pose = members[pose_i]
         for job in pose.stream(pose_jobs):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.interop.safe_unpickle import safe_load
+from pipeline.safe_unpickle import safe_load
 from pipeline.keypoints.layout import NUM_KEYPOINTS
 from pipeline.store.layout import publish_file
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import UserError
 from pipeline.keypoints.layout import (FACE, KEYPOINT_NAMES, LEFT_HAND, NUM_KEYPOINTS, RIGHT_HAND,
                                        SKELETON_LINKS, FACE_LINKS, MOUTH_LINKS, Selection)
 
@@ -33,7 +34,7 @@ _ALL_LINKS = SKELETON_LINKS + FACE_LINKS + MOUTH_LINKS
 _COLOR = (255, 255, 255)
 
 
-class PoseFileError(ValueError):
+class PoseFileError(UserError, ValueError):
     """A .pose file that cannot be read or mapped; the message names the file."""
 
 

@@ -27,7 +27,7 @@ from pipeline.interop.pose_format import PoseFileError, PoseLayoutError, read_po
 from pipeline.interop.store_import import FileImport, ImportSummary, import_files
 
 STAGE = "pose_file"
-VERSION = 1
+VERSION = 2  # 2: the view values an item is made from (fps, frame count, size) enter its key
 FPS_TOLERANCE = 0.01  # relative: 29.97 vs 30 fps is the same rate written two ways
 
 
@@ -85,6 +85,6 @@ def import_pose_files(folder: Path, view: Path, out_manifests: Path, store_root:
                                                     "frame_size": list(frame_size) if frame_size else None})
     spec = FileImport(STAGE, fingerprint, ".pose", lambda path, row: pose_item(path, row, frame_size),
                       ((PoseLayoutError, "unknown_layout"), (PoseFileError, "bad_format"),
-                       (EmptyPoseFile, "no_keypoints")))
+                       (EmptyPoseFile, "no_keypoints")), ("fps", "num_frames") + (() if frame_size else ("width", "height")))
     return import_files(spec, folder, view, out_manifests, store_root, source, name_column=name_column,
                         compression=compression)

@@ -24,15 +24,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.fingerprint import StageFingerprint, hash_file, item_key
+from pipeline.fingerprint import StageFingerprint, hash_file, hash_json, item_key
 from pipeline.interop import authors_pkl
-from pipeline.interop.safe_unpickle import UnsafePickle
+from pipeline.safe_unpickle import UnsafePickle
 from pipeline.manifest.schema import ManifestError
 from pipeline.rgb.windows import plan_windows
 from pipeline.runner.plan import FINGERPRINTS_META
 from pipeline.store import Failure, Item, ShardWriter, StageDir, StageIndex
 
-VERSION = 1
+VERSION = 2  # 2: the view values an item is made from (frame count, size) enter its key
 KINDS = ("rgb", "pose")
 
 
@@ -114,13 +114,19 @@ def _read_rows(view: Path, name_column: str) -> tuple[pa.Table, dict[str, str]]:
 @dataclass(frozen=True)
 class FileImport:
     """One kind of import: files `<name><suffix>` made into items of `stage` under `fingerprint` by `make`
-    (row -> arrays, attrs); an exception of a class in `refusals` is recorded as that failure reason."""
+    (row -> arrays, attrs); an exception of a class in `refusals` is recorded as that failure reason.
+    `row_inputs`: the view's columns `make` reads (fps, frame count, size); they enter each item's key with
+    the file's content, so a clip whose probed values change is imported again, not served stale."""
 
     stage: str
     fingerprint: StageFingerprint
     suffix: str
     make: Callable[[Path, dict[str, Any]], tuple[dict[str, np.ndarray], dict[str, Any]]]
     refusals: tuple[tuple[type[Exception], str], ...]
+    row_inputs: tuple[str, ...] = ()
+
+    def item_content(self, content: str, row: dict[str, Any]) -> str:
+        return hash_json({"file": content, "row": {name: row.get(name) for name in self.row_inputs}})
 
     def reason(self, err: Exception) -> str | None:
         return next((reason for cls, reason in self.refusals if isinstance(err, cls)), None)
@@ -140,7 +146,8 @@ def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path
         for row in table.to_pylist():
             path = Path(folder) / f"{row[name_column]}{spec.suffix}"
             content = hash_file(path) if path.is_file() else None
-            key = item_key(content, row["start_s"], row["end_s"], fingerprint.digest) if content else None
+            key = (item_key(spec.item_content(content, row), row["start_s"], row["end_s"], fingerprint.digest)
+                   if content else None)
             contents.append(content)
             if key is not None and key in index:
                 summary.reused += 1
@@ -180,11 +187,13 @@ def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, sto
         fingerprint = _fingerprint("rgb", source, {"window": rule.window, "stride": rule.stride,
                                                    "max_frames": rule.max_frames, "num_windows": rule.num_windows})
         make: Callable[[Path, dict], tuple] = lambda path, row: _rgb_item(path, row, rule)
+        row_inputs: tuple[str, ...] = ("num_frames",)
     else:
         fingerprint = _fingerprint("pose", source, {"frame_base": frame_base, "frame_size": frame_size})
         make = lambda path, row: _pose_item(path, row, frame_base, frame_size)
+        row_inputs = () if frame_size else ("width", "height")
     spec = FileImport(kind, fingerprint, ".pkl", make,
-                      ((UnsafePickle, "unsafe_pickle"), (authors_pkl.AuthorsFormatError, "bad_format")))
+                      ((UnsafePickle, "unsafe_pickle"), (authors_pkl.AuthorsFormatError, "bad_format")), row_inputs)
     return import_files(spec, folder, view, out_manifests, store_root, source, name_column=name_column,
                         compression=compression)
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import UserError
+
 NUM_KEYPOINTS = 133
 
 BODY = range(0, 17)
@@ -107,7 +109,7 @@ MOUTH_LINKS = (_chain(list(range(MOUTH.start, MOUTH.start + 12)) + [MOUTH.start]
 WRIST_LINKS = [(9, LEFT_HAND.start), (10, RIGHT_HAND.start)]
 
 
-class SelectionError(ValueError):
+class SelectionError(UserError, ValueError):
     """A list of part groups that does not make a selection (unknown, repeated or overlapping)."""
 
 

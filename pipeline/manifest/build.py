@@ -10,10 +10,10 @@ import pyarrow as pa
 from pipeline.manifest import importers
 from pipeline.manifest.params import DataParams
 from pipeline.manifest.schema import ManifestError, concat_rows, rows_to_table, validate_rows
+from pipeline.manifest.seds_release import ReleaseClipDirs, import_seds_release
 
 
-def import_annotation(data: DataParams, entry: dict) -> importers.Rows:
-    fmt, file, split = entry["format"], Path(entry["file"]), entry["split"]
+def _import(data: DataParams, fmt: str, file: Path, split: str) -> importers.Rows:
     if fmt == "how2sign":
         return importers.import_how2sign(file, split, data.how2sign_clips, data.how2sign_clips_dir,
                                          data.how2sign_videos_dir)
@@ -21,7 +21,23 @@ def import_annotation(data: DataParams, entry: dict) -> importers.Rows:
         return importers.import_phoenix_parallel(file, split)
     if fmt == "phoenix_corpus":
         return importers.import_phoenix_corpus(file, split, data.phoenix_frames_dir)
+    if fmt == "seds_release":
+        if data.how2sign_clips != "sentence_files":
+            raise ManifestError(f"{file}: the SEDS release splits name How2Sign's sentence clips; "
+                                "data.how2sign_clips: ranges cannot serve them (set sentence_files)")
+        dirs = ReleaseClipDirs(data.how2sign_clips_dir, data.phoenix_frames_dir, data.csl_frames_dir)
+        return import_seds_release(file, split, data.seds_release_text, dirs)
     return importers.import_plain_csv(file, split)
+
+
+def import_annotation(data: DataParams, entry: dict) -> importers.Rows:
+    """The rows of one data.annotations entry, each with `annotation_source` ("<format> <file>"), so the
+    evaluation can say which annotation listed the clips of a split (metrics.json, report.md)."""
+    fmt, file, split = entry["format"], Path(entry["file"]), entry["split"]
+    rows, origins = _import(data, fmt, file, split)
+    for row in rows:
+        row["annotation_source"] = f"{fmt} {entry['file']}"
+    return rows, origins
 
 
 def build_manifest(data: DataParams) -> pa.Table:

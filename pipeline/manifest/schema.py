@@ -17,6 +17,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.errors import UserError
+
 REQUIRED = ("sample_id", "video_path", "start_s", "end_s", "text", "split")
 CORE_SCHEMA = pa.schema([
     ("sample_id", pa.string()),
@@ -28,7 +30,7 @@ CORE_SCHEMA = pa.schema([
 ])
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest row or file is unusable. The message names the file, row and column."""
 
 

@@ -30,10 +30,8 @@ import json
 import os
 import pickle
 import re
-import tempfile
-import urllib.error
+import shutil
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +44,8 @@ CACHE_ENV = "SEDS_CHECKPOINT_CACHE"
 # OpenMMLab names files `<name>-<first 8 hex of sha256>[_<date>].pth`; torch.hub uses the same idea.
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})(?:_\d{8})?\.(?:pth|pt|ckpt)$")
 _DOWNLOAD_TIMEOUT_S = 60
+_DOWNLOAD_RETRIES = 3
+_LOCK_WAIT_S = 3600.0  # the longest a fetch of the largest checkpoint (a few hundred MB) may take
 _READ_CHUNK = 8 << 20
 _SHOWN_KEYS = 20
 
@@ -153,37 +153,61 @@ def find_cached(url: str) -> Path | None:
     return None
 
 
-def cached_download(url: str, key: str = "checkpoint") -> Path:
+def cached_download(url: str, key: str = "checkpoint", sha256: str | None = None) -> Path:
     """Download `url` into the cache unless it is there already; return the local file. `key` (the
-    dotted param) starts every error."""
+    dotted param) starts every error; `sha256`, where the source publishes it, is checked (else the
+    sha256 prefix an OpenMMLab or torch.hub file name carries).
+
+    pooch fetches (to a temporary name, moved into place when whole; `_DOWNLOAD_RETRIES` more tries on
+    a failed transfer). Array tasks that start together must not each fetch a 200 MB file, nor move
+    half-written ones over each other, so one fetches while the others wait on a lock file made by
+    exclusive creation (filelock's SoftFileLock: it works where POSIX locks do not, as on NFS without
+    lockd, which is where home folders and their caches often are) and then find the file cached."""
+    import pooch
+    from filelock import SoftFileLock, Timeout
+
     found = find_cached(url)
     if found is not None:
         return found
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     name = _url_name(url)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=root)
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-            while chunk := response.read(_READ_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        sha256 = digest.hexdigest()
-        _check_name_hash(name, sha256, f"{key}: {url}")
-        final = root / f"{sha256[:16]}-{name}"
-        os.replace(tmp, final)
-    except (urllib.error.URLError, OSError) as err:
+        with SoftFileLock(root / f".{name}.lock", timeout=_LOCK_WAIT_S):
+            found = find_cached(url)  # fetched by another task while this one waited
+            if found is not None:
+                return found
+            fetched = root / f".download-{name}"
+            if url.startswith("file://"):  # a file on a mounted share: copied, as pooch fetches only over a network
+                shutil.copyfile(urllib.parse.unquote(urllib.parse.urlparse(url).path), fetched)
+            else:
+                fetcher = pooch.create(path=root, base_url="", registry={fetched.name: None}, urls={fetched.name: url},
+                                       retry_if_failed=_DOWNLOAD_RETRIES)
+                fetcher.fetch(fetched.name, downloader=pooch.HTTPDownloader(progressbar=False,
+                                                                             timeout=_DOWNLOAD_TIMEOUT_S))
+            digest = _sha256(fetched)
+            if sha256 is not None and digest != sha256:
+                fetched.unlink()
+                raise CheckpointError(f"{key}: {url} has sha256 {digest[:16]}..., not the published {sha256[:16]}...: "
+                                      "the download is corrupt or not the file named; retry")
+            try:
+                _check_name_hash(name, digest, f"{key}: {url}")
+            except CheckpointError:
+                fetched.unlink()
+                raise
+            final = root / f"{digest[:16]}-{name}"
+            os.replace(fetched, final)
+            _note_path(final).write_text(json.dumps({"url": url, "sha256": digest}))
+            return final
+    except Timeout:
+        raise CheckpointError(f"{key}: another process has been fetching {url} into {root} for over "
+                              f"{_LOCK_WAIT_S:.0f} s; if none is, remove {root / f'.{name}.lock'} (left by a killed "
+                              "fetch) and retry") from None
+    except (OSError, ValueError) as err:  # requests' errors are OSErrors; pooch raises ValueError on bad URLs
         raise CheckpointError(
             f"{key}: cannot download {url} ({err}). Without network: fetch it on a machine that has one and copy it "
             f"into {root}/ under its name ({name}), or set the checkpoint param to a local path, or to "
             f"'{RANDOM}' for explicitly random weights") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _note_path(final).write_text(json.dumps({"url": url, "sha256": sha256}))
-    return final
 
 
 # -- safe loading ----------------------------------------------------------------------------------

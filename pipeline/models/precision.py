@@ -34,15 +34,9 @@ def planned_precision(runtime_device: str, requested: str) -> str:
     """What `resolve_precision` will give on the device `runtime.device` names, seen from this process
     (for fingerprints, computed before any worker starts: 'auto' is CUDA when torch sees a GPU here).
     A worker whose own device gives another answer refuses to run (pipeline/runner/execute.py)."""
-    device = runtime_device
-    if device == "auto":
-        try:
-            import torch
+    from pipeline.models.device import planned_device
 
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            device = "cpu"
-    return resolve_precision(device, requested)
+    return resolve_precision(planned_device(runtime_device), requested)
 
 
 def autocast_dtype(precision: str) -> Any:

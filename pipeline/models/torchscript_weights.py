@@ -10,13 +10,14 @@ torch.jit's state_dict would give, plus any plain tensor attributes the modules 
 
 from __future__ import annotations
 
-import pickle
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pipeline.safe_unpickle import RestrictedUnpickler
 
 # torch's legacy storage class names, as TorchScript's pickler writes them, -> element dtype
 STORAGE_DTYPES: dict[str, torch.dtype] = {
@@ -60,32 +61,30 @@ def _same_list(data: list) -> list:
     return data
 
 
-class _ArchiveUnpickler(pickle.Unpickler):
-    def __init__(self, archive: zipfile.ZipFile, root: str, data: bytes):
-        import io
+def _archive_global(module: str, name: str) -> Any:
+    """What a weights archive may name: scripted modules (inert bags), storages, tensors, ordered dicts and
+    TorchScript's typed-list builders; None (refused) for anything else."""
+    if module.startswith("__torch__"):
+        return ScriptObject
+    if module == "torch" and name in STORAGE_DTYPES:
+        return _StorageType(name)
+    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+        return _rebuild_tensor
+    if (module, name) == ("collections", "OrderedDict"):
+        return OrderedDict
+    if module == "torch.jit._pickle" and name in LIST_BUILDERS:
+        return _same_list
+    return None
 
-        super().__init__(io.BytesIO(data))
-        self.archive, self.root = archive, root
 
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("__torch__"):
-            return ScriptObject
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if (module, name) == ("collections", "OrderedDict"):
-            return OrderedDict
-        if module == "torch.jit._pickle" and name in LIST_BUILDERS:
-            return _same_list
-        raise NotTorchScript(f"refused global {module}.{name}: a weights archive needs only modules and tensors")
-
-    def persistent_load(self, pid: Any) -> Any:
+def _storage_reader(archive: zipfile.ZipFile, root: str):
+    def read(pid: Any) -> tuple[torch.UntypedStorage, torch.dtype]:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise NotTorchScript(f"unexpected persistent id {pid!r}")
         _, kind, key, _location, _numel = pid
-        raw = bytearray(self.archive.read(f"{self.root}/data/{key}"))
-        return torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0), kind.dtype
+        raw = bytearray(archive.read(f"{root}/data/{key}"))
+        return (torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)), kind.dtype
+    return read
 
 
 def _walk(obj: ScriptObject, prefix: str, out: dict[str, torch.Tensor]) -> None:
@@ -107,7 +106,9 @@ def read_torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
         if len(data) != 1 or not any(n.endswith("/constants.pkl") for n in archive.namelist()):
             raise NotTorchScript(f"{path}: not a TorchScript archive (no <root>/data.pkl and constants.pkl)")
         root = data[0].split("/")[0]
-        top = _ArchiveUnpickler(archive, root, archive.read(data[0])).load()
+        top = RestrictedUnpickler(archive.read(data[0]), _archive_global, NotTorchScript,
+                                  "a weights archive needs only modules and tensors",
+                                  _storage_reader(archive, root)).load()
     if not isinstance(top, ScriptObject):
         raise NotTorchScript(f"{path}: its data.pkl holds a {type(top).__name__}, not a scripted module")
     out: dict[str, torch.Tensor] = {}

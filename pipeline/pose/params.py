@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.config import ParamError, knob
+from pipeline.models.memory_budget import AUTO
 from pipeline.models.rtmpose.spec import DEFAULT_MODEL, MODELS
 from pipeline.video.sampling import FRAME_RULES
 
@@ -49,7 +50,9 @@ class PoseParams:
     frames: str = knob("thin", choices=FRAME_RULES, help="frame rule shared with rgb: thin, all, every, uniform")
     frames_value: int = knob(300, min=1, help="thin: at most this many frames; every: step; uniform: count")
     flip_test: bool = knob(True, help="average with the horizontally flipped crop (the configs' test_cfg)")
-    batch_size: int = knob(32, min=1, help="crops per forward pass (speed/memory only)")
+    batch_size: int | str = knob(32, min=1, help="crops per forward pass (speed/memory only), or 'auto': as many as "
+                                                 "the device's memory budget holds, at most 256 "
+                                                 "(pipeline/models/memory_budget.py)")
     chunk_frames: int = knob(64, min=1, help="frames decoded and held at once (memory only: ~6 MB per 1080p frame)")
     compile: bool = knob(False, help="torch.compile the native network (speed only, not in the fingerprint; worth it "
                                      "on CUDA for long runs: the first batch of each size pays a compile of ~1 min)")
@@ -58,6 +61,8 @@ class PoseParams:
                                "precision a run computes in enters the fingerprint")
 
     def validate(self, prefix: str) -> None:
+        if isinstance(self.batch_size, str) and self.batch_size != AUTO:
+            raise ParamError(f"{prefix}.batch_size: {self.batch_size!r} is not a number of crops or 'auto'")
         if self.box == "mmdet" and self.detector_checkpoint == OFFICIAL and self.detector_config not in DETECTOR_CHECKPOINTS:
             raise ParamError(f"{prefix}.detector_checkpoint: 'official' is only known for "
                              f"{', '.join(DETECTOR_CHECKPOINTS)}; give a URL, a path or 'random' for "

@@ -46,7 +46,6 @@ class PoseStage(Stage):
     upstream = "probe"
     view_attrs = ("width", "height", "frames_sampled", "box_rule", "whole_frame_fallbacks")
     uses_gpu = True
-    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
 
     @property
@@ -108,21 +107,24 @@ class PoseStage(Stage):
 
     # -- per worker ------------------------------------------------------------------------------
     def open(self, ctx: WorkerContext) -> None:
+        from pipeline.models.memory_budget import pose_batch
+
         p = self.p
+        batch = pose_batch(p.batch_size, p.model, p.flip_test, ctx.device, ctx.workers)
         if p.backend == "native":
             from pipeline.pose.native import NativeEstimator
 
-            self.estimator = NativeEstimator(self.spec, self.checkpoint, ctx.device, p.batch_size, p.precision,
+            self.estimator = NativeEstimator(self.spec, self.checkpoint, ctx.device, batch, p.precision,
                                              p.flip_test, p.compile)
         else:
             from pipeline.pose.mmpose_backend import MmposeEstimator
 
-            self.estimator = MmposeEstimator(self.spec, self.checkpoint, ctx.device, p.batch_size, p.flip_test)
+            self.estimator = MmposeEstimator(self.spec, self.checkpoint, ctx.device, batch, p.flip_test)
         self.detector = None
         if p.box == "mmdet":
             from pipeline.pose.detector import PersonDetector
 
-            self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, p.batch_size)
+            self.detector = PersonDetector(p.detector_config, self.detector_checkpoint, ctx.device, batch)
         # NVDEC frames stay on the GPU, which only the native backend takes (mmpose's pipeline wants host frames).
         self.reader = open_nvdec(self.params.runtime.decoder, ctx.device) if p.backend == "native" else None
 

@@ -11,7 +11,6 @@ is executed. The weights themselves are only ever loaded by torch.load(weights_o
 
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -19,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
+from pipeline.safe_unpickle import RestrictedUnpickler
 from pipeline.train.outputs import CHECKPOINT_FORMAT
 
 
-class NotReadable(ValueError):
+class NotReadable(UserError, ValueError):
     """A file that is not a torch zip checkpoint of plain values and tensors."""
 
 
@@ -41,18 +42,16 @@ class _Storage:
     """Stands for torch's typed storage classes (FloatStorage, ...) in persistent ids."""
 
 
-class _InfoUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("collections", "OrderedDict"):
-            return OrderedDict
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _rebuild_tensor
-        if module == "torch" and name.endswith("Storage"):
-            return _Storage
-        raise NotReadable(f"refused global {module}.{name}: a train checkpoint holds plain values and tensors only")
-
-    def persistent_load(self, pid: Any) -> Any:
-        return None  # a storage reference: its bytes are never read
+def _checkpoint_global(module: str, name: str) -> Any:
+    """What a train checkpoint may name: ordered dicts, tensors (as their shape) and storages; None (refused)
+    for anything else."""
+    if (module, name) == ("collections", "OrderedDict"):
+        return OrderedDict
+    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+        return _rebuild_tensor
+    if module == "torch" and name.endswith("Storage"):
+        return _Storage
+    return None
 
 
 def checkpoint_info(path: Path) -> dict[str, Any]:
@@ -65,7 +64,9 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
             names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(names) != 1:
                 raise NotReadable("not a torch zip checkpoint (no single data.pkl in it)")
-            value = _InfoUnpickler(io.BytesIO(archive.read(names[0]))).load()
+            value = RestrictedUnpickler(archive.read(names[0]), _checkpoint_global, NotReadable,
+                                        "a train checkpoint holds plain values and tensors only",
+                                        lambda pid: None).load()  # a storage reference: its bytes never read
     except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, TypeError) as err:
         raise NotReadable(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     except NotReadable as err:

@@ -1,23 +1,30 @@
-"""Top-3 text-to-video retrieval, as the SEDS paper's Figure 4: for each query sentence, the three clips
-each stream ranks first (Pose-only, RGB-only, fused), a strip of frames per clip, the true clip marked.
+"""Top-3 text-to-video retrieval, as the SEDS paper's Figure 4: for each query sentence, the three
+candidates each stream ranks first (Pose-only, RGB-only, fused), a strip of frames per clip, the true one
+marked.
 
 Layout (inches, so a figure's pixel size is known before it is drawn: `figure_size`): a title band,
-then per query a header (the sentence, and per stream the rank of its true clip) and three rows, one
-per retrieved clip; one column per stream. A retrieved clip is labelled with its rank, score and own
-sentence, so a wrong retrieval shows what it says instead; the true clip gets a thick green frame and
-a check mark, the others a thin grey frame. Ranks follow the metrics' tie rule (pipeline/train/metrics.py),
-so a figure never shows a clip ahead of where the metrics counted it.
+then per query a header (the sentence, and per stream the rank of its true candidate) and three rows,
+one per retrieved candidate; one column per stream. A retrieved clip is labelled with its rank, score and
+own sentence, so a wrong retrieval shows what it says instead; the true one gets a thick green frame and
+a check mark, the others a thin grey frame. Candidates, order and ranks come from the metrics' own
+`T2VRetrieval` (pipeline/train/metrics.py) under the same protocol, sentence groups and tie rule: under
+the authors' protocol a candidate is a sentence group, shown by its best clip for the query, and the
+rank is the one the metrics counted.
 """
 
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.train.metrics import ranks
+from pipeline.train.groups import SentenceGroups
+from pipeline.train.metrics import T2VRetrieval
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STREAM_TITLES = {"pose": "Pose only", "rgb": "RGB only", "fused": "Fused (SEDS)"}
 TOP_K = 3
@@ -29,31 +36,6 @@ RANK_IN = 1.0      # one retrieved clip: label line and frame strip
 CORRECT = "#1a9641"
 WRONG = "#9e9e9e"
 CHECK = "\u2713"
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    """One retrieved clip: its index in the split, score for the query, and whether it is the true one."""
-
-    index: int
-    score: float
-    correct: bool
-
-
-def ranked_clips(similarity: np.ndarray, query: int, k: int = TOP_K, tie_rule: str = "pessimistic") -> list[Retrieved]:
-    """The `k` best clips for sentence `query` of a [clip, sentence] matrix, best first. Equal scores
-    put the true clip after the others under the pessimistic rule and before them under the optimistic
-    one, as the metrics rank it; other ties keep clip order."""
-    scores = np.asarray(similarity, dtype=np.float64)[:, query]
-    is_true = np.arange(len(scores)) == query
-    tie_break = is_true if tie_rule == "pessimistic" else ~is_true
-    order = np.lexsort((np.arange(len(scores)), tie_break, -scores))[:k]
-    return [Retrieved(int(i), float(scores[i]), bool(is_true[i])) for i in order]
-
-
-def true_rank(similarity: np.ndarray, query: int, tie_rule: str = "pessimistic") -> int:
-    """1-based rank of sentence `query`'s own clip among all clips (T2V), as the metrics count it."""
-    return int(ranks(np.asarray(similarity).T, tie_rule)[query])
 
 
 def figure_size(queries: int) -> tuple[float, float]:
@@ -91,17 +73,32 @@ def _fit(label, max_px: float) -> None:
 
 
 def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str],
-                     queries: list[int], strips: dict[str, np.ndarray | str], tie_rule: str = "pessimistic",
-                     dpi: int = 100, title: str = "") -> Path:
-    """Write the figure as PNG. `matrices`: stream -> (N, N) [clip, sentence]; `queries`: sentence
-    indices; `strips`: sample id -> frame strip (H, W, 3) uint8, or a message saying why there is none
-    (a clip whose video is missing still gets its label, with the message in place of frames)."""
+                     queries: list[int], strips: dict[str, np.ndarray | str], groups: SentenceGroups,
+                     protocol: str = "authors", tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> Path:
+    """Write the figure (`retrieval_figure`) as PNG."""
+    fig = retrieval_figure(matrices, sample_ids, texts, queries, strips, groups, protocol, tie_rule, dpi, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str], queries: list[int],
+                     strips: dict[str, np.ndarray | str], groups: SentenceGroups, protocol: str = "authors",
+                     tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> "Figure":
+    """The figure, drawn. `matrices`: stream -> (N, N) [clip, sentence]; `queries`: clips whose sentences
+    are the queries; `groups`, `protocol`, `tie_rule`: as the metrics ranked them; `strips`: sample id ->
+    frame strip (H, W, 3) uint8, or a message saying why there is none (a clip whose video is missing
+    still gets its label, with the message in place of frames)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
     streams = [s for s in ("pose", "rgb", "fused") if s in matrices]
+    retrieval = {s: T2VRetrieval(matrices[s], groups, protocol) for s in streams}
+    true_ranks = {s: table.ranks(tie_rule) for s, table in retrieval.items()}
+    candidates = "group" if protocol == "authors" else "clip"
     width, height = figure_size(len(queries))
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -110,8 +107,8 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
         """An axes at inches from the top-left corner (matplotlib counts from the bottom)."""
         return fig.add_axes((left_in / width, 1 - (top_in + h_in) / height, w_in / width, h_in / height))
 
-    n = len(sample_ids)
-    fig.text(MARGIN_IN / width, 1 - 0.08 / height, title or f"Text-to-video retrieval: top {TOP_K} of {n} clips",
+    n = len(retrieval[streams[0]].true)
+    fig.text(MARGIN_IN / width, 1 - 0.08 / height, title or f"Text-to-video retrieval: top {TOP_K} of {n} {candidates}s",
              ha="left", va="top", fontsize=11, weight="bold")
     fig.text(1 - MARGIN_IN / width, 1 - 0.1 / height, f"{CHECK} and green frame: the query's own clip; "
              "number: the similarity it was ranked by", ha="right", va="top", fontsize=8, color="#333333")
@@ -131,24 +128,25 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
         fig.text(MARGIN_IN / width, 1 - (top + 0.05) / height, "\n".join(lines), ha="left", va="top", fontsize=9,
                  linespacing=1.3)
         for c, stream in enumerate(streams):
-            rank = true_rank(matrices[stream], query, tie_rule)
-            note = f"true clip: rank {rank} of {n}"
+            rank = int(true_ranks[stream][retrieval[stream].query_of(query)])
+            note = f"true {candidates}: rank {rank} of {n}"
             fig.text((MARGIN_IN + (c + 0.5) * COLUMN_IN) / width, 1 - (top + QUERY_IN - 0.04) / height, note,
                      ha="center", va="bottom", fontsize=8, color=CORRECT if rank <= TOP_K else "#b2182b")
         top += QUERY_IN
         for c, stream in enumerate(streams):
-            for r, hit in enumerate(ranked_clips(matrices[stream], query, TOP_K, tie_rule)):
+            table = retrieval[stream]
+            for r, hit in enumerate(table.top(table.query_of(query), TOP_K, tie_rule)):
                 left = MARGIN_IN + c * COLUMN_IN + 0.08
                 row_top = top + r * RANK_IN
                 mark = f" {CHECK}" if hit.correct else ""
-                label = f"{r + 1}.{mark} {hit.score:.3f}  {sample_ids[hit.index]}: {texts[hit.index]}"
+                label = f"{r + 1}.{mark} {hit.score:.3f}  {sample_ids[hit.clip]}: {texts[hit.clip]}"
                 _fit(fig.text(left / width, 1 - (row_top + 0.02) / height, label, ha="left", va="top",
                               fontsize=7.5, color=CORRECT if hit.correct else "black",
                               weight="bold" if hit.correct else "normal"), (COLUMN_IN - 0.16) * dpi)
                 ax = box(left, row_top + 0.2, COLUMN_IN - 0.16, RANK_IN - 0.27)
                 ax.set_xticks([])
                 ax.set_yticks([])
-                strip = strips.get(sample_ids[hit.index], "no frames")
+                strip = strips.get(sample_ids[hit.clip], "no frames")
                 if isinstance(strip, str):
                     ax.set_facecolor("#eeeeee")
                     ax.text(0.5, 0.5, _clip(strip, message_chars), ha="center", va="center", fontsize=7,
@@ -164,10 +162,7 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
                                        _image_transform(ax, strip), fill=False, edgecolor=colour, linewidth=lw,
                                        clip_on=False))
         top += TOP_K * RANK_IN
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
-    return path
+    return fig
 
 
 def _image_transform(ax, strip: np.ndarray):

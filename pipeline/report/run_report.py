@@ -2,11 +2,11 @@
 stage took, and the params, in one page a reader can trust without knowing the pipeline.
 
 Everything comes from what the stages wrote, never from what params.yaml says now, where the two can
-differ: metrics from evaluate's metrics.json; the model's params, text encoder and init from the train
-checkpoint; the weights and times of item stages from the run records beside their items
-(`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint the current view
-holds; data sizes from the manifests and the store. A value no stage recorded is written as "not recorded",
-never guessed. Links are relative to report.md, so the folder can be moved or published as is.
+differ: metrics from evaluate's metrics.json; the model's params, text encoder, init and the store
+folders it read from the train checkpoint; the weights and times of item stages from the run records
+beside their items (`<store>/<stage>/<fingerprint>/runs/`, pipeline/runner/runlog.py) at the fingerprint
+train read (rgb) or the current view holds; data sizes from the manifests and the store. A value no
+stage recorded is written as "not recorded", never guessed. Links are relative to report.md, so the folder can be moved or published as is.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from typing import Any
 import yaml
 
 from pipeline.report.figures import FIGURES_DIR, RETRIEVAL_PNG, fine_grained_png
-from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
+from pipeline.report.stage_times import stage_time_row
+from pipeline.rgb.params import SET_PREFIX
+from pipeline.runner.runlog import RUNS_FOLDER, read_runs
 from pipeline.store.layout import StageDir
+from pipeline.train.outputs import METRICS_FILE, PLOTS_DIR, TOKEN_MAPS_FILE, TRAIN_PLOT, VAL_PLOT
 
 ITEM_STAGES = ("probe", "pose", "gt_keypoints", "select", "rgb")
 STREAM_NAMES = {"fused": "Fused (SEDS)", "pose": "Pose only", "rgb": "RGB only"}
@@ -67,7 +70,7 @@ def _selection(metrics: dict[str, Any]) -> str:
             f"({sel.get('value', float('nan')):.1f}; train.select: {sel.get('rule')}).")
     if sel.get("on_test"):
         text += (" **Selected on the test set** (as the authors report): these test figures are optimistic and not "
-                 "comparable with a model selected on a validation split.")
+                 "comparable with a model selected on a split held out from evaluation.")
     return text
 
 
@@ -80,16 +83,19 @@ def _filip(metrics: dict[str, Any]) -> str:
 
 
 def _metrics(metrics: dict[str, Any]) -> list[str]:
-    note = metrics.get("clips_note", "")
-    left_out = f" ({note})" if "left out" in note else ""
+    note, count = metrics.get("clips_note", ""), f"{metrics['clips']} clips"
+    left_out = note[len(count):] if note.startswith(count) else ""   # clips left out or kept despite a rule
     headline = metrics.get("protocol", "per_clip")
-    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, {metrics.get('sentences', '?')} distinct "
-             f"sentences ({metrics.get('repeated_texts', 0)} clips share theirs with another clip); chance R@1 "
+    texts = f"{metrics['distinct_texts']} distinct texts, " if "distinct_texts" in metrics else ""
+    lines = [f"Split `{metrics['split']}`: {metrics['clips']} clips{left_out}, listed by "
+             f"{metrics.get('split_source') or 'an annotation source not recorded'}; {metrics.get('sentences', '?')} "
+             f"sentence groups by {metrics.get('grouping', 'text')} ({texts}{metrics.get('repeated_texts', 0)} clips "
+             f"share their text with another clip); chance R@1 "
              f"{metrics['chance_R@1']:.1f} % under the headline protocol, {PROTOCOL_NAMES.get(headline, headline)}; "
-             f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better). The authors' protocol: "
-             "T2V ranks the distinct sentences' clip groups by their best clip, V2T ranks each clip against the "
-             "distinct sentences; per clip: every clip against every clip's sentence.", "", _selection(metrics), "",
-             _filip(metrics), ""]
+             f"tie rule {metrics['tie_rule']}. R@K in %, MedR in ranks (lower is better; V2T MedR of the authors' "
+             "protocol is the lower middle rank, as the release's torch.median). The authors' protocol: T2V ranks "
+             "the sentence groups by their best clip, V2T ranks each clip against the groups' sentences; per clip: "
+             "every clip against every clip's sentence.", "", _selection(metrics), "", _filip(metrics), ""]
     protocols = metrics.get("protocols") or {headline: metrics["streams"]}
     rows = []
     for stream in ("fused", "pose", "rgb"):
@@ -104,18 +110,31 @@ def _metrics(metrics: dict[str, Any]) -> list[str]:
                            "V2T R@1", "V2T R@5", "V2T R@10", "V2T MedR"], rows)
 
 
+def _selection_split(train_metrics: dict[str, Any]) -> str:
+    """The split train evaluated after its epochs, named as train recorded it: with train.select best_test
+    that is the test split, and calling its numbers "validation" would hide it."""
+    selection = train_metrics.get("selection") or {}
+    split = selection.get("split")
+    if not split:
+        return "the selection split (not recorded)"
+    test = ", the test set" if selection.get("on_test") else ""
+    return f"the selection split `{split}` (train.select: {selection.get('rule')}{test})"
+
+
 def _training(train_metrics: dict[str, Any] | None, train_dir: Path, here: Path) -> list[str]:
     if train_metrics is None:
         return [f"No {train_dir / METRICS_FILE}: training figures not recorded."]
     final = train_metrics.get("final", {})
-    val = (f"; last validation (epoch {final['epoch']}): T2V R@1 {final['t2v_R@1']:.1f} %, V2T R@1 "
-           f"{final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no validation recorded")
+    split = _selection_split(train_metrics)
+    evaluated = (f"; last evaluated on {split} at epoch {final['epoch']}: T2V R@1 {final['t2v_R@1']:.1f} %, "
+                 f"V2T R@1 {final['v2t_R@1']:.1f} %" if "t2v_R@1" in final else "; no selection split evaluated")
     plots = train_dir / PLOTS_DIR
     links = ", ".join(f"[{name}]({_rel(plots / name, here)})" for name in (TRAIN_PLOT, VAL_PLOT)
                       if (plots / name).is_file())
     return [f"{train_metrics['epochs']} epochs, {train_metrics['step']} of {train_metrics['total_steps']} steps "
-            f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{val}.",
-            f"Curves per epoch (loss and its parts; validation R@1): `dvc plots show` draws them from {links}."]
+            f"on {train_metrics['clips']} clips; final loss {final.get('loss', float('nan')):.3f}{evaluated}.",
+            f"Curves per epoch (loss and its parts; R@1 on {split}, in {VAL_PLOT}): `dvc plots show` draws them "
+            f"from {links}."]
 
 
 def _rel(path: Path, here: Path) -> str:
@@ -138,41 +157,51 @@ def _figures(out: Path) -> list[str]:
     return lines or ["No figures (evaluate.figure_queries is 0, or `seds report figures` was not run)."]
 
 
-def _last_runs(store: Path, stage: str, fingerprint: str | None) -> list[dict[str, Any]]:
-    from pipeline.runner.runlog import RUNS_FOLDER, read_runs
-
+def _weights_at(store: Path, stage: str, fingerprint: str | None) -> str:
+    """The weights line of the last run at a stage's fingerprint; else the artifacts its STAGE.json names."""
     if fingerprint is None:
-        return []
-    return [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if "error" not in r]
+        return "not recorded"
+    runs = [r for r in read_runs(StageDir(store, stage, fingerprint).path / RUNS_FOLDER) if r.get("weights")]
+    if runs:
+        return runs[-1]["weights"]
+    stage_json = StageDir(store, stage, fingerprint).stage_json
+    if stage_json.is_file():
+        artifacts = json.loads(stage_json.read_text()).get("artifacts", {})
+        named = ", ".join(f"{k}: {'random weights (explicit)' if v == 'random' else f'content hash {v[:12]}'}"
+                          for k, v in sorted(artifacts.items()))
+        return f"{named or 'no weights'} (from STAGE.json; no run record)"
+    return f"not recorded (no {stage} folder at fingerprint {fingerprint[:12]} in {store})"
+
+
+def _rgb_weights(store: Path, entry: str, read: dict[str, dict[str, str]], chains: dict[str, dict[str, str]]) -> str:
+    """One train.rgb_views entry's I3D: at the fingerprint train read it (the checkpoint's `inputs`); a
+    checkpoint without them gives a view's fingerprint from the view, and a feature set's from nowhere."""
+    if entry in read:
+        stage, fingerprint = read[entry]["stage"], read[entry]["fingerprint"]
+    elif not entry.startswith(SET_PREFIX):
+        stage = Path(entry).stem
+        fingerprint = chains.get(stage, {}).get(stage)
+    else:
+        return (f"{entry}: not recorded (the checkpoint predates train recording the fingerprints it read; "
+                "retrain, or see `seds cache stats`)")
+    return f"{entry} (fingerprint `{(fingerprint or '?')[:12]}`): {_weights_at(store, stage, fingerprint)}"
 
 
 def _weights(store: Path, chains: dict[str, dict[str, str]], train: dict[str, Any],
              checkpoint: dict[str, Any], checkpoint_path: str) -> list[str]:
-    def recorded(stage: str) -> str:
-        """The weights line of the stage's last run; else the artifacts its STAGE.json names."""
-        fingerprint = chains.get(stage, {}).get(stage)
-        runs = _last_runs(store, stage, fingerprint)
-        if runs and runs[-1].get("weights"):
-            return runs[-1]["weights"]
-        stage_json = StageDir(store, stage, fingerprint or "").stage_json
-        if fingerprint and stage_json.is_file():
-            artifacts = json.loads(stage_json.read_text()).get("artifacts", {})
-            named = ", ".join(f"{k}: {'random weights (explicit)' if v == 'random' else f'content hash {v[:12]}'}"
-                              for k, v in sorted(artifacts.items()))
-            return f"{named or 'no weights'} (from STAGE.json; no run record)"
-        return "not recorded"
-
+    read = {i["entry"]: i for i in checkpoint.get("inputs") or []}
     chain = chains.get(Path(train["pose_view"]).stem, {})
     select_source = next((s for s in ("pose", "gt_keypoints") if s in chain), None)
-    pose = recorded("pose") if "pose" in chains else "pose stage not run"
+    pose_fingerprint = chain.get("pose") or chains.get("pose", {}).get("pose")
+    pose = _weights_at(store, "pose", pose_fingerprint) if pose_fingerprint else "pose stage not run"
     if select_source and select_source != "pose":
         pose += f"; not used for training (the keypoints came from {select_source})"
     rows = [["pose (RTMPose-WholeBody)", pose]]
     if select_source:
         rows.append(["keypoints the model saw", f"{train['pose_view']} of {select_source}"
                      + (": ground-truth keypoints, no pose model" if select_source == "gt_keypoints" else "")])
-    rgb = "; ".join(f"{v}: {recorded(Path(v).stem)}" if not v.startswith("set:") else f"{v}: rgb feature set" for v in train["rgb_views"])
-    rows.append(["RGB features (I3D)", rgb])
+    for entry in train["rgb_views"]:
+        rows.append(["RGB features (I3D)", _rgb_weights(store, entry, read, chains)])
     for line in checkpoint.get("weights") or ["initial weights not recorded"]:
         rows.append(["SEDS initial weights", line])
     rows.append(["SEDS model", f"{checkpoint_path}, trained {checkpoint.get('step')} steps"])
@@ -206,24 +235,13 @@ def _data(manifests: Path, store: Path, split_views: dict[str, Any], train: dict
 
 def _times(store: Path, split_views: dict[str, Any], train_metrics: dict[str, Any] | None,
            metrics: dict[str, Any]) -> list[str]:
-    rows = []
-    for stage, (_, chain) in split_views.items():
-        runs = _last_runs(store, stage, chain.get(stage))
-        if not runs:
-            rows.append([stage, "not recorded", "no run record at this fingerprint (items from an older version "
-                                                "or a shared store)", ""])
-            continue
-        last = runs[-1]
-        total = sum(r["seconds"] for r in runs)
-        what = (f"last run: {last['computed']} computed, {last['reused']} reused, {last['failed']} failed"
-                + (f"; all {len(runs)} runs at this fingerprint: {total:.1f} s" if len(runs) > 1 else ""))
-        rows.append([stage, f"{last['seconds']:.1f}", what, last.get("finished_utc", "")])
+    rows = [stage_time_row(store, stage, chain.get(stage)) for stage, (_, chain) in split_views.items()]
     if train_metrics:
         rows.append(["train", f"{train_metrics['seconds']:.1f}", f"{train_metrics['step']} steps (training loop, "
                                                                   "resumed parts included)", ""])
     if "seconds" in metrics:
         rows.append(["evaluate", f"{metrics['seconds']:.1f}", "encoding, retrieval, figures", ""])
-    return _table(["stage", "seconds", "what", "finished (UTC)"], rows)
+    return _table(["stage", "seconds (wall-clock)", "what", "last end (UTC)"], rows)
 
 
 def _params(params: Any, train: dict[str, Any]) -> list[str]:
@@ -271,9 +289,10 @@ def write_run_report(params: Any, out: Path, checkpoint: dict[str, Any] | None =
              "## Weights used", "", *_weights(store, chains, train, ck, checkpoint_path), "",
              "## Data", "", *_data(manifests, store, split_views, train, train_metrics, metrics), "",
              "## Time per stage", "",
-             "Seconds of the last run of each item stage at the fingerprint its view holds (a run that reused "
-             "every item is short: the items were computed earlier, see all runs), of the training loop, and of "
-             "evaluate. sample and manifest record no time.", "",
+             "Wall-clock seconds of each item stage at the fingerprint its view holds: the union of its runs' "
+             "[start, end] spans, so runs at the same time (feature sets sharing a fingerprint, array tasks) count "
+             "once; a run killed before its end is listed, not counted. Then the training loop and evaluate. "
+             "sample and manifest record no time.", "",
              *_times(store, split_views, train_metrics, metrics), "",
              "## Params", "", *_params(params, train), ""]
     path = out / REPORT_FILE

@@ -14,8 +14,12 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGURE_IN = (11.0, 7.0)   # fixed, so every pair's PNG has the same size
 PANELS = (("pose", "Pose-Text"), ("rgb", "RGB-Text"))
@@ -48,15 +52,16 @@ def display_token(token: str) -> str:
     return token[:-4] if token.endswith("</w>") and len(token) > 4 else token
 
 
-def render_similarity(path: Path, maps: TokenMaps, dpi: int = 100) -> Path:
-    """Write one pair's Pose-Text and RGB-Text heatmaps as a PNG of FIGURE_IN inches at `dpi`."""
+def similarity_figure(maps: TokenMaps, dpi: int = 100) -> "Figure":
+    """One pair's Pose-Text and RGB-Text heatmaps on a figure of FIGURE_IN inches. Laid out by
+    matplotlib's constrained layout when drawn: the margins grow to hold the rotated word tokens and the
+    axis labels under them (fixed margins cut "word token" off below long tokens), the panels shrink."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=FIGURE_IN, dpi=dpi)
+    fig = Figure(figsize=FIGURE_IN, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(1, 3, width_ratios=(1, 1, 0.05), left=0.07, right=0.93, top=0.85, bottom=0.16,
-                            wspace=0.12)
+    grid = fig.add_gridspec(1, 3, width_ratios=(1, 1, 0.05))
     both = np.concatenate([maps.pose.ravel(), maps.rgb.ravel()])
     vmin, vmax = (float(both.min()), float(both.max())) if both.size else (-1.0, 1.0)
     if vmin == vmax:
@@ -90,7 +95,13 @@ def render_similarity(path: Path, maps: TokenMaps, dpi: int = 100) -> Path:
     bar.ax.tick_params(labelsize=8)
     heading = textwrap.fill(f"{maps.sample_id}: \u201c{maps.text}\u201d", 150)
     fig.suptitle(f"Fine-grained similarity of a true pair (dots: each word's best step)\n{heading}",
-                 fontsize=10, x=0.07, y=0.97, ha="left", va="top")
+                 fontsize=10, x=0.02, ha="left")
+    return fig
+
+
+def render_similarity(path: Path, maps: TokenMaps, dpi: int = 100) -> Path:
+    """Write one pair's Pose-Text and RGB-Text heatmaps as a PNG of FIGURE_IN inches at `dpi`."""
+    fig = similarity_figure(maps, dpi)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, format="png")

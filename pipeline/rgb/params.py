@@ -9,10 +9,12 @@ enters the fingerprint: two names with the same checkpoint and family share thei
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import ParamError, build_section, knob
+from pipeline.config import ParamError, Params, build_section, knob
+from pipeline.models.memory_budget import AUTO
 from pipeline.models.precision import PRECISIONS
 
 FAMILIES = ("bsl1k", "cico", "pytorch_i3d")
@@ -48,8 +50,10 @@ class RgbParams:
                                            "np.linspace; 'all' keeps every window")
     size: int = knob(224, min=32, help="side (pixels) of the square centre crop fed to I3D")
     resize: int = knob(256, min=32, help="frames are first resized so their short side is this many pixels")
-    batch_size: int = knob(64, min=1, help="windows per forward pass, across clips (halved on a CUDA "
-                                           "out-of-memory error); never changes the output")
+    batch_size: int | str = knob(64, min=1, help="windows per forward pass, across clips (halved on a CUDA "
+                                                 "out-of-memory error), or 'auto': as many as the device's memory "
+                                                 "budget holds, at most 128 (pipeline/models/memory_budget.py); "
+                                                 "never changes the output")
     precision: str = knob("bf16", choices=PRECISIONS,
                           help="CUDA autocast dtype (CPU always computes in fp32); the precision a run computes "
                                "in enters the fingerprint, so bf16 and fp32 features never share a key")
@@ -58,6 +62,8 @@ class RgbParams:
     prefetch: int = knob(2, min=1, help="clips each decoder decodes ahead of the model")
 
     def validate(self, prefix: str) -> None:
+        if isinstance(self.batch_size, str) and self.batch_size != AUTO:
+            raise ParamError(f"{prefix}.batch_size: {self.batch_size!r} is not a number of windows or 'auto'")
         if isinstance(self.num_windows, str) and self.num_windows != "all":
             raise ParamError(f"{prefix}.num_windows: {self.num_windows!r} is not a number of windows or 'all'")
         if isinstance(self.num_windows, int) and self.num_windows < 1:
@@ -90,3 +96,14 @@ class RgbParams:
         """The params that decide which frames each window holds (they enter the fingerprint)."""
         return {"frames": "thin", "max_frames": self.max_frames, "window": self.window, "stride": self.stride,
                 "num_windows": self.num_windows, "choice": "linspace_floor"}
+
+
+SET_PREFIX = "set:"  # train.rgb_views: `set:NAME` reads feature set NAME by key, without a view
+
+
+def with_feature_set(params: Params, name: str) -> Params:
+    """`params` with rgb.feature_set = name (validated against rgb.feature_sets)."""
+    rgb = params["rgb"]
+    if name not in rgb.sets():
+        raise ParamError(f"rgb.feature_set: {name!r} is not a key of rgb.feature_sets ({', '.join(sorted(rgb.sets()))})")
+    return Params(params.path, params.raw, {**params.sections, "rgb": dataclasses.replace(rgb, feature_set=name)})

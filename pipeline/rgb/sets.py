@@ -15,27 +15,19 @@ frames, so mixing the stored (already chosen) windows equals mixing all windows 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.config import ParamError, Params
+from pipeline.config import Params
 from pipeline.fingerprint import item_key
+from pipeline.rgb.params import with_feature_set
 from pipeline.rgb.stage import RgbStage
 from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
-
-
-def with_feature_set(params: Params, name: str) -> Params:
-    """`params` with rgb.feature_set = name (validated against rgb.feature_sets)."""
-    rgb = params["rgb"]
-    if name not in rgb.sets():
-        raise ParamError(f"rgb.feature_set: {name!r} is not a key of rgb.feature_sets ({', '.join(sorted(rgb.sets()))})")
-    return Params(params.path, params.raw, {**params.sections, "rgb": dataclasses.replace(rgb, feature_set=name)})
 
 
 @dataclass

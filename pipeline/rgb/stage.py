@@ -21,7 +21,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from pipeline.rgb.params import RgbParams
+from pipeline.config import Params
+from pipeline.rgb.params import SET_PREFIX, RgbParams, with_feature_set
 from pipeline.rgb.windows import WindowPlan
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext
 from pipeline.store.records import Failure, Item, ItemFailed
@@ -36,12 +37,28 @@ class RgbStage(Stage):
     upstream = "probe"
     view_attrs = ("num_windows", "total_windows", "padded", "family")
     uses_gpu = True
-    also_computed_by = ("pipeline.extract.shared_decode",)  # `seds run pose rgb`: one decode for both
     follows_decoder = True
 
     @property
     def rgb(self) -> RgbParams:
         return self.params["rgb"]
+
+    @classmethod
+    def used_feature_sets(cls, params: Params) -> list[str]:
+        """The feature sets something reads, as `--used-feature-sets` computes them: each `set:NAME` of
+        train.rgb_views, then rgb.feature_set (its view is what the `rgb` entry reads; last, so the view a
+        run writes is its). One name per fingerprint: two names with one fingerprint (both `random`, or
+        one checkpoint file under two names) are one computation, rgb.feature_set standing for it."""
+        current = params["rgb"].feature_set
+        read = [entry[len(SET_PREFIX):] for entry in params["train"].rgb_views if entry.startswith(SET_PREFIX)]
+        ordered = [name for name in dict.fromkeys(read) if name != current] + [current]
+        by_fingerprint: dict[str, str] = {}
+        for name in ordered:
+            digest = cls(with_feature_set(params, name)).fingerprint(None).digest
+            if name == current or digest not in by_fingerprint:
+                by_fingerprint[digest] = name
+        kept = set(by_fingerprint.values())
+        return [name for name in ordered if name in kept]
 
     def _checkpoint(self):
         from pipeline.models.checkpoints import resolve_checkpoint
@@ -66,6 +83,7 @@ class RgbStage(Stage):
         import torch
 
         from pipeline.models.i3d import load_i3d
+        from pipeline.models.memory_budget import rgb_batch
         from pipeline.models.precision import resolve_precision
         from pipeline.rgb.extractor import WindowExtractor
 
@@ -74,7 +92,8 @@ class RgbStage(Stage):
         self.layout = loaded.layout
         device = torch.device(ctx.device)
         self.precision = resolve_precision(ctx.device, p.precision)
-        self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, p.batch_size, self.precision, p.compile)
+        batch = rgb_batch(p.batch_size, p.window, p.size, ctx.device, ctx.workers)
+        self.extractor = WindowExtractor(loaded.model.fold_batch_norm(), device, batch, self.precision, p.compile)
         self.decoder = None  # started on first use and kept across chunks: a child start costs ~1 s
         self.reader = open_nvdec(self.params.runtime.decoder, ctx.device)  # None: every clip on the CPU
         self._plans: dict[str, tuple[ItemRequest, WindowPlan, Mapping[str, str]]] = {}  # clips in the extractor, by key

@@ -13,14 +13,16 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from pipeline.config import load_params
+from pipeline.models.device import resolve_device
 from pipeline.hashmemo import publish_memos
 from pipeline.runner.clipcheck import clip_problems
-from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, stage_class
+from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, load_ref
 from pipeline.store.layout import StageDir
 from pipeline.store.records import Failure, Item
 from pipeline.store.writer import ShardWriter
@@ -30,7 +32,8 @@ from pipeline.store.writer import ShardWriter
 class RunSpec:
     """Everything a worker needs to rebuild the stage: small and picklable."""
 
-    stage: str
+    stage: str                              # its name (the store folder)
+    stage_ref: str                          # its class, `module:Class` (runner.stage.stage_ref)
     params_path: str
     overrides: tuple[tuple[str, str], ...]  # (dotted key, JSON value): hashable, lists included
     store_root: str
@@ -61,24 +64,6 @@ class _WorkerState:
 _STATE: dict[RunSpec, _WorkerState] = {}
 
 
-def resolve_device(requested: str, worker_rank: int = 0) -> str:
-    """'auto' -> cuda when torch sees a GPU (one GPU per worker, by rank), else cpu."""
-    if requested == "cpu":
-        return "cpu"
-    try:
-        import torch
-
-        available = torch.cuda.is_available()
-        count = torch.cuda.device_count() if available else 0
-    except ImportError:
-        available, count = False, 0
-    if requested == "auto":
-        return f"cuda:{worker_rank % count}" if available else "cpu"
-    if not available:
-        raise RuntimeError(f"runtime.device {requested!r} asked for CUDA, but torch sees no GPU on this machine")
-    return requested if ":" in requested else f"cuda:{worker_rank % count}"
-
-
 def _worker_rank() -> int:
     try:
         from distributed import get_worker
@@ -94,7 +79,7 @@ def _state(spec: RunSpec) -> _WorkerState:
     if state is None:
         os.chdir(spec.cwd)  # params and data roots are relative to the project, wherever the worker started
         params = load_params(spec.params_path, {k: json.loads(v) for k, v in spec.overrides})
-        stage = stage_class(spec.stage)(params)
+        stage = load_ref(spec.stage_ref)(params)
         device = resolve_device(spec.device, _worker_rank()) if stage.uses_gpu else "cpu"
         ctx = WorkerContext(params, Path(spec.store_root), device, dict(spec.fingerprints))
         _check_fingerprint(stage, ctx, spec)
@@ -186,12 +171,12 @@ class SharedChunkReport:
     decodes: dict[str, int]
 
 
-def run_shared_chunk(specs: tuple[RunSpec, ...], clips: list[dict[int, ItemRequest]],
+def run_shared_chunk(specs: tuple[RunSpec, ...], processor: str, clips: list[dict[int, ItemRequest]],
                      on_item: Callable[[Item | Failure], None] | None = None) -> SharedChunkReport:
-    """`run_chunk` for several stages that read the same clips (pipeline/extract): each clip is checked
-    against its probed content once, decoded once, and each member's results go to its own store."""
-    from pipeline.extract.shared_decode import DecodeCount, process_shared
-
+    """`run_chunk` for several stages that read the same clips: each clip is checked against its probed
+    content once, then `processor` (a `module:function` reference, pipeline/extract/shared_decode.py's
+    process_shared: members, clips, decode counts -> (member index, result)) decodes it once, and each
+    member's results go to its own store."""
     states = [_state(spec) for spec in specs]
     start = time.perf_counter()
     sinks = [_Sink(spec, state, [clip[i] for clip in clips if i in clip], on_item)
@@ -202,12 +187,12 @@ def run_shared_chunk(specs: tuple[RunSpec, ...], clips: list[dict[int, ItemReque
             problem = before.get(request.sample_id)
             if problem is not None:
                 sinks[i].accept(Failure(request.sample_id, problem.reason, problem.message))
-    count = DecodeCount()
+    decodes: Counter = Counter()
     live = [clip for clip in clips if next(iter(clip.values())).sample_id not in before]
-    for i, result in process_shared([state.stage for state in states], live, count):
+    for i, result in load_ref(processor)([state.stage for state in states], live, decodes):
         sinks[i].accept(result)
     seconds = time.perf_counter() - start
-    return SharedChunkReport([sink.close(seconds) for sink in sinks], dict(count.by_members))
+    return SharedChunkReport([sink.close(seconds) for sink in sinks], dict(decodes))
 
 
 def flush_worker(spec: RunSpec) -> int:

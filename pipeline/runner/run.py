@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from tqdm import tqdm
-
 from pipeline.config import Params
-from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, resolve_device, run_chunk
+from pipeline.models.device import resolve_device
+from pipeline.progress import Progress
+from pipeline.runner.execute import ChunkReport, RunSpec, discard_worker, flush_worker, run_chunk
 from pipeline.runner.plan import Plan, ShardSpec, build_plan
-from pipeline.runner.runlog import RUNS_FOLDER, record_run
-from pipeline.runner.shared import import_from_shared
-from pipeline.runner.stage import ItemRequest, stage_class
+from pipeline.runner.runlog import RUNS_FOLDER, RunLog
+from pipeline.runner.shared_store import import_from_shared
+from pipeline.runner.stage import ItemRequest, Stage, stage_ref
 from pipeline.runner.view import Coverage, finalize
 from pipeline.store.index import StageIndex
+from pipeline.store.layout import StoreError
 from pipeline.store.records import Failure
 from pipeline.store.writer import ShardWriter, cleanup_temporaries
 
@@ -128,19 +128,44 @@ def _record_blocked(plan: Plan, retry_failed: bool) -> None:
 
 @dataclass
 class Prepared:
-    """A stage run up to computing: its plan, its summary so far, and the requests left to compute."""
+    """A stage run up to computing: its plan, its summary so far, the requests left to compute, and its
+    run record (written at the start, completed by `finish_stage` or `failure_recorded`)."""
 
     plan: Plan
     summary: RunSummary
     todo: list[ItemRequest]
     started: float
+    log: RunLog
+    finalize_only: bool
+
+    def record(self) -> dict[str, Any]:
+        self.summary.seconds = time.perf_counter() - self.started
+        return self.summary.record(self.finalize_only)
 
 
-def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
+@contextlib.contextmanager
+def failure_recorded(runs: list[Prepared]) -> Iterator[None]:
+    """Complete as failed, with the error, the records still open of runs whose block raises: a run that
+    stopped on an error is not one that was killed. Whether the record could be written or not, the
+    error that stopped the run is what propagates."""
+    try:
+        yield
+    except BaseException as err:
+        for run in runs:
+            if run.log.open:
+                try:
+                    run.log.fail(run.record(), err)
+                except StoreError as unwritten:
+                    err.add_note(f"{run.log.path} still says running: {unwritten}")
+        raise
+
+
+def prepare_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -> Prepared:
     """Plan, record blocked rows, reuse what the store (or the shared store) has: what is left is `todo`."""
     runtime = params.runtime
-    stage = stage_class(name)(params)
-    started = time.perf_counter()
+    stage = stage_cls(params)
+    name = stage.name
+    started, started_at = time.perf_counter(), time.time()
     decoder = None
     if stage.follows_decoder and not options.finalize_only:  # runtime.decoder: nvdec without a GPU stops here
         from pipeline.video.nvdec import run_decoder
@@ -152,8 +177,11 @@ def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
     if decoder is not None:
         summary.extra_record["decoder"] = decoder  # the run record says which decoder this run's items came from
     plan.stage_dir.create(plan.fingerprint)
-    todo: list[ItemRequest] = []
-    if not options.finalize_only:
+    log = RunLog(plan.stage_dir.path / RUNS_FOLDER, summary.record(options.finalize_only), started_at)
+    prepared = Prepared(plan, summary, [], started, log, options.finalize_only)
+    if options.finalize_only:
+        return prepared
+    with failure_recorded([prepared]):
         cleanup_temporaries(plan.stage_dir)
         _record_blocked(plan, options.retry_failed)
         index = StageIndex.load(plan.stage_dir)
@@ -164,34 +192,36 @@ def prepare_stage(name: str, params: Params, options: RunOptions) -> Prepared:
             imported = import_from_shared(plan, todo, Path(runtime.shared_store), compression=runtime.compression,
                                           shard_items=runtime.shard_items)
             todo, summary.shared, summary.shared_rejected = imported.remaining, imported.copied, imported.rejected
-    return Prepared(plan, summary, todo, started)
+        prepared.todo = todo
+    return prepared
 
 
 def finish_stage(prepared: Prepared, params: Params, options: RunOptions) -> RunSummary:
-    """Coverage check and view (the whole view unless this is one shard), run record, summary."""
+    """Coverage check and view (the whole view unless this is one shard), run record completed, summary.
+    Call it inside `failure_recorded`: a coverage error ends the run too."""
     plan, summary = prepared.plan, prepared.summary
     manifests = Path(params.runtime.manifests)
     if options.finalize_only or options.shard.count == 1:
         summary.coverage = finalize(plan, manifests)
     else:
         summary.coverage = finalize(plan, manifests, options.shard)
-    summary.seconds = time.perf_counter() - prepared.started
-    record_run(plan.stage_dir.path / RUNS_FOLDER, summary.record(options.finalize_only))
+    prepared.log.finish(prepared.record())
     return summary
 
 
-def run_stage(name: str, params: Params, options: RunOptions) -> RunSummary:
-    prepared = prepare_stage(name, params, options)
-    if prepared.todo:
-        _compute(prepared.plan, prepared.todo, params, options, prepared.summary)
-    return finish_stage(prepared, params, options)
+def run_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -> RunSummary:
+    prepared = prepare_stage(stage_cls, params, options)
+    with failure_recorded([prepared]):
+        if prepared.todo:
+            _compute(prepared.plan, prepared.todo, params, options, prepared.summary)
+        return finish_stage(prepared, params, options)
 
 
 def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
     """What a worker needs to rebuild this run's stage (and check it computes the planned fingerprint)."""
     runtime = params.runtime
     overrides = tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(options.overrides.items()))
-    return RunSpec(plan.stage.name, str(Path(options.params_path).resolve()), overrides,
+    return RunSpec(plan.stage.name, stage_ref(type(plan.stage)), str(Path(options.params_path).resolve()), overrides,
                    str(Path(runtime.store).resolve()), plan.fingerprint.digest,
                    tuple(sorted(plan.upstream_fingerprints.items())), runtime.device, runtime.threads_per_worker,
                    runtime.shard_items, runtime.shard_seconds, runtime.compression, str(Path.cwd()))
@@ -200,13 +230,15 @@ def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
 def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
     runtime = params.runtime
     spec = run_spec(plan, params, options)
-    bar = tqdm(total=len(todo), desc=plan.stage.name, unit="item", disable=not options.progress,
-               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    bar = Progress(len(todo), plan.stage.name, bar=options.progress, every_s=runtime.progress_every_s)
 
     def absorb(report: ChunkReport) -> None:
         summary.computed += report.computed
         for _, reason, _ in report.failures:
             summary.failed_now[reason] += 1
+
+    def one_item(result) -> None:
+        bar.update(1, failed=int(isinstance(result, Failure)))
 
     try:
         if runtime.scheduler == "synchronous":
@@ -214,7 +246,7 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
                 resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(todo, runtime.chunk_items):
-                    absorb(run_chunk(spec, chunk, on_item=lambda _: bar.update(1)))
+                    absorb(run_chunk(spec, chunk, on_item=one_item))
             except BaseException:
                 discard_worker(spec)
                 raise
@@ -228,7 +260,7 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
                     for future in as_completed(futures):
                         report = future.result()
                         absorb(report)
-                        bar.update(report.computed + len(report.failures))
+                        bar.update(report.computed + len(report.failures), failed=len(report.failures))
                 finally:
                     client.run(flush_worker, spec)
     finally:

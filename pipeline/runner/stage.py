@@ -45,6 +45,12 @@ class WorkerContext:
     fingerprints: dict[str, str]  # stage -> fingerprint of every upstream stage (from the input view)
     _readers: dict[str, StageReader] = field(default_factory=dict)
 
+    @property
+    def workers(self) -> int:
+        """Worker processes sharing this machine's memory: runtime.workers of a local cluster, else 1."""
+        runtime = self.params.runtime
+        return runtime.workers if runtime.scheduler == "local" else 1
+
     def upstream_reader(self, stage: str) -> StageReader:
         reader = self._readers.get(stage)
         if reader is None:
@@ -61,7 +67,6 @@ class Stage:
     uses_gpu: ClassVar[bool] = False
     reads_clips: ClassVar[bool] = True  # decodes the clip: its content is checked against the key before and after
     follows_decoder: ClassVar[bool] = False  # decodes as runtime.decoder says: the driver checks it before planning
-    also_computed_by: ClassVar[tuple[str, ...]] = ()  # other modules that run this stage's computation (stage code table)
 
     def __init__(self, params: Params):
         self.params = params
@@ -72,6 +77,10 @@ class Stage:
 
     def fingerprint(self, upstream: str | None) -> StageFingerprint:
         params, artifacts = self.fingerprint_inputs()
+        if self.follows_decoder and self.params.runtime.decoder == "nvdec":
+            # NVDEC's frames differ from the CPU decoder's by a few levels, by an amount not yet measured on a
+            # GPU: its items are keyed apart (a CPU run's fingerprint, with no `decoder`, is unchanged).
+            params = {**params, "decoder": "nvdec"}
         return StageFingerprint(self.name, self.VERSION, params, artifacts, upstream)
 
     def describe_weights(self) -> str:
@@ -93,18 +102,13 @@ class Stage:
         raise NotImplementedError
 
 
-ITEM_STAGES: dict[str, str] = {
-    "probe": "pipeline.video.probe:ProbeStage",
-    "pose": "pipeline.pose.stage:PoseStage",
-    "select": "pipeline.keypoints.stage:SelectStage",
-    "rgb": "pipeline.rgb.stage:RgbStage",
-    "gt_keypoints": "pipeline.sample.gt_stage:GroundTruthKeypointsStage",
-}
+def stage_ref(cls: type[Stage]) -> str:
+    """`module:Class`, how a stage class travels to a worker (small, picklable), never imported by name here."""
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def stage_class(name: str) -> type[Stage]:
-    try:
-        module, cls = ITEM_STAGES[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown stage {name!r}; item stages: {', '.join(ITEM_STAGES)}") from None
-    return getattr(importlib.import_module(module), cls)
+def load_ref(ref: str):
+    """The object a `module:name` reference names (a stage class, the shared decode's function): the runner
+    runs what its caller hands it and imports no stage of its own (docs/architecture.md, "Layers")."""
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)

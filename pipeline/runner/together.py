@@ -10,28 +10,28 @@ the other alone; a clip all members have is not decoded at all.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from tqdm import tqdm
-
 from pipeline.config import Params
-from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker, resolve_device,
+from pipeline.models.device import resolve_device
+from pipeline.progress import Progress
+from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker,
                                      run_shared_chunk)
-from pipeline.runner.run import Prepared, RunOptions, RunSummary, dask_client, finish_stage, prepare_stage, run_spec
-from pipeline.runner.stage import ItemRequest
+from pipeline.runner.run import (Prepared, RunOptions, RunSummary, dask_client, failure_recorded, finish_stage,
+                                 prepare_stage, run_spec)
+from pipeline.runner.stage import ItemRequest, Stage
+from pipeline.store.records import Failure
 
-SHARED_DECODE_STAGES = ("pose", "rgb")  # the item stages that can share a decode (both map over probe's view)
 
 
 @dataclass
 class Member:
     """One stage of a shared run, with its own params (an rgb feature set is `rgb.feature_set=<name>`)."""
 
-    stage: str
+    stage: type[Stage]
     params: Params
     options: RunOptions
 
@@ -62,27 +62,33 @@ def _chunks(clips: list, size: int) -> Iterator[list]:
         yield clips[start:start + size]
 
 
-def run_together(members: list[Member]) -> TogetherSummary:
+def run_together(members: list[Member], processor: str) -> TogetherSummary:
+    """`processor`: the `module:function` that decodes each clip once for every member (see
+    execute.run_shared_chunk); the caller names it, the runner imports no stage of its own."""
     started = time.perf_counter()
-    prepared = [prepare_stage(m.stage, m.params, m.options) for m in members]
-    clips = _clips(prepared)
-    result = TogetherSummary([])
-    if clips:
-        _compute(members, prepared, clips, result)
-    for member, ready in zip(members, prepared):
-        ready.summary.extra_record.update(decodes=dict(result.decodes), decoded_with=[m.stage for m in members])
-        result.members.append(finish_stage(ready, member.params, member.options))
+    prepared: list[Prepared] = []
+    with failure_recorded(prepared):  # a member that fails to prepare ends the others' runs too
+        for m in members:
+            prepared.append(prepare_stage(m.stage, m.params, m.options))
+        clips = _clips(prepared)
+        result = TogetherSummary([])
+        if clips:
+            _compute(members, prepared, clips, result, processor)
+        for member, ready in zip(members, prepared):
+            ready.summary.extra_record.update(decodes=dict(result.decodes),
+                                              decoded_with=[m.stage.name for m in members])
+            result.members.append(finish_stage(ready, member.params, member.options))
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[int, ItemRequest]],
-             result: TogetherSummary) -> None:
+             result: TogetherSummary, processor: str) -> None:
     lead = members[0]
     runtime, options = lead.params.runtime, lead.options
     specs = tuple(run_spec(p.plan, m.params, m.options) for m, p in zip(members, prepared))
-    bar = tqdm(total=sum(len(p.todo) for p in prepared), desc="+".join(m.stage for m in members), unit="item",
-               disable=not options.progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    bar = Progress(sum(len(p.todo) for p in prepared), "+".join(m.stage.name for m in members), bar=options.progress,
+                   every_s=runtime.progress_every_s)
 
     def absorb(report: SharedChunkReport) -> None:
         for ready, member_report in zip(prepared, report.members):
@@ -96,7 +102,8 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
             resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(clips, runtime.chunk_items):
-                    absorb(run_shared_chunk(specs, chunk, on_item=lambda _: bar.update(1)))
+                    absorb(run_shared_chunk(specs, processor, chunk,
+                                            on_item=lambda result: bar.update(1, failed=int(isinstance(result, Failure)))))
             except BaseException:
                 for spec in specs:
                     discard_worker(spec)
@@ -107,13 +114,14 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
             from distributed import as_completed
 
             with dask_client(runtime.scheduler, runtime.workers, runtime.threads_per_worker) as client:
-                futures = [client.submit(run_shared_chunk, specs, chunk, pure=False)
+                futures = [client.submit(run_shared_chunk, specs, processor, chunk, pure=False)
                            for chunk in _chunks(clips, runtime.chunk_items)]
                 try:
                     for future in as_completed(futures):
                         report = future.result()
                         absorb(report)
-                        bar.update(sum(r.computed + len(r.failures) for r in report.members))
+                        bar.update(sum(r.computed + len(r.failures) for r in report.members),
+                                   failed=sum(len(r.failures) for r in report.members))
                 finally:
                     for spec in specs:
                         client.run(flush_worker, spec)

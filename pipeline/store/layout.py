@@ -18,12 +18,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UserError
 from pipeline.fingerprint import StageFingerprint
 
 TMP_PREFIX = ".tmp-"
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """The store is not in the state a caller needs (missing, read-only, inconsistent)."""
 
 
@@ -48,10 +49,10 @@ def new_writer_id() -> str:
 STALE_TEMPORARY_S = 6 * 3600.0  # another host's temporary this old is a dead writer's, not a slow one's
 
 
-def _writer_is_dead_here(name: str) -> bool:
-    """True for a temporary whose writer ran on this host under a pid that no longer exists."""
+def writer_is_dead_here(writer: str) -> bool:
+    """True for a writer id (`new_writer_id`) of a process of this host that no longer exists; False for
+    another host's (it cannot be asked) and for one that does not parse."""
     try:
-        writer = name[len(TMP_PREFIX):].split("-", 1)[0]
         host, pid, _ = writer.rsplit("_", 2)
         if host != new_writer_id().rsplit("_", 2)[0]:
             return False
@@ -61,6 +62,11 @@ def _writer_is_dead_here(name: str) -> bool:
     except (ValueError, PermissionError):
         return False
     return False
+
+
+def _writer_is_dead_here(name: str) -> bool:
+    """True for a temporary whose writer ran on this host under a pid that no longer exists."""
+    return writer_is_dead_here(name[len(TMP_PREFIX):].split("-", 1)[0])
 
 
 def remove_dead_temporaries(folders: list[Path], older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:

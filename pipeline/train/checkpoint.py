@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
+from pipeline.errors import UserError
 from pipeline.store.layout import publish_file
 from pipeline.train.outputs import CHECKPOINT_FORMAT as FORMAT
 
 
-class NotACheckpoint(ValueError):
+class NotACheckpoint(UserError, ValueError):
     """A file that is not a seds train checkpoint."""
 
 

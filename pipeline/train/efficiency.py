@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn

@@ -7,11 +7,12 @@ authors' evaluation, main_task_retrieval.py _run_on_single_gpu_new_mix). The sav
 (pipeline/train/metrics.py) read it. `evaluate.protocol` picks the headline; metrics.json holds both.
 
 Outputs of the evaluate stage (folder `evaluate.out`):
-    metrics.json     {"split", "clips", "sentences", "chance_R@1", "protocol", "t2v", "v2t" (headline stream,
-                      headline protocol), "protocols": {"authors"|"per_clip": {stream: {"t2v", "v2t"}}},
-                      "streams" (the headline protocol's), "tie_rule", "checkpoint", "selection", "filip_padding",
-                      "seconds"}
-    similarity.npz   one float32 (N, N) matrix per stream; sample_ids, texts: unicode (N,)
+    metrics.json     {"split", "split_source", "clips", "sentences", "group_by", "grouping", "chance_R@1",
+                      "protocol", "t2v", "v2t" (headline stream, headline protocol), "protocols":
+                      {"authors"|"per_clip": {stream: {"t2v", "v2t"}}}, "streams" (the headline protocol's),
+                      "tie_rule", "checkpoint", "selection", "filip_padding", "seconds"}
+    similarity.npz   one float32 (N, N) matrix per stream; sample_ids, texts, sentence_ids ('' where none):
+                     unicode (N,)
     token_similarity.npz  the figure pairs' token x word cosines (`token_maps`), for the Figure 5 heatmaps
     figures/, report.md   written from the files above by pipeline/report (also `seds report figures|run`)
 """
@@ -34,11 +35,10 @@ from pipeline.models.seds.losses import normalise
 from pipeline.models.seds.model import SEDS, VideoTokens
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
 from pipeline.train.data import ClipDataset, ClipSet, collate
-from pipeline.train.metrics import protocol_metrics
+from pipeline.train.groups import sentence_groups
+from pipeline.train.metrics import PROTOCOLS, protocol_metrics
 from pipeline.train.outputs import METRICS_FILE, SIMILARITY_FILE, TOKEN_MAPS_FILE
 from pipeline.video.sampling import linspace_choice
-
-PROTOCOLS = ("authors", "per_clip")
 
 
 def autocast_for(device: str, amp: str) -> Any:
@@ -54,6 +54,7 @@ class Similarities:
     matrices: dict[str, np.ndarray]   # stream -> (N, N) float32 [clip, sentence of clip j]
     sample_ids: list[str]
     texts: list[str]
+    sentence_ids: list[str | None]    # the manifest's sentence_id of each clip (None: not given)
 
 
 def encode_clips(model: SEDS, dataset: ClipDataset, device: str, batch_size: int, num_workers: int,
@@ -89,7 +90,7 @@ def similarities(model: SEDS, clips: ClipSet, dataset: ClipDataset, device: str,
             rows[stream].append(sim.float().cpu()[:, column])
     model.train(was_training)
     return Similarities({s: torch.cat(rows[s]).numpy().astype(np.float32) for s in model.streams},
-                        [c.sample_id for c in clips.clips], texts)
+                        [c.sample_id for c in clips.clips], texts, [c.sentence_id for c in clips.clips])
 
 
 def figure_indices(sample_ids: list[str], count: int, chosen: list[str] | None) -> list[int]:
@@ -134,17 +135,22 @@ def token_maps(model: SEDS, clips: ClipSet, dataset: ClipDataset, indices: list[
                    "texts": np.array(texts, dtype=str)}
 
 
-def metrics_record(sims: Similarities, protocol: str, tie_rule: str, split: str, headline: str) -> dict[str, Any]:
+def metrics_record(sims: Similarities, protocol: str, tie_rule: str, split: str, headline: str,
+                   group_by: str) -> dict[str, Any]:
     """Metrics of every stream under both protocols; the headline (`protocol`, stream `headline`) on top.
-    `repeated_texts` counts clips whose sentence another clip of the split shares word for word."""
-    protocols = {name: {s: protocol_metrics(m, sims.texts, name, tie_rule) for s, m in sims.matrices.items()}
+    `sentences` counts the sentence groups (`group_by`, pipeline/train/groups.py; `grouping` says how they
+    were formed), `distinct_texts` the different texts, `repeated_texts` the clips whose text another clip
+    of the split shares word for word."""
+    groups = sentence_groups(sims.texts, sims.sentence_ids, group_by)
+    protocols = {name: {s: protocol_metrics(m, groups, name, tie_rule) for s, m in sims.matrices.items()}
                  for name in PROTOCOLS}
     n = len(sims.sample_ids)
     counts = Counter(t.strip() for t in sims.texts)
-    sentences = len(counts)
+    sentences = len(groups.heads)
     top = protocols[protocol][headline]
-    return {"split": split, "clips": n, "sentences": sentences, "chance_R@1": 100.0 / (sentences if protocol ==
-                                                                                        "authors" else n),
+    return {"split": split, "clips": n, "sentences": sentences, "group_by": group_by, "grouping": groups.by,
+            "distinct_texts": len(counts),
+            "chance_R@1": 100.0 / (sentences if protocol == "authors" else n),
             "tie_rule": tie_rule, "protocol": protocol, "headline": headline,
             "repeated_texts": sum(c for c in counts.values() if c > 1),
             "t2v": top["t2v"], "v2t": top["v2t"], "streams": protocols[protocol], "protocols": protocols}
@@ -161,7 +167,8 @@ def write_matrices(out: Path, sims: Similarities, maps: dict[str, np.ndarray]) -
     """similarity.npz and token_similarity.npz."""
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / SIMILARITY_FILE, **sims.matrices,
-                        sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str))
+                        sample_ids=np.array(sims.sample_ids, dtype=str), texts=np.array(sims.texts, dtype=str),
+                        sentence_ids=np.array([s or "" for s in sims.sentence_ids], dtype=str))
     np.savez_compressed(out / TOKEN_MAPS_FILE, **maps)
 
 
@@ -177,13 +184,14 @@ def load_trained(path: Path, device: str) -> tuple[SEDS, dict[str, Any]]:
 
 
 def run_evaluate(params: Any) -> dict[str, Any]:
-    """The evaluate stage: retrieval on `evaluate.split` with the checkpoint's model and data settings."""
+    """The evaluate stage's computing: retrieval on `evaluate.split` with the checkpoint's model and data
+    settings, into metrics.json, similarity.npz and token_similarity.npz under evaluate.out. The figures
+    and report.md are drawn from those files by pipeline/report (commands/evaluate.py calls it), so the
+    trainer, which evaluates on the way, never depends on the report code."""
     from pipeline.config import build_section
-    from pipeline.report.figures import write_figures
-    from pipeline.report.run_report import write_run_report
+    from pipeline.models.device import resolve_device
     from pipeline.store.layout import StoreError
-    from pipeline.train.data import load_clips
-    from pipeline.train.loop import resolve_device
+    from pipeline.train.data import ClipRules, load_clips
     from pipeline.train.params import TrainParams
 
     started = time.perf_counter()
@@ -194,7 +202,8 @@ def run_evaluate(params: Any) -> dict[str, Any]:
         torch.set_num_threads(runtime.threads_per_worker)
     model, ck = load_trained(Path(e.checkpoint), device)
     t: TrainParams = build_section(TrainParams, ck["params"], f"train (saved in {e.checkpoint})")
-    clips = load_clips(Path(runtime.manifests), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params)
+    clips = load_clips(Path(runtime.manifests), Path(runtime.store), t.pose_view, t.rgb_views, e.split, params,
+                       ClipRules.of(t, params))
     trained = {k: tuple(v) for k, v in model.config.spans.items()}
     if any(clips.spans.get(k) != v for k, v in trained.items()):
         raise StoreError(f"the keypoint columns of {t.pose_view} ({clips.spans}) are not those {e.checkpoint} was "
@@ -206,12 +215,11 @@ def run_evaluate(params: Any) -> dict[str, Any]:
     maps = token_maps(model, clips, dataset, chosen, device, t.amp) if chosen else no_token_maps()
     out = Path(e.out)
     write_matrices(out, sims, maps)
-    write_figures(out, params)
-    record = metrics_record(sims, e.protocol, e.tie_rule, e.split, model.headline)
+    record = metrics_record(sims, e.protocol, e.tie_rule, e.split, model.headline, e.group_by)
     record.update({"checkpoint": str(e.checkpoint), "trained_steps": ck["step"], "clips_note": clips.describe(),
+                   "split_source": clips.source_note(),
                    "selection": ck.get("selection", {}), "weights": ck.get("weights", []),
                    "filip_padding": model.config.filip_padding,
                    "seconds": round(time.perf_counter() - started, 1)})
     (out / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    write_run_report(params, out, ck)
     return record

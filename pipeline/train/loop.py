@@ -17,9 +17,11 @@ A checkpoint is resumed only when its run identity equals the current one: every
 output/worker knobs (params.NON_IDENTITY), the evaluate params selection reads, TRAINER_VERSION, the
 content hashes of the CLIP and SignBERT files, and a hash of the training clips' item keys.
 
-Outputs under `train.out`: model.pt (selected weights + resolved params), checkpoints/last.pt
-(resumable), checkpoints/best.pt, plots/train.tsv and plots/val.tsv (one row per epoch, for
-`dvc plots`), metrics.json (`dvc metrics`).
+Outputs under `train.out`: model.pt (the selected weights + resolved params + the fingerprints of the
+store folders it read: the one copy of the weights evaluate reads, written again whenever the selection
+improves, so no other copy is kept),
+checkpoints/last.pt (the one resume state: weights, optimiser and progress; not cached by DVC),
+plots/train.tsv and plots/val.tsv (one row per epoch, for `dvc plots`), metrics.json (`dvc metrics`).
 """
 
 from __future__ import annotations
@@ -37,19 +39,22 @@ from torch.utils.data import DataLoader
 from pipeline.config import Params
 from pipeline.fingerprint import hash_json
 from pipeline.models.checkpoints import RANDOM, resolve_checkpoint
+from pipeline.models.device import resolve_device
 from pipeline.models.precision import resolve_precision
 from pipeline.models.seds.model import SEDS, SEDSConfig
 from pipeline.models.seds.tokenizer import ClipTokenizer, text_mask
+from pipeline.progress import Progress
 from pipeline.store.layout import StoreError
 from pipeline.train.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.train.data import ClipDataset, ClipSet, EpochBatches, collate, load_clips, random_swap, sentence_groups
+from pipeline.train.data import ClipDataset, ClipRules, ClipSet, EpochBatches, collate, load_clips, random_swap
 from pipeline.train.evaluate import autocast_for, metrics_record, similarities
+from pipeline.train.groups import sentence_groups
 from pipeline.train.optim import build_optimizer, optimizer_step, set_learning_rates
 from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PLOT, VAL_PLOT
 from pipeline.train.params import TrainParams
 
-LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match")
-TRAINER_VERSION = 2
+LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match", "kl")
+TRAINER_VERSION = 3   # 3: sentence-id groups, textaugment's swap, last-frame copies, pose_windows, hand_without_box
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:
@@ -61,7 +66,8 @@ def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfi
         text_heads=p.text_heads, max_words=p.max_words, cgaf_keys=tuple(p.keys_per_layer()), cgaf_heads=p.cgaf_heads,
         cgaf_ff=p.cgaf_ff, cgaf_dropout=p.cgaf_dropout, tau=p.tau, logit_scale_init=p.logit_scale_init,
         logit_scale_max=p.logit_scale_max, dual_mix=p.dual_mix, match_weight=p.match_weight,
-        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant)
+        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant, rgb_pose_kl=p.rgb_pose_kl,
+        kl_pose_weight=p.kl_pose_weight, kl_rgb_weight=p.kl_rgb_weight, kl_temperature=p.kl_temperature)
 
 
 @dataclass
@@ -96,12 +102,6 @@ def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel
     weights.append(f"body GCN, window fusion{', CGAF' if p.variant == 'seds' else ''}: random (seed {p.seed}), "
                    "as in the release")
     return BuiltModel(model, weights, artifacts)
-
-
-def resolve_device(requested: str) -> str:
-    from pipeline.runner.execute import resolve_device as resolve
-
-    return resolve(requested)
 
 
 @dataclass
@@ -147,6 +147,15 @@ def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, 
     (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
+def read_inputs(p: TrainParams, clips: ClipSet) -> list[dict[str, str]]:
+    """The store folders training read: {entry, stage, fingerprint} for train.pose_view, then each
+    train.rgb_views entry. report.md names each input's weights from the run records at that fingerprint:
+    an rgb feature set (`set:NAME`) has no view that could say which fingerprint it was read at."""
+    readers = [(p.pose_view, clips.pose_reader), *zip(p.rgb_views, clips.rgb_readers)]
+    return [{"entry": entry, "stage": reader.stage_dir.stage, "fingerprint": reader.stage_dir.fingerprint}
+            for entry, reader in readers]
+
+
 def _selection_split(p: TrainParams, params: Params) -> str | None:
     if p.select == "last" or not p.eval_every:
         return None
@@ -172,12 +181,13 @@ def train(params: Params) -> TrainResult:
         torch.set_num_threads(p.threads or runtime.threads_per_worker)
     out = Path(p.out)
     manifests, store = Path(runtime.manifests), Path(runtime.store)
-    clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params)
+    rules = ClipRules.of(p, params)
+    clips = load_clips(manifests, store, p.pose_view, p.rgb_views, p.split, params, rules)
     select_split = _selection_split(p, params)
     select_clips: ClipSet | None = None
     if select_split:
         try:
-            select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params)
+            select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params, rules)
         except StoreError as err:
             raise StoreError(f"{err} (train.select: {p.select} evaluates split {select_split!r}; "
                              "train.select: last needs no selection split)") from err
@@ -188,7 +198,8 @@ def train(params: Params) -> TrainResult:
     dataset = ClipDataset(clips, p.steps, with_scores, alpha, p.preload)
     select_dataset = ClipDataset(select_clips, p.steps, with_scores, alpha, p.preload) if select_clips else None
     texts = [c.text for c in clips.clips]
-    groups = sentence_groups(texts) if p.sampling == "sentence" else [[i] for i in range(len(texts))]
+    sentences = sentence_groups(texts, [c.sentence_id for c in clips.clips], p.group_by)
+    groups = sentences.members if p.sampling == "sentence" else [[i] for i in range(len(texts))]
     per_epoch = EpochBatches.count(len(groups), p.batch_size)
     if per_epoch == 0:
         raise StoreError(f"split {p.split!r} has {len(groups)} usable {p.sampling}(s): a contrastive step needs two")
@@ -198,14 +209,15 @@ def train(params: Params) -> TrainResult:
     scaler = torch.amp.GradScaler("cuda") if resolve_precision(device, p.amp) == "fp16" else None
     tokenizer = ClipTokenizer(p.max_words)
     notes = list(built.weights)
+    inputs = read_inputs(p, clips)
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
     selection: dict[str, Any] = {"rule": p.select, "split": select_split, "on_test": p.select == "best_test",
                                  "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None}
-    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
+    last_path, model_path = out / "checkpoints" / "last.pt", out / MODEL_FILE
     identity = {**p.identity(), "trainer_version": TRAINER_VERSION, "artifacts": built.artifacts,
-                "selection": [select_split, e.protocol, e.tie_rule],
-                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips])}
+                "selection": [select_split, e.protocol, e.tie_rule, e.group_by],
+                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips] + [sentences.group.tolist()])}
     if p.resume and last_path.is_file():
         ck = load_checkpoint(last_path)
         if json.dumps(ck["identity"], sort_keys=True) == json.dumps(identity, sort_keys=True):
@@ -226,13 +238,10 @@ def train(params: Params) -> TrainResult:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict() if with_optimizer else None,
                 "scaler": scaler.state_dict() if (scaler is not None and with_optimizer) else None,
                 "step": step, "epoch": step // per_epoch, "history": history, "seconds": seconds,
-                "epoch_sums": sums, "selection": selection, "weights": built.weights}
+                "epoch_sums": sums, "selection": selection, "weights": built.weights, "inputs": inputs}
 
-    progress = None
-    if p.progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=limit, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    progress = Progress(limit, "train", unit="step", bar=p.progress, initial=step, counts_failures=False,
+                        every_s=params.runtime.progress_every_s)
     step_losses: dict[int, float] = {}
     model.train()
     started = time.monotonic()
@@ -259,9 +268,7 @@ def train(params: Params) -> TrainResult:
             for name in LOSS_PARTS[1:]:
                 sums[name] += float(parts[name].detach()) if name in parts else 0.0
             step += 1
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{value:.3f}", epoch=epoch + 1)
+            progress.update(1, loss=f"{value:.3f}", epoch=epoch + 1)
             epoch_done = step % per_epoch == 0
             if epoch_done:
                 record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
@@ -271,11 +278,11 @@ def train(params: Params) -> TrainResult:
                 if select_dataset is not None and (epoch + 1) % p.eval_every == 0:
                     sims = similarities(model, select_clips, select_dataset, device, p.eval_batch_size,
                                         p.num_workers, p.amp)
-                    scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline)
+                    scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline, e.group_by)
                     record.update({f"{d}_{m}": scores[d][m] for d in ("t2v", "v2t") for m in scores[d]})
                     if record["t2v_R@1"] >= selection.get("value", -1.0):
                         selection.update(epoch=epoch + 1, step=step, value=record["t2v_R@1"])
-                        save_checkpoint(best_path, payload(with_optimizer=False))
+                        save_checkpoint(model_path, payload(with_optimizer=False))
                 history.append(record)
                 sums = {k: 0.0 for k in LOSS_PARTS}
             if epoch_done or step >= limit or (p.checkpoint_every and step % p.checkpoint_every == 0):
@@ -283,17 +290,17 @@ def train(params: Params) -> TrainResult:
                 save_checkpoint(last_path, payload(with_optimizer=True))
             if step >= limit:
                 break
-    if progress is not None:
-        progress.close()
+    progress.close()
     seconds += time.monotonic() - started
-    if selection.get("epoch") and best_path.is_file():
-        chosen = load_checkpoint(best_path)
+    if selection.get("epoch") and model_path.is_file():  # the selected epoch's weights, with the whole run's record
+        chosen = load_checkpoint(model_path)
         chosen.update(selection=selection, history=history, seconds=seconds)
-        save_checkpoint(out / MODEL_FILE, {k: v for k, v in chosen.items() if k != "format"})
+        save_checkpoint(model_path, {k: v for k, v in chosen.items() if k != "format"})
     else:
-        save_checkpoint(out / MODEL_FILE, payload(with_optimizer=False))
+        save_checkpoint(model_path, payload(with_optimizer=False))
     summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
-               "clips": len(dataset), "sentences": len(sentence_groups(texts)), "selection": selection,
+               "clips": len(dataset), "sentences": len(sentences.heads), "grouping": sentences.by,
+               "split_source": clips.source_note(), "selection": selection,
                "final": history[-1] if history else {}}
     _write_reports(out, history, summary)
     return TrainResult(out, step, total_steps, len(history), seconds, clips.describe(), notes, history, selection,

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.config import ParamError, knob
+from pipeline.train.groups import GROUP_RULES
 
 # Params that change neither the model nor the optimisation path: a checkpoint written under other
 # values of these may be resumed (they are left out of the run identity, see checkpoint.py).
@@ -38,8 +39,22 @@ class TrainParams:
     split: str = knob("train", help="manifest split to train on")
     val_split: str | None = knob("val", help="split used when select is val (null: none)")
     sampling: str = knob("sentence", choices=("sentence", "clip"),
-                         help="what an epoch visits: every distinct sentence once, with one of its clips drawn at "
+                         help="what an epoch visits: every sentence once, with one of its clips drawn at "
                               "random (the authors'), or every clip once")
+    group_by: str = knob("sentence_id", choices=GROUP_RULES,
+                         help="what one sentence is for sampling: sentence_id, the clips sharing the manifest's "
+                              "sentence_id (the release's split keys; clips without one by identical text), or "
+                              "text, the clips with identical text")
+    pose_windows: str = knob("kept_frames", choices=("kept_frames", "rgb_aligned"),
+                             help="the 16 frames the Pose encoder fuses per window: kept_frames, windows slid over "
+                                  "the pose view's kept frames as the release's loaders do (a clip with fewer pose "
+                                  "windows than rgb windows is left out: the release asserts equal counts), or "
+                                  "rgb_aligned, each rgb window's own frames, a dropped one read from the nearest "
+                                  "kept frame; identical when no frame was dropped")
+    hand_without_box: str = knob("drop", choices=("drop", "keep"),
+                                 help="a clip where one hand has no box in any frame (seds normalisation): drop "
+                                      "it (the release's loaders raise on it), or keep it with that hand all "
+                                      "zeros; counted either way")
     steps: int = knob(64, min=1, help="windows per clip the towers take (the authors' feature_len 64): clips with more "
                                       "RGB windows keep an evenly spaced (linspace) subset, fewer are padded")
     pose_channels: str = knob("xy", choices=("xy", "xy_score"), help="per-joint input: coordinates (the authors'), "
@@ -85,6 +100,12 @@ class TrainParams:
     logit_scale_max: float = knob(100.0, min=1.0, help="the logit scale is clamped to log(this) after every step (100)")
     dual_mix: float = knob(0.5, min=0.0, max=1.0, help="weight of I2T vs T2I in losses and retrieval (0.5)")
     match_weight: float = knob(0.4, min=0.0, help="weight of the Pose-RGB matching loss (0.4; 0 turns it off)")
+    rgb_pose_kl: bool = knob(False, help="add the release's --rgb_pose_kl loss: each stream's token-word "
+                                         "similarities distilled towards the other's top ones (off in "
+                                         "train_h2s.sh)")
+    kl_pose_weight: float = knob(0.5, min=0.0, help="rgb_pose_kl: weight of the pose stream's term (--kl_pose_loss)")
+    kl_rgb_weight: float = knob(0.5, min=0.0, help="rgb_pose_kl: weight of the rgb stream's term (--kl_rgb_loss)")
+    kl_temperature: float = knob(0.01, min=1e-6, help="rgb_pose_kl: softmax temperature of both sides (--kl_logit)")
     filip_padding: str = knob("authors", choices=("authors", "masked"),
                               help="FILIP softmaxes over every token, padded ones included (the authors'), or over "
                                    "the valid tokens only")
@@ -156,6 +177,8 @@ class TrainParams:
             raise ParamError(f"{prefix}.select: val needs {prefix}.val_split")
         if self.val_split is not None and self.val_split == self.split:
             raise ParamError(f"{prefix}.val_split: {self.val_split!r} is the training split")
+        if self.rgb_pose_kl and self.variant != "seds":
+            raise ParamError(f"{prefix}.rgb_pose_kl: needs both streams (variant: seds, not {self.variant})")
 
     def identity(self) -> dict[str, Any]:
         """The params a resumed run must share with its checkpoint."""
@@ -168,9 +191,13 @@ class EvaluateParams:
                                                        "which views and model it needs)")
     split: str = knob("test", help="split to retrieve within")
     protocol: str = knob("authors", choices=("authors", "per_clip"),
-                         help="authors: clips grouped by sentence; T2V ranks the distinct sentences' groups by "
-                              "their best clip, V2T ranks each clip against the distinct sentences; per_clip: every "
+                         help="authors: clips grouped by sentence (group_by); T2V ranks the sentence groups by "
+                              "their best clip, V2T ranks each clip against the groups' sentences; per_clip: every "
                               "clip is a query and a candidate with its own sentence (repeated sentences tie)")
+    group_by: str = knob("sentence_id", choices=GROUP_RULES,
+                         help="the authors' protocol's sentences: sentence_id, the clips sharing the manifest's "
+                              "sentence_id (the release's split keys; clips without one by identical text), or "
+                              "text, the clips with identical text; the top-3 figure groups the same way")
     out: str = knob("runs/evaluate", help="output folder: metrics.json (dvc metrics), similarity.npz, "
                                           "token_similarity.npz, figures/ and report.md")
     tie_rule: str = knob("pessimistic", choices=("pessimistic", "optimistic"),

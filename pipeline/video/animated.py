@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from pipeline.store.records import ItemFailed
+from pipeline.video.info import VideoInfo
 
 # ffmpeg's demuxer names (what the container check sees) for the formats decoded here, and Pillow's
 ANIMATED_FORMATS = {"gif": "GIF", "webp_pipe": "WEBP"}
@@ -38,8 +39,6 @@ class AnimatedImage:
 
     def __init__(self, path: Path, format_name: str):
         from PIL import Image
-
-        from pipeline.video.decode import VideoInfo
 
         self.path = path
         try:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from pipeline.config import ParamError
+from pipeline.models.device import planned_device
 
 if TYPE_CHECKING:
     import torch
@@ -98,21 +99,27 @@ def nvdec_missing(device: str) -> str | None:
     return None
 
 
+AUTO_MEANS_CPU = ("auto means cpu until NVDEC's pixels are measured against the CPU decoder's on a GPU "
+                  "(docs/gpu.md); runtime.decoder: nvdec decodes on the GPU under a fingerprint of its own")
+
+
 def choose_decoder(choice: str, device: str) -> str:
-    """'nvdec' or 'cpu' for runtime.decoder `choice` on `device`. `auto` falls back to the CPU with one log
-    line saying why; `nvdec` where it cannot run raises DecoderUnavailable naming the reason."""
+    """'nvdec' or 'cpu' for runtime.decoder `choice` on `device`. `auto` is the CPU, with one log line
+    saying why: how far NVDEC's frames are from the CPU decoder's has not been measured on a GPU yet, so
+    it is used only when asked for (and then its items are keyed apart: Stage.fingerprint). `nvdec`
+    where it cannot run raises DecoderUnavailable naming the reason."""
     if choice not in DECODERS:
         raise ParamError(f"runtime.decoder: {choice!r} is not one of {list(DECODERS)}")
+    if choice == "auto":
+        _say_once(f"runtime.decoder auto: decoding on the CPU ({AUTO_MEANS_CPU})")
+        return "cpu"
     if choice == "cpu":
         return "cpu"
     reason = nvdec_missing(device)
-    if reason is None:
-        return "nvdec"
-    if choice == "nvdec":
+    if reason is not None:
         raise DecoderUnavailable(f"runtime.decoder: nvdec cannot run on device {device!r}: {reason}. "
-                                 "Use runtime.decoder: auto (falls back to the CPU) or cpu.")
-    _say_once(f"runtime.decoder auto: decoding on the CPU ({reason})")
-    return "cpu"
+                                 "Use runtime.decoder: cpu (or auto).")
+    return "nvdec"
 
 
 def nvdec_declines(row: Mapping[str, Any]) -> str | None:
@@ -224,22 +231,22 @@ class OnCpu:
 
 
 def open_nvdec(choice: str, device: str) -> NvdecReader | None:
-    """The NVDEC reader a worker uses for runtime.decoder `choice` on `device`, or None (decode on the CPU)."""
-    return NvdecReader(device) if choose_decoder(choice, device) == "nvdec" else None
+    """The NVDEC reader a worker uses for runtime.decoder `choice` on `device`, or None (decode on the CPU).
+    Only `nvdec` opens one (and is checked here, where a remote worker first sees its device); `auto`'s
+    line was said by the driver (run_decoder), not once more by every worker."""
+    if choice != "nvdec":
+        return None
+    choose_decoder(choice, device)
+    return NvdecReader(device)
 
 
 def run_decoder(choice: str, device: str, scheduler: str) -> str:
     """The driver's check of runtime.decoder before planning: 'nvdec' or 'cpu' as this machine's workers
-    will resolve it (`nvdec` where it cannot run raises DecoderUnavailable; `auto` says once why it falls
-    back). Workers on other machines (a dask scheduler address) decide for themselves when they open the
-    stage, so there the choice is returned as given."""
-    if choice == "cpu" or "://" in scheduler:
+    will resolve it (`nvdec` where it cannot run raises DecoderUnavailable; `auto` is the CPU and says
+    once why). Workers on other machines (a dask scheduler address) check nvdec when they open the stage."""
+    if choice == "nvdec" and "://" in scheduler:
         return choice
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return choose_decoder(choice, device)
+    return choose_decoder(choice, planned_device(device))
 
 
 def nvdec_frame_sets(reader: NvdecReader | None, request: ItemRequest,

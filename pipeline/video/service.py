@@ -278,6 +278,7 @@ def _send_answer(out, answer: dict[str, Any]) -> None:
 
 def _serve() -> None:
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the stage decides
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answer stream
     import av  # noqa: F401  (imported before "ready", so start-up never counts against a request's timeout)

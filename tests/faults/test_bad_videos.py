@@ -100,7 +100,9 @@ def bad_project(tmp_path, bad_video_dir, chdir) -> Path:
 def test_probe_records_every_bad_video_and_processes_every_valid_one(bad_project, capsys):
     failures = len(FAILED)
     assert main(["run", "probe", "--no-progress", "--max-failures", str(failures - 1)]) == 1
-    assert f"{failures} item(s) failed, more than runtime.max_failures = {failures - 1}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{failures} of {failures + len(VALID)} item(s) failed (" in err
+    assert f"more than runtime.max_failures = {failures - 1}" in err
     view = view_rows("probe")
     assert len(view) == len(FAILED) + len(VALID)  # the rest of the manifest completed
     assert {sid: view[sid]["probe_reason"] for sid in FAILED} == FAILED

@@ -24,7 +24,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import load_params
 from pipeline.runner.plan import read_view
-from pipeline.runner.stage import stage_class
+from pipeline.commands.item_stages import item_stage
 from pipeline.store.layout import StageDir
 
 pytestmark = pytest.mark.faults
@@ -33,7 +33,7 @@ SEDS = str(Path(sys.executable).parent / "seds")
 
 
 def _stage_dir(project: Path, name: str) -> StageDir:
-    stage = stage_class(name)(load_params(project / "params.yaml"))
+    stage = item_stage(name)(load_params(project / "params.yaml"))
     upstream = read_view(project / "manifests", stage.upstream)[1].get(stage.upstream)
     return StageDir(project / "cache", name, stage.fingerprint(upstream).digest)
 

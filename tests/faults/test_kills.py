@@ -144,3 +144,39 @@ def test_killed_train_resumes_from_its_last_checkpoint(tmp_path, chdir):
         assert got.keys() == expected.keys()
         for name, tensor in expected.items():
             torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6, msg=f"seed {seed}: {name}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_a_stage_cleanly(project, chdir, capsys, signum):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) and a batch queue's SIGTERM end a run
+    alike: one line saying what was kept, exit 128 + N, no traceback, no decoder child left behind;
+    the finished items are stored and the rerun computes only the rest."""
+    set_params(project, runtime={"threads_per_worker": 1, "shard_items": 2}, rgb=RGB)
+    proc = subprocess.Popen([SEDS, "run", "rgb", "--no-progress"], cwd=project, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    published = lambda: len(list((project / "cache" / "rgb").glob("*/index/*.parquet"))) >= 1  # noqa: E731
+    deadline = time.monotonic() + 180
+    while not published():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, (out, err)
+    assert f"stopped by {signal.Signals(signum).name}: what was finished is kept" in err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10  # the decoder child dies with its parent (PR_SET_PDEATHSIG), a moment later
+    while (survivors := subprocess.run(["pgrep", "-a", "-s", str(proc.pid)], capture_output=True,
+                                       text=True).stdout.strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not survivors, f"processes of the stopped run still alive: {survivors}"
+    (stage_dir,) = stage_dirs(project / "cache", "rgb")
+    kept = len(StageIndex.load(stage_dir))
+    assert 2 <= kept < 12  # at least the published shard, and the items of the open one
+    chdir(project)
+    capsys.readouterr()
+    assert main(["run", "rgb", "--no-progress"]) == 0
+    assert f"{12 - kept} computed, {kept} reused" in capsys.readouterr().out
+    assert main(["cache", "verify", "rgb"]) == 0

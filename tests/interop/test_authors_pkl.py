@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.cli import main
-from pipeline.interop.safe_unpickle import safe_load
+from pipeline.safe_unpickle import safe_load
 from pipeline.interop.views import open_view
 from pipeline.rgb.windows import plan_windows
 from pipeline.store import open_stage

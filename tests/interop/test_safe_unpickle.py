@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.interop.safe_unpickle import UnsafePickle, safe_load, safe_loads
+from pipeline.safe_unpickle import UnsafePickle, safe_load, safe_loads
 
 
 class _CreatesFile:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +178,70 @@ def test_a_file_copied_into_the_cache_by_hand_is_used(tmp_path, cache):
         served.unlink()
     found = resolve_checkpoint(url, "pose.checkpoint")
     assert found.path == cache / url.rsplit("/", 1)[1]
+
+
+class _Served:
+    """A local HTTP server of one file that counts its GETs and fails the first `fail` of them (500)."""
+
+    def __init__(self, data: bytes, fail: int = 0):
+        import http.server
+        import threading
+
+        served = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server name)
+                served.gets += 1
+                if served.gets <= fail:
+                    self.send_error(500)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.gets = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def _resolve_in_a_process(url: str, cache: str) -> str:
+    os.environ[CACHE_ENV] = cache
+    return str(resolve_checkpoint(url, "rgb.feature_sets.aware.checkpoint").path)
+
+
+def test_array_tasks_that_start_together_fetch_a_checkpoint_once(tmp_path, cache):
+    """Four tasks resolve one URL at once: one fetches (over HTTP, through pooch) while the others wait on
+    the lock file, then all read the same cached file."""
+    import multiprocessing
+
+    _, data = _published(tmp_path, "shared")
+    name = next((tmp_path / "server").iterdir()).name
+    served = _Served(data)
+    try:
+        with multiprocessing.get_context("spawn").Pool(4) as pool:
+            paths = pool.starmap(_resolve_in_a_process, [(served.url(name), str(cache))] * 4)
+    finally:
+        served.close()
+    assert served.gets == 1 and len(set(paths)) == 1 and Path(paths[0]).read_bytes() == data
+    assert sorted(p.name for p in cache.iterdir()) == sorted([Path(paths[0]).name, Path(paths[0]).name + ".json"])
+
+
+def test_a_failed_transfer_is_retried(tmp_path, cache):
+    _, data = _published(tmp_path, "flaky")
+    name = next((tmp_path / "server").iterdir()).name
+    served = _Served(data, fail=2)
+    try:
+        fetched = resolve_checkpoint(served.url(name), "pose.checkpoint")
+    finally:
+        served.close()
+    assert served.gets == 3 and fetched.path.read_bytes() == data

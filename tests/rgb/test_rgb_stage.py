@@ -150,8 +150,10 @@ def test_features_beyond_float16_are_a_failure_not_inf(project, capsys):
     torch.save(state, project / "broken.pt")
     _params(project, size=32, resize=32, num_windows=1,
             feature_sets={"default": {"checkpoint": "broken.pt", "family": "bsl1k"}})
-    assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 0
-    assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in capsys.readouterr().out
+    assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 1  # a stage that produced nothing
+    out, err = capsys.readouterr()
+    assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in out
+    assert "rgb produced no item: all 12 failed (non_finite_features: 12)" in err
 
 
 @pytest.mark.slow
@@ -182,11 +184,36 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
         np.testing.assert_allclose(mixed, expected, rtol=1e-6, atol=1e-6)
         assert np.array_equal(windows, aware["windows"]) and mixed.dtype == np.float32
 
-    del sets["kinetics"]  # what the dvc.yaml stage runs: every set, rgb.feature_set last (its view is written)
-    _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
-    assert main(["run", "rgb", "--no-progress", "--all-feature-sets"]) == 0
-    assert capsys.readouterr().out.count("rgb: 12 items: 0 computed, 12 reused") == 2
+    # What the dvc.yaml stage runs (--used-feature-sets): the sets something reads, each fingerprint once,
+    # rgb.feature_set last (its view is the one written). train.rgb_views mixes aware and agnostic:
+    sets["kinetics"]["checkpoint"] = "absent.pth"  # read by nothing: neither computed nor needed
+    params = _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
+    params["train"] = {"rgb_views": ["set:agnostic", "set:aware"]}
+    write_params(project, params)
+    assert main(["run", "rgb", "--no-progress", "--used-feature-sets"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("rgb: 12 items: 0 computed, 12 reused") == 2 and "kinetics" not in out
+    assert out.index("I3D 'agnostic'") < out.index("I3D 'aware'")
     assert read_view(project / "manifests", "rgb")[1]["rgb"] == stores["aware"].fingerprint
+    # The sample's case: the trainer reads the rgb view only, so only rgb.feature_set is computed.
+    params["train"] = {"rgb_views": ["rgb"]}
+    write_params(project, params)
+    assert main(["run", "rgb", "--no-progress", "--used-feature-sets"]) == 0
+    assert capsys.readouterr().out.count("rgb: 12 items") == 1
+
+
+def test_two_names_of_one_fingerprint_are_computed_once(project, capsys):
+    """Two feature sets with random weights (the offline choice for both, as a profile with every
+    checkpoint `random` has) are one computation: their items would be the same bytes."""
+    sets = {"aware": {"checkpoint": "random", "family": "bsl1k"}, "agnostic": {"checkpoint": "random", "family": "bsl1k"}}
+    params = _params(project, feature_sets=sets, feature_set="aware", num_windows=1, size=32, resize=32)
+    params["train"] = {"rgb_views": ["set:aware", "set:agnostic"]}
+    write_params(project, params)
+    assert main(["run", "rgb", "--no-progress", "--used-feature-sets"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("rgb: 12 items: 12 computed") == 1 and "I3D 'aware'" in out and "I3D 'agnostic'" not in out
+    stores = open_feature_sets(load_params("params.yaml"), ["aware", "agnostic"])
+    assert stores["aware"].fingerprint == stores["agnostic"].fingerprint  # the trainer finds both by key
 
 
 class DictReader:

@@ -1,5 +1,6 @@
-"""Reading clips from the store views: window frames, window thinning, padding, skipping, RGB mixing,
-the authors' one-clip-per-sentence epochs, text augmentation."""
+"""Reading clips from the store views: window frames (rgb-aligned and the release's kept-frame windows),
+short clips padded with copies of their last frame, window thinning, padding, skipping (the release's
+rules included), RGB mixing, the authors' one-clip-per-sentence epochs, text augmentation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch
 
 from pipeline.store.layout import StoreError
 from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, collate, load_clips, random_swap, read_clip,
-                                 sentence_groups, window_frames)
+                                 window_frames)
+from pipeline.train.groups import sentence_groups
 from pipeline.train.loop import _augmented
 from pipeline.train.params import TrainParams
 
@@ -29,7 +31,8 @@ def test_window_frames_are_the_same_frames_or_the_nearest_kept_one():
 
 def test_sentence_groups_pair_each_sentence_with_its_clips():
     texts = ["a b", "c", "a b ", "d", "c"]
-    assert sentence_groups(texts) == [[0, 2], [1, 4], [3]]
+    assert sentence_groups(texts).members == [[0, 2], [1, 4], [3]]
+    assert sentence_groups(texts, ["s1", "s2", "s3", "s4", "s2"]).members == [[0], [1, 4], [2], [3]]
 
 
 def test_epochs_visit_each_sentence_once_with_a_seeded_clip():
@@ -49,6 +52,11 @@ def test_random_swap_and_its_probability():
     assert sorted(once.split()) == sorted(text.split())
     assert sum(a != b for a, b in zip(once.split(), text.split())) == 2     # one swap: exactly two positions
     assert random_swap("hello", 1, np.random.default_rng(0)) == "hello"
+    # textaugment's swap_word gives up when its first three second draws all equal the first: a 2-word
+    # sentence stays as it is with probability (1/2)^3 = 1/8 (4,000 draws: 500 expected, sd 21)
+    rng = np.random.default_rng(11)
+    kept = sum(random_swap("hello you", 1, rng) == "hello you" for _ in range(4000))
+    assert 430 < kept < 570
     p = TrainParams(augment_p=0.5, swaps=1)
     texts = [f"w{i} x{i} y{i} z{i}" for i in range(400)]
     changed = sum(a != b for a, b in zip(_augmented(texts, p, step=7), texts))
@@ -72,8 +80,18 @@ def test_load_clips_reads_every_kept_frame_and_the_rgb_windows(tmp_path):
     expected = window_frames(pose["frames"], rgb)
     np.testing.assert_array_equal(clip.windows, expected)
     assert np.abs(pose["frames"][clip.windows] - rgb).max() <= 1
-    with pytest.raises(StoreError, match="no usable clips of split 'nope'"):
+    with pytest.raises(StoreError, match=r"holds no clip of split 'nope' \(its splits: test, train\)"):
         load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "nope")
+
+
+def test_a_split_whose_clips_all_failed_upstream_says_which_stage_failed_and_why(tmp_path):
+    """Not "check the split name": the clips are there, their select items failed; the message counts
+    them by reason and says where each failure is listed."""
+    build_store(tmp_path, sentences=3, splits=("train", "test"), fail=("s000_r0", "s001_r0", "s002_r0"))
+    with pytest.raises(StoreError) as err:
+        load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
+    assert ("no usable clip of split 'train'" in str(err.value) and "of its 3 clip(s), 3 have no select item "
+            "(error: 3)" in str(err.value) and "seds cache failures select lists each clip" in str(err.value))
 
 
 def test_windows_beyond_steps_are_thinned_evenly_and_fewer_are_padded(tmp_path):

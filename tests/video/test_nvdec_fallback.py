@@ -31,6 +31,8 @@ from pipeline.video.decode import read_frames
 from pipeline.video.nvdec import STREAM_FORMAT_COLUMNS, NvdecFailed, NvdecReader, OnCpu, nvdec_frame_sets
 from tests_support import TINY_PARAMS, view_rows, write_csv_manifest, write_params
 
+
+NVDEC = ("--set", "runtime.decoder=nvdec")  # auto means cpu: the NVDEC path is asked for by name
 CLIP = "slp-pose__test_video.mp4"  # H.264 High, 540x720, 58 frames
 ERRORS = {  # the stand-in's errors as NvdecFailed words them: what items record as nvdec_fallback
     "out_of_memory": "RuntimeError: cuvidCreateDecoder returned error 2 (CUDA_ERROR_OUT_OF_MEMORY): out of memory",
@@ -162,15 +164,15 @@ def test_nvdec_errors_are_retried_on_the_cpu_in_every_caller(project, tmp_path, 
                                                   ids[3]: said[ids[3]]})
 
     chdir(separate)
-    assert main(["run", "pose", "--no-progress"]) == 0  # pose alone (pose/batching.py)
+    assert main(["run", "pose", "--no-progress", *NVDEC]) == 0  # pose alone (pose/batching.py)
     check(separate, ("pose",))
-    assert main(["run", "pose", "rgb", "--no-progress"]) == 0  # pose stored: rgb-only clips of a shared run
+    assert main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0  # pose stored: rgb-only clips of a shared run
     check(separate, ("rgb",))
     chdir(project)
-    assert main(["run", "rgb", "--no-progress"]) == 0  # rgb alone (rgb/stage.py)
+    assert main(["run", "rgb", "--no-progress", *NVDEC]) == 0  # rgb alone (rgb/stage.py)
     check(project, ("rgb",))
     chdir(together)
-    assert main(["run", "pose", "rgb", "--no-progress"]) == 0  # one decode for pose and rgb (extract/shared_decode.py)
+    assert main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0  # one decode for pose and rgb (extract/shared_decode.py)
     check(together, STAGES)
 
 
@@ -183,7 +185,7 @@ def test_a_short_stream_fails_only_when_the_cpu_decoder_confirms_it(project, nvd
     short = rows[0]["sample_id"]
     rows[0]["first_frame"] += 10_000
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), "manifests/probe.parquet")
-    assert main(["run", "pose", "rgb", "--no-progress", "--max-failures", "1"]) == 0
+    assert main(["run", "pose", "rgb", "--no-progress", *NVDEC, "--max-failures", "1"]) == 0
     out = capsys.readouterr().out
     assert f"{short}.mp4" in nvdec_stand_in.OPENED
     for stage in STAGES:
@@ -260,7 +262,7 @@ def test_formats_nvdec_cannot_decode_never_reach_it(formats_template, tmp_path, 
         assert (view[name]["codec"], view[name]["profile"], view[name]["pix_fmt"], view[name]["chroma"],
                 view[name]["bit_depth"], view[name]["rotation"]) == ("h264", profile, pix_fmt, chroma, bit_depth, 0)
     with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
-        assert main(["run", "pose", "rgb", "--no-progress"]) == 0
+        assert main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0
     assert nvdec_stand_in.OPENED == [TAKEN]  # the others were declined from their probe rows, never opened
     for stage in STAGES:
         _assert_cpu_decoded(_items(project, stage), cpu[stage], {name: None for name in UNSUPPORTED})
@@ -284,7 +286,7 @@ def test_an_older_probe_view_sends_every_clip_to_the_cpu_with_one_line(formats_t
     table = pq.read_table("manifests/probe.parquet")  # as probe VERSION 3 wrote it: no stream-format columns
     pq.write_table(table.drop_columns([c for c in STREAM_FORMAT_COLUMNS if c != "decoder"]), "manifests/probe.parquet")
     with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
-        assert main(["run", "rgb", "--no-progress"]) == 0
+        assert main(["run", "rgb", "--no-progress", *NVDEC]) == 0
     assert nvdec_stand_in.OPENED == []
     _assert_cpu_decoded(_items(project, "rgb"), cpu, {name: None for name in cpu})
     said = [r.getMessage() for r in caplog.records]

@@ -68,11 +68,43 @@ def test_probe_records_metadata_and_failures(broken_videos_project):
 
 def test_probe_exit_code_follows_max_failures(broken_videos_project, capsys):
     assert main(["manifest"]) == 0
-    assert main(["run", "probe", "--no-progress", "--max-failures", "4"]) == 1  # 5 failures here
-    assert "5 item(s) failed, more than runtime.max_failures = 4" in capsys.readouterr().err
+    assert main(["run", "probe", "--no-progress", "--max-failures", "4"]) == 1  # 5 of 9 fail here
+    err = capsys.readouterr().err
+    assert "5 of 9 item(s) failed (" in err and "empty_file: 1" in err and "more than runtime.max_failures = 4" in err
+    assert "seds cache failures probe lists each" in err
     assert main(["run", "probe", "--no-progress", "--max-failures", "4"]) == 1  # failures are remembered
     assert main(["run", "probe", "--no-progress", "--max-failures", "5"]) == 0
     assert main(["run", "probe", "--no-progress", "--max-failures", "-1"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "0.5"]) == 1  # a fraction: 4 of 9 allowed
+    assert "more than runtime.max_failures = 0.5 (4 of 9)" in capsys.readouterr().err
+    assert main(["run", "probe", "--no-progress", "--max-failures", "0.6"]) == 0  # 5 of 9 allowed
+    assert main(["run", "probe", "--no-progress", "--max-failures", "1.5"]) == 2
+    assert "neither a whole number of items nor a fraction between 0 and 1" in capsys.readouterr().err
+
+
+def test_a_run_in_which_every_item_failed_exits_non_zero_whatever_max_failures_says(tmp_path, chdir, capsys):
+    """max_failures counts failures a run may tolerate; a stage that produced nothing at all is never a
+    success (the next stage would stop with a message about its own input instead)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "empty.mp4").write_bytes(b"")
+    (tmp_path / "data" / "notes.mp4").write_text("not a video\n")
+    write_csv_manifest(tmp_path, [{"video_path": n, "text": n} for n in ("empty.mp4", "notes.mp4")], root="data")
+    chdir(tmp_path)
+    assert main(["manifest"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert "probe produced no item: all 2 failed (empty_file: 1, not_a_video: 1)" in err
+
+
+def test_without_a_bar_a_progress_line_comes_every_so_often(broken_videos_project, capsys):
+    """Under DVC (`--no-progress`) or in a batch log there is no bar; a line says how far the run is."""
+    assert main(["manifest"]) == 0
+    assert main(["run", "probe", "--no-progress", "--max-failures", "-1", "--set", "runtime.progress_every_s=0.1"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("probe: ")]
+    assert lines, "no progress line"
+    done, total = map(int, lines[-1].split(" items")[0].split(": ")[1].split("/"))
+    assert total == 8 and 0 <= done <= 8  # the 9 rows but missing.mp4, recorded at planning, never computed
+    assert " items/s, ETA " in lines[-1] and " failed, " in lines[-1] and lines[-1].endswith(" elapsed")
 
 
 def test_out_of_range_fail_mode(broken_videos_project):

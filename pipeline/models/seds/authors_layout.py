@@ -28,6 +28,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from pipeline.errors import UserError
+
 UNUSED_IN_RELEASE = ("clip.logit_scale_first_softmax", "clip.logit_scale_sec_softmax")
 
 Rule = tuple[str, str, "list[Rule] | None"]     # (our prefix, their prefix, map of what follows)
@@ -72,7 +74,7 @@ MIX_WITH_LAYERS: Rule = ("cgaf.mix.", "fusion.mlp_fusion.", _MIX)    # --fusion_
 MIX_ALONE: Rule = ("cgaf.mix.", "fusion.", _MIX)                     # --fusion_type mlp (no CGAF layers)
 
 
-class LayoutMismatch(ValueError):
+class LayoutMismatch(UserError, ValueError):
     """A state dict that does not correspond one to one to the other layout."""
 
 

@@ -7,7 +7,8 @@
 
 W = `steps` windows (64), zero-padded; token 0 of each tower is its class token. Training loss
 (CLIP4Clip.forward): contrastive(fused) + contrastive(pose) + contrastive(rgb) + 0.4 x matching(pose,
-rgb), every term on FILIP similarities times exp(logit_scale) (pipeline/models/seds/losses.py);
+rgb), every term on FILIP similarities times exp(logit_scale) (pipeline/models/seds/losses.py), plus the
+release's optional Pose-RGB token distillation (`rgb_pose_kl`, off by default as in train_h2s.sh);
 `loss_terms: fused` keeps the first term only (module docstring of pipeline/train/params.py says why).
 A pose-only model (`variant: pose_only`, the paper's Table 3 Pose rows) has no RGB tower or CGAF
 and trains and retrieves on the pose stream. The logit scale is CLIP's: it starts at log(100) and is clamped to at most log(100) after each step
@@ -30,7 +31,7 @@ from torch import nn
 
 from pipeline.models.seds.cgaf import CGAF
 from pipeline.models.seds.interaction import FeatureTower
-from pipeline.models.seds.losses import PADDINGS, contrastive_loss, filip, matching, normalise
+from pipeline.models.seds.losses import PADDINGS, contrastive_loss, filip, matching, normalise, rgb_pose_kl
 from pipeline.models.seds.pose_encoder import PoseEncoder
 from pipeline.models.seds.text import TextTower
 
@@ -78,6 +79,10 @@ class SEDSConfig:
     filip_padding: str = "authors"
     loss_terms: str = "all"
     variant: str = "seds"
+    rgb_pose_kl: bool = False
+    kl_pose_weight: float = 0.5
+    kl_rgb_weight: float = 0.5
+    kl_temperature: float = 0.01
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -168,7 +173,7 @@ class SEDS(nn.Module):
     def loss(self, video: VideoTokens, text: torch.Tensor, text_valid: torch.Tensor,
              text_aug: torch.Tensor | None = None, text_aug_valid: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total training loss and its parts (the matching part already weighted)."""
+        """Total training loss and its parts (the matching and distillation parts already weighted)."""
         c = self.config
         v, t = video.normalised(), normalise(text)
         t_aug = normalise(text_aug) if text_aug is not None else None
@@ -180,6 +185,11 @@ class SEDS(nn.Module):
         if c.match_weight > 0 and c.variant == "seds":
             p2r, r2p = matching(v.stream("pose"), v.stream("rgb"), v.valid, c.tau, c.filip_padding)
             parts["match"] = c.match_weight * contrastive_loss(scale * p2r, scale * r2p, c.dual_mix)
+        if c.rgb_pose_kl and c.variant == "seds":
+            aug, aug_valid = (t, text_valid) if t_aug is None else (t_aug, text_aug_valid)
+            pose_kl, rgb_kl = rgb_pose_kl(v.stream("pose"), v.stream("rgb"), v.valid, t, text_valid, aug, aug_valid,
+                                          c.tau, c.filip_padding, c.kl_temperature)
+            parts["kl"] = c.kl_pose_weight * pose_kl + c.kl_rgb_weight * rgb_kl
         total = parts[self.headline] if c.loss_terms == "fused" else sum(parts.values())
         return total, parts
 

@@ -4,7 +4,8 @@ Authors: longtaojiang/SEDS modules/modeling_signbert.py (Sign_Bert: `embed` = GC
 st_gcn_hand and st_gcn_body, `GCN_Conv` = TemporalConvNetBlock_fusion over 3 x 512 channels),
 modules/modeling_gcn.py (GCN_Embed.forward) and modules/modeling.py (CLIP4Clip.get_sign_output).
 
-    keypoints (B, F, K, C), every kept frame of each clip (F <= 300; shorter clips zero-padded)
+    keypoints (B, F, K, C), every kept frame of each clip (F <= 300; a clip shorter than a window ends
+    in copies of its last frame, pipeline/train/data.py; shorter clips of the batch zero-padded)
       right hand -> hand GCN -> (B, F, 512)     one GCN shared by both hands (left hands arrive
       left hand  -> hand GCN -> (B, F, 512)     mirrored by the select stage, as the authors' loader)
       body       -> body GCN -> (B, F, 512)
@@ -16,10 +17,9 @@ modules/modeling_gcn.py (GCN_Embed.forward) and modules/modeling.py (CLIP4Clip.g
 
 The GCNs run right, left, body in that order as the authors' GCN_Embed does, each as its own batch
 (their BatchNorm statistics are per call). The authors gather each window as frames
-[start, start + 16) of their kept-frame sequence; a window index list is the same thing when no frame
-was dropped and the window's frames are consecutive. Where frames were dropped, ours maps each RGB
-window frame to its nearest kept frame while theirs slides over the kept frames, so the two differ
-(docs/fidelity.md, "Pose windows").
+[start, start + 16) of their kept-frame sequence; a window index list is the same thing. Which frames
+the lists name is the data path's choice (train.pose_windows: the release's kept-frame windows, or
+each RGB window's own frames; docs/fidelity.md, "Pose windows").
 
 Parts beyond the authors' (Table 4 of the paper: face, mouth) get their own GCN of the same design
 (pipeline/models/seds/graphs.py) and widen the concatenation by 512 each; `parts` lists what is encoded.

@@ -1,8 +1,8 @@
 """Sentences to CLIP token ids as the SEDS authors' loader makes them.
 
-BPE: CLIP's byte-pair tokenizer and its published vocabulary (bpe_simple_vocab_16e6.txt.gz, 49,408
-ids), as shipped in the PyPI package open_clip_torch. Only that package's tokenizer module is loaded,
-by its file path: importing the package itself needs torchvision and timm, which this project avoids.
+BPE: CLIP's byte-pair encoding and its published vocabulary (bpe_simple_vocab_16e6.txt.gz, 49,408 ids),
+the project's own (pipeline/models/seds/clip_bpe.py, the vocabulary carried beside it under OpenAI's
+licence).
 
 Sequence (longtaojiang/SEDS dataloaders/dataloader_H2_retrieval_train_pose.py, _get_text): the BPE
 tokens of the lower-cased, ftfy-cleaned sentence; a start token in front; when that is longer than
@@ -14,34 +14,20 @@ token (the highest id, 49407), which is how the authors' CLIP.encode_text builds
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import torch
 
-PACKAGE = "open_clip"
+from pipeline.models.seds.clip_bpe import ClipBPE
+
 VOCAB_SIZE = 49408
 START, END = 49406, 49407
 
 
-class TokenizerUnavailable(RuntimeError):
-    """The CLIP vocabulary is not installed."""
-
-
 @lru_cache(maxsize=1)
-def _bpe_module() -> ModuleType:
-    spec = importlib.util.find_spec(PACKAGE)
-    folder = Path(list(spec.submodule_search_locations)[0]) if spec and spec.submodule_search_locations else None
-    if folder is None or not (folder / "tokenizer.py").is_file() or not (folder / "bpe_simple_vocab_16e6.txt.gz").is_file():
-        raise TokenizerUnavailable("the CLIP tokenizer needs the PyPI package open_clip_torch==3.3.0 (installed "
-                                   "with --no-deps by scripts/setup.sh: requirements/openmmlab.txt)")
-    module_spec = importlib.util.spec_from_file_location("seds_clip_bpe", folder / "tokenizer.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+def _bpe() -> ClipBPE:
+    return ClipBPE()  # its merge table is read once per process
 
 
 class ClipTokenizer:
@@ -49,7 +35,7 @@ class ClipTokenizer:
         if max_words < 3:
             raise ValueError(f"max_words {max_words}: a sequence needs its start and end tokens and one word")
         self.max_words = max_words
-        self.bpe = _bpe_module().SimpleTokenizer()
+        self.bpe = _bpe()
 
     def ids(self, text: str) -> list[int]:
         """One sentence -> its id sequence before padding (module docstring)."""

@@ -18,6 +18,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.commands.item_stages import SHARED_DECODE_MEMBERS, SHARED_DVC_STAGE, shared_decode
+
 
 @dataclass(frozen=True)
 class SlurmOptions:
@@ -52,15 +54,13 @@ def _header(name: str, opts: SlurmOptions, array: bool, gpus: int) -> list[str]:
     return lines
 
 
-SHARED_DVC_STAGE = "extract"  # the dvc.yaml stage that runs pose and rgb together
-SHARED_MEMBERS = ("pose", "rgb")
 
 
 def _commit_lines(stages: list[str]) -> list[str]:
-    if sorted(stages) == sorted(SHARED_MEMBERS):
+    if shared_decode(stages):
         return ["# Record the finished stage in dvc.lock without recomputing it (dvc repro then skips it).",
                 f"dvc commit --force {SHARED_DVC_STAGE}"]
-    if stages[0] in SHARED_MEMBERS:
+    if stages[0] in SHARED_DECODE_MEMBERS:
         return [f"# {stages[0]} is part of the DVC stage {SHARED_DVC_STAGE} (pose and rgb over one decode): queue",
                 "# `seds queue slurm pose rgb` to have the finalize step commit it; alone, dvc.lock is left as it is."]
     return ["# Record the finished stage in dvc.lock without recomputing it (dvc repro then skips it).",
@@ -79,7 +79,7 @@ def render_slurm(stages: str | list[str], project: Path, opts: SlurmOptions, use
                 f"mkdir -p {shlex.quote(opts.log_dir)}"]
     gpus = opts.gpus if uses_gpu else 0
     device = "cuda" if gpus else "cpu"
-    sets = " --all-feature-sets" if "rgb" in stages else ""  # as dvc.yaml's extract stage: every I3D the trainer mixes
+    sets = " --used-feature-sets" if "rgb" in stages else ""  # as dvc.yaml's extract stage: every I3D the trainer mixes
     array = _header(f"seds-{stage}", opts, True, gpus) + [""] + prologue + [
         ': "${SLURM_ARRAY_TASK_ID:?run as a SLURM array task, or set SLURM_ARRAY_TASK_ID by hand}"',
         "# One task = one shard; tasks write their own shard files into the store, never each other's.",

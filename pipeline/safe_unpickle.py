@@ -1,12 +1,16 @@
-"""A pickle reader for files we did not write: plain data and numpy arrays only, nothing executed.
+"""The one way this project reads a pickle it did not write: nothing in it is ever executed.
 
 Pickle runs code by design: a `GLOBAL` opcode names any importable callable and `REDUCE` calls it.
-The authors' released features are pickles, so they are read through `find_class`, the one door every
-global goes through (GLOBAL, STACK_GLOBAL, INST and the copyreg extension codes alike): it hands out
-only the few numpy constructors an array of a plain dtype needs, each wrapped so it refuses object
-dtypes (an object array unpickles arbitrary objects inside it), and refuses every other global by name
-before anything is called. What comes out is walked once more and must be dicts, lists, tuples,
-strings, numbers, None and plain numpy arrays or scalars.
+`RestrictedUnpickler` closes the one door every global goes through (`find_class`: GLOBAL,
+STACK_GLOBAL, INST and the copyreg extension codes alike) to all but what its caller admits, by name,
+before anything is called, and refuses persistent ids unless the caller reads them. Its users:
+- plain data (`safe_load`, here): the SEDS release's split files and the authors' features; admitted
+  are only the numpy constructors an array of a plain dtype needs, each wrapped so it refuses object
+  dtypes (an object array unpickles arbitrary objects inside it); what comes out is walked once more
+  and must be dicts, lists, tuples, strings, numbers, None and plain numpy arrays or scalars;
+- OpenAI's TorchScript CLIP archive (pipeline/models/torchscript_weights.py): modules as attribute
+  bags and tensors from the archive's storages;
+- a train checkpoint's plain values, read without torch (pipeline/report/checkpoint_info.py).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import numpy as np
 from numpy._core import multiarray as _multiarray
 from numpy._core import numeric as _numeric
 
+from pipeline.errors import UserError
+
 # Array dtype kinds admitted: bool, signed/unsigned integers, floats, complex, fixed-width text/bytes.
 PLAIN_KINDS = frozenset("biufcUS")
 
 
-class UnsafePickle(ValueError):
+class UnsafePickle(UserError, ValueError):
     """A pickle that asks for something other than plain data and numpy arrays of plain dtypes."""
 
 
@@ -71,16 +77,29 @@ ADMITTED: dict[str, Callable[..., Any] | type] = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+Lookup = Callable[[str, str], Any]  # (module, name) -> what the unpickler gets instead, or None: refused
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that hands out only what `lookup` admits for a global; anything else raises `refuse`
+    (an exception class) naming the global and `admits` (what this reader takes, in words). Persistent
+    ids are refused unless `persistent` reads them."""
+
+    def __init__(self, data: bytes, lookup: Lookup, refuse: type[Exception], admits: str,
+                 persistent: Callable[[Any], Any] | None = None):
+        super().__init__(io.BytesIO(data))
+        self._lookup, self._refuse, self._admits, self._persistent = lookup, refuse, admits, persistent
+
     def find_class(self, module: str, name: str) -> Any:
-        admitted = ADMITTED.get(f"{module}.{name}")
+        admitted = self._lookup(module, name)
         if admitted is None:
-            raise UnsafePickle(f"refused global {module}.{name}: only numpy arrays of plain dtypes, lists, dicts, "
-                               "strings and numbers are admitted")
+            raise self._refuse(f"refused global {module}.{name}: {self._admits}")
         return admitted
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickle(f"refused persistent id {pid!r}")
+        if self._persistent is None:
+            raise self._refuse(f"refused persistent id {pid!r}")
+        return self._persistent(pid)
 
 
 def _check_plain(value: Any, path: str) -> None:
@@ -107,7 +126,9 @@ def _check_plain(value: Any, path: str) -> None:
 def safe_loads(data: bytes, where: str = "<bytes>") -> Any:
     """Unpickle `data` admitting only plain data; UnsafePickle (naming `where`) for anything else."""
     try:
-        value = _RestrictedUnpickler(io.BytesIO(data)).load()
+        value = RestrictedUnpickler(data, lambda module, name: ADMITTED.get(f"{module}.{name}"), UnsafePickle,
+                                    "only numpy arrays of plain dtypes, lists, dicts, strings and numbers are "
+                                    "admitted").load()
     except UnsafePickle as err:
         raise UnsafePickle(f"{where}: {err}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:

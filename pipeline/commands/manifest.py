@@ -1,4 +1,4 @@
-"""`seds sample` (the built-in dataset) and `seds manifest` (annotations -> manifest view)."""
+"""`seds manifest` (annotations -> manifests/manifest.parquet) and `seds manifest add-videos`."""
 
 from __future__ import annotations
 
@@ -6,17 +6,6 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.common import EXIT_OK, add_params_options, guarded, parse_overrides
-
-
-def sample(args: argparse.Namespace) -> int:
-    from pipeline.config import load_params
-    from pipeline.sample.generate import generate
-
-    params = load_params(args.params, parse_overrides(args.overrides))
-    summary = generate(params["sample"])
-    print(f"sample: {summary['clips']} clips ({summary['frames']} frames) in {params['sample'].out}: "
-          + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
-    return EXIT_OK
 
 
 def manifest(args: argparse.Namespace) -> int:
@@ -45,12 +34,6 @@ def add_videos(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    s = subparsers.add_parser("sample", help="render the built-in synthetic sample dataset (params: sample)",
-                              description="Render the sample dataset: synthetic signing clips (H.264), How2Sign-format "
-                                          "CSVs per split, and ground-truth 133-keypoint trajectories.")
-    add_params_options(s)
-    s.set_defaults(func=guarded(sample))
-
     m = subparsers.add_parser("manifest", help="build manifests/manifest.parquet from data.annotations",
                               description="Import every file of data.annotations (How2Sign, PHOENIX, CSV), validate "
                                           "each row (file, row and column named on error) and write the manifest.")

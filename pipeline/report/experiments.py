@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserError
+
 METRIC_KEYS = ("R@1", "R@5", "R@10", "MedR")
 DEFAULT_EVALUATE_OUT = "runs/evaluate"
 
 
-class AblationError(RuntimeError):
+class AblationError(UserError, RuntimeError):
     """`dvc exp show` failed or gave something that is not its JSON."""
 
 

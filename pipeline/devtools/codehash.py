@@ -15,9 +15,9 @@ never count; any change of code does.
 When the check fails, either the output changed (bump the stage's VERSION, then record the table) or
 it did not (say so explicitly):
 
-    python -m pipeline.runner.codehash                          # record bumped stages (refuses others)
-    python -m pipeline.runner.codehash --output-unchanged pose  # record pose's change as output-neutral
-    python -m pipeline.runner.codehash --check                  # what the test does: list differences
+    python -m pipeline.devtools.codehash                          # record bumped stages (refuses others)
+    python -m pipeline.devtools.codehash --output-unchanged pose  # record pose's change as output-neutral
+    python -m pipeline.devtools.codehash --check                  # what the test does: list differences
 """
 
 from __future__ import annotations
@@ -29,11 +29,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from pipeline.devtools.imports import ROOT, import_closure, module_file, parse
+
 TABLE = ROOT / "tests" / "stage_code.json"
 # Packages and modules that carry items without computing them: their changes never alter an item.
-INFRASTRUCTURE = ("pipeline.runner", "pipeline.store", "pipeline.config", "pipeline.fingerprint",
-                  "pipeline.hashmemo", "pipeline.commands", "pipeline.cli")
+# The store's reader, index and records are not among them: a stage reads its input through them (select
+# reads pose's items), so a change there can change what it writes.
+INFRASTRUCTURE = ("pipeline.runner", "pipeline.store.writer", "pipeline.store.layout", "pipeline.store.maintenance",
+                  "pipeline.store.transfer", "pipeline.config", "pipeline.fingerprint", "pipeline.hashmemo",
+                  "pipeline.commands", "pipeline.cli", "pipeline.progress", "pipeline.devtools")
 _HASH_CHARS = 16
 
 
@@ -48,35 +52,8 @@ class StageCode:
         return {"version": self.version, "modules": dict(sorted(self.modules.items()))}
 
 
-def _module_file(name: str, root: Path) -> Path | None:
-    """pipeline.a.b -> pipeline/a/b.py or pipeline/a/b/__init__.py under `root` (None: not ours)."""
-    base = root.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
 def _is_infrastructure(name: str) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in INFRASTRUCTURE)
-
-
-def _imports(tree: ast.Module, root: Path) -> set[str]:
-    """Every pipeline module `tree` imports, at any depth of its code (lazy imports included)."""
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("pipeline."))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("pipeline"):
-            found.add(node.module)
-            # `from pipeline.pose import native` imports a module, not a name
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if _module_file(f"{node.module}.{alias.name}", root) is not None)
-    parents = set()
-    for name in found:
-        parts = name.split(".")
-        parents.update(".".join(parts[:i]) for i in range(2, len(parts)))  # importing a.b.c runs a.b first
-    return found | parents
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:
@@ -92,21 +69,8 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
 def stage_modules(module: str, root: Path = ROOT) -> dict[str, str]:
     """Project-relative path -> code hash of `module` and every non-infrastructure pipeline module it
     imports, transitively (modules found under `root`)."""
-    hashes: dict[str, str] = {}
-    parts = module.split(".")
-    todo, seen = [".".join(parts[:i]) for i in range(2, len(parts) + 1)], set()  # its packages run first
-    while todo:
-        name = todo.pop()
-        if name in seen or name == "pipeline" or _is_infrastructure(name):
-            continue
-        seen.add(name)
-        path = _module_file(name, root)
-        if path is None:
-            continue
-        tree = ast.parse(path.read_text(), filename=str(path))
-        todo.extend(_imports(tree, root))
-        hashes[path.relative_to(root).as_posix()] = _code_hash(tree)
-    return hashes
+    closure = import_closure(module, root, skip=lambda name: name == "pipeline" or _is_infrastructure(name))
+    return {path.relative_to(root).as_posix(): _code_hash(parse(path)) for path in closure.values()}
 
 
 def _code_hash(tree: ast.Module) -> str:
@@ -117,23 +81,33 @@ def _code_hash(tree: ast.Module) -> str:
 
 def module_hash(module: str, root: Path = ROOT) -> dict[str, str]:
     """Project-relative path -> code hash of `module` alone (not what it imports)."""
-    path = _module_file(module, root)
-    return {path.relative_to(root).as_posix(): _code_hash(ast.parse(path.read_text(), filename=str(path)))}
+    path = module_file(module, root)
+    return {path.relative_to(root).as_posix(): _code_hash(parse(path))}
+
+
+# What else stores items, beside the item stages: the imports (`seds import pose | authors`), each under its
+# module's VERSION constant.
+IMPORTS = {"import:pose_file": "pipeline.interop.pose_import", "import:authors_pkl": "pipeline.interop.store_import"}
 
 
 def current() -> dict[str, StageCode]:
-    """Every item stage's VERSION and module hashes, from the working tree: its module's import closure,
-    plus each module of its `also_computed_by` alone (code outside that closure that drives the stage's
-    computation, e.g. the shared decode of pose and rgb; its own imports are other stages' business)."""
-    from pipeline.runner.stage import ITEM_STAGES, stage_class
+    """Everything that stores items, with its VERSION and module hashes from the working tree: each item
+    stage's module's import closure, plus, for pose and rgb, the shared decode's module alone (code
+    outside that closure that drives their computation over one decode; its own imports are the other
+    stage's business: commands/item_stages.py names the pairing); each import's module's import closure."""
+    import importlib
+
+    from pipeline.commands.item_stages import ITEM_STAGES, SHARED_DECODE_MEMBERS, SHARED_DECODE_PROCESSOR, item_stage
 
     table = {}
     for name, target in sorted(ITEM_STAGES.items()):
-        cls = stage_class(name)
+        cls = item_stage(name)
         modules = stage_modules(target.split(":")[0])
-        for extra in cls.also_computed_by:
-            modules.update(module_hash(extra))
+        if name in SHARED_DECODE_MEMBERS:
+            modules.update(module_hash(SHARED_DECODE_PROCESSOR.split(":")[0]))
         table[name] = StageCode(cls.VERSION, modules)
+    for name, module in sorted(IMPORTS.items()):
+        table[name] = StageCode(importlib.import_module(module).VERSION, stage_modules(module))
     return table
 
 
@@ -159,7 +133,7 @@ def differences(now: dict[str, StageCode], then: dict[str, StageCode]) -> dict[s
 
 
 def write(now: dict[str, StageCode], table: Path = TABLE) -> None:
-    record = {"about": "item stages' VERSION and code hashes; written by `python -m pipeline.runner.codehash` "
+    record = {"about": "item stages' VERSION and code hashes; written by `python -m pipeline.devtools.codehash` "
                        "(see its docstring), checked by tests/test_stage_code.py",
               "stages": {name: code.as_record() for name, code in sorted(now.items())}}
     table.write_text(json.dumps(record, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """The paper's ablation tables (Tables 3-6, Figure 3) filled from finished DVC experiments.
 
-Each experiment (or baseline commit with metrics, pipeline/report/ablation.py) lands in the tables whose
+Each experiment (or baseline commit with metrics, pipeline/report/experiments.py) lands in the tables whose
 params are the only ones it changed against its baseline; its row is named by its values of those
 params. The baseline itself sits in every table, at its own values. Beside our T2V / V2T R@1, R@5 and
 R@10 stand the paper's where this project has them: the full SEDS model on How2Sign (T2V 62.5 / 75.1 /
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pipeline.report.ablation import AblationRow
+from pipeline.report.experiments import AblationRow
 
 KS = ("R@1", "R@5", "R@10")
 FULL_SEDS_HOW2SIGN = {"t2v": (62.5, 75.1, 80.1), "v2t": (57.9, 70.4, 74.9)}
@@ -90,6 +90,6 @@ def format_tables(rows: list[AblationRow]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         blocks.append("\n".join(lines))
     note = ("Paper: SEDS on How2Sign; only the full model's row is known here (n/a: not available to this "
-            "project, see pipeline/report/ablation_tables.py). Ours: R@K in % from each experiment's "
+            "project, see pipeline/report/paper_tables.py). Ours: R@K in % from each experiment's "
             "metrics.json, headline protocol.")
     return "\n\n".join(blocks + [note]) if blocks else "No experiment changed only the params of a paper table."

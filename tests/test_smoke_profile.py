@@ -1,0 +1,70 @@
+"""The How2Sign smoke run (profiles/how2sign-smoke.yaml): the How2Sign profile but for the keys it marks,
+from a fresh clone to evaluate with `dvc repro`, offline, on the CPU, with the full-size networks."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import time
+
+import pytest
+import yaml
+
+from tests_support import ROOT, dvc, fresh_clone
+
+# What the smoke profile may change, and nothing else: data it can render offline, random weights (the
+# documented offline choice), few clips, windows and steps, a 2-core machine's workers.
+SMOKE_KEYS = {"runtime.threads_per_worker", "graph.sample", "sample", "data.root", "data.annotations",
+              "pose.checkpoint", "select.seds_box_score", "rgb.feature_sets", "rgb.num_windows", "rgb.decoders",
+              "train.steps", "train.num_workers", "train.clip_checkpoint", "train.batch_size", "train.epochs"}
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and prefix.count(".") < 1:
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def test_the_smoke_profile_is_the_how2sign_profile_but_for_the_keys_it_marks():
+    smoke_text = (ROOT / "profiles/how2sign-smoke.yaml").read_text()
+    smoke = _flat(yaml.safe_load(smoke_text))
+    how2sign = _flat(yaml.safe_load((ROOT / "profiles/how2sign.yaml").read_text()))
+    changed = {k for k in smoke.keys() | how2sign.keys() if smoke.get(k) != how2sign.get(k)}
+    assert {k.split(".")[0] if k.startswith("sample.") else k for k in changed} == SMOKE_KEYS
+    marked = [line for line in smoke_text.splitlines() if "# SMOKE" in line and not line.startswith("#")]
+    assert len(marked) >= 12  # each changed key (or its section) says so where it is set
+
+
+@pytest.mark.slow
+def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(tmp_path, capsys):
+    project = fresh_clone(tmp_path / "clone")
+    shutil.copy(project / "profiles/how2sign-smoke.yaml", project / "params.yaml")
+    started = time.monotonic()
+    run = dvc(project, "repro")
+    seconds = time.monotonic() - started
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    for stage in ("sample@synthetic", "manifest", "probe", "extract", "select", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in run.stdout, stage
+    assert "gt_keypoints" not in run.stdout
+    assert "rgb: 8 items: 8 computed" in run.stdout and run.stdout.count("rgb: 8 items") == 1  # one set: aware
+    metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["grouping"].startswith("sentence_id")
+    assert set(metrics["t2v"]) >= {"R@1", "R@5", "R@10", "MedR"} and metrics["selection"]["on_test"]
+    report = (project / "runs/evaluate/report.md").read_text()
+    assert report.count("random") >= 3  # pose, I3D and CLIP weights each said to be random
+    # One copy of the weights (DVC links its cache entry, it does not copy it) and one resume state.
+    model = project / "runs/train/model.pt"
+    assert model.stat().st_nlink == 2 or os.path.islink(model)
+    assert sorted(p.name for p in (project / "runs/train/checkpoints").iterdir()) == ["last.pt"]
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
+    disk_gib = sum(p.stat().st_size for p in project.rglob("*") if p.is_file() and not p.is_symlink()) / 2 ** 30
+    with capsys.disabled():
+        print(f"\nsmoke run: dvc repro {seconds:.0f} s, peak RSS of a stage {peak_gib:.1f} GiB, "
+              f"project on disk {disk_gib:.1f} GiB (hard links counted once per name)")
