@@ -22,7 +22,7 @@ start=$(date +%s)
 }
 
 # 1. uv, the installer: pip (which every venv has) installs it, itself pinned and hashed. uv installs the
-#    2 GB below in about a third of pip's time (docs/install.md has the measurements).
+#    2.3 GB below in about half of pip's time (docs/install.md has the measurements).
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
     -r requirements/uv.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)  # pip noise on this kind
 # --compile-bytecode: write each installed package's .pyc files now, as pip does. Python would write them
