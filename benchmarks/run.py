@@ -18,6 +18,7 @@ Runs, each in its own process (so memory and thread settings do not leak between
           trainer's read path over a 35k-item store vs .npy (how2sign_scale_bench.py)
 - h2s-clip: one How2Sign-like clip (1280x720, 7 s) through the How2Sign profile's probe, pose + rgb and
           select: seconds, peak RSS and bytes stored per clip, and what 35,263 clips imply (how2sign_clip_cost.py)
+- setup:  the first `make`: scripts/setup.sh into a fresh venv with empty package caches (setup_bench.py)
 - decoders: decord vs PyAV (and torchcodec where it imports) as the stages decode (decoder_bench.py)
 - host-cost: host core-seconds per 1280x720 clip by phase, pose and rgb separately vs one decode, and the
           16-core ceiling and How2Sign hours they imply (host_cost.py; models are tiny random stand-ins)
@@ -195,6 +196,11 @@ def _clip_cost_rows(r: dict) -> list[Row]:
     return rows
 
 
+def _setup_rows(r: dict) -> list[Row]:
+    return [Row("setup", "scripts/setup.sh, fresh venv, empty caches", r["seconds"], None, "s", "lower",
+                f"venv {r['venv_bytes'] / 2 ** 30:.1f} GiB, {r['cpu_seconds']:.0f} CPU-s; load {r['load_average_1min']}")]
+
+
 def _decoder_rows(r: dict) -> list[Row]:
     rows = []
     for pattern, rates in r["frames_per_s"].items():
@@ -243,6 +249,7 @@ BENCHMARKS = [
               _scale_rows),
     Benchmark("h2s-clip", lambda out, q: _script("how2sign_clip_cost.py", "--clips", "1" if q else "3",
                                                 "--out", str(out)), _clip_cost_rows),
+    Benchmark("setup", lambda out, q: _script("setup_bench.py", "--out", str(out)), _setup_rows),
     Benchmark("decoders", lambda out, q: _script("decoder_bench.py", "--clips", "1" if q else "4",
                                                 "--repeats", "1" if q else "3", "--out", str(out)), _decoder_rows),
     Benchmark("host-cost", lambda out, q: _script("host_cost.py", *(["--quick"] if q else ["--clips", "4", "--repeats", "5"]),
