@@ -165,7 +165,7 @@ def _failures_exit(params, summary) -> int:
     items = summary.total
     reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted((coverage.failed if coverage else summary.failed_now).items()))
     listing = f"seds cache failures {summary.stage} lists each with its message"
-    if coverage is not None and items and coverage.ok == 0:
+    if coverage is not None and items > coverage.skipped and coverage.ok == 0:
         upstream = (f"{coverage.upstream_failed} skipped because their upstream item failed" if coverage.upstream_failed
                     else "")
         print(f"seds: {summary.stage} produced no item: all {items} failed "

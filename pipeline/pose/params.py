@@ -47,6 +47,9 @@ class PoseParams:
     detector_min_score: float = knob(0.3, min=0.0, max=1.0, help="mmdet: person detections below this score are ignored")
     box_smoothing: float = knob(0.5, min=0.0, max=0.99,
                                 help="mmdet: weight of the previous frame's box in the signer box (0: no smoothing)")
+    splits: list[str] | None = knob(None, help="only the clips of these splits (null: every split); the others are "
+                                                "`skipped` in the view, neither computed nor failed: the sample, which "
+                                                "trains on ground truth, estimates pose for its test clips alone")
     frames: str = knob("thin", choices=FRAME_RULES, help="frame rule shared with rgb: thin, all, every, uniform")
     frames_value: int = knob(300, min=1, help="thin: at most this many frames; every: step; uniform: count")
     flip_test: bool = knob(True, help="average with the horizontally flipped crop (the configs' test_cfg)")

@@ -18,7 +18,7 @@ GPU and cropped there (pipeline/pose/device_input.py); the mmpose backend always
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -106,6 +106,12 @@ class PoseStage(Stage):
                              min_score=p.detector_min_score, smoothing=p.box_smoothing)
 
     # -- per worker ------------------------------------------------------------------------------
+    def skip_reason(self, row: dict[str, Any]) -> str | None:
+        splits = self.p.splits
+        if splits is not None and row.get("split") not in splits:
+            return f"split {row.get('split')!r} is not in pose.splits {splits}"
+        return None
+
     def open(self, ctx: WorkerContext) -> None:
         from pipeline.models.memory_budget import pose_batch
 

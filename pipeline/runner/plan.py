@@ -52,7 +52,7 @@ class Blocked:
     not a regular file, unreadable)."""
 
     row: dict[str, Any]
-    status: str   # "upstream_failed" or "failed"
+    status: str   # "upstream_failed", "failed" or "skipped" (the stage's own params leave it out)
     reason: str
     error: str
 
@@ -93,7 +93,7 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
     rows = view.to_pylist()
     data_root = Path(data_root)
     owned = [i for i, row in enumerate(rows) if shard.owns(row["sample_id"])]
-    ready = [i for i in owned if rows[i].get(f"{stage.upstream}_status", "ok") == "ok"]
+    ready = [i for i in owned if rows[i].get(f"{stage.upstream}_status", "ok") == "ok" and stage.skip_reason(rows[i]) is None]
     hashed: dict[int, str | ItemFailed] | None = None
     if "content_hash" not in view.column_names:  # the first stage after the manifest hashes the clips
         digests = content_hashes([data_root / rows[i]["video_path"] for i in ready], store_root)
@@ -106,6 +106,10 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
         if status != "ok":
             blocked.append(Blocked(row, "upstream_failed", row.get(f"{stage.upstream}_reason") or status,
                                    f"{stage.upstream} did not produce this item"))
+            continue
+        skip = stage.skip_reason(row)
+        if skip is not None:
+            blocked.append(Blocked(row, "skipped", skip, f"{stage.name} leaves this clip out: {skip}"))
             continue
         content = hashed[i] if hashed is not None else row["content_hash"]
         path = data_root / row["video_path"]

@@ -65,6 +65,8 @@ class RunSummary:
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(failed.items()))
         shard = f" shard {self.shard}" if self.shard.count > 1 else ""
         upstream = f", {self.coverage.upstream_failed} skipped (upstream failed)" if self.coverage and self.coverage.upstream_failed else ""
+        if self.coverage and self.coverage.skipped:
+            upstream += f", {self.coverage.skipped} left out by its params"
         shared = f"{self.shared} from the shared store, " if self.shared or self.shared_rejected else ""
         rejected = f"{self.shared_rejected} shared item(s) rejected (checksum), " if self.shared_rejected else ""
         text = (f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, {shared}{rejected}"

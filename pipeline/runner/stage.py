@@ -93,6 +93,11 @@ class Stage:
         that clip only, where a whole-file hash in the fingerprint would recompute them all)."""
         return content_hash
 
+    def skip_reason(self, row: dict[str, Any]) -> str | None:
+        """Why this stage leaves a row out by its own params (status `skipped`, never computed, never a
+        failure), or None: it computes every row by default."""
+        return None
+
     def open(self, ctx: WorkerContext) -> None:
         """Load models and other per-worker state. Called once per worker process."""
 

@@ -1,7 +1,7 @@
 """Finalize: turn the store's index into the stage's view for one manifest, checking coverage.
 
 The view is `manifests/<stage>.parquet`: the input view's columns plus `<stage>_key`, `<stage>_status`
-(ok | failed | upstream_failed), `<stage>_reason` and the stage's chosen attrs, with the fingerprints
+(ok | failed | upstream_failed | skipped), `<stage>_reason` and the stage's chosen attrs, with the fingerprints
 of this and every upstream stage in the Parquet metadata. It depends only on inputs and fingerprints
 (no timings, hosts or paths), so a sharded run and a single run give byte-identical views.
 """
@@ -30,6 +30,7 @@ class Coverage:
     ok: int = 0
     failed: dict[str, int] = field(default_factory=dict)   # reason -> count
     upstream_failed: int = 0
+    skipped: int = 0                                       # left out by the stage's own params
     missing: list[str] = field(default_factory=list)       # sample ids with no outcome at all
 
     @property
@@ -45,6 +46,10 @@ def _row_outcome(plan: Plan, index: StageIndex, row: dict[str, Any], content: st
     if upstream_status != "ok":
         out[f"{stage}_status"] = "upstream_failed"
         out[f"{stage}_reason"] = row.get(f"{plan.stage.upstream}_reason") or upstream_status
+        return out
+    skip = plan.stage.skip_reason(row)
+    if skip is not None:
+        out[f"{stage}_status"], out[f"{stage}_reason"] = "skipped", skip
         return out
     if content is None:
         failure = index.failure_for(None, row["sample_id"])
@@ -87,6 +92,8 @@ def finalize(plan: Plan, manifests_dir, shard: ShardSpec | None = None) -> Cover
             coverage.failed[reason] = coverage.failed.get(reason, 0) + 1
         elif status == "upstream_failed":
             coverage.upstream_failed += 1
+        elif status == "skipped":
+            coverage.skipped += 1
         else:
             coverage.missing.append(row["sample_id"])
     if coverage.missing:

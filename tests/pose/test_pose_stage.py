@@ -82,6 +82,31 @@ def test_tiny_project_writes_every_clip_and_reuses_it(project, capsys):
     assert "12 items: 0 computed, 12 reused, 0 failed" in capsys.readouterr().out
 
 
+def test_pose_splits_leaves_the_other_clips_out_without_failing_them(project, capsys):
+    set_params(runtime={"threads_per_worker": 1}, pose={**TINY_POSE, "splits": ["test"]})
+    assert run() == 0
+    summary = capsys.readouterr().out
+    assert "12 items: 4 computed, 0 reused, 0 failed" in summary and "8 left out by its params" in summary
+    table, _ = read_view(Path("manifests"), "pose")
+    rows = table.to_pylist()
+    assert {r["split"] for r in rows if r["pose_status"] == "ok"} == {"test"}
+    left_out = [r for r in rows if r["pose_status"] != "ok"]
+    assert len(left_out) == 8 and {r["pose_status"] for r in left_out} == {"skipped"}
+    assert all(r["pose_reason"] == f"split {r['split']!r} is not in pose.splits ['test']" for r in left_out)
+    assert all(r["pose_key"] is None for r in left_out)
+    # the same fingerprint with every split: the 4 test clips are reused, the other 8 computed
+    assert run("--set", "pose.splits=null") == 0
+    assert "12 items: 8 computed, 4 reused, 0 failed" in capsys.readouterr().out
+    # a downstream stage reading the narrowed view sees the left-out clips as upstream_failed, not as failures
+    assert run("--set", "pose.splits=[test]") == 0
+    capsys.readouterr()
+    assert main(["run", "select", "--no-progress", "--set", "select.source=pose"]) == 0
+    selected, _ = read_view(Path("manifests"), "select")
+    statuses = {r["sample_id"]: r["select_status"] for r in selected.to_pylist()}
+    assert sorted(statuses.values()).count("ok") == 4
+    assert sorted(statuses.values()).count("upstream_failed") == 8
+
+
 def test_output_changing_params_change_the_fingerprint(project):
     set_params(pose=TINY_POSE)
 
