@@ -32,9 +32,11 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     first = dvc(project, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
     assert sorted(stages_run(first.stdout)) == sorted(GRAPH)
-    for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
+    for stage in ("probe", "gt_keypoints", "select", "rgb"):
         assert f"{stage}: 12 items: 12 computed, 0 reused, 0 failed" in first.stdout, stage
-    assert "decodes: 12 clip(s) decoded once each (12 for pose+rgb[default])" in first.stdout  # one decode per clip
+    # the sample's pose.splits: [test] (training reads ground truth): pose for the 4 test clips alone
+    assert "pose: 12 items: 4 computed, 0 reused, 0 failed, 8 left out by its params" in first.stdout
+    assert "decodes: 12 clip(s) decoded once each (4 for pose+rgb[default], 8 for rgb[default])" in first.stdout
     metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
     assert metrics["clips"] == 4 and set(metrics["t2v"]) >= {"R@1", "R@5", "R@10", "MedR"}
 
@@ -50,7 +52,7 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     set_param(project, "rgb", "num_windows", 3)  # an rgb knob: rgb's items and what reads its features
     rgb = dvc(project, "repro")
     assert stages_run(rgb.stdout) == ["extract", "train", "evaluate"], rgb.stdout  # select is not rerun
-    assert "pose: 12 items: 0 computed, 12 reused" in rgb.stdout
+    assert "pose: 12 items: 0 computed, 4 reused" in rgb.stdout
     assert "rgb: 12 items: 12 computed, 0 reused" in rgb.stdout
     assert "decodes: 12 clip(s) decoded once each (12 for rgb[default])" in rgb.stdout
     assert (project / "manifests/pose.parquet").read_bytes() == pose_view
@@ -58,9 +60,10 @@ def test_dvc_repro_full_graph_then_only_what_changed(tmp_path):
     set_param(project, "sample", "sentences", 5)  # one more sentence = 3 new clips; the 12 old ones are reused
     grown = dvc(project, "repro")
     assert grown.returncode == 0, grown.stdout + grown.stderr
-    for stage in ("probe", "pose", "gt_keypoints", "select", "rgb"):
+    for stage in ("probe", "gt_keypoints", "select", "rgb"):
         assert f"{stage}: 15 items: 3 computed, 12 reused, 0 failed" in grown.stdout, stage
-    assert "decodes: 3 clip(s) decoded once each (3 for pose+rgb[default])" in grown.stdout
+    assert "pose: 15 items: 1 computed, 4 reused, 0 failed, 10 left out by its params" in grown.stdout
+    assert "decodes: 3 clip(s) decoded once each (1 for pose+rgb[default], 2 for rgb[default])" in grown.stdout
 
 
 def test_a_real_dataset_profile_has_no_sample_stages_in_dvc_status(tmp_path):
