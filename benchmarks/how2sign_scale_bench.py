@@ -85,7 +85,7 @@ def group_sizes(clips: int, rng: np.random.Generator) -> list[int]:
 
 
 def _render(job: tuple[str, int]) -> None:
-    from pipeline.sample.generate import write_mp4
+    from pipeline.sample.layouts import write_mp4
 
     path, seed = job
     frames = np.random.default_rng(seed).integers(0, 256, (CLIP_FRAMES, CLIP_H, CLIP_W, 3), dtype=np.uint8)
@@ -140,7 +140,7 @@ def ground_truth(path: Path, names: list[str]) -> None:
 
 
 def write_dataset(data: Path, rows: dict[str, list[list[str]]], seed_base: int) -> dict:
-    from pipeline.sample.generate import write_how2sign_csv
+    from pipeline.sample.layouts import write_how2sign_csv
 
     names = [r[3] for split_rows in rows.values() for r in split_rows]
     seconds = render_clips(data / "sentence_clips", names, seed_base)
@@ -332,7 +332,7 @@ def grow(project: Path, data: Path, rows: dict[str, list[list[str]]], size: int,
     grown = {**rows, "train": rows["train"] + new_rows}
     names = [r[3] for r in new_rows]
     render_clips(data / "sentence_clips", names, size * 10 + 10_000_000)
-    from pipeline.sample.generate import write_how2sign_csv
+    from pipeline.sample.layouts import write_how2sign_csv
 
     write_how2sign_csv(data / "how2sign_realigned_train.csv", grown["train"])
     ground_truth(data / "keypoints.h5", names)

@@ -34,7 +34,7 @@ from measured import measured as _measured  # noqa: E402
 def _write_project(root: Path, rows: int) -> None:
     import numpy as np
 
-    from pipeline.sample.generate import write_mp4
+    from pipeline.sample.layouts import write_mp4
     from pipeline.scratch import write_csv_manifest
 
     (root / "data").mkdir()

@@ -75,7 +75,8 @@ def _read_back(written, built, where: str) -> list[str]:
     return [] if written == built else [f"{where}: file says {written!r}, built {built!r}"]
 
 
-@pytest.mark.parametrize("path", ["params.yaml", "profiles/how2sign.yaml"])
+@pytest.mark.parametrize("path", ["params.yaml", *sorted(p.relative_to(ROOT).as_posix()
+                                                       for p in (ROOT / "profiles").glob("*.yaml"))])
 def test_shipped_params_files_build_with_every_value_they_write(path):
     """Each shipped file validates, and every value it writes is the value the run gets (no key ignored,
     renamed or replaced by its default on the way)."""
@@ -108,6 +109,58 @@ def test_how2sign_profile_holds_the_papers_settings():
         params["data"].annotations
     assert (train.group_by, params["evaluate"].group_by) == ("sentence_id", "sentence_id")
     assert (train.pose_windows, train.hand_without_box, train.rgb_pose_kl) == ("kept_frames", "drop", False)
+
+
+# The release's per-dataset loader rules (docs/datasets.md): keypoint frame and arm-fallback margin.
+DATASET_RULES = {"phoenix2014t": ([210, 260], None, "data_ph", "phoenix_frames_dir", "features/fullFrame-210x260px"),
+                 "csl_daily": ([512, 512], 50, "data_csl", "csl_frames_dir", "sentence/frames_512x512")}
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASET_RULES))
+def test_phoenix_and_csl_profiles_are_the_how2sign_run_on_their_data(dataset):
+    """scripts/train_ph.sh and train_csl.sh set what train_h2s.sh sets but for the data; the loaders differ
+    in the keypoint frame and the arm fallback's margin; the release trains on train.pkl, tests on test.pkl."""
+    frame, margin, folder, frames_key, frames_dir = DATASET_RULES[dataset]
+    params, how2sign = load_params(ROOT / f"profiles/{dataset}.yaml"), load_params(ROOT / "profiles/how2sign.yaml")
+    for section in ("runtime", "graph", "probe", "pose", "evaluate"):
+        assert params[section] == how2sign[section], section
+    assert dataclasses.replace(params["train"], val_split="val") == how2sign["train"]
+    assert params["train"].val_split is None and params["train"].select == "best_test"
+    select = params["select"]
+    assert dataclasses.replace(select, seds_frame=[256, 256], seds_wrist_margin=50) == how2sign["select"]
+    assert (select.seds_frame, select.seds_wrist_margin) == (frame, margin)
+    rgb = params["rgb"]
+    assert dataclasses.replace(rgb, feature_sets=how2sign["rgb"].feature_sets) == how2sign["rgb"]
+    assert rgb.feature_sets["agnostic"] == how2sign["rgb"].feature_sets["agnostic"]
+    data = params["data"]
+    assert data.root == f"data/{dataset}" and getattr(data, frames_key) == frames_dir
+    assert data.annotations == [{"format": "seds_release", "file": f"data/{dataset}/{folder}/{split}.pkl", "split": split}
+                                for split in ("train", "test")]
+    assert data.seds_release_text == "text"
+
+
+@pytest.mark.parametrize("dataset, clips, sentences", [("phoenix2014t", {"train": 7096, "test": 642}, {"train": 7096, "test": 642}),
+                                                       ("csl_daily", {"train": 18401, "test": 1176}, {"train": 6598, "test": 798})])
+def test_phoenix_and_csl_profiles_read_the_releases_clips_groups_and_texts(dataset, clips, sentences):
+    """The profile's data section on the release's split files (../shared/reference): their clips in the
+    dataset's frame folders, their sentence keys, their English texts."""
+    from collections import Counter
+
+    from pipeline.manifest.build import build_manifest
+    from tests_support import RELEASE_SPLITS, shared_file
+
+    data = load_params(ROOT / f"profiles/{dataset}.yaml")["data"]
+    annotations = []
+    for entry in data.annotations:
+        file = RELEASE_SPLITS / entry["file"].removeprefix(f"{data.root}/")
+        annotations.append({**entry, "file": str(shared_file(file, "the SEDS release's split files", RELEASE_SPLITS,
+                                                              "they ship with the team's shared folder"))})
+    rows = build_manifest(dataclasses.replace(data, annotations=annotations)).to_pylist()
+    assert Counter(r["split"] for r in rows) == clips
+    assert {s: len({r["sentence_id"] for r in rows if r["split"] == s}) for s in clips} == sentences
+    frames_dir = DATASET_RULES[dataset][4]
+    assert all(r["video_path"].startswith(frames_dir + "/") for r in rows)
+    assert all(r["text"] and r["text"] != r["ori_text"] for r in rows)      # English, not the original
 
 
 def test_how2sign_profile_builds_exactly_the_release_model():

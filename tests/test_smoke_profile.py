@@ -1,5 +1,6 @@
-"""The How2Sign smoke run (profiles/how2sign-smoke.yaml): the How2Sign profile but for the keys it marks,
-from a fresh clone to evaluate with `dvc repro`, offline, on the CPU, with the full-size networks."""
+"""The smoke runs (profiles/<dataset>-smoke.yaml for How2Sign, PHOENIX-2014T and CSL-Daily): each the
+dataset's profile but for the keys it marks, from a fresh clone to evaluate with `dvc repro`, offline, on
+the CPU, with the full-size networks, on clips the sample renderer writes in the dataset's own files."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import resource
 import shutil
 import time
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from tests_support import ROOT, dvc, fresh_clone
 
-# What the smoke profile may change, and nothing else: data it can render offline, random weights (the
+# What a smoke profile may change, and nothing else: data it can render offline, random weights (the
 # documented offline choice), few clips, windows and steps, a 2-core machine's workers.
 SMOKE_KEYS = {"runtime.threads_per_worker", "graph.sample", "sample", "data.root", "data.annotations",
               "pose.checkpoint", "select.seds_box_score", "rgb.feature_sets", "rgb.num_windows", "rgb.decoders",
@@ -32,20 +34,30 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def test_the_smoke_profile_is_the_how2sign_profile_but_for_the_keys_it_marks():
-    smoke_text = (ROOT / "profiles/how2sign-smoke.yaml").read_text()
+DATASETS = ("how2sign", "phoenix2014t", "csl_daily")
+# What each smoke run renders: the sample layout, the frame size, and the decoder its clips need.
+RENDERED = {"how2sign": ("how2sign", (1280, 720), "decord"), "phoenix2014t": ("phoenix2014t", (210, 260), "frames"),
+            "csl_daily": ("csl_daily", (512, 512), "frames")}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_smoke_profile_is_the_datasets_profile_but_for_the_keys_it_marks(dataset):
+    smoke_text = (ROOT / f"profiles/{dataset}-smoke.yaml").read_text()
     smoke = _flat(yaml.safe_load(smoke_text))
-    how2sign = _flat(yaml.safe_load((ROOT / "profiles/how2sign.yaml").read_text()))
-    changed = {k for k in smoke.keys() | how2sign.keys() if smoke.get(k) != how2sign.get(k)}
+    real = _flat(yaml.safe_load((ROOT / f"profiles/{dataset}.yaml").read_text()))
+    changed = {k for k in smoke.keys() | real.keys() if smoke.get(k) != real.get(k)}
     assert {k.split(".")[0] if k.startswith("sample.") else k for k in changed} == SMOKE_KEYS
     marked = [line for line in smoke_text.splitlines() if "# SMOKE" in line and not line.startswith("#")]
     assert len(marked) >= 12  # each changed key (or its section) says so where it is set
+    layout, size, _ = RENDERED[dataset]
+    assert (smoke.get("sample.layout", "how2sign"), smoke["sample.width"], smoke["sample.height"]) == (layout, *size)
 
 
 @pytest.mark.slow
-def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(tmp_path, capsys):
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(dataset, tmp_path, capsys):
     project = fresh_clone(tmp_path / "clone")
-    shutil.copy(project / "profiles/how2sign-smoke.yaml", project / "params.yaml")
+    shutil.copy(project / f"profiles/{dataset}-smoke.yaml", project / "params.yaml")
     started = time.monotonic()
     run = dvc(project, "repro")
     seconds = time.monotonic() - started
@@ -54,6 +66,9 @@ def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(tmp_path, capsys):
         assert f"Running stage '{stage}'" in run.stdout, stage
     assert "gt_keypoints" not in run.stdout
     assert "rgb: 8 items: 8 computed" in run.stdout and run.stdout.count("rgb: 8 items") == 1  # one set: aware
+    probe = pq.read_table(project / "manifests/probe.parquet").to_pylist()
+    _, size, decoder = RENDERED[dataset]
+    assert {(r["decoder"], r["width"], r["height"]) for r in probe} == {(decoder, *size)}  # the dataset's clip files
     metrics = json.loads((project / "runs/evaluate/metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["grouping"].startswith("sentence_id")
     assert set(metrics["t2v"]) >= {"R@1", "R@5", "R@10", "MedR"} and metrics["selection"]["on_test"]
@@ -66,5 +81,5 @@ def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(tmp_path, capsys):
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
     disk_gib = sum(p.stat().st_size for p in project.rglob("*") if p.is_file() and not p.is_symlink()) / 2 ** 30
     with capsys.disabled():
-        print(f"\nsmoke run: dvc repro {seconds:.0f} s, peak RSS of a stage {peak_gib:.1f} GiB, "
+        print(f"\n{dataset} smoke run: dvc repro {seconds:.0f} s, peak RSS of a stage {peak_gib:.1f} GiB, "
               f"project on disk {disk_gib:.1f} GiB (hard links counted once per name)")

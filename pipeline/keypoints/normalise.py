@@ -44,7 +44,10 @@ class SedsRules:
     wrist_ratio: float = 0.33      # the hand centre lies 0.33 x (wrist - elbow) beyond the wrist
     arm_width: float = 1.1         # arm box side = 1.1 x max(|wrist - elbow|, 0.9 x |elbow - shoulder|)
     upper_arm: float = 0.9
-    bottom_margin: float = 50.0    # no arm box when the wrist is within 50 px of the frame's bottom
+    # No arm box when the wrist is within this many px of the frame's bottom: 50 in the How2Sign and
+    # CSL-Daily loaders (dataloader_csl_retrieval_pose.py:505, :530); None: no such condition, as in
+    # PHOENIX-2014T's (dataloader_ph_retrieval_pose.py:501, :526).
+    bottom_margin: float | None = 50.0
 
 
 @dataclass
@@ -122,13 +125,16 @@ def hand_box_from_joints(hand_xy: np.ndarray, hand_scores: np.ndarray, frame_wh:
 def hand_box_from_arm(arm_xy: np.ndarray, arm_scores: np.ndarray, frame_wh: tuple[float, float],
                       rules: SedsRules) -> tuple[np.ndarray, np.ndarray]:
     """Case: too few confident hand joints, but a confident arm (shoulder, elbow, wrist all scoring
-    >= 0.5, wrist more than 50 px above the frame's bottom). A square box centred 0.33 x (wrist - elbow)
+    >= 0.5, wrist more than `bottom_margin` px above the frame's bottom where the rules have one). A
+    square box centred 0.33 x (wrist - elbow)
     beyond the wrist, side 1.1 x max(|wrist - elbow|, 0.9 x |elbow - shoulder|), its corner clamped to
     >= 0 and its side cut to stay in the frame, then truncated to whole pixels.
     `arm_xy` is (T, 3, 2) shoulder, elbow, wrist. Returns (T, 4) boxes and (T,) validity."""
     usz, vsz = float(frame_wh[0]), float(frame_wh[1])
     shoulder, elbow, wrist = arm_xy[:, 0], arm_xy[:, 1], arm_xy[:, 2]
-    usable = np.all(arm_scores >= rules.arm_score, axis=1) & (wrist[:, 1] < vsz - rules.bottom_margin)
+    usable = np.all(arm_scores >= rules.arm_score, axis=1)
+    if rules.bottom_margin is not None:
+        usable &= wrist[:, 1] < vsz - rules.bottom_margin
     centre = wrist + rules.wrist_ratio * (wrist - elbow)
     forearm = np.linalg.norm(wrist - elbow, axis=1)
     upper = np.linalg.norm(elbow - shoulder, axis=1)

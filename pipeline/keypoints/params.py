@@ -12,6 +12,7 @@ from pipeline.keypoints.normalise import NORMALISATIONS, SedsRules
 from pipeline.video.sampling import FRAME_RULES
 
 SOURCES = ("pose", "gt_keypoints", "pose_file")
+WRIST_MARGIN = SedsRules.bottom_margin  # the How2Sign loader's 50 px
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class SelectParams:
     seds_crop: int = knob(256, min=2, help="seds: side px of the output frame of body and each hand (--crop_size)")
     seds_box_score: float = knob(0.1, min=0.0, max=1.0,
                                  help="seds: hand joints scoring above this make the hand's box (--frames_threshold)")
+    seds_wrist_margin: float | None = knob(WRIST_MARGIN, min=0.0,
+                                           help="seds: the arm fallback's box needs the wrist more than this many px "
+                                                "(of seds_frame) above the frame's bottom (How2Sign's and CSL-Daily's "
+                                                "loaders: 50); null: no such condition (PHOENIX-2014T's loader)")
     # The gt_keypoints stage (it exists to feed select). Flat keys, so `--set select.gt_frames=all` works.
     gt_file: str | None = knob(None, help="gt_keypoints: HDF5 of ground-truth keypoints (/<sample_id>/keypoints "
                                           "(T,133,2) px, scores (T,133)); null: <data.root>/keypoints.h5. Its "
@@ -54,7 +59,8 @@ class SelectParams:
 
     def rules(self) -> SedsRules:
         frame = None if self.seds_frame is None else (int(self.seds_frame[0]), int(self.seds_frame[1]))
-        return SedsRules(frame=frame, crop=self.seds_crop, box_score=self.seds_box_score, joint_score=self.min_score)
+        return SedsRules(frame=frame, crop=self.seds_crop, box_score=self.seds_box_score, joint_score=self.min_score,
+                         bottom_margin=self.seds_wrist_margin)
 
     def gt_fingerprint(self) -> dict[str, Any]:
         """What changes what gt_keypoints writes (besides the file's content)."""
@@ -67,5 +73,9 @@ class SelectParams:
                                "normalisation": self.normalisation, "min_score": self.min_score}
         if self.normalisation == "seds":
             out.update(seds_frame=self.seds_frame, seds_crop=self.seds_crop, seds_box_score=self.seds_box_score)
+            if self.seds_wrist_margin != WRIST_MARGIN:
+                # Only where it departs from the 50 px every select item was computed with before the
+                # param existed, so those items (How2Sign's, the sample's) keep their keys.
+                out["seds_wrist_margin"] = self.seds_wrist_margin
         return out
 

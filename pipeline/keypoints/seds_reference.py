@@ -7,7 +7,9 @@ against (tests/keypoints/test_seds_rules.py) and the per-frame baseline it is ti
 agreement checked (benchmarks/select_bench.py). Frames with no box for a hand get zeros, as their
 list splicing does; frames with no box for either hand are dropped (their total frame list).
 
-Input: keypoints (T, 133, 3) [x, y, score] already in their frame of size (usz, vsz).
+Input: keypoints (T, 133, 3) [x, y, score] already in their frame of size (usz, vsz) (How2Sign 256 x 256,
+PHOENIX-2014T 210 x 260, CSL-Daily 512 x 512), and the arm fallback's bottom margin: 50 px in the How2Sign
+and CSL-Daily loaders, none (None) in PHOENIX-2014T's (dataloader_ph_retrieval_pose.py elbow_hand).
 Output: (kept frame positions, {"body": (T', 7, 2), "left": (T', 21, 2), "right": (T', 21, 2)}).
 """
 
@@ -35,12 +37,12 @@ def _span(mid: float, b: float, size: float) -> tuple[float, float]:
     return s, e
 
 
-def joint_box(frame: np.ndarray, side: str, usz: float, vsz: float) -> list[float] | None:
+def joint_box(frame: np.ndarray, side: str, usz: float, vsz: float, margin: float | None) -> list[float] | None:
     hand = range(112, 133) if side == "right" else range(91, 112)
     u = [float(frame[j, 0]) for j in hand if frame[j, 2] > FRAMES_THRESHOLD]
     v = [float(frame[j, 1]) for j in hand if frame[j, 2] > FRAMES_THRESHOLD]
     if len(u) < LEN_KPS:
-        return arm_box(frame, side, usz, vsz)
+        return arm_box(frame, side, usz, vsz, margin)
     umin, umax, vmin, vmax = min(u), max(u), min(v), max(v)
     b = round(2.2 * max(umax - umin, vmax - vmin))
     minsz = min(usz, vsz)
@@ -59,9 +61,9 @@ def joint_box(frame: np.ndarray, side: str, usz: float, vsz: float) -> list[floa
     return box if box[1] > box[0] and box[3] > box[2] else None  # theirs asserts here
 
 
-def arm_box(frame: np.ndarray, side: str, usz: float, vsz: float) -> list[float] | None:
+def arm_box(frame: np.ndarray, side: str, usz: float, vsz: float, margin: float | None) -> list[float] | None:
     arm = [6, 8, 10] if side == "right" else [5, 7, 9]
-    if any(frame[j, 2] < THRE for j in arm) or not frame[arm[2], 1] < vsz - 50:
+    if any(frame[j, 2] < THRE for j in arm) or (margin is not None and not frame[arm[2], 1] < vsz - margin):
         return None
     (x1, y1), (x2, y2), (x3, y3) = [(float(frame[j, 0]), float(frame[j, 1])) for j in arm]
     x = x3 + 0.33 * (x3 - x2)
@@ -90,8 +92,9 @@ def hand_values(frame: np.ndarray, side: str, box: list[float]) -> list[list[flo
     return out
 
 
-def reference_loader(clip: np.ndarray, usz: float, vsz: float) -> tuple[list[int], dict[str, np.ndarray]]:
-    boxes = {side: [joint_box(f, side, usz, vsz) for f in clip] for side in ("left", "right")}
+def reference_loader(clip: np.ndarray, usz: float, vsz: float,
+                     margin: float | None = 50.0) -> tuple[list[int], dict[str, np.ndarray]]:
+    boxes = {side: [joint_box(f, side, usz, vsz, margin) for f in clip] for side in ("left", "right")}
     kept = [t for t in range(len(clip)) if boxes["left"][t] is not None or boxes["right"][t] is not None]
     out = {"body": [], "left": [], "right": []}
     for t in kept:

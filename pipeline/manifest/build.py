@@ -21,6 +21,8 @@ def _import(data: DataParams, fmt: str, file: Path, split: str) -> importers.Row
         return importers.import_phoenix_parallel(file, split)
     if fmt == "phoenix_corpus":
         return importers.import_phoenix_corpus(file, split, data.phoenix_frames_dir)
+    if fmt == "csl_daily":
+        return importers.import_csl_daily(file, split, data.csl_frames_dir)
     if fmt == "seds_release":
         if data.how2sign_clips != "sentence_files":
             raise ManifestError(f"{file}: the SEDS release splits name How2Sign's sentence clips; "

@@ -3,6 +3,7 @@
 - How2Sign realigned sentence CSVs (TAB-separated, CRLF): per-sentence clip files or [start, end]
   ranges of the full videos;
 - PHOENIX-2014T: the three parallel .sign/.gloss/.de files, or the official pipe-separated corpus CSV;
+- CSL-Daily: the official sentence labels (split_1.txt and video_map.txt);
 - a plain CSV (video_path, text, and optionally sample_id, split, start_s, end_s, anything else).
 """
 
@@ -19,6 +20,10 @@ Rows = tuple[list[dict[str, Any]], list[Origin]]
 
 HOW2SIGN_COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
 PHOENIX_CORPUS_COLUMNS = ("name", "video", "start", "end", "speaker", "orth", "translation")
+PHOENIX_SPLIT_DIRS = ("train", "dev", "test")  # the folders of features/fullFrame-210x260px/
+CSL_SPLIT_COLUMNS = ("name", "split")
+CSL_VIDEO_MAP_COLUMNS = ("index", "name", "length", "gloss", "char", "word", "postag")
+CSL_VIDEO_MAP = "video_map.txt"  # beside split_1.txt in CSL-Daily's sentence_label/
 # The nslt .sign files begin with this placeholder for wherever the frames were extracted.
 PHOENIX_SIGN_PLACEHOLDER = "<PATH_TO_EXTRACTED_AND_RESIZED_FRAMES>/"
 
@@ -98,18 +103,62 @@ def import_phoenix_parallel(prefix: Path, split: str) -> Rows:
     return rows, origins
 
 
+def _phoenix_split_dir(path: Path) -> str:
+    """The folder of features/fullFrame-210x260px/ that holds a corpus file's frames: its split, from the
+    official file name PHOENIX-2014-T.<split>.corpus.csv."""
+    for part in path.name.split("."):
+        if part in PHOENIX_SPLIT_DIRS:
+            return part
+    raise ManifestError(f"{path}: cannot tell which of {'/'.join(PHOENIX_SPLIT_DIRS)} holds its frame folders; a "
+                        "corpus file is named as the dataset ships it, PHOENIX-2014-T.<train|dev|test>.corpus.csv")
+
+
 def import_phoenix_corpus(csv_path: Path, split: str, frames_dir: str = "features/fullFrame-210x260px") -> Rows:
     """The official PHOENIX-2014-T.<split>.corpus.csv: name|video|start|end|speaker|orth|translation.
-    `video` is a glob such as dev/<name>/1/*.png; its folder (under frames_dir) is the clip."""
-    table, origins = _read_table(Path(csv_path), "|", PHOENIX_CORPUS_COLUMNS)
+    Its `video` column (`<name>/1/*.png`) is not where the release keeps a clip's images: they lie in
+    <frames_dir>/<split>/<name>/, as nslt's .sign files and the SEDS release's loaders address them, so
+    that folder is the clip, <split> read from the file's name. Each clip is its own sentence (its name
+    is its sentence_id), as in the SEDS release's data_ph split files."""
+    path = Path(csv_path)
+    table, origins = _read_table(path, "|", PHOENIX_CORPUS_COLUMNS)
+    folder = posixpath.join(frames_dir, _phoenix_split_dir(path))
     rows = []
-    for rec, origin in zip(table, origins):
-        video = rec["video"].strip()
-        folder = posixpath.dirname(video) if any(ch in posixpath.basename(video) for ch in "*?[") else video
-        rows.append({"sample_id": rec["name"], "video_path": posixpath.join(frames_dir, folder), "start_s": None,
-                     "end_s": None, "text": rec["translation"], "split": split, "gloss": rec["orth"],
-                     "signer": rec["speaker"]})
+    for rec in table:
+        rows.append({"sample_id": rec["name"], "video_path": posixpath.join(folder, rec["name"]), "start_s": None,
+                     "end_s": None, "text": rec["translation"], "split": split, "sentence_id": rec["name"],
+                     "gloss": rec["orth"], "signer": rec["speaker"]})
     return rows, origins
+
+
+def import_csl_daily(split_path: Path, split: str, frames_dir: str = "sentence/frames_512x512") -> Rows:
+    """CSL-Daily's official sentence labels: split_1.txt (name|split) lists the clips of each split
+    (train, dev, test), video_map.txt beside it (index|name|length|gloss|char|word|postag) their
+    sentences. The rows of `split`, each clip the frame folder <frames_dir>/<name>; text: the Chinese
+    sentence (its space-separated characters joined); sentence_id: the sentence of the name (S000123 of
+    S000123_P0004_T00), the key the SEDS release's data_csl files group clips by; signer: its P part."""
+    path = Path(split_path)
+    table, origins = _read_table(path, "|", CSL_SPLIT_COLUMNS)
+    video_map = path.parent / CSL_VIDEO_MAP
+    sentences, _ = _read_table(video_map, "|", CSL_VIDEO_MAP_COLUMNS)
+    by_name = {rec["name"]: rec for rec in sentences}
+    rows, kept = [], []
+    for rec, origin in zip(table, origins):
+        if rec["split"] != split:
+            continue
+        name = rec["name"]
+        if name not in by_name:
+            raise ManifestError(f"{origin.at('name')}: {name!r} is not in {video_map}")
+        sentence = by_name[name]
+        rows.append({"sample_id": name, "video_path": posixpath.join(frames_dir, name), "start_s": None,
+                     "end_s": None, "text": "".join(sentence["char"].split()), "split": split,
+                     "sentence_id": name.split("_")[0], "gloss": sentence["gloss"],
+                     "signer": name.split("_")[1] if "_" in name else ""})
+        kept.append(origin)
+    if not rows:
+        splits = sorted({rec["split"] for rec in table})
+        raise ManifestError(f"{path}: no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}); the "
+                            "annotation entry's split names the file's: train, dev or test")
+    return rows, kept
 
 
 def import_plain_csv(csv_path: Path, split: str) -> Rows:

@@ -1,14 +1,16 @@
-"""The built-in sample dataset: synthetic signing clips as real H.264 MP4, How2Sign-format CSVs, and the
-ground-truth 133-keypoint trajectories, all from one seed (same params -> same files).
+"""The built-in sample dataset: synthetic signing clips in a real dataset's own files (How2Sign's H.264
+clips and CSVs by default; PHOENIX-2014T's or CSL-Daily's frame folders and annotation files, see
+pipeline/sample/layouts.py), and the ground-truth 133-keypoint trajectories, all from one seed (same
+params -> same files).
 
 Each sentence is a gloss sequence rendered several times by different "signers" (placement, size,
 speed, colours, jitter); render r goes to split `splits[r]`, so every split holds every sentence once
 per render assigned to it and retrieval within a split is among distinct sentences.
 
-Layout under `out`:
+Layout under `out` (`layout: how2sign`; the others: pipeline/sample/layouts.py):
     sentence_clips/<SENTENCE_NAME>.mp4
     how2sign_sample_<split>.csv        TAB-separated, CRLF, How2Sign realigned columns
-    keypoints.h5                       /<SENTENCE_NAME>/{keypoints (T,133,2) px, scores (T,133)}
+    keypoints.h5                       /<clip name>/{keypoints (T,133,2) px, scores (T,133)}
     SAMPLE.json                        the params and counts that made it
 """
 
@@ -21,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import knob
-from pipeline.manifest.importers import HOW2SIGN_COLUMNS
+from pipeline.config import ParamError, knob
 from pipeline.sample.figure import Signer, body_keypoints, draw
 from pipeline.sample.glosses import GLOSSES, Pose, blend, rest_pose
+from pipeline.sample.layouts import FILES, FRAME_FOLDER_SPLITS, LAYOUTS
 
 
 # Frames a sentence spends outside its glosses at normal speed: a hold of 5 at each end, 4 to return to
@@ -51,6 +53,16 @@ class SampleParams:
                                                      "are stretched to fill it (replaces gloss_frames); null = "
                                                      "gloss_frames decides")
     seed: int = knob(0, help="random seed: the whole dataset is a function of the params")
+    layout: str = knob("how2sign", choices=LAYOUTS,
+                       help="the dataset whose files it writes: how2sign (H.264 clips, realigned CSVs), phoenix2014t "
+                            "(PNG frame folders, PHOENIX-2014-T corpus CSVs) or csl_daily (JPEG frame folders, "
+                            "split_1.txt and video_map.txt, Chinese sentences); the last two take the splits train, "
+                            "dev, test")
+
+    def validate(self, prefix: str) -> None:
+        if self.layout != "how2sign" and not set(self.renders) <= set(FRAME_FOLDER_SPLITS):
+            raise ParamError(f"{prefix}.renders: {self.layout} names its splits {', '.join(FRAME_FOLDER_SPLITS)}; got "
+                             f"{self.renders}")
 
 
 def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude: float, rng: np.random.Generator,
@@ -96,29 +108,6 @@ def gloss_frames(count: int, p: SampleParams) -> float:
     return max(4.0, spare / count)
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """H.264 (libx264, yuv420p, single-threaded so the bytes are reproducible)."""
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "veryfast", "threads": "1"})
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def write_how2sign_csv(path: Path, rows: list[list[str]]) -> None:
-    """A How2Sign realigned CSV as the dataset ships it: TAB-separated, CRLF, its seven columns in order."""
-    with open(path, "w", newline="") as f:
-        f.write("\t".join(HOW2SIGN_COLUMNS) + "\r\n")
-        for row in rows:
-            f.write("\t".join(row) + "\r\n")
-
-
 def _sentences(rng: np.random.Generator, p: SampleParams) -> list[list[str]]:
     vocab = sorted(GLOSSES)
     seen: set[tuple[str, ...]] = set()
@@ -156,10 +145,9 @@ def generate(p: SampleParams) -> dict:
     out = Path(p.out)
     if out.exists():
         shutil.rmtree(out)
-    clips = out / "sentence_clips"
-    clips.mkdir(parents=True)
+    out.mkdir(parents=True)
+    files = FILES[p.layout](out, p.renders)
     sentences = _sentences(np.random.default_rng(p.seed), p)
-    rows: dict[str, list[list[str]]] = {split: [] for split in p.renders}
     frame_total = 0
     with h5py.File(out / "keypoints.h5", "w") as gt:
         for s, glosses in enumerate(sentences):
@@ -170,21 +158,15 @@ def generate(p: SampleParams) -> dict:
                 signer = _signer(rng, p)
                 speed, amplitude = rng.uniform(0.8, 1.25), rng.uniform(0.9, 1.1)
                 frames, kp, scores = _render_sentence(glosses, signer, speed, amplitude, rng, p)
-                video_id = f"sample{s:03d}"
-                name = f"{video_id}_{r}-1-rgb_front"
-                write_mp4(clips / f"{name}.mp4", frames, p.fps)
+                name = files.add(s, r, split, glosses, sentence_text(glosses), frames, p.fps)
                 group = gt.create_group(name)
                 group.create_dataset("keypoints", data=kp)
                 group.create_dataset("scores", data=scores)
                 group.attrs["glosses"] = " ".join(glosses)
-                duration = len(frames) / p.fps
-                rows[split].append([video_id, f"{video_id}-1-rgb_front", f"{video_id}_{r}", name, "0.0",
-                                    f"{duration:.2f}", sentence_text(glosses)])
                 frame_total += len(frames)
-    for split, split_rows in rows.items():
-        write_how2sign_csv(out / f"how2sign_sample_{split}.csv", split_rows)
-    summary = {"params": asdict(p), "clips": sum(len(v) for v in rows.values()), "frames": frame_total,
-               "splits": {k: len(v) for k, v in rows.items()}, "glosses": sorted(GLOSSES)}
+    splits = files.finish()
+    summary = {"params": asdict(p), "clips": sum(splits.values()), "frames": frame_total, "splits": splits,
+               "glosses": sorted(GLOSSES)}
     (out / "SAMPLE.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -9,6 +9,7 @@ timeout. Frames are RGB uint8, (T, H, W, 3).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,8 +24,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 FRAME_FOLDER_FPS = 25.0  # PHOENIX-2014T is recorded at 25 fps; a frame folder carries no rate
 
 
+def frame_order(name: str) -> tuple[list[str | int], str]:
+    """Sort key of a frame file name: its runs of digits compared as numbers (images2.png before
+    images10.png), then the name. The SEDS release orders a clip's frames by the number in their names
+    (PHOENIX-2014T's `images0001.png` by the digits after `images`, dataloader_ph_retrieval_pose.py:403;
+    CSL-Daily's and How2Sign's by those after the last `_`, dataloader_csl_retrieval_pose.py:407); where
+    the numbers are padded to one width, as in both datasets, this is plain name order."""
+    parts = re.split(r"([0-9]+)", name)
+    return [int(part) if i % 2 else part for i, part in enumerate(parts)], name
+
+
 def frame_folder_images(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """A frame folder's images in frame order (`frame_order`). The content hash lists them in this order
+    (pipeline/hashmemo.py), so a folder is keyed by the frame sequence its stages decode."""
+    return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: frame_order(p.name))
 
 
 def _check_file(path: Path) -> None:

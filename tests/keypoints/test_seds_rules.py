@@ -147,9 +147,10 @@ def test_left_hand_is_mirrored_and_clipped_at_255():
 
 # --- the whole rule set ------------------------------------------------------------------------
 
-def _random_clip(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """(T, 133, 3) keypoints in a 256x256 frame: a person whose hands are sometimes well seen, sometimes
-    half seen (arm fallback), sometimes lost; arms sometimes unconfident or low in the frame."""
+def _random_clip(rng: np.random.Generator, frames: int, size: tuple[int, int] = SQUARE) -> np.ndarray:
+    """(T, 133, 3) keypoints in a frame of `size` (256x256 as drawn, scaled): a person whose hands are
+    sometimes well seen, sometimes half seen (arm fallback), sometimes lost; arms sometimes unconfident or
+    low in the frame."""
     clip = np.zeros((frames, 133, 3))
     for t in range(frames):
         clip[t, :, :2] = rng.uniform(0, 255, size=(133, 2))
@@ -160,15 +161,23 @@ def _random_clip(rng: np.random.Generator, frames: int) -> np.ndarray:
             well_seen, half_seen = rng.uniform(0.3, 1.0, size=21), rng.uniform(0.0, 0.15, size=21)
             clip[t, hand_range.start:hand_range.stop, 2] = [well_seen, half_seen, half_seen / 3][rng.integers(0, 3)]
         clip[t, [5, 6, 7, 8, 9, 10], 2] = rng.choice([0.3, 0.5, 0.9], size=6)
+    clip[..., :2] *= np.asarray(size, np.float64) / 256
     return clip
 
 
-def test_seds_normalise_matches_the_authors_loader_frame_by_frame():
+# Each dataset's loader: its keypoint frame and the arm fallback's bottom margin (None: no condition).
+LOADERS = {"how2sign": ((256, 256), 50.0), "phoenix2014t": ((210, 260), None), "csl_daily": ((512, 512), 50.0)}
+
+
+@pytest.mark.parametrize("dataset", sorted(LOADERS))
+def test_seds_normalise_matches_the_authors_loader_frame_by_frame(dataset):
+    frame, margin = LOADERS[dataset]
+    rules = SedsRules(frame=frame, bottom_margin=margin)
     rng = np.random.default_rng(7)
     chosen = selection(["body", "hand"])
-    clip = _random_clip(rng, 300)
-    kept, expected = reference_loader(clip, 256.0, 256.0)
-    result = seds_normalise(clip[..., :2], clip[..., 2], chosen, (256, 256), RULES)
+    clip = _random_clip(rng, 300, frame)
+    kept, expected = reference_loader(clip, float(frame[0]), float(frame[1]), margin)
+    result = seds_normalise(clip[..., :2], clip[..., 2], chosen, frame, rules)
     assert 0 < len(kept) < 300, "the random clip should both keep and drop frames"
     assert np.flatnonzero(result.kept).tolist() == kept
     got = result.keypoints.astype(np.float64)
@@ -205,6 +214,82 @@ def test_seds_frames_come_from_the_hand_rule_even_without_hands_selected():
     result = seds_normalise(kp, sc, selection(["body"]), SQUARE, RULES)
     assert result.kept.tolist() == [True, False] and result.keypoints.shape == (1, 7, 2)
 
+
+
+# --- the other datasets' loaders, on hand-made frames ------------------------------------------
+# Expected values worked out by hand from the release's code: PHOENIX-2014T's fixed 210 x 260 frame
+# (dataloader_ph_retrieval_pose.py:247) and its arm fallback without the bottom margin (:501, :526);
+# CSL-Daily's square --original_size 512 frame (dataloader_csl_retrieval_pose.py:251, scripts/train_csl.sh:14).
+
+def _phoenix_frame_with_a_low_left_wrist() -> tuple[np.ndarray, np.ndarray]:
+    """One frame of a 210 x 260 clip: left arm confident, its wrist 20 px above the bottom (inside the
+    How2Sign loader's 50 px margin), one left-hand joint above the joint threshold, too few for a joint box."""
+    kp, sc = np.zeros((1, 133, 2)), np.zeros((1, 133))
+    kp[0, [5, 7, 9]] = [[100, 150], [100, 190], [100, 240]]   # shoulder, elbow, wrist
+    sc[0, [5, 7, 9]] = 0.9
+    kp[0, LEFT_HAND.start] = [90, 240]
+    sc[0, LEFT_HAND.start] = 0.45
+    kp[0, 0], sc[0, 0] = [105, 52], 0.9                        # the nose
+    return kp, sc
+
+
+def test_phoenix_arm_fallback_has_no_bottom_margin():
+    kp, sc = _phoenix_frame_with_a_low_left_wrist()
+    phoenix = SedsRules(frame=(210, 260), bottom_margin=None)
+    # elbow_hand: centre (100, 240 + 0.33 * 50) = (100, 256.5); width 1.1 * max(50, 0.9 * 40) = 55;
+    # corner (72.5, 229); y + 55 > 260, so width = 260 - 229 = 31; int: x 72, y 229, width 31
+    boxes, ok = hand_box_from_arm(kp[:, [5, 7, 9]], sc[:, [5, 7, 9]], (210, 260), phoenix)
+    assert ok.tolist() == [True] and boxes.tolist() == [[72, 229, 103, 260]]
+    assert hand_box_from_arm(kp[:, [5, 7, 9]], sc[:, [5, 7, 9]], (210, 260), RULES)[1].tolist() == [False]  # 240 >= 210
+    chosen = selection(["body", "hand"])
+    result = seds_normalise(kp, sc, chosen, (210, 260), phoenix)
+    # the joint (90, 240) in that box: ((90 - 72) / 31 * 256, (240 - 229) / 31 * 256), then mirrored: 256 - x
+    assert result.kept.tolist() == [True]
+    assert result.keypoints[0, chosen.columns("left_hand")][0].tolist() == pytest.approx(
+        [256 - 18 / 31 * 256, 11 / 31 * 256], abs=1e-4)
+    # the body on the 256 crop from the 210 x 260 frame: nose (105 / 210 * 256, 52 / 260 * 256)
+    assert result.keypoints[0, 0].tolist() == pytest.approx([128.0, 51.2])
+    assert seds_normalise(kp, sc, chosen, (210, 260), SedsRules(frame=(210, 260))).kept.tolist() == [False]
+
+
+def test_phoenix_frame_scales_other_clip_sizes_into_210_by_260():
+    kp, sc = _phoenix_frame_with_a_low_left_wrist()
+    phoenix = SedsRules(frame=(210, 260), bottom_margin=None)
+    chosen = selection(["body", "hand"])
+    native = seds_normalise(kp, sc, chosen, (210, 260), phoenix)
+    doubled = seds_normalise(kp * 2, sc, chosen, (420, 520), phoenix)   # the same frame at twice the size
+    np.testing.assert_allclose(doubled.keypoints, native.keypoints, atol=1e-4)
+
+
+def test_csl_daily_keypoints_live_in_a_512_frame():
+    csl = SedsRules(frame=(512, 512))
+    chosen = selection(["body", "hand"])
+    kp, sc = np.zeros((1, 133, 2)), np.zeros((1, 133))
+    xy, hs = hand((200, 240), (300, 320))                      # the right hand, extent 40 x 20 in the 512 frame
+    kp[0, RIGHT_HAND.start:RIGHT_HAND.stop], sc[0, RIGHT_HAND.start:RIGHT_HAND.stop] = xy[0], hs[0]
+    kp[0, 0], sc[0, 0] = [256, 128], 0.9
+    # crop_hand: B = round(2.2 * 40) = 88; centre (220, 310); us = round(220 - 44) = 176, vs = round(310 - 44) = 266
+    boxes, ok = hand_box_from_joints(xy, hs, (512, 512), csl)
+    assert ok.tolist() == [True] and boxes.tolist() == [[176, 266, 264, 354]]
+    result = seds_normalise(kp, sc, chosen, (512, 512), csl)
+    right = result.keypoints[0, chosen.columns("right_hand")]
+    assert right[10].tolist() == pytest.approx([128.0, 128.0])    # joint 10 sits at the centre (220, 310)
+    assert result.keypoints[0, 0].tolist() == pytest.approx([128.0, 64.0])   # (256, 128) / 512 * 256
+    # the 50 px margin counts in the 512 frame: a wrist at y 470 (> 462) has no arm box, at 460 it has one
+    arm = np.array([[[300.0, 380.0], [300.0, 420.0], [300.0, 470.0]]])
+    assert hand_box_from_arm(arm, np.full((1, 3), 0.9), (512, 512), csl)[1].tolist() == [False]
+    arm[0, 2, 1] = 460.0
+    assert hand_box_from_arm(arm, np.full((1, 3), 0.9), (512, 512), csl)[1].tolist() == [True]
+
+
+def test_the_wrist_margin_enters_the_key_only_where_it_departs_from_50():
+    from pipeline.keypoints.params import SelectParams
+
+    default = SelectParams().fingerprint()
+    assert "seds_wrist_margin" not in default and SelectParams(seds_wrist_margin=50).fingerprint() == default
+    assert SelectParams(seds_wrist_margin=None).fingerprint() == {**default, "seds_wrist_margin": None}
+    assert SelectParams(seds_wrist_margin=None).rules().bottom_margin is None
+    assert "seds_wrist_margin" not in SelectParams(normalisation="none", seds_wrist_margin=None).fingerprint()
 
 # --- none and center ---------------------------------------------------------------------------
 

@@ -43,14 +43,53 @@ def test_phoenix_parallel_files(testdata):
 
 
 def test_phoenix_corpus_csv(tmp_path):
+    """The official corpus files name `<name>/1/*.png`; the release's frames lie in <split>/<name>/."""
     corpus = tmp_path / "PHOENIX-2014-T.dev.corpus.csv"
     corpus.write_text("name|video|start|end|speaker|orth|translation\n"
-                      "01April_2010_Thursday_heute-6697|dev/01April_2010_Thursday_heute-6697/1/*.png|-1|-1|Signer04|"
+                      "01April_2010_Thursday_heute-6697|01April_2010_Thursday_heute-6697/1/*.png|-1|-1|Signer04|"
                       "ICH OSTERN WETTER ZUFRIEDEN|da können wir zufrieden sein .\n")
-    rows, origins = importers.import_phoenix_corpus(corpus, "dev")
+    rows, origins = importers.import_phoenix_corpus(corpus, "val")
     rows = validate_rows(rows, origins)
-    assert rows[0]["video_path"] == "features/fullFrame-210x260px/dev/01April_2010_Thursday_heute-6697/1"
-    assert rows[0]["signer"] == "Signer04"
+    assert rows[0]["video_path"] == "features/fullFrame-210x260px/dev/01April_2010_Thursday_heute-6697"
+    assert rows[0]["signer"] == "Signer04" and rows[0]["split"] == "val"
+    assert rows[0]["sentence_id"] == "01April_2010_Thursday_heute-6697"   # each clip its own sentence, as data_ph
+    renamed = tmp_path / "phoenix_corpus.csv"
+    renamed.write_bytes(corpus.read_bytes())
+    with pytest.raises(ManifestError, match=r"phoenix_corpus.csv: cannot tell which of train/dev/test holds its frame folders"):
+        importers.import_phoenix_corpus(renamed, "val")
+
+
+def _csl_labels(folder, split_rows: str, map_rows: str):
+    labels = folder / "sentence_label"
+    labels.mkdir()
+    (labels / "split_1.txt").write_text("name|split\n" + split_rows, encoding="utf-8")
+    (labels / "video_map.txt").write_text("index|name|length|gloss|char|word|postag\n" + map_rows, encoding="utf-8")
+    return labels / "split_1.txt"
+
+
+def test_csl_daily_sentence_labels(tmp_path):
+    split_file = _csl_labels(tmp_path, "S000000_P0000_T00|train\nS000000_P0004_T00|test\nS000001_P0000_T00|train\n",
+                             "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
+                             "1|S000000_P0004_T00|47|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
+                             "2|S000001_P0000_T00|37|对不起|对 不 起 ！|对不起 ！|v w\n")
+    rows, origins = importers.import_csl_daily(split_file, "train")
+    rows = validate_rows(rows, origins)
+    assert [r["sample_id"] for r in rows] == ["S000000_P0000_T00", "S000001_P0000_T00"]
+    assert rows[0]["text"] == "你们好！" and rows[0]["sentence_id"] == "S000000" and rows[0]["signer"] == "P0000"
+    assert rows[0]["video_path"] == "sentence/frames_512x512/S000000_P0000_T00" and rows[0]["gloss"] == "你们 好"
+    assert origins[1] == Origin(str(split_file), 4)
+
+
+def test_csl_daily_refusals_name_the_file_and_row(tmp_path):
+    split_file = _csl_labels(tmp_path, "S000000_P0000_T00|train\nS000009_P0000_T00|train\n",
+                             "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n")
+    with pytest.raises(ManifestError, match=r"split_1.txt, row 3, column name: 'S000009_P0000_T00' is not in .*video_map"):
+        importers.import_csl_daily(split_file, "train")
+    with pytest.raises(ManifestError, match=r"split_1.txt: no clip of split 'val' \(its splits: train\)"):
+        importers.import_csl_daily(split_file, "val")
+    (split_file.parent / "video_map.txt").unlink()
+    with pytest.raises(ManifestError, match=r"video_map.txt: annotation file does not exist"):
+        importers.import_csl_daily(split_file, "train")
 
 
 def test_plain_csv_defaults_sample_id_to_the_path_not_the_stem(tmp_path):

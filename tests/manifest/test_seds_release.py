@@ -14,10 +14,13 @@ import pytest
 
 from pipeline.manifest.build import build_manifest
 from pipeline.manifest.params import DataParams
+from pipeline.manifest.importers import import_phoenix_parallel
 from pipeline.manifest.schema import ManifestError, validate_rows
 from pipeline.manifest.seds_release import ReleaseClipDirs, import_seds_release
 from pipeline.train.groups import sentence_groups
-from tests_support import RELEASE_SPLITS, shared_file
+from tests_support import RELEASE_SPLITS, TESTDATA, shared_file
+
+PHOENIX_DEV = TESTDATA / "annotations/phoenix2014T/phoenix2014T.dev"
 
 
 def split_file(name: str) -> Path:
@@ -57,11 +60,30 @@ def test_phoenix_splits_are_one_clip_per_sentence(name, entries):
     assert rows[0]["text"][0].isupper() and rows[0]["ori_text"] == rows[0]["ori_text"].lower()  # English; German
 
 
+def test_phoenix_dev_pkl_is_the_train_split_followed_by_the_official_dev_split():
+    """data_ph/dev.pkl holds 7,615 entries: train.pkl's 7,096, identical and in its order, then the 519
+    clips of PHOENIX-2014T's official dev split (the names of the shared nslt dev files, their German
+    sentences without the final " ."). The release's loaders never read it (docs/datasets.md)."""
+    train, dev = (import_seds_release(split_file(f"data_ph/{s}"), s)[0] for s in ("train", "dev"))
+    fields = ("sample_id", "sentence_id", "text", "ori_text", "release_num_frames")
+    assert [[r[f] for f in fields] for r in dev[:7096]] == [[r[f] for f in fields] for r in train]
+    shared_file(Path(f"{PHOENIX_DEV}.sign"), "PHOENIX-2014T's dev annotations", PHOENIX_DEV.parent,
+                "the shared testdata (scripts/fetch_testdata.sh)")
+    official = validate_rows(*import_phoenix_parallel(PHOENIX_DEV, "dev"))
+    extra = dev[7096:]
+    assert len(extra) == 519 and sorted(r["sample_id"] for r in extra) == sorted(r["sample_id"] for r in official)
+    german = {r["sample_id"]: r["text"] for r in official}
+    assert all(german[r["sample_id"]] == r["ori_text"] + " ." for r in extra)
+    test = {r["sample_id"] for r in import_seds_release(split_file("data_ph/test"), "test")[0]}
+    assert not test & {r["sample_id"] for r in dev}
+
+
 @pytest.mark.parametrize("name, sentences, clips", [("data_csl/train", 6598, 18401), ("data_csl/test", 798, 1176)])
 def test_csl_splits_group_clips_by_sentence_and_choose_their_text(name, sentences, clips):
     rows, _ = import_seds_release(split_file(name), "x", dirs=ReleaseClipDirs(csl="frames"))
     assert len(rows) == clips and len({r["sentence_id"] for r in rows}) == sentences
     assert rows[0]["video_path"] == f"frames/{rows[0]['sample_id']}"
+    assert all(r["sentence_id"] == r["sample_id"].split("_")[0] for r in rows)  # as the csl_daily format groups
     chinese, _ = import_seds_release(split_file(name), "x", "ori_text")
     assert [r["text"] for r in chinese] == [r["ori_text"] for r in rows] and chinese[0]["text"] != rows[0]["text"]
 

@@ -278,7 +278,7 @@ def test_mmdet_box_follows_one_signer_when_another_person_becomes_more_prominent
     """Through the stage, frames in chunks of 4 (the track is carried across them): every stored box is
     on the signer chosen on the first frame, none on the person who later outranks them."""
     from pipeline.pose.boxes import box_iou, prominence
-    from pipeline.sample.generate import write_mp4
+    from pipeline.sample.layouts import write_mp4
 
     video, signer, other = two_people()
     (tmp_path / "data").mkdir()

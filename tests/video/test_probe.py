@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.store.records import ItemFailed
+from pipeline.video.decode import frame_folder_images, frame_order
 from pipeline.video.service import DecodeService
 from tests_support import write_csv_manifest
 
@@ -152,3 +153,24 @@ def test_a_folder_of_png_frames_decodes_in_the_decoder_child(tmp_path):
         decoded = decoder.read_frames(folder, np.array([2, 0]))
     assert error is None and info["video_frames"] == 3 and (info["width"], info["height"]) == (21, 26)
     np.testing.assert_array_equal(decoded, frames[[2, 0]])  # PNG is lossless: the very pixels
+
+
+def test_frame_files_are_in_the_order_of_the_numbers_in_their_names(tmp_path):
+    """The release sorts a clip's frames by their number: PHOENIX's `int(name.split('.')[0][6:])`
+    (dataloader_ph_retrieval_pose.py:403), CSL-Daily's and How2Sign's `int(name.split('.')[0].split('_')[-1])`
+    (dataloader_csl_retrieval_pose.py:407). Ours agrees with both, and with name order for padded numbers."""
+    import cv2
+
+    phoenix = [f"images{i}.png" for i in (10, 2, 1, 300, 30)]
+    assert sorted(phoenix, key=frame_order) == sorted(phoenix, key=lambda x: int(x.split(".")[0][6:]))
+    csl = [f"S000001_P0003_T00_{i}.jpg" for i in (11, 0, 9, 100)]
+    assert sorted(csl, key=frame_order) == sorted(csl, key=lambda x: int(x.split(".")[0].split("_")[-1]))
+    padded = [f"images{i:04d}.png" for i in (12, 3, 100, 1)] + [f"{i:06d}.jpg" for i in (7, 70, 0)]
+    assert sorted(padded, key=frame_order) == sorted(padded)
+    folder = tmp_path / "unpadded"
+    folder.mkdir()
+    for i in (1, 2, 10):  # name order would decode images10 second
+        assert cv2.imwrite(str(folder / f"images{i}.png"), np.full((4, 4, 3), i, np.uint8))
+    assert [p.name for p in frame_folder_images(folder)] == ["images1.png", "images2.png", "images10.png"]
+    with DecodeService() as decoder:
+        assert decoder.read_frames(folder, np.array([0, 1, 2]))[:, 0, 0, 0].tolist() == [1, 2, 10]

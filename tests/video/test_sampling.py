@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pipeline.video.sampling import (clip_frame_range, frame_list, linspace_choice, thin_frames,
@@ -42,3 +44,12 @@ def test_frame_list_rules():
     assert frame_list(10, "uniform", 3).tolist() == [0, 4, 9]
     with pytest.raises(ValueError, match="unknown frame rule"):
         frame_list(10, "random")
+
+
+def test_phoenix_interval_rule_is_the_thin_rule():
+    """PHOENIX-2014T's loaders thin with `interval = max(args.interval, ceil(T / 300))` (--interval 2,
+    main_task_retrieval.py:102), but only for T > 300 (dataloader_ph_retrieval_pose.py:271-272, :388-389),
+    where ceil(T / 300) is already at least 2: the same frames as every loader's ceil(T / 300) and our thin 300."""
+    for frames in range(1, 3001):
+        interval = max(2, math.ceil(frames / 300)) if frames > 300 else 1
+        assert thin_frames(frames, 300).tolist() == list(range(0, frames, interval)), frames
