@@ -50,8 +50,8 @@ from pipeline.models.i3d import random_i3d  # noqa: E402
 from pipeline.models.rtmpose.spec import DEFAULT_MODEL, MODELS  # noqa: E402
 from pipeline.pose.boxes import whole_frame_box  # noqa: E402
 from pipeline.pose.device_input import keypoints_from_crops  # noqa: E402
-from pipeline.pose.native import NativeEstimator  # noqa: E402
 from pipeline.pose.gpu_crops import crop_inputs_on_device  # noqa: E402
+from pipeline.pose.native import NativeEstimator  # noqa: E402
 from pipeline.pose.topdown import crop_inputs  # noqa: E402
 from pipeline.rgb.extractor import WindowExtractor  # noqa: E402
 from pipeline.rgb.frames import to_model_input  # noqa: E402
@@ -115,17 +115,24 @@ class Models:
     def __init__(self, device: torch.device, pose_batch: int, rgb_batch: int):
         self.device = device
         self.spec = MODELS[DEFAULT_MODEL]
-        self.pose = NativeEstimator(self.spec, resolve_checkpoint("random", "pose.checkpoint"), str(device),
-                                    pose_batch, "bf16", flip_test=True)
+        self.pose = NativeEstimator(
+            self.spec, resolve_checkpoint("random", "pose.checkpoint"), str(device), pose_batch, "bf16", flip_test=True
+        )
         self.pose_batch = pose_batch
         self.rgb_precision = "bf16" if device.type == "cuda" else "fp32"
         self.i3d = random_i3d().eval()
         self.rgb_batch = rgb_batch
 
     def keypoints(self, crops: torch.Tensor, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        out = [keypoints_from_crops(self.pose, crops[start:start + self.pose_batch],
-                                    centers[start:start + self.pose_batch], scales[start:start + self.pose_batch])[0]
-               for start in range(0, len(crops), self.pose_batch)]
+        out = [
+            keypoints_from_crops(
+                self.pose,
+                crops[start : start + self.pose_batch],
+                centers[start : start + self.pose_batch],
+                scales[start : start + self.pose_batch],
+            )[0]
+            for start in range(0, len(crops), self.pose_batch)
+        ]
         return np.concatenate(out) if out else np.zeros((0, 133, 2), np.float32)
 
     def features(self, clips: list[tuple[torch.Tensor, np.ndarray]]) -> list[np.ndarray]:
@@ -147,8 +154,12 @@ def cpu_clip(path: Path, frames: int, models: Models) -> tuple[np.ndarray, torch
     """CPU decode + CPU preprocessing: (frames, I3D input on the device, window plan)."""
     indices, windows = plan(path, frames)
     decoded = cpu_read(path, indices)
-    rgb = to_model_input(np.stack([_resize(f, RESIZE) for f in decoded[np.searchsorted(indices, windows.frames)]]),
-                         SIZE, FAMILY, models.device)
+    rgb = to_model_input(
+        np.stack([_resize(f, RESIZE) for f in decoded[np.searchsorted(indices, windows.frames)]]),
+        SIZE,
+        FAMILY,
+        models.device,
+    )
     return decoded, rgb, windows
 
 
@@ -158,9 +169,10 @@ def check(paths: list[Path], counts: list[int], reader: NvdecReader, models: Mod
         indices, windows = plan(path, frames)
         cpu, cpu_rgb, _ = cpu_clip(path, frames, models)
         gpu = reader.read(path, indices)
-        pixels = (gpu.to(torch.int16).cpu().numpy() - cpu.astype(np.int16))
-        gpu_rgb = to_model_input_on_device(gpu[torch.from_numpy(np.searchsorted(indices, windows.frames)).to(gpu.device)],
-                                           RESIZE, SIZE, FAMILY)
+        pixels = gpu.to(torch.int16).cpu().numpy() - cpu.astype(np.int16)
+        gpu_rgb = to_model_input_on_device(
+            gpu[torch.from_numpy(np.searchsorted(indices, windows.frames)).to(gpu.device)], RESIZE, SIZE, FAMILY
+        )
         f_cpu, f_gpu = models.features([(cpu_rgb, windows.positions), (gpu_rgb, windows.positions)])
         boxes = np.stack([whole_frame_box(cpu.shape[2], cpu.shape[1])] * len(cpu))
         crops, centers, scales = crop_inputs(list(cpu), boxes, models.spec.input_size, models.spec.bbox_padding)
@@ -168,14 +180,25 @@ def check(paths: list[Path], counts: list[int], reader: NvdecReader, models: Mod
         crops, centers, scales = crop_inputs_on_device(gpu, boxes, models.spec.input_size, models.spec.bbox_padding)
         k_gpu = models.keypoints(crops, centers, scales)
         moved = np.linalg.norm(k_cpu - k_gpu, axis=-1)
-        rows.append({"clip": path.name, "frames": int(len(indices)),
-                     "pixel_max": int(np.abs(pixels).max()), "pixel_mean": float(np.abs(pixels).mean()),
-                     "feature_max_abs_diff": float(np.abs(f_cpu - f_gpu).max()),
-                     "feature_rel_max": float(np.abs(f_cpu - f_gpu).max() / max(np.abs(f_cpu).max(), 1e-12)),
-                     "keypoints_unchanged": float((moved == 0).mean()), "keypoint_px_p95": float(np.percentile(moved, 95))})
+        rows.append(
+            {
+                "clip": path.name,
+                "frames": int(len(indices)),
+                "pixel_max": int(np.abs(pixels).max()),
+                "pixel_mean": float(np.abs(pixels).mean()),
+                "feature_max_abs_diff": float(np.abs(f_cpu - f_gpu).max()),
+                "feature_rel_max": float(np.abs(f_cpu - f_gpu).max() / max(np.abs(f_cpu).max(), 1e-12)),
+                "keypoints_unchanged": float((moved == 0).mean()),
+                "keypoint_px_p95": float(np.percentile(moved, 95)),
+            }
+        )
     worst = {key: max(r[key] for r in rows) for key in TOLERANCE}
-    return {"clips": rows, "worst": worst, "tolerance": TOLERANCE,
-            "ok": all(worst[key] <= limit for key, limit in TOLERANCE.items())}
+    return {
+        "clips": rows,
+        "worst": worst,
+        "tolerance": TOLERANCE,
+        "ok": all(worst[key] <= limit for key, limit in TOLERANCE.items()),
+    }
 
 
 def decode_rate(paths: list[Path], counts: list[int], read) -> float:
@@ -188,11 +211,13 @@ def decode_rate(paths: list[Path], counts: list[int], read) -> float:
     return total / (time.perf_counter() - start)
 
 
-def fused(paths: list[Path], counts: list[int], models: Models, source: str, reader: NvdecReader | None,
-          decoders: int) -> float:
+def fused(
+    paths: list[Path], counts: list[int], models: Models, source: str, reader: NvdecReader | None, decoders: int
+) -> float:
     """Clips/s of decode -> pose (whole-frame box, RTMPose-l, flip test) + I3D (64 windows) per clip. CPU
     decoding runs `decoders` clips ahead in threads (decord and PyAV release the GIL), with the CPU
     preprocessing; NVDEC decodes in this thread and preprocesses on the GPU."""
+
     def cpu_job(item):
         path, frames = item
         decoded, rgb, windows = cpu_clip(path, frames, models)
@@ -250,7 +275,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        paths = sorted(args.videos.glob("*.mp4")) if args.videos else how2sign_like_clips(Path(tmp), args.clips, args.seconds)
+        paths = (
+            sorted(args.videos.glob("*.mp4"))
+            if args.videos
+            else how2sign_like_clips(Path(tmp), args.clips, args.seconds)
+        )
         counts = [count_frames(p) for p in paths]
         unsupported = {p.name: r for p in paths if HAVE_AV and (r := nvdec_declines(stream_format(p)))}
         if unsupported:
@@ -258,23 +287,32 @@ def main() -> int:
             return 2
         reader = NvdecReader(args.device)
         models = Models(device, args.pose_batch, args.rgb_batch)
-        result = {"device": torch.cuda.get_device_name(device), "clips": len(paths), "cpu_decoder": CPU_DECODER,
-                  "frames_per_clip": counts, "render_s": round(time.perf_counter() - start, 1)}
+        result = {
+            "device": torch.cuda.get_device_name(device),
+            "clips": len(paths),
+            "cpu_decoder": CPU_DECODER,
+            "frames_per_clip": counts,
+            "render_s": round(time.perf_counter() - start, 1),
+        }
         result["check"] = check(paths, counts, reader, models)
         if not args.check_only:
             reader.read(paths[0], np.arange(4))  # warm the decoder and the models once
             fused(paths[:1], counts[:1], models, "nvdec", reader, args.decoders)
             result["decode_frames_per_s"] = {
                 "cpu_one_thread": decode_rate(paths, counts, cpu_read),
-                "nvdec": decode_rate(paths, counts, reader.read)}
+                "nvdec": decode_rate(paths, counts, reader.read),
+            }
             result["fused_clips_per_s"] = {
                 "cpu_decode": fused(paths, counts, models, "cpu", None, args.decoders),
-                "nvdec": fused(paths, counts, models, "nvdec", reader, args.decoders)}
+                "nvdec": fused(paths, counts, models, "nvdec", reader, args.decoders),
+            }
     (out / "decode_gpu.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     if not result["check"]["ok"]:
-        print(f"decode_gpu: NVDEC differs from the CPU decoder beyond the tolerance: worst {result['check']['worst']}",
-              file=sys.stderr)
+        print(
+            f"decode_gpu: NVDEC differs from the CPU decoder beyond the tolerance: worst {result['check']['worst']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

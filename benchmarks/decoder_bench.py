@@ -49,6 +49,7 @@ def _patterns(frames: int) -> dict[str, Callable[[Path, str], int]]:
         def run(path: Path, prefer: str) -> int:
             out = read_frame_sets(path, [(thinned, short) for short in wanted], prefer)
             return sum(len(a) for a in out) // len(out)
+
         return run
 
     return {"probe": probe, "pose": sets(None), "rgb": sets(RESIZE), "pose+rgb": sets(None, RESIZE)}
@@ -76,8 +77,12 @@ def _torchcodec(frames: int) -> dict[str, Callable[[Path, str], int]] | None:
     def probe(path: Path, _: str) -> int:
         return sum(1 for _ in VideoDecoder(str(path)))
 
-    return {"probe": probe, "pose": lambda p, _: decode(p, False), "rgb": lambda p, _: decode(p, True),
-            "pose+rgb": lambda p, _: decode(p, True)}
+    return {
+        "probe": probe,
+        "pose": lambda p, _: decode(p, False),
+        "rgb": lambda p, _: decode(p, True),
+        "pose+rgb": lambda p, _: decode(p, True),
+    }
 
 
 def measure(clips: list[Path], run: Callable[[Path, str], int], prefer: str, repeats: int) -> float:
@@ -104,11 +109,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clips = how2sign_like_clips(Path(tmp), args.clips)
         frames = count_decodable(clips[0])[0].video_frames
-        result: dict = {"clips": len(clips), "frames_per_clip": frames, "resolution": "1280x720", "repeats": args.repeats,
-                        "resize": RESIZE, "frames_per_s": {}}
+        result: dict = {
+            "clips": len(clips),
+            "frames_per_clip": frames,
+            "resolution": "1280x720",
+            "repeats": args.repeats,
+            "resize": RESIZE,
+            "frames_per_s": {},
+        }
         for name, run in _patterns(frames).items():
-            result["frames_per_s"][name] = {prefer: round(measure(clips, run, prefer, args.repeats), 1)
-                                            for prefer in ("decord", "pyav")}
+            result["frames_per_s"][name] = {
+                prefer: round(measure(clips, run, prefer, args.repeats), 1) for prefer in ("decord", "pyav")
+            }
         codec = _torchcodec(frames)
         result["torchcodec"] = "measured" if codec else "not importable here"
         for name, run in (codec or {}).items():

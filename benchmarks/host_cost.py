@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 HOW2SIGN_CLIPS = 35_263
 NODE_CORES = 16
-POSE_INPUT = (288, 384)   # rtmpose-l 384x288: (W, H)
+POSE_INPUT = (288, 384)  # rtmpose-l 384x288: (W, H)
 POSE_BATCH = 64
 RGB_RESIZE, RGB_SIZE, RGB_WINDOW, RGB_WINDOWS, MAX_FRAMES = 256, 224, 16, 64, 300
 HOST_PHASES = ("decode", "pose preparation", "rgb preparation", "decode of outputs", "store write")
@@ -68,10 +68,18 @@ def tiny_models():
 
     torch.manual_seed(0)
     bins_x, bins_y = POSE_INPUT[0] * 2, POSE_INPUT[1] * 2  # SimCC split ratio 2
-    pose = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 7, stride=8), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                               torch.nn.Linear(8, 133 * (bins_x + bins_y)))
-    i3d = torch.nn.Sequential(torch.nn.Conv3d(3, 8, (3, 7, 7), stride=(2, 8, 8)), torch.nn.AdaptiveAvgPool3d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(8, 1024))
+    pose = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 7, stride=8),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 133 * (bins_x + bins_y)),
+    )
+    i3d = torch.nn.Sequential(
+        torch.nn.Conv3d(3, 8, (3, 7, 7), stride=(2, 8, 8)),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 1024),
+    )
     return pose.eval(), i3d.eval(), (bins_x, bins_y)
 
 
@@ -115,8 +123,14 @@ def measure_clip(path: Path, frames_total: int, mode: str, writers: dict, models
     boxes = np.repeat(whole_frame_box(width, height)[None], len(full), axis=0).astype(np.float32)
     keypoints, scores = [], []
     for start in range(0, len(full), POSE_BATCH):
-        crops, centers, scales = timer("pose preparation", crop_inputs, full[start:start + POSE_BATCH],
-                                       boxes[start:start + POSE_BATCH], POSE_INPUT, 1.25)
+        crops, centers, scales = timer(
+            "pose preparation",
+            crop_inputs,
+            full[start : start + POSE_BATCH],
+            boxes[start : start + POSE_BATCH],
+            POSE_INPUT,
+            1.25,
+        )
         with torch.inference_mode():
             batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
             logits = timer("model (GPU's share; tiny random stand-in)", pose_model, batch).view(len(crops), 133, -1)
@@ -136,9 +150,18 @@ def measure_clip(path: Path, frames_total: int, mode: str, writers: dict, models
     stored = timer("decode of outputs", lambda: features.numpy().astype(np.float16))
 
     def write():
-        for stage, arrays in (("pose", {"keypoints": np.concatenate(keypoints), "scores": np.concatenate(scores),
-                                        "boxes": boxes, "frames": pose_frames}),
-                              ("rgb", {"features": stored, "windows": plan.windows})):
+        for stage, arrays in (
+            (
+                "pose",
+                {
+                    "keypoints": np.concatenate(keypoints),
+                    "scores": np.concatenate(scores),
+                    "boxes": boxes,
+                    "frames": pose_frames,
+                },
+            ),
+            ("rgb", {"features": stored, "windows": plan.windows}),
+        ):
             writers[stage].add(Item(f"{stage}-{path.stem}", path.stem, arrays, {}, {}))
 
     timer("store write", write)
@@ -150,10 +173,17 @@ def summarise(runs: dict[str, list[dict[str, float]]], clips: int) -> dict:
         phases = sorted({p for r in repeats for p in r})
         per_clip = {p: [r.get(p, 0.0) / clips for r in repeats] for p in phases}
         host = [sum(r.get(p, 0.0) for p in HOST_PHASES) / clips for r in repeats]
-        out[mode] = {"phases": {p: {"median": statistics.median(v), "min": min(v), "max": max(v)} for p, v in per_clip.items()},
-                     "host": {"median": statistics.median(host), "min": min(host), "max": max(host)}}
-    ratios = [one / sep for one, sep in zip((sum(r.get(p, 0.0) for p in HOST_PHASES) for r in runs["one decode"]),
-                                            (sum(r.get(p, 0.0) for p in HOST_PHASES) for r in runs["separate"]))]
+        out[mode] = {
+            "phases": {p: {"median": statistics.median(v), "min": min(v), "max": max(v)} for p, v in per_clip.items()},
+            "host": {"median": statistics.median(host), "min": min(host), "max": max(host)},
+        }
+    ratios = [
+        one / sep
+        for one, sep in zip(
+            (sum(r.get(p, 0.0) for p in HOST_PHASES) for r in runs["one decode"]),
+            (sum(r.get(p, 0.0) for p in HOST_PHASES) for r in runs["separate"]),
+        )
+    ]
     out["ratio"] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
     for mode in ("separate", "one decode"):
         host = out[mode]["host"]["median"]
@@ -173,13 +203,20 @@ def table(result: dict) -> str:
             cells.append(f"{m['median']:.3f} ({m['min']:.3f}..{m['max']:.3f})")
         lines.append(f"| {phase} | {'yes' if phase in HOST_PHASES else 'no (GPU)'} | {cells[0]} | {cells[1]} |")
     host = [result[m]["host"] for m in modes]
-    lines.append(f"| **host total** | | {host[0]['median']:.3f} ({host[0]['min']:.3f}..{host[0]['max']:.3f}) | "
-                 f"{host[1]['median']:.3f} ({host[1]['min']:.3f}..{host[1]['max']:.3f}) |")
+    lines.append(
+        f"| **host total** | | {host[0]['median']:.3f} ({host[0]['min']:.3f}..{host[0]['max']:.3f}) | "
+        f"{host[1]['median']:.3f} ({host[1]['min']:.3f}..{host[1]['max']:.3f}) |"
+    )
     r = result["ratio"]
-    lines += ["", f"one decode / separate host core-seconds: {r['median']:.3f} ({r['min']:.3f}..{r['max']:.3f}; goal <= 0.55)"]
+    lines += [
+        "",
+        f"one decode / separate host core-seconds: {r['median']:.3f} ({r['min']:.3f}..{r['max']:.3f}; goal <= 0.55)",
+    ]
     for mode in modes:
-        lines.append(f"{mode}: {NODE_CORES}-core ceiling if the GPU cost nothing {result[mode]['ceiling_clips_per_s']:.2f} "
-                     f"clips/s -> How2Sign ({HOW2SIGN_CLIPS} clips) in {result[mode]['how2sign_hours']:.2f} h")
+        lines.append(
+            f"{mode}: {NODE_CORES}-core ceiling if the GPU cost nothing {result[mode]['ceiling_clips_per_s']:.2f} "
+            f"clips/s -> How2Sign ({HOW2SIGN_CLIPS} clips) in {result[mode]['how2sign_hours']:.2f} h"
+        )
     return "\n".join(lines)
 
 
@@ -202,8 +239,10 @@ def main() -> int:
     models = tiny_models()
     with tempfile.TemporaryDirectory(prefix="host-cost-") as tmp:
         folder = Path(tmp)
-        clips = [(path, count_decodable(path)[0].video_frames)
-                 for path in how2sign_like_clips(folder / "clips", args.clips, args.seconds)]
+        clips = [
+            (path, count_decodable(path)[0].video_frames)
+            for path in how2sign_like_clips(folder / "clips", args.clips, args.seconds)
+        ]
         runs: dict[str, list[dict[str, float]]] = {"separate": [], "one decode": []}
         for repeat in range(args.repeats):
             for mode in ("separate", "one decode") if repeat % 2 == 0 else ("one decode", "separate"):
@@ -214,9 +253,16 @@ def main() -> int:
                 for writer in writers.values():
                     timer("store write", writer.close)  # the shard's publication, fsync included
                 runs[mode].append(timer.seconds)
-    result = {"clips": args.clips, "seconds_per_clip": args.seconds, "repeats": args.repeats,
-              "resolution": "1280x720", "fps": 24, "models": "tiny random-weight stand-ins (model phase is the GPU's)",
-              "runs": runs, **summarise(runs, args.clips)}
+    result = {
+        "clips": args.clips,
+        "seconds_per_clip": args.seconds,
+        "repeats": args.repeats,
+        "resolution": "1280x720",
+        "fps": 24,
+        "models": "tiny random-weight stand-ins (model phase is the GPU's)",
+        "runs": runs,
+        **summarise(runs, args.clips),
+    }
     print(table(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from measured import measured  # noqa: E402
-
 from pipeline.sample.generate import how2sign_like_clips  # noqa: E402
 from pipeline.scratch import write_csv_manifest  # noqa: E402
 
@@ -44,15 +43,19 @@ def profile_params(project: Path) -> None:
     params["pose"]["checkpoint"] = "random"
     params["rgb"]["feature_sets"] = {"aware": {"checkpoint": "random", "family": "bsl1k"}}
     params["select"].update(seds_box_score=0.0)
-    params["runtime"].update(scheduler="synchronous", threads_per_worker=os.cpu_count(), device="cpu", decoder="cpu",
-                             max_failures=0)
+    params["runtime"].update(
+        scheduler="synchronous", threads_per_worker=os.cpu_count(), device="cpu", decoder="cpu", max_failures=0
+    )
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def stored_bytes(project: Path, stage: str) -> int:
     folder = project / "cache" / stage
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.suffix in (".h5", ".parquet")
-               and not p.name.startswith(".tmp-") and "runs" not in p.parts)
+    return sum(
+        p.stat().st_size
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".h5", ".parquet") and not p.name.startswith(".tmp-") and "runs" not in p.parts
+    )
 
 
 def run(clips: int) -> dict:
@@ -60,8 +63,9 @@ def run(clips: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         paths = how2sign_like_clips(project / "data", clips)
-        write_csv_manifest(project, [{"video_path": str(p.relative_to(project / "data")), "text": p.stem}
-                                     for p in paths], root="data")
+        write_csv_manifest(
+            project, [{"video_path": str(p.relative_to(project / "data")), "text": p.stem} for p in paths], root="data"
+        )
         profile_params(project)
         os.chdir(project)
         try:
@@ -70,16 +74,20 @@ def run(clips: int) -> dict:
             for stage in STAGES:
                 record = measured("run", *stage, "--no-progress")
                 result["stages"]["+".join(stage)] = {
-                    "seconds_per_clip": round(record["seconds"] / clips, 2), "peak_rss_mib": record["peak_rss_mib"],
-                    "children_peak_rss_mib": max(record["children_peak_rss_mib"], default=None)}
-            result["bytes_per_clip"] = {stage: round(stored_bytes(project, stage) / clips)
-                                        for stage in ("probe", "pose", "rgb", "select")}
+                    "seconds_per_clip": round(record["seconds"] / clips, 2),
+                    "peak_rss_mib": record["peak_rss_mib"],
+                    "children_peak_rss_mib": max(record["children_peak_rss_mib"], default=None),
+                }
+            result["bytes_per_clip"] = {
+                stage: round(stored_bytes(project, stage) / clips) for stage in ("probe", "pose", "rgb", "select")
+            }
         finally:
             os.chdir(old)
     total = sum(result["bytes_per_clip"].values())
-    result["how2sign_store_gib"] = round(total * HOW2SIGN_CLIPS / 2 ** 30, 1)
-    result["how2sign_cpu_hours"] = round(sum(s["seconds_per_clip"] for s in result["stages"].values())
-                                         * HOW2SIGN_CLIPS / 3600, 1)
+    result["how2sign_store_gib"] = round(total * HOW2SIGN_CLIPS / 2**30, 1)
+    result["how2sign_cpu_hours"] = round(
+        sum(s["seconds_per_clip"] for s in result["stages"].values()) * HOW2SIGN_CLIPS / 3600, 1
+    )
     return result
 
 

@@ -54,7 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from measured import measured  # noqa: E402
-
 from pipeline.scratch import fresh_clone  # noqa: E402
 
 HOW2SIGN_SPLITS = {"train": 31_165, "val": 1_741, "test": 2_357}
@@ -66,11 +65,12 @@ SUMMARY = re.compile(r"^(\w+)(?: shard \S+)?: (\d+) items: (\d+) computed, (\d+)
 
 # -- the dataset ------------------------------------------------------------------------------
 
+
 def split_sizes(total: int) -> dict[str, int]:
     """How2Sign's split proportions at `total` clips (largest remainders, so they add up)."""
     exact = {s: total * n / HOW2SIGN_CLIPS for s, n in HOW2SIGN_SPLITS.items()}
     sizes = {s: math.floor(v) for s, v in exact.items()}
-    for s in sorted(exact, key=lambda s: exact[s] - sizes[s], reverse=True)[:total - sum(sizes.values())]:
+    for s in sorted(exact, key=lambda s: exact[s] - sizes[s], reverse=True)[: total - sum(sizes.values())]:
         sizes[s] += 1
     return sizes
 
@@ -113,8 +113,17 @@ def how2sign_rows(total: int, seed: int, start: int = 0) -> dict[str, list[list[
             video_id = f"v{seed:02d}{split[:2]}{clip:06d}"
             for k in range(size):
                 name = f"{video_id}_{k}-1-rgb_front"
-                rows[split].append([video_id, f"{video_id}-1-rgb_front", f"{video_id}_0", name, "0.0", "0.17",
-                                    f"sentence {seed}-{split}-{g} of the benchmark."])
+                rows[split].append(
+                    [
+                        video_id,
+                        f"{video_id}-1-rgb_front",
+                        f"{video_id}_0",
+                        name,
+                        "0.0",
+                        "0.17",
+                        f"sentence {seed}-{split}-{g} of the benchmark.",
+                    ]
+                )
                 clip += 1
     return rows
 
@@ -154,12 +163,18 @@ def params_for(project: Path) -> None:
     """The sample profile's params on the How2Sign-shaped data: select reads pose (as How2Sign's profile
     does), a synchronous runner (one process per command, as an array task), tiny pose and rgb work."""
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["runtime"].update(scheduler="synchronous", chunk_items=256, threads_per_worker=2, device="cpu",
-                             decoder="cpu")
-    params["data"].update(root="data/h2s", annotations=[
-        {"format": "how2sign", "file": f"data/h2s/how2sign_realigned_{s}.csv", "split": s} for s in HOW2SIGN_SPLITS])
-    params["select"].update(source="pose", gt_file="data/h2s/keypoints.h5", seds_frame=[CLIP_W, CLIP_H],
-                            seds_crop=CLIP_W)
+    params["runtime"].update(
+        scheduler="synchronous", chunk_items=256, threads_per_worker=2, device="cpu", decoder="cpu"
+    )
+    params["data"].update(
+        root="data/h2s",
+        annotations=[
+            {"format": "how2sign", "file": f"data/h2s/how2sign_realigned_{s}.csv", "split": s} for s in HOW2SIGN_SPLITS
+        ],
+    )
+    params["select"].update(
+        source="pose", gt_file="data/h2s/keypoints.h5", seds_frame=[CLIP_W, CLIP_H], seds_crop=CLIP_W
+    )
     params["pose"].update(frames="uniform", frames_value=2, flip_test=False)
     params["rgb"].update(window=4, num_windows=2, size=32, resize=36, batch_size=8)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -167,10 +182,13 @@ def params_for(project: Path) -> None:
 
 # -- measuring ----------------------------------------------------------------------------------
 
+
 def run_measured(*command: str) -> dict:
     record = measured(*command)
-    record["summaries"] = {m[1]: {"items": int(m[2]), "computed": int(m[3]), "reused": int(m[4]),
-                                  "failed": int(m[5])} for m in SUMMARY.finditer(record["output"])}
+    record["summaries"] = {
+        m[1]: {"items": int(m[2]), "computed": int(m[3]), "reused": int(m[4]), "failed": int(m[5])}
+        for m in SUMMARY.finditer(record["output"])
+    }
     return record
 
 
@@ -186,10 +204,12 @@ def run():
     out = {}
     for name in sys.argv[1:]:
         started = time.perf_counter()
-        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
+        data_root = Path(params["data"].root)
+        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), data_root, ShardSpec())
         planned = time.perf_counter()
         index = StageIndex.load(plan.stage_dir)
-        todo = [r for r in plan.requests if r.item_key not in index and index.failure_for(r.item_key, r.sample_id) is None]
+        todo = [r for r in plan.requests
+                if r.item_key not in index and index.failure_for(r.item_key, r.sample_id) is None]
         out[name] = {"plan_s": planned - started, "reuse_check_s": time.perf_counter() - planned,
                      "rows": len(plan.requests) + len(plan.blocked), "todo": len(todo)}
     print("EXTRA " + json.dumps({"planning": out}))
@@ -223,11 +243,13 @@ def run():
     from pipeline.store import Item, ShardWriter, StageDir, StageIndex, StageReader
     params = load_params("params.yaml")
     started = time.perf_counter()
-    gt_rows = {r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("manifests"), "gt_keypoints")[0].to_pylist()}
-    gt = StageReader(StageDir(Path("cache"), "gt_keypoints", read_view(Path("manifests"), "gt_keypoints")[1]["gt_keypoints"]))
+    gt_view, gt_fingerprints = read_view(Path("manifests"), "gt_keypoints")
+    gt_rows = {r["sample_id"]: r["gt_keypoints_key"] for r in gt_view.to_pylist()}
+    gt = StageReader(StageDir(Path("cache"), "gt_keypoints", gt_fingerprints["gt_keypoints"]))
     written = {}
     for name in ("pose", "rgb"):
-        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), Path(params["data"].root), ShardSpec())
+        data_root = Path(params["data"].root)
+        plan = build_plan(item_stage(name)(params), Path("manifests"), Path("cache"), data_root, ShardSpec())
         plan.stage_dir.create(plan.fingerprint)
         index = StageIndex.load(plan.stage_dir)
         real = [k for k in index.rows]
@@ -241,8 +263,9 @@ def run():
                 arrays = source[0].read(source[1])
                 attrs = dict(source[0].attrs(source[1]))
                 attrs.update({k: request.row[k] for k in ("width", "height") if k in attrs and k in request.row})
+                origin = f"{'gt_keypoints' if name == 'pose' else 'rgb'}:{source[1]}"
                 writer.add(Item(request.item_key, request.sample_id, arrays, attrs,
-                                {"replicated_for_benchmark": f"{'gt_keypoints' if name == 'pose' else 'rgb'}:{source[1]}"}))
+                                {"replicated_for_benchmark": origin}))
                 count += 1
         written[name] = count
     print("EXTRA " + json.dumps({"replicated": written, "replicate_s": time.perf_counter() - started}))
@@ -253,8 +276,9 @@ def run():
 def _dvc(project: Path, *args: str) -> tuple[float, str]:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     started = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"dvc {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -268,18 +292,24 @@ def _bytes(paths) -> int:
 def store_sizes(project: Path) -> dict[str, dict[str, int]]:
     out = {}
     for stage in ("probe", "gt_keypoints", "pose", "rgb", "select"):
-        out[stage] = {"index_bytes": _bytes((project / "cache" / stage).glob("*/index/*.parquet")),
-                      "shards_bytes": _bytes((project / "cache" / stage).glob("*/shards/*.h5")),
-                      "view_bytes": _bytes([project / "manifests" / f"{stage}.parquet"])}
+        out[stage] = {
+            "index_bytes": _bytes((project / "cache" / stage).glob("*/index/*.parquet")),
+            "shards_bytes": _bytes((project / "cache" / stage).glob("*/shards/*.h5")),
+            "view_bytes": _bytes([project / "manifests" / f"{stage}.parquet"]),
+        }
     return out
 
 
 def _stage(record: dict, stage: str) -> dict:
     summary = record["summaries"].get(stage, {})
     items = summary.get("items", 0)
-    return {"seconds": round(record["seconds"], 2), "per_item_ms": round(1000 * record["seconds"] / items, 3) if items else None,
-            "peak_rss_mib": record["peak_rss_mib"], "children_peak_rss_mib": record.get("children_peak_rss_mib", []),
-            **summary}
+    return {
+        "seconds": round(record["seconds"], 2),
+        "per_item_ms": round(1000 * record["seconds"] / items, 3) if items else None,
+        "peak_rss_mib": record["peak_rss_mib"],
+        "children_peak_rss_mib": record.get("children_peak_rss_mib", []),
+        **summary,
+    }
 
 
 def one_size(work: Path, size: int) -> dict:
@@ -288,9 +318,12 @@ def one_size(work: Path, size: int) -> dict:
     params_for(project)
     data = project / "data" / "h2s"
     rows = how2sign_rows(size, seed=size % 97)
-    result: dict = {"size": size, "splits": {s: len(r) for s, r in rows.items()},
-                    "groups": dict(Counter(Counter(r[2] for rs in rows.values() for r in rs).values())),
-                    "dataset": write_dataset(data, rows, seed_base=size * 10)}
+    result: dict = {
+        "size": size,
+        "splits": {s: len(r) for s, r in rows.items()},
+        "groups": dict(Counter(Counter(r[2] for rs in rows.values() for r in rs).values())),
+        "dataset": write_dataset(data, rows, seed_base=size * 10),
+    }
     os.chdir(project)
     stages: dict[str, dict] = {}
     stages["manifest"] = {"seconds": round(measured("manifest")["seconds"], 2)}
@@ -307,19 +340,29 @@ def one_size(work: Path, size: int) -> dict:
     stages["select"] = _stage(run_measured("run", "select", "--no-progress"), "select")
     stages["select"]["noop"] = _stage(run_measured("run", "select", "--no-progress"), "select")
     planning = measured("probe", "gt_keypoints", "pose", "rgb", "select", body=PLAN_BODY)
-    result["planning"] = {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in p.items()}
-                          for k, p in planning["planning"].items()}
+    result["planning"] = {
+        k: {m: round(v, 3) if isinstance(v, float) else v for m, v in p.items()}
+        for k, p in planning["planning"].items()
+    }
     result["planning_peak_rss_mib"] = planning["peak_rss_mib"]
     train = measured(body=TRAIN_BODY)
-    stages["train planning"] = {"seconds": round(train["load_clips_s"], 2), "clips": train["train_clips"],
-                                "skipped": train["skipped"], "peak_rss_mib": train["peak_rss_mib"]}
+    stages["train planning"] = {
+        "seconds": round(train["load_clips_s"], 2),
+        "clips": train["train_clips"],
+        "skipped": train["skipped"],
+        "peak_rss_mib": train["peak_rss_mib"],
+    }
     result["stages"] = stages
     result["sizes"] = store_sizes(project)
     commit_s, _ = _dvc(project, "commit", "-f", "manifest", "probe", "extract", "select")
     noop = [_dvc(project, "repro", "select")[0] for _ in range(2)]
     status_s, status = _dvc(project, "status", "select")
-    result["dvc"] = {"commit_s": round(commit_s, 1), "noop_repro_s": [round(s, 2) for s in noop],
-                     "status_s": round(status_s, 2), "status": status.strip()[-300:]}
+    result["dvc"] = {
+        "commit_s": round(commit_s, 1),
+        "noop_repro_s": [round(s, 2) for s in noop],
+        "status_s": round(status_s, 2),
+        "status": status.strip()[-300:],
+    }
     result["grow"] = grow(project, data, rows, size, stages)
     return result
 

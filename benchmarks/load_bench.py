@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from measured import measured as _measured  # noqa: E402
 
+
 def _write_project(root: Path, rows: int) -> None:
     import numpy as np
 
@@ -45,10 +46,21 @@ def _write_project(root: Path, rows: int) -> None:
     for i in range(rows):
         k = i // 4  # distinct bounds (whole ms, as keys round them) per clip: every row is its own item
         start_ms, end_ms = k % 1000, k % 1000 + 500 + k // 1000
-        manifest.append({"sample_id": f"row{i:06d}", "video_path": f"clip{i % 4}.mp4", "text": "t",
-                         "start_s": f"{start_ms / 1000:.3f}", "end_s": f"{end_ms / 1000:.3f}"})
-    write_csv_manifest(root, manifest, root="data",
-                       extra_params={"runtime": {"chunk_items": 512, "shard_items": 1024, "max_failures": 0}})
+        manifest.append(
+            {
+                "sample_id": f"row{i:06d}",
+                "video_path": f"clip{i % 4}.mp4",
+                "text": "t",
+                "start_s": f"{start_ms / 1000:.3f}",
+                "end_s": f"{end_ms / 1000:.3f}",
+            }
+        )
+    write_csv_manifest(
+        root,
+        manifest,
+        root="data",
+        extra_params={"runtime": {"chunk_items": 512, "shard_items": 1024, "max_failures": 0}},
+    )
 
 
 def _ground_truth(path: Path, sample_ids: list[str]) -> None:
@@ -111,17 +123,29 @@ def run(rows: int = 20000) -> dict:
             os.chdir(old)
         statuses = view.column("probe_status").to_pylist()
         stage_rate, naive_rate = rows / probe["seconds"], naive_rows / naive_s
-        return {"rows": rows, "probe_s": round(probe["seconds"], 1), "probe_items_per_s": round(stage_rate, 1),
-                "naive_items_per_s": round(naive_rate, 1), "ratio_stage_over_naive": round(stage_rate / naive_rate, 2),
-                "index_open_s": round(index_open_s, 3), "index_items": len(index),
-                "view_rows_ok": statuses.count("ok"),
-                "gt_keypoints_items_per_s": round(rows / gt["seconds"], 1), "select_s": round(select["seconds"], 1),
-                "select_items_per_s": round(rows / select["seconds"], 1), "select_index_open_s": round(select_index_s, 3),
-                "peak_rss_mib": {"probe_runner": probe["peak_rss_mib"],
-                                 "probe_decoder_child": max(probe["children_peak_rss_mib"], default=None),
-                                 "gt_keypoints_runner": gt["peak_rss_mib"], "select_runner": select["peak_rss_mib"]},
-                "probe_children": len(probe["children_peak_rss_mib"]),
-                "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+        return {
+            "rows": rows,
+            "probe_s": round(probe["seconds"], 1),
+            "probe_items_per_s": round(stage_rate, 1),
+            "naive_items_per_s": round(naive_rate, 1),
+            "ratio_stage_over_naive": round(stage_rate / naive_rate, 2),
+            "index_open_s": round(index_open_s, 3),
+            "index_items": len(index),
+            "view_rows_ok": statuses.count("ok"),
+            "gt_keypoints_items_per_s": round(rows / gt["seconds"], 1),
+            "select_s": round(select["seconds"], 1),
+            "select_items_per_s": round(rows / select["seconds"], 1),
+            "select_index_open_s": round(select_index_s, 3),
+            "peak_rss_mib": {
+                "probe_runner": probe["peak_rss_mib"],
+                "probe_decoder_child": max(probe["children_peak_rss_mib"], default=None),
+                "gt_keypoints_runner": gt["peak_rss_mib"],
+                "select_runner": select["peak_rss_mib"],
+            },
+            "probe_children": len(probe["children_peak_rss_mib"]),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+        }
 
 
 if __name__ == "__main__":

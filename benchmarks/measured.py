@@ -61,14 +61,20 @@ def measured(*command: str, body: str | None = None) -> dict:
     failure. `body` replaces the seds call with Python code defining `run()` (returns 0 on success; what
     it prints as `EXTRA <json>` lines is merged into the record)."""
     script = _MEASURED if body is None else body + _MEASURED.split("    return main(sys.argv[1:])\n", 1)[1]
-    done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))))
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))),
+    )
     lines = done.stdout.strip().splitlines()
     record = json.loads(lines[-1]) if done.returncode == 0 and lines else {"code": done.returncode}
     if record["code"] != 0:
-        raise SystemExit(f"{' '.join(command) or 'measured code'} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        raise SystemExit(
+            f"{' '.join(command) or 'measured code'} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        )
     for line in lines:
         if line.startswith("EXTRA "):
-            record.update(json.loads(line[len("EXTRA "):]))
+            record.update(json.loads(line[len("EXTRA ") :]))
     record["output"] = "\n".join(line for line in lines[:-1] if not line.startswith("EXTRA "))
     return record

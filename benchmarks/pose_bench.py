@@ -82,17 +82,34 @@ class StagePath:
 
     def __init__(self, model: str, frames_per_clip: int, batch_size: int, chunk_frames: int, videos, tmp: Path):
         params_file = tmp / "params.yaml"
-        params_file.write_text(json.dumps({"pose": {"model": model, "checkpoint": "random", "frames": "uniform",
-                                                    "frames_value": frames_per_clip, "batch_size": batch_size,
-                                                    "chunk_frames": chunk_frames, "flip_test": True}}))
+        params_file.write_text(
+            json.dumps(
+                {
+                    "pose": {
+                        "model": model,
+                        "checkpoint": "random",
+                        "frames": "uniform",
+                        "frames_value": frames_per_clip,
+                        "batch_size": batch_size,
+                        "chunk_frames": chunk_frames,
+                        "flip_test": True,
+                    }
+                }
+            )
+        )
         params = load_params(params_file)
         self.stage = PoseStage(params)
         self.ctx = WorkerContext(params, tmp, "cpu", {})
         self.requests = []
         for path, count, _ in videos:
             info = open_source(path).info
-            row = {"video_path": path.name, "num_frames": count, "first_frame": 0, "width": info.width,
-                   "height": info.height}
+            row = {
+                "video_path": path.name,
+                "num_frames": count,
+                "first_frame": 0,
+                "width": info.width,
+                "height": info.height,
+            }
             self.requests.append(ItemRequest(path.name, path.name, path, None, None, "", row))
         self.stage.open(self.ctx)
 
@@ -127,29 +144,50 @@ def bench_model(model: str, args, videos) -> dict:
     native = NativeEstimator(spec, checkpoint, batch_size=1)
     with tempfile.TemporaryDirectory() as tmp:
         stage = StagePath(model, args.frames_per_clip, args.batch_size, args.chunk_frames, videos, Path(tmp))
-        timed = {"naive": measure(lambda: per_frame(naive, videos), args.repeats),
-                 "native": measure(lambda: per_frame(native, videos), args.repeats),
-                 "stage": measure(stage, args.repeats)}
-    names = {"naive": "naive: mmpose model + test pipeline, one frame per call",
-             "native": "native backend, one frame per call",
-             "stage": f"pose stage: native batches of {args.batch_size}"}
+        timed = {
+            "naive": measure(lambda: per_frame(naive, videos), args.repeats),
+            "native": measure(lambda: per_frame(native, videos), args.repeats),
+            "stage": measure(stage, args.repeats),
+        }
+    names = {
+        "naive": "naive: mmpose model + test pipeline, one frame per call",
+        "native": "native backend, one frame per call",
+        "stage": f"pose stage: native batches of {args.batch_size}",
+    }
     naive_median = statistics.median(timed["naive"][0])
     rows = []
     naive_cpu = statistics.median(timed["naive"][1])
     for key, (seconds, cpu, _) in timed.items():
         median = statistics.median(seconds)
-        rows.append({"path": names[key], "key": key, "seconds": seconds, "median_s": median, "fps": total / median,
-                     "fps_min": total / max(seconds), "fps_max": total / min(seconds), "speedup": naive_median / median,
-                     "cpu_s": cpu, "cpu_ms_per_frame": 1000 * statistics.median(cpu) / total,
-                     "cpu_speedup": naive_cpu / statistics.median(cpu)})
+        rows.append(
+            {
+                "path": names[key],
+                "key": key,
+                "seconds": seconds,
+                "median_s": median,
+                "fps": total / median,
+                "fps_min": total / max(seconds),
+                "fps_max": total / min(seconds),
+                "speedup": naive_median / median,
+                "cpu_s": cpu,
+                "cpu_ms_per_frame": 1000 * statistics.median(cpu) / total,
+                "cpu_speedup": naive_cpu / statistics.median(cpu),
+            }
+        )
     # With random weights many SimCC bins are near-tied, so float noise of another batch layout or
     # thread count can move an argmax: count such keypoints rather than quote a maximum alone.
     reference = timed["naive"][2]
     moved = {k: int((np.abs(timed[k][2] - reference).max(axis=-1) > 1e-3).sum()) for k in ("native", "stage")}
     biggest = {k: float(np.abs(timed[k][2] - reference).max()) for k in ("native", "stage")}
-    return {"model": model, "label": model.split("_")[0] + " " + model.rsplit("-", 1)[-1], "frames": total,
-            "keypoints": int(reference.shape[0] * reference.shape[1]), "rows": rows, "keypoints_moved": moved,
-            "max_keypoint_diff_px": biggest}
+    return {
+        "model": model,
+        "label": model.split("_")[0] + " " + model.rsplit("-", 1)[-1],
+        "frames": total,
+        "keypoints": int(reference.shape[0] * reference.shape[1]),
+        "rows": rows,
+        "keypoints_moved": moved,
+        "max_keypoint_diff_px": biggest,
+    }
 
 
 def main() -> int:
@@ -168,28 +206,47 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     videos = clips(args.frames_per_clip)
     total = sum(len(f) for _, _, f in videos)
-    print(f"{total} frames of {len(videos)} clips ({', '.join(p.name for p, _, _ in videos)}), random weights "
-          f"(explicit), CPU, {args.threads} thread(s), flip test on (the configs'), decode ahead in a child for "
-          f"every path; median of {args.repeats} after a warm-up (min..max); load average {os.getloadavg()[0]:.1f}",
-          flush=True)
+    print(
+        f"{total} frames of {len(videos)} clips ({', '.join(p.name for p, _, _ in videos)}), random weights "
+        f"(explicit), CPU, {args.threads} thread(s), flip test on (the configs'), decode ahead in a child for "
+        f"every path; median of {args.repeats} after a warm-up (min..max); load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     results = []
     for model in args.models:
         r = bench_model(model, args, videos)
         results.append(r)
         print(f"\n{r['label']} ({model})")
-        print(f"{'path':<58} {'seconds':>8} {'frames/s (min..max)':>22} {'vs naive':>9} {'CPU ms/frame':>13} "
-              f"{'vs naive':>9}")
+        print(
+            f"{'path':<58} {'seconds':>8} {'frames/s (min..max)':>22} {'vs naive':>9} {'CPU ms/frame':>13} "
+            f"{'vs naive':>9}"
+        )
         for row in r["rows"]:
-            print(f"{row['path']:<58} {row['median_s']:8.2f} {row['fps']:9.2f} ({row['fps_min']:.2f}..{row['fps_max']:.2f})"
-                  f" {row['speedup']:8.2f}x {row['cpu_ms_per_frame']:13.0f} {row['cpu_speedup']:8.2f}x")
-        print(f"keypoints differing from naive by > 1e-3 px: stage {r['keypoints_moved']['stage']} of {r['keypoints']} "
-              f"(max {r['max_keypoint_diff_px']['stage']:.3g} px), native per frame {r['keypoints_moved']['native']} "
-              f"(max {r['max_keypoint_diff_px']['native']:.3g} px)", flush=True)
+            print(
+                f"{row['path']:<58} {row['median_s']:8.2f} {row['fps']:9.2f} "
+                f"({row['fps_min']:.2f}..{row['fps_max']:.2f})"
+                f" {row['speedup']:8.2f}x {row['cpu_ms_per_frame']:13.0f} {row['cpu_speedup']:8.2f}x"
+            )
+        print(
+            f"keypoints differing from naive by > 1e-3 px: stage {r['keypoints_moved']['stage']} of {r['keypoints']} "
+            f"(max {r['max_keypoint_diff_px']['stage']:.3g} px), native per frame {r['keypoints_moved']['native']} "
+            f"(max {r['max_keypoint_diff_px']['native']:.3g} px)",
+            flush=True,
+        )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "pose_bench.json").write_text(json.dumps(
-            {"threads": args.threads, "batch_size": args.batch_size, "repeats": args.repeats,
-             "frames_per_clip": args.frames_per_clip, "models": results}, indent=2))
+        (args.out / "pose_bench.json").write_text(
+            json.dumps(
+                {
+                    "threads": args.threads,
+                    "batch_size": args.batch_size,
+                    "repeats": args.repeats,
+                    "frames_per_clip": args.frames_per_clip,
+                    "models": results,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -44,8 +44,14 @@ DEFAULT_MODELS = ["rtmpose-l_8xb32-270e_coco-wholebody-384x288", "rtmpose-m_8xb6
 def synthetic_frames(count: int, width: int, height: int) -> list[np.ndarray]:
     """Smooth random RGB textures (upscaled noise), different per frame, deterministic."""
     rng = np.random.default_rng(0)
-    return [cv2.resize(rng.integers(0, 256, (height // 32, width // 32, 3), dtype=np.uint8), (width, height),
-                       interpolation=cv2.INTER_CUBIC) for _ in range(count)]
+    return [
+        cv2.resize(
+            rng.integers(0, 256, (height // 32, width // 32, 3), dtype=np.uint8),
+            (width, height),
+            interpolation=cv2.INTER_CUBIC,
+        )
+        for _ in range(count)
+    ]
 
 
 def video_frames(path: str, count: int) -> list[np.ndarray]:
@@ -72,26 +78,43 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def bench_model(name: str, frames: list[np.ndarray], boxes: np.ndarray, device: str, batch_sizes: list[int],
-                compile: bool = False) -> dict:
+def bench_model(
+    name: str, frames: list[np.ndarray], boxes: np.ndarray, device: str, batch_sizes: list[int], compile: bool = False
+) -> dict:
     spec, checkpoint = MODELS[name], resolve_checkpoint("random", "pose.checkpoint")
     rows = []
     single = NativeEstimator(spec, checkpoint, device, batch_size=1, precision="fp32")
     single.estimate(frames[:4], boxes[:4])  # warm-up: kernels, cudnn autotuning, allocator
-    per_frame_s, (ref_kp, _) = timed(lambda: tuple(np.concatenate(parts) for parts in zip(
-        *[single.estimate(frames[i:i + 1], boxes[i:i + 1]) for i in range(len(frames))])))
+    per_frame_s, (ref_kp, _) = timed(
+        lambda: tuple(
+            np.concatenate(parts)
+            for parts in zip(*[single.estimate(frames[i : i + 1], boxes[i : i + 1]) for i in range(len(frames))])
+        )
+    )
     rows.append({"path": "per frame", "batch_size": 1, "precision": "fp32", "seconds": per_frame_s})
-    del single
-    crop_s, _ = timed(lambda: [crop_inputs(frames[i:i + 64], boxes[i:i + 64], spec.input_size, spec.bbox_padding)
-                               for i in range(0, len(frames), 64)])
+    single = None  # frees its memory before the batched runs (the lambda above has run)
+    crop_s, _ = timed(
+        lambda: [
+            crop_inputs(frames[i : i + 64], boxes[i : i + 64], spec.input_size, spec.bbox_padding)
+            for i in range(0, len(frames), 64)
+        ]
+    )
     for precision in ("fp32", "auto"):
         for batch_size in batch_sizes:
             estimator = NativeEstimator(spec, checkpoint, device, batch_size=batch_size, precision=precision)
             estimator.estimate(frames[:batch_size], boxes[:batch_size])
             seconds, (kp, _) = timed(lambda: estimator.estimate(frames, boxes))
             diff = np.abs(kp - ref_kp)
-            rows.append({"path": "batched", "batch_size": batch_size, "precision": estimator.precision,
-                         "seconds": seconds, "max_diff_px": float(diff.max()), "mean_diff_px": float(diff.mean())})
+            rows.append(
+                {
+                    "path": "batched",
+                    "batch_size": batch_size,
+                    "precision": estimator.precision,
+                    "seconds": seconds,
+                    "max_diff_px": float(diff.max()),
+                    "mean_diff_px": float(diff.mean()),
+                }
+            )
             del estimator
     if compile:  # pose.compile at the largest batch, default precision: its compile runs in the warm-up call
         batch_size = max(batch_sizes)
@@ -99,9 +122,17 @@ def bench_model(name: str, frames: list[np.ndarray], boxes: np.ndarray, device: 
         warmup_s, _ = timed(lambda: estimator.estimate(frames[:batch_size], boxes[:batch_size]))
         seconds, (kp, _) = timed(lambda: estimator.estimate(frames, boxes))
         diff = np.abs(kp - ref_kp)
-        rows.append({"path": "compiled", "batch_size": batch_size, "precision": estimator.precision,
-                     "seconds": seconds, "compile_s": warmup_s, "max_diff_px": float(diff.max()),
-                     "mean_diff_px": float(diff.mean())})
+        rows.append(
+            {
+                "path": "compiled",
+                "batch_size": batch_size,
+                "precision": estimator.precision,
+                "seconds": seconds,
+                "compile_s": warmup_s,
+                "max_diff_px": float(diff.max()),
+                "mean_diff_px": float(diff.mean()),
+            }
+        )
         del estimator
     for row in rows:
         row["fps"] = len(frames) / row["seconds"]
@@ -117,8 +148,11 @@ def main() -> int:
     parser.add_argument("--video", help="decode frames from this file with OpenCV instead")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time pose.compile (torch.compile) at the largest batch size; its compilation is timed apart")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time pose.compile (torch.compile) at the largest batch size; its compilation is timed apart",
+    )
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
     args = parser.parse_args()
 
@@ -127,18 +161,28 @@ def main() -> int:
     boxes = np.stack([whole_frame_box(f.shape[1], f.shape[0]) for f in frames])
     torch.backends.cudnn.benchmark = True
     device_name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu"
-    report = {"device": device_name, "torch": torch.__version__, "frame_size": list(frames[0].shape[1::-1]),
-              "source": args.video or "synthetic", "cpu_threads": torch.get_num_threads(), "models": []}
-    print(f"{device_name}, torch {torch.__version__}, {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} "
-          f"({report['source']}), random weights (explicit), flip test on")
+    report = {
+        "device": device_name,
+        "torch": torch.__version__,
+        "frame_size": list(frames[0].shape[1::-1]),
+        "source": args.video or "synthetic",
+        "cpu_threads": torch.get_num_threads(),
+        "models": [],
+    }
+    print(
+        f"{device_name}, torch {torch.__version__}, {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} "
+        f"({report['source']}), random weights (explicit), flip test on"
+    )
     for name in args.models:
         result = bench_model(name, frames, boxes, args.device, args.batch_sizes, args.compile)
         report["models"].append(result)
         print(f"\n{name}  (CPU crops alone: {result['crop_only_fps']:.0f} frames/s)")
         print(f"  {'path':<10} {'batch':>5} {'precision':>9} {'frames/s':>9} {'speed-up':>9} {'max diff px':>12}")
         for row in result["rows"]:
-            print(f"  {row['path']:<10} {row['batch_size']:>5} {row['precision']:>9} {row['fps']:9.1f} "
-                  f"{row['speedup_vs_per_frame']:8.2f}x {row.get('max_diff_px', 0.0):12.3g}")
+            print(
+                f"  {row['path']:<10} {row['batch_size']:>5} {row['precision']:>9} {row['fps']:9.1f} "
+                f"{row['speedup_vs_per_frame']:8.2f}x {row.get('max_diff_px', 0.0):12.3g}"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pose_gpu.json").write_text(json.dumps(report, indent=2))
     return 0

@@ -71,8 +71,10 @@ class Timer:
 
 
 def clip_frames(frames_per_clip: int) -> list[tuple[Path, np.ndarray]]:
-    return [(path, frame_list(open_source(path).info.video_frames, "uniform", frames_per_clip))
-            for path in sorted(VIDEOS.iterdir())]
+    return [
+        (path, frame_list(open_source(path).info.video_frames, "uniform", frames_per_clip))
+        for path in sorted(VIDEOS.iterdir())
+    ]
 
 
 def one_pass(model, spec, clips, batch_size: int, flip_test: bool, store_root: Path) -> Timer:
@@ -116,8 +118,12 @@ def one_pass(model, spec, clips, batch_size: int, flip_test: bool, store_root: P
                     keypoints.append(input_to_frame(points, spec.input_size, centers, scales))
                     scores.append(values)
             with timer("store"):
-                arrays = {"keypoints": np.concatenate(keypoints), "scores": np.concatenate(scores), "boxes": boxes,
-                          "frames": indices.astype(np.int64)}
+                arrays = {
+                    "keypoints": np.concatenate(keypoints),
+                    "scores": np.concatenate(scores),
+                    "boxes": boxes,
+                    "frames": indices.astype(np.int64),
+                }
                 writer.add(Item(f"k{clip}", path.name, arrays, {}, {}))
                 if clip == len(clips) - 1:
                     writer.flush()
@@ -140,38 +146,64 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     spec = MODELS[args.model]
     checkpoint = resolve_checkpoint("random", "pose.checkpoint")
-    networks = {"as loaded (BatchNorm separate, NCHW)": load_rtmpose(spec, checkpoint),
-                "as the stage runs it (folded, NHWC)": load_rtmpose(spec, checkpoint).prepare_for_inference()}
+    networks = {
+        "as loaded (BatchNorm separate, NCHW)": load_rtmpose(spec, checkpoint),
+        "as the stage runs it (folded, NHWC)": load_rtmpose(spec, checkpoint).prepare_for_inference(),
+    }
     started, load = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()[0]
     clips = clip_frames(args.frames)
     total = sum(len(i) for _, i in clips)
-    print(f"{args.model}: {total} frames of {len(clips)} clips, random weights (explicit), CPU, {args.threads} "
-          f"thread(s), flip test {'off' if args.no_flip else 'on'}; ms per frame, median of {args.repeats} passes "
-          f"(min..max of the total); load average {load:.1f} at the start", flush=True)
+    print(
+        f"{args.model}: {total} frames of {len(clips)} clips, random weights (explicit), CPU, {args.threads} "
+        f"thread(s), flip test {'off' if args.no_flip else 'on'}; ms per frame, median of {args.repeats} passes "
+        f"(min..max of the total); load average {load:.1f} at the start",
+        flush=True,
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, model in networks.items():
             for batch_size in args.batch_sizes:
                 one_pass(model, spec, clips, batch_size, not args.no_flip, Path(tmp))  # warm-up
-                timers = [one_pass(model, spec, clips, batch_size, not args.no_flip, Path(tmp))
-                          for _ in range(args.repeats)]
-                row = {"network": label, "batch_size": batch_size, "frames": total,
-                       "wall_ms": {p: 1000 * statistics.median(t.wall[p] for t in timers) / total for p in PHASES},
-                       "cpu_ms": {p: 1000 * statistics.median(t.cpu[p] for t in timers) / total for p in PHASES},
-                       "total_wall_ms": [1000 * sum(t.wall.values()) / total for t in timers],
-                       "total_cpu_ms": [1000 * sum(t.cpu.values()) / total for t in timers]}
+                timers = [
+                    one_pass(model, spec, clips, batch_size, not args.no_flip, Path(tmp)) for _ in range(args.repeats)
+                ]
+                row = {
+                    "network": label,
+                    "batch_size": batch_size,
+                    "frames": total,
+                    "wall_ms": {p: 1000 * statistics.median(t.wall[p] for t in timers) / total for p in PHASES},
+                    "cpu_ms": {p: 1000 * statistics.median(t.cpu[p] for t in timers) / total for p in PHASES},
+                    "total_wall_ms": [1000 * sum(t.wall.values()) / total for t in timers],
+                    "total_cpu_ms": [1000 * sum(t.cpu.values()) / total for t in timers],
+                }
                 results.append(row)
-                print(f"{label}, batch {batch_size}: wall {statistics.median(row['total_wall_ms']):.0f} "
-                      f"({min(row['total_wall_ms']):.0f}..{max(row['total_wall_ms']):.0f}) ms/frame, cpu "
-                      f"{statistics.median(row['total_cpu_ms']):.0f} ms/frame", flush=True)
+                print(
+                    f"{label}, batch {batch_size}: wall {statistics.median(row['total_wall_ms']):.0f} "
+                    f"({min(row['total_wall_ms']):.0f}..{max(row['total_wall_ms']):.0f}) ms/frame, cpu "
+                    f"{statistics.median(row['total_cpu_ms']):.0f} ms/frame",
+                    flush=True,
+                )
     print(markdown(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         from run import commit, machine  # benchmarks/run.py: the same date, commit and machine stamps
 
-        args.out.write_text(json.dumps({"date": started, "commit": commit(), "machine": machine()["name"],
-                                        "model": args.model, "threads": args.threads, "flip_test": not args.no_flip,
-                                        "load_average_start": load, "rows": results}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "date": started,
+                    "commit": commit(),
+                    "machine": machine()["name"],
+                    "model": args.model,
+                    "threads": args.threads,
+                    "flip_test": not args.no_flip,
+                    "load_average_start": load,
+                    "rows": results,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 
@@ -180,10 +212,18 @@ def markdown(results: list[dict]) -> str:
     heads = [f"{'stage' if 'stage' in r['network'] else 'as loaded'}, batch {r['batch_size']}" for r in results]
     lines = ["| phase | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(results)]
     for phase in PHASES:
-        lines.append(f"| {phase} | " + " | ".join(f"{r['cpu_ms'][phase]:.1f} ({r['wall_ms'][phase]:.1f})"
-                                                   for r in results) + " |")
-    lines.append("| total | " + " | ".join(f"{statistics.median(r['total_cpu_ms']):.0f} "
-                                           f"({statistics.median(r['total_wall_ms']):.0f})" for r in results) + " |")
+        lines.append(
+            f"| {phase} | "
+            + " | ".join(f"{r['cpu_ms'][phase]:.1f} ({r['wall_ms'][phase]:.1f})" for r in results)
+            + " |"
+        )
+    lines.append(
+        "| total | "
+        + " | ".join(
+            f"{statistics.median(r['total_cpu_ms']):.0f} ({statistics.median(r['total_wall_ms']):.0f})" for r in results
+        )
+        + " |"
+    )
     return "\n".join(lines)
 
 

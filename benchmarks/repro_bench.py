@@ -39,8 +39,9 @@ SUMMARY = re.compile(r"^(\w+): (\d+) items: (\d+) computed, (\d+) reused.*? in (
 def repro(project: Path) -> tuple[float, str]:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     start = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro"], cwd=project, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "repro"], cwd=project, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"dvc repro failed in {project}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -48,8 +49,10 @@ def repro(project: Path) -> tuple[float, str]:
 
 
 def item_stages(output: str) -> dict[str, dict]:
-    return {m[1]: {"items": int(m[2]), "computed": int(m[3]), "reused": int(m[4]), "seconds": float(m[5])}
-            for m in SUMMARY.finditer(output)}
+    return {
+        m[1]: {"items": int(m[2]), "computed": int(m[3]), "reused": int(m[4]), "seconds": float(m[5])}
+        for m in SUMMARY.finditer(output)
+    }
 
 
 def set_sentences(project: Path, sentences: int) -> None:
@@ -70,10 +73,18 @@ def run(sentences: int = 40, grow: float = 0.05, work: Path | None = None) -> di
         grown_sentences = sentences + max(1, math.ceil(sentences * grow))
         set_sentences(project, grown_sentences)
         grown_s, grown_out = repro(project)
-    return {"sentences": sentences, "grown_sentences": grown_sentences, "full_s": full_s, "noop_s": noop_s,
-            "grown_s": grown_s, "noop_ratio": noop_s / full_s, "grown_ratio": grown_s / full_s,
-            "full_stages": item_stages(full_out), "grown_stages": item_stages(grown_out),
-            "full_metrics": {k: metrics[k] for k in ("split", "clips", "chance_R@1", "t2v", "v2t")}}
+    return {
+        "sentences": sentences,
+        "grown_sentences": grown_sentences,
+        "full_s": full_s,
+        "noop_s": noop_s,
+        "grown_s": grown_s,
+        "noop_ratio": noop_s / full_s,
+        "grown_ratio": grown_s / full_s,
+        "full_stages": item_stages(full_out),
+        "grown_stages": item_stages(grown_out),
+        "full_metrics": {k: metrics[k] for k in ("split", "clips", "chance_R@1", "t2v", "v2t")},
+    }
 
 
 def main() -> None:
@@ -83,14 +94,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     result = run(args.sentences, args.grow)
-    print(f"full dvc repro ({args.sentences} sentences): {result['full_s']:.1f} s; no-op: {result['noop_s']:.1f} s "
-          f"({result['noop_ratio']:.3f} of full); +{result['grown_sentences'] - args.sentences} sentences: "
-          f"{result['grown_s']:.1f} s ({result['grown_ratio']:.2f} of full)")
+    print(
+        f"full dvc repro ({args.sentences} sentences): {result['full_s']:.1f} s; no-op: {result['noop_s']:.1f} s "
+        f"({result['noop_ratio']:.3f} of full); +{result['grown_sentences'] - args.sentences} sentences: "
+        f"{result['grown_s']:.1f} s ({result['grown_ratio']:.2f} of full)"
+    )
     m = result["full_metrics"]
-    print(f"  full run's {m['split']} retrieval ({m['clips']} clips, chance R@1 {m['chance_R@1']:.1f}%): "
-          f"T2V R@1 {m['t2v']['R@1']:.1f}, V2T R@1 {m['v2t']['R@1']:.1f}")
+    print(
+        f"  full run's {m['split']} retrieval ({m['clips']} clips, chance R@1 {m['chance_R@1']:.1f}%): "
+        f"T2V R@1 {m['t2v']['R@1']:.1f}, V2T R@1 {m['v2t']['R@1']:.1f}"
+    )
     for stage, counts in result["grown_stages"].items():
-        print(f"  grown run, {stage}: {counts['computed']} computed, {counts['reused']} reused in {counts['seconds']:.1f} s")
+        print(
+            f"  grown run, {stage}: {counts['computed']} computed, {counts['reused']} reused "
+            f"in {counts['seconds']:.1f} s"
+        )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 

@@ -41,13 +41,32 @@ def make_project(folder: Path, sentences: int, threads: int) -> dict:
     from pipeline.cli import main
 
     params = {
-        "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
-                    "threads_per_worker": threads, "chunk_items": 64, "max_failures": 0},
-        "sample": {"out": "data/sample", "sentences": sentences, "renders": ["train", "train", "val", "test"],
-                   "width": 320, "height": 240, "fps": 25, "gloss_frames": 16, "seed": 0},
-        "data": {"root": "data/sample", "annotations": [
-            {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s}
-            for s in ("train", "val", "test")]},
+        "runtime": {
+            "store": "cache",
+            "manifests": "manifests",
+            "scheduler": "synchronous",
+            "workers": 1,
+            "threads_per_worker": threads,
+            "chunk_items": 64,
+            "max_failures": 0,
+        },
+        "sample": {
+            "out": "data/sample",
+            "sentences": sentences,
+            "renders": ["train", "train", "val", "test"],
+            "width": 320,
+            "height": 240,
+            "fps": 25,
+            "gloss_frames": 16,
+            "seed": 0,
+        },
+        "data": {
+            "root": "data/sample",
+            "annotations": [
+                {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s}
+                for s in ("train", "val", "test")
+            ],
+        },
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     os.chdir(folder)
@@ -78,8 +97,10 @@ def rows() -> list[dict]:
 def decode_only(rgb: dict) -> float:
     from pipeline.rgb.loader import PrefetchingDecoder
 
-    jobs = [(row["sample_id"], Path("data/sample") / row["video_path"], row["first_frame"] + _plan(row, rgb).frames)
-            for row in rows()]
+    jobs = [
+        (row["sample_id"], Path("data/sample") / row["video_path"], row["first_frame"] + _plan(row, rgb).frames)
+        for row in rows()
+    ]
     start = time.perf_counter()
     with PrefetchingDecoder(1, 2, rgb["resize"], 120.0) as decoder:
         for _, frames in decoder.run(jobs):
@@ -103,7 +124,9 @@ def naive(rgb: dict) -> tuple[float, dict[str, np.ndarray]]:
         for row in rows():
             features = []
             for window in _plan(row, rgb).windows:
-                frames = read_frames(Path("data/sample") / row["video_path"], row["first_frame"] + window, rgb["resize"])
+                frames = read_frames(
+                    Path("data/sample") / row["video_path"], row["first_frame"] + window, rgb["resize"]
+                )
                 clip = to_model_input(frames, rgb["size"], "bsl1k", "cpu").permute(1, 0, 2, 3)[None]
                 features.append(model(clip)[0].numpy())
             out[row["sample_id"]] = np.stack(features)
@@ -125,18 +148,22 @@ def careful(rgb: dict) -> tuple[float, dict[str, np.ndarray]]:
     with torch.inference_mode():
         for row in rows():
             plan = _plan(row, rgb)
-            frames = read_frames(Path("data/sample") / row["video_path"], row["first_frame"] + plan.frames, rgb["resize"])
+            frames = read_frames(
+                Path("data/sample") / row["video_path"], row["first_frame"] + plan.frames, rgb["resize"]
+            )
             clip = to_model_input(frames, rgb["size"], "bsl1k", "cpu")  # (F, 3, S, S)
-            out[row["sample_id"]] = np.stack([model(clip[positions].permute(1, 0, 2, 3)[None])[0].numpy()
-                                              for positions in plan.positions])
+            out[row["sample_id"]] = np.stack(
+                [model(clip[positions].permute(1, 0, 2, 3)[None])[0].numpy() for positions in plan.positions]
+            )
     return time.perf_counter() - start, out
 
 
 def _plan(row: dict, rgb: dict):
     from pipeline.rgb.windows import plan_windows
 
-    return plan_windows(row["num_frames"], window=rgb["window"], stride=1, max_frames=300,
-                        num_windows=rgb["num_windows"])
+    return plan_windows(
+        row["num_frames"], window=rgb["window"], stride=1, max_frames=300, num_windows=rgb["num_windows"]
+    )
 
 
 def _worst_difference(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> float:
@@ -154,7 +181,10 @@ def stage_features() -> dict[str, np.ndarray]:
 
     _, fingerprints = read_view(Path("manifests"), "rgb")
     reader = StageReader(StageDir(Path("cache"), "rgb", fingerprints["rgb"]))
-    return {r["sample_id"]: reader.read(r["rgb_key"])["features"] for r in pq.read_table("manifests/rgb.parquet").to_pylist()}
+    return {
+        r["sample_id"]: reader.read(r["rgb_key"])["features"]
+        for r in pq.read_table("manifests/rgb.parquet").to_pylist()
+    }
 
 
 def main() -> None:
@@ -172,9 +202,15 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    rgb = {"size": args.size, "resize": args.resize, "window": args.window, "stride": 1,
-           "num_windows": args.num_windows, "batch_size": args.batch_size,
-           "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}}}
+    rgb = {
+        "size": args.size,
+        "resize": args.resize,
+        "window": args.window,
+        "stride": 1,
+        "num_windows": args.num_windows,
+        "batch_size": args.batch_size,
+        "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
+    }
     with tempfile.TemporaryDirectory(prefix="rgb-bench-") as tmp:
         cwd = os.getcwd()
         try:
@@ -186,30 +222,52 @@ def main() -> None:
             careful_s, careful_features = careful(rgb)
             naive_s, naive_features = naive(rgb)
             ours = stage_features()
-            agree = {"careful": _worst_difference(ours, careful_features), "naive": _worst_difference(ours, naive_features)}
+            agree = {
+                "careful": _worst_difference(ours, careful_features),
+                "naive": _worst_difference(ours, naive_features),
+            }
         finally:
             os.chdir(cwd)
     if max(agree.values()) > 2e-2:
         raise SystemExit(f"stage and baseline features disagree (max |diff| {agree}): not comparable")
     results = {
-        "clips": clips, "frames": frames, "settings": {k: v for k, v in rgb.items() if k != "feature_sets"},
-        "threads": args.threads, "device": "cpu",
-        "stage_s": round(stage_s, 2), "careful_s": round(careful_s, 2), "naive_s": round(naive_s, 2),
+        "clips": clips,
+        "frames": frames,
+        "settings": {k: v for k, v in rgb.items() if k != "feature_sets"},
+        "threads": args.threads,
+        "device": "cpu",
+        "stage_s": round(stage_s, 2),
+        "careful_s": round(careful_s, 2),
+        "naive_s": round(naive_s, 2),
         "decode_only_s": round(decode_s, 2),
-        "stage_clips_per_s": round(clips / stage_s, 3), "careful_clips_per_s": round(clips / careful_s, 3),
-        "naive_clips_per_s": round(clips / naive_s, 3), "decode_clips_per_s": round(clips / decode_s, 3),
-        "speedup_vs_careful": round(careful_s / stage_s, 2), "speedup_vs_naive": round(naive_s / stage_s, 2),
-        "stage_vs_decode_bound": round(decode_s / stage_s, 3), "max_feature_diff": agree,
+        "stage_clips_per_s": round(clips / stage_s, 3),
+        "careful_clips_per_s": round(clips / careful_s, 3),
+        "naive_clips_per_s": round(clips / naive_s, 3),
+        "decode_clips_per_s": round(clips / decode_s, 3),
+        "speedup_vs_careful": round(careful_s / stage_s, 2),
+        "speedup_vs_naive": round(naive_s / stage_s, 2),
+        "stage_vs_decode_bound": round(decode_s / stage_s, 3),
+        "max_feature_diff": agree,
     }
-    print(f"rgb stage: {clips} clips ({frames} frames, {args.size}px, window {args.window}, "
-          f"{args.num_windows} windows/clip) on {args.threads} CPU threads")
+    print(
+        f"rgb stage: {clips} clips ({frames} frames, {args.size}px, window {args.window}, "
+        f"{args.num_windows} windows/clip) on {args.threads} CPU threads"
+    )
     print(f"  stage       {results['stage_clips_per_s']:8.3f} clips/s  ({stage_s:.1f} s, incl. model load and summary)")
-    print(f"  careful     {results['careful_clips_per_s']:8.3f} clips/s  ({careful_s:.1f} s, clip decoded once, a forward per window)")
-    print(f"  naive       {results['naive_clips_per_s']:8.3f} clips/s  ({naive_s:.1f} s, a decode + forward per window)")
+    print(
+        f"  careful     {results['careful_clips_per_s']:8.3f} clips/s  "
+        f"({careful_s:.1f} s, clip decoded once, a forward per window)"
+    )
+    print(
+        f"  naive       {results['naive_clips_per_s']:8.3f} clips/s  ({naive_s:.1f} s, a decode + forward per window)"
+    )
     print(f"  decode only {results['decode_clips_per_s']:8.3f} clips/s  ({decode_s:.1f} s)")
-    print(f"  stage / careful = {results['speedup_vs_careful']:.2f}x (stage / naive = {results['speedup_vs_naive']:.2f}x); "
-          f"stage runs at {100 * results['stage_vs_decode_bound']:.0f}% of the decode-only rate; features agree to "
-          f"{max(agree.values()):.2g}")
+    print(
+        f"  stage / careful = {results['speedup_vs_careful']:.2f}x "
+        f"(stage / naive = {results['speedup_vs_naive']:.2f}x); "
+        f"stage runs at {100 * results['stage_vs_decode_bound']:.0f}% of the decode-only rate; features agree to "
+        f"{max(agree.values()):.2g}"
+    )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
 

@@ -58,7 +58,9 @@ def make_videos(folder: Path, count: int, frames: int, width: int, height: int) 
         background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
         for t in range(frames + i % 7):
             frame = np.roll(background, 3 * t, axis=1).copy()
-            cv2.circle(frame, (width // 2 + int(width / 4 * np.sin(t / 9)), height // 2), height // 8, (255, 200, 150), -1)
+            cv2.circle(
+                frame, (width // 2 + int(width / 4 * np.sin(t / 9)), height // 2), height // 8, (255, 200, 150), -1
+            )
             writer.write(frame)
         writer.release()
         paths.append(path)
@@ -152,8 +154,12 @@ def main() -> None:
         else:
             paths = make_videos(Path(tmp), args.clips, args.frames, args.width, args.height)
         make_s = time.perf_counter() - start
-        plans = [plan_windows(count_frames(p), window=args.window, stride=1, max_frames=args.max_frames,
-                              num_windows=args.num_windows) for p in paths]
+        plans = [
+            plan_windows(
+                count_frames(p), window=args.window, stride=1, max_frames=args.max_frames, num_windows=args.num_windows
+            )
+            for p in paths
+        ]
         windows = sum(len(plan.windows) for plan in plans)
         print(f"{len(paths)} clips, {windows} windows ({make_s:.1f} s to make/find) on {device}", flush=True)
 
@@ -191,7 +197,7 @@ def main() -> None:
             stage_s = run_engine(f.result() for f in futures)
         print(f"stage: {len(paths) / stage_s:.2f} clips/s", flush=True)
 
-        naive_paths = paths[:args.naive_clips]
+        naive_paths = paths[: args.naive_clips]
         model = model.to(device)
         sync(device)
         start = time.perf_counter()
@@ -207,17 +213,23 @@ def main() -> None:
 
     results = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch": torch.__version__, "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
-        "clips": len(paths), "windows": windows,
+        "clips": len(paths),
+        "windows": windows,
         "decode_clips_per_s": round(len(paths) / decode_s, 3),
-        "compute_windows_per_s": round(windows / compute_s, 1), "compute_clips_per_s": round(len(paths) / compute_s, 3),
+        "compute_windows_per_s": round(windows / compute_s, 1),
+        "compute_clips_per_s": round(len(paths) / compute_s, 3),
         "stage_clips_per_s": round(len(paths) / stage_s, 3),
-        "naive_clips_per_s": round(len(naive_paths) / naive_s, 4), "naive_clips": len(naive_paths),
+        "naive_clips_per_s": round(len(naive_paths) / naive_s, 4),
+        "naive_clips": len(naive_paths),
         "speedup_vs_naive": round((len(paths) / stage_s) / (len(naive_paths) / naive_s), 2),
         "stage_vs_decode_bound": round(decode_s / stage_s, 3),
         "batch_size_after_oom": engine.batch_size,
-        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        if device.type == "cuda"
+        else None,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rgb_gpu.json").write_text(json.dumps(results, indent=2))

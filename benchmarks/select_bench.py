@@ -36,9 +36,9 @@ def synthetic_clip(rng: np.random.Generator, frames: int) -> np.ndarray:
     clip[..., 2] = rng.uniform(0.3, 1.0, size=(frames, 133))
     for hand in (LEFT_HAND, RIGHT_HAND):
         centre = rng.uniform(40, 215, size=(frames, 1, 2))
-        clip[:, hand.start:hand.stop, :2] = centre + rng.normal(0, 12, size=(frames, 21, 2))
+        clip[:, hand.start : hand.stop, :2] = centre + rng.normal(0, 12, size=(frames, 21, 2))
         lost = rng.random(frames) < 0.2
-        clip[lost, hand.start:hand.stop, 2] = rng.uniform(0, 0.15, size=(lost.sum(), 21))
+        clip[lost, hand.start : hand.stop, 2] = rng.uniform(0, 0.15, size=(lost.sum(), 21))
     return clip
 
 
@@ -48,8 +48,9 @@ def disagreement(result, reference: tuple[list[int], dict[str, np.ndarray]], cho
     if np.flatnonzero(result.kept).tolist() != kept:
         raise SystemExit("the vectorised rules and the authors' loader keep different frames: not comparable")
     got = result.keypoints.astype(np.float64)
-    return max(float(np.abs(got[:, chosen.columns(part)] - expected[name]).max(initial=0.0))
-               for name, part in PARTS.items())
+    return max(
+        float(np.abs(got[:, chosen.columns(part)] - expected[name]).max(initial=0.0)) for name, part in PARTS.items()
+    )
 
 
 def main() -> None:
@@ -78,10 +79,19 @@ def main() -> None:
     if worst > 1e-3:
         raise SystemExit(f"the vectorised rules and the authors' loader disagree by {worst:.3g}: not comparable")
     if args.out:
-        args.out.write_text(json.dumps({"clips": args.clips, "frames": args.frames,
-                                        "vectorised_clips_per_s": args.clips / vectorised,
-                                        "per_frame_clips_per_s": args.clips / per_frame,
-                                        "speedup": per_frame / vectorised, "max_difference": worst}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "clips": args.clips,
+                    "frames": args.frames,
+                    "vectorised_clips_per_s": args.clips / vectorised,
+                    "per_frame_clips_per_s": args.clips / per_frame,
+                    "speedup": per_frame / vectorised,
+                    "max_difference": worst,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -33,15 +33,20 @@ def run() -> dict:
         env = dict(os.environ, UV_CACHE_DIR=str(caches / "uv"), PIP_CACHE_DIR=str(caches / "pip"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run([str(ROOT / "scripts" / "setup.sh"), str(venv)], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "setup.sh"), str(venv)], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"setup.sh failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        return {"seconds": round(seconds, 1), "venv_bytes": size_bytes(venv),
-                "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-                "caches": "empty (cold)", "load_average_1min": round(os.getloadavg()[0], 2)}
+        return {
+            "seconds": round(seconds, 1),
+            "venv_bytes": size_bytes(venv),
+            "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+            "caches": "empty (cold)",
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
 import numpy as np
 
 ARRAYS = ("features", "keypoints", "scores")
@@ -44,11 +45,15 @@ def synthetic_clip(i: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(i)
     t = 80 + i % 40
     walk = np.cumsum(rng.normal(0, 1.5, size=(t, 49, 2)), axis=0) + 128  # smooth like real trajectories
-    return {"features": rng.normal(0, 1, size=(64, 1024)).astype(np.float16),
-            "keypoints": walk.astype(np.float32), "scores": rng.random((t, 49)).astype(np.float16)}
+    return {
+        "features": rng.normal(0, 1, size=(64, 1024)).astype(np.float16),
+        "keypoints": walk.astype(np.float32),
+        "scores": rng.random((t, 49)).astype(np.float16),
+    }
 
 
 # -- writing both sides ------------------------------------------------------------------------
+
 
 def write_store(stage_dir, clips: int, compression: str) -> None:
     from pipeline.store import Item, ShardWriter
@@ -69,6 +74,7 @@ def write_npy(folder: Path, clips: int) -> None:
 
 
 # -- sizes -------------------------------------------------------------------------------------
+
 
 def files_of(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
@@ -91,13 +97,18 @@ def payload_bytes(clips: int) -> int:
 def store_sizes(stage_dir) -> dict[str, int]:
     shards, index = files_of(stage_dir.shards), files_of(stage_dir.index)
     everything = files_of(stage_dir.path)
-    return {"store_bytes": apparent_bytes(everything), "store_allocated_bytes": allocated_bytes(everything),
-            "store_files": len(everything), "store_shard_bytes": apparent_bytes(shards),
-            "store_index_bytes": apparent_bytes(index),
-            "store_other_bytes": apparent_bytes(everything) - apparent_bytes(shards) - apparent_bytes(index)}
+    return {
+        "store_bytes": apparent_bytes(everything),
+        "store_allocated_bytes": allocated_bytes(everything),
+        "store_files": len(everything),
+        "store_shard_bytes": apparent_bytes(shards),
+        "store_index_bytes": apparent_bytes(index),
+        "store_other_bytes": apparent_bytes(everything) - apparent_bytes(shards) - apparent_bytes(index),
+    }
 
 
 # -- page cache --------------------------------------------------------------------------------
+
 
 def drop_page_cache(files: list[Path]) -> None:
     """Write back, then ask the kernel to drop these files' cached pages (clean pages only go)."""
@@ -145,6 +156,7 @@ def resident_fraction(files: list[Path]) -> float:
 
 # -- reading -----------------------------------------------------------------------------------
 
+
 class StoreDataset:
     """Each item is one clip's arrays, read from the store (the DataLoader returns their byte count)."""
 
@@ -176,8 +188,11 @@ def epoch_rate(dataset, workers: int, seed: int) -> float:
     start-up is the same on both sides and negligible in a real epoch (How2Sign: 35k clips)."""
     import torch
 
-    loader = iter(torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True, num_workers=workers,
-                                              generator=torch.Generator().manual_seed(seed)))
+    loader = iter(
+        torch.utils.data.DataLoader(
+            dataset, batch_size=32, shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(seed)
+        )
+    )
     next(loader)
     start = time.perf_counter()
     count = sum(len(batch) for batch in loader)
@@ -212,8 +227,9 @@ def measure(sides: dict[str, tuple[object, list[Path]]], workers: int, repeats: 
     return out
 
 
-def run(clips: int = 2000, workers: int = 2, repeats: int = 5, compression: str = "lzf",
-        work: Path | None = None) -> dict:
+def run(
+    clips: int = 2000, workers: int = 2, repeats: int = 5, compression: str = "lzf", work: Path | None = None
+) -> dict:
     from pipeline.fingerprint import StageFingerprint
     from pipeline.store import StageDir, StageReader
 
@@ -233,24 +249,39 @@ def run(clips: int = 2000, workers: int = 2, repeats: int = 5, compression: str 
         write_npy(npy, clips)
         npy_write_s = time.perf_counter() - start
         npy_files = files_of(npy)
-        sizes = {**store_sizes(stage_dir), "npy_bytes": apparent_bytes(npy_files),
-                 "npy_allocated_bytes": allocated_bytes(npy_files), "npy_files": len(npy_files),
-                 "payload_bytes": payload_bytes(clips)}
+        sizes = {
+            **store_sizes(stage_dir),
+            "npy_bytes": apparent_bytes(npy_files),
+            "npy_allocated_bytes": allocated_bytes(npy_files),
+            "npy_files": len(npy_files),
+            "payload_bytes": payload_bytes(clips),
+        }
         # what each side keeps besides the arrays' bytes: HDF5 metadata and chunk padding, less what
         # compression saved (frame-like arrays); .npy headers
         sizes["store_shard_overhead_bytes"] = sizes["store_shard_bytes"] - sizes["payload_bytes"]
         sizes["npy_overhead_bytes"] = sizes["npy_bytes"] - sizes["payload_bytes"]
         reader = StageReader(stage_dir)
         keys = sorted(reader.index.rows)
-        sides = {"store": (StoreDataset(reader, keys), files_of(stage_dir.path)),
-                 "npy": (NpyDataset(npy, clips), npy_files)}
+        sides = {
+            "store": (StoreDataset(reader, keys), files_of(stage_dir.path)),
+            "npy": (NpyDataset(npy, clips), npy_files),
+        }
         warm = measure(sides, workers, repeats, cold=False)
         cold = measure(sides, workers, repeats, cold=True)
-        return {"clips": clips, "workers": workers, "repeats": repeats, "compression": compression,
-                "dtypes": {name: str(a.dtype) for name, a in synthetic_clip(0).items()}, **sizes,
-                "size_ratio": sizes["store_bytes"] / sizes["npy_bytes"],
-                "allocated_ratio": sizes["store_allocated_bytes"] / sizes["npy_allocated_bytes"],
-                "warm": warm, "cold": cold, "store_write_s": store_write_s, "npy_write_s": npy_write_s}
+        return {
+            "clips": clips,
+            "workers": workers,
+            "repeats": repeats,
+            "compression": compression,
+            "dtypes": {name: str(a.dtype) for name, a in synthetic_clip(0).items()},
+            **sizes,
+            "size_ratio": sizes["store_bytes"] / sizes["npy_bytes"],
+            "allocated_ratio": sizes["store_allocated_bytes"] / sizes["npy_allocated_bytes"],
+            "warm": warm,
+            "cold": cold,
+            "store_write_s": store_write_s,
+            "npy_write_s": npy_write_s,
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -258,9 +289,12 @@ def run(clips: int = 2000, workers: int = 2, repeats: int = 5, compression: str 
 def _line(label: str, m: dict) -> str:
     def fmt(s):
         return f"{s['median']:.0f} ({s['min']:.0f}..{s['max']:.0f})"
+
     r = m["ratio"]
-    return (f"{label}: store {fmt(m['store'])} clips/s, npy {fmt(m['npy'])} clips/s; store/npy per round "
-            f"{r['median']:.2f} ({r['min']:.2f}..{r['max']:.2f})")
+    return (
+        f"{label}: store {fmt(m['store'])} clips/s, npy {fmt(m['npy'])} clips/s; store/npy per round "
+        f"{r['median']:.2f} ({r['min']:.2f}..{r['max']:.2f})"
+    )
 
 
 def main() -> None:
@@ -268,33 +302,52 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per side and condition")
-    parser.add_argument("--compression", default="lzf", choices=("lzf", "gzip", "none"),
-                        help="the store's runtime.compression (default: %(default)s, the runtime default)")
-    parser.add_argument("--work", type=Path, help="folder to make the temporary work folder in (default: the system's); it must be on a disk "
-                             "file system for the cold pass, not tmpfs")
+    parser.add_argument(
+        "--compression",
+        default="lzf",
+        choices=("lzf", "gzip", "none"),
+        help="the store's runtime.compression (default: %(default)s, the runtime default)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="folder to make the temporary work folder in (default: the system's); it must be on a disk "
+        "file system for the cold pass, not tmpfs",
+    )
     parser.add_argument("--out")
     args = parser.parse_args()
     result = run(args.clips, args.workers, args.repeats, args.compression, args.work)
-    mib = 2 ** 20
-    print(f"payload {result['payload_bytes'] / mib:.1f} MiB ({', '.join(f'{k} {v}' for k, v in result['dtypes'].items())}) "
-          f"on both sides")
+    mib = 2**20
+    print(
+        f"payload {result['payload_bytes'] / mib:.1f} MiB "
+        f"({', '.join(f'{k} {v}' for k, v in result['dtypes'].items())}) "
+        f"on both sides"
+    )
     kib = 1024
-    print(f"store: {result['store_bytes'] / mib:.1f} MiB in {result['store_files']} files, allocated "
-          f"{result['store_allocated_bytes'] / mib:.1f} MiB; beyond the arrays: shards "
-          f"{result['store_shard_overhead_bytes'] / kib:+.0f} KiB (HDF5 metadata, less what compression saved), index "
-          f"{result['store_index_bytes'] / kib:.0f} KiB (key, sample, shard, per array offset/shape/dtype/blake3 "
-          f"checksum, attrs, provenance), STAGE.json {result['store_other_bytes'] / kib:.1f} KiB")
-    print(f"npy: {result['npy_bytes'] / mib:.1f} MiB in {result['npy_files']} files, allocated "
-          f"{result['npy_allocated_bytes'] / mib:.1f} MiB; beyond the arrays: headers "
-          f"{result['npy_overhead_bytes'] / kib:.0f} KiB")
+    print(
+        f"store: {result['store_bytes'] / mib:.1f} MiB in {result['store_files']} files, allocated "
+        f"{result['store_allocated_bytes'] / mib:.1f} MiB; beyond the arrays: shards "
+        f"{result['store_shard_overhead_bytes'] / kib:+.0f} KiB (HDF5 metadata, less what compression saved), index "
+        f"{result['store_index_bytes'] / kib:.0f} KiB (key, sample, shard, per array offset/shape/dtype/blake3 "
+        f"checksum, attrs, provenance), STAGE.json {result['store_other_bytes'] / kib:.1f} KiB"
+    )
+    print(
+        f"npy: {result['npy_bytes'] / mib:.1f} MiB in {result['npy_files']} files, allocated "
+        f"{result['npy_allocated_bytes'] / mib:.1f} MiB; beyond the arrays: headers "
+        f"{result['npy_overhead_bytes'] / kib:.0f} KiB"
+    )
     print(f"size store/npy {result['size_ratio']:.3f}, allocated {result['allocated_ratio']:.3f}")
     print(_line(f"warm page cache, {args.workers} workers", result["warm"]))
     resident = result["cold"]["resident_after_drop"]
-    print(_line(f"cold page cache, {args.workers} workers", result["cold"])
-          + f" [resident after drop: store {100 * resident['store']:.1f}%, npy {100 * resident['npy']:.1f}%]")
+    print(
+        _line(f"cold page cache, {args.workers} workers", result["cold"])
+        + f" [resident after drop: store {100 * resident['store']:.1f}%, npy {100 * resident['npy']:.1f}%]"
+    )
     if max(resident.values()) > 0.05:
-        print("WARNING: the page cache kept these files after POSIX_FADV_DONTNEED (tmpfs?): the cold figures are not "
-              "cold; pass --work on a disk file system")
+        print(
+            "WARNING: the page cache kept these files after POSIX_FADV_DONTNEED (tmpfs?): the cold figures are not "
+            "cold; pass --work on a disk file system"
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
 

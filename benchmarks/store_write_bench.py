@@ -27,8 +27,11 @@ def synthetic_clip(i: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(i)
     t = 80 + i % 40
     walk = np.cumsum(rng.normal(0, 1.5, size=(t, 133, 2)), axis=0) + 128
-    return {"features": rng.normal(0, 1, size=(64, 1024)).astype(np.float16),
-            "keypoints": walk.astype(np.float32), "scores": rng.random((t, 133)).astype(np.float32)}
+    return {
+        "features": rng.normal(0, 1, size=(64, 1024)).astype(np.float16),
+        "keypoints": walk.astype(np.float32),
+        "scores": rng.random((t, 133)).astype(np.float32),
+    }
 
 
 def write_rate(root: Path, clips: list[dict[str, np.ndarray]], sec2: bool) -> float:
@@ -81,8 +84,12 @@ def main() -> None:
         fileobj = write_rate(work / "fileobj", clips, sec2=False)
     finally:
         shutil.rmtree(work)
-    result = {"clips": args.clips, "sec2_items_per_s": round(sec2, 1), "shardfile_items_per_s": round(fileobj, 1),
-              "ratio_shardfile_over_sec2": round(fileobj / sec2, 3)}
+    result = {
+        "clips": args.clips,
+        "sec2_items_per_s": round(sec2, 1),
+        "shardfile_items_per_s": round(fileobj, 1),
+        "ratio_shardfile_over_sec2": round(fileobj / sec2, 3),
+    }
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

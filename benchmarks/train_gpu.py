@@ -35,8 +35,9 @@ from pipeline.train.params import TrainParams  # noqa: E402
 FRAMES = 300
 
 
-def batch(b: int, config: SEDSConfig, device: str, generator: torch.Generator, frames: int = FRAMES,
-          window: int = 16) -> dict[str, torch.Tensor]:
+def batch(
+    b: int, config: SEDSConfig, device: str, generator: torch.Generator, frames: int = FRAMES, window: int = 16
+) -> dict[str, torch.Tensor]:
     """How2Sign-shaped inputs: clips of up to `frames` kept frames with windows of `window` frames at
     stride 1 (the last eighth of the batch half as long, so windows and frames are padded)."""
     g = generator
@@ -47,9 +48,13 @@ def batch(b: int, config: SEDSConfig, device: str, generator: torch.Generator, f
         windows[i] = starts[:, None] + torch.arange(window)[None]
     ids = torch.zeros(b, config.max_words, dtype=torch.long)
     for i, n in enumerate(torch.randint(4, config.max_words - 1, (b,), generator=g).tolist()):
-        ids[i, 0], ids[i, 1:n + 1], ids[i, n + 1] = START, torch.randint(1, START, (n,), generator=g), END
-    out = {"keypoints": torch.rand(b, frames, 49, 2, generator=g) * 256, "windows": windows,
-           "rgb": torch.randn(b, config.steps, 1024, generator=g), "ids": ids}
+        ids[i, 0], ids[i, 1 : n + 1], ids[i, n + 1] = START, torch.randint(1, START, (n,), generator=g), END
+    out = {
+        "keypoints": torch.rand(b, frames, 49, 2, generator=g) * 256,
+        "windows": windows,
+        "rgb": torch.randn(b, config.steps, 1024, generator=g),
+        "ids": ids,
+    }
     return {k: v.to(device, non_blocking=True) for k, v in out.items()}
 
 
@@ -58,8 +63,16 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSConfig | None = None,
-        frames: int = FRAMES, params: TrainParams | None = None) -> dict:
+def run(
+    mode: str,
+    steps: int,
+    b: int,
+    device: str,
+    warmup: int,
+    config: SEDSConfig | None = None,
+    frames: int = FRAMES,
+    params: TrainParams | None = None,
+) -> dict:
     """`steps` timed training steps after `warmup` untimed ones. CPU works too (a smoke run: autocast
     bf16 on CPU, no memory figure); `config`, `frames` and `params` replace the paper-size model, clip
     length and the authors' optimiser settings (tests use a tiny model)."""
@@ -93,11 +106,19 @@ def run(mode: str, steps: int, b: int, device: str, warmup: int, config: SEDSCon
         first_loss = first_loss if step else float(loss.detach())
     _sync(device)
     seconds = time.perf_counter() - started
-    return {"mode": mode, "dtype": str(dtype or torch.float32), "steps": steps, "batch": b,
-            "steps_per_s": steps / seconds, "clips_per_s": steps * b / seconds,
-            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-            "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "loss_every_50": losses,
-            "first_loss": first_loss, "last_loss": float(loss.detach())}
+    return {
+        "mode": mode,
+        "dtype": str(dtype or torch.float32),
+        "steps": steps,
+        "batch": b,
+        "steps_per_s": steps / seconds,
+        "clips_per_s": steps * b / seconds,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "loss_every_50": losses,
+        "first_loss": first_loss,
+        "last_loss": float(loss.detach()),
+    }
 
 
 def main() -> int:
@@ -116,8 +137,11 @@ def main() -> int:
     for mode in args.modes.split(","):
         r = run(mode, args.steps, args.batch, "cuda", args.warmup)
         results.append(r)
-        print(f"{mode:>5}: {r['steps_per_s']:.2f} steps/s ({r['clips_per_s']:.0f} clips/s) at batch {args.batch}, "
-              f"peak {r['peak_memory_gib']:.1f} GiB, {r['params_m']:.1f}M params, loss {r['loss_every_50']}", flush=True)
+        print(
+            f"{mode:>5}: {r['steps_per_s']:.2f} steps/s ({r['clips_per_s']:.0f} clips/s) at batch {args.batch}, "
+            f"peak {r['peak_memory_gib']:.1f} GiB, {r['params_m']:.1f}M params, loss {r['loss_every_50']}",
+            flush=True,
+        )
         torch.cuda.empty_cache()
     by_mode = {r["mode"]: r for r in results}
     summary = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "results": results}

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seds",
         description="SEDS feature pipeline: sample data, manifests, item stages over a content-addressed store, "
-                    "training and reports. Every stage also runs under `dvc repro` (see README.md).")
+        "training and reports. Every stage also runs under `dvc repro` (see README.md).",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

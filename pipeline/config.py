@@ -26,8 +26,15 @@ class ParamError(UserError, ValueError):
     """A param is missing, unknown, of the wrong type or out of range. The message names the key."""
 
 
-def knob(default: Any = dataclasses.MISSING, *, help: str, min: float | None = None, max: float | None = None,
-         choices: tuple | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+def knob(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field with validation metadata (and the text `seds params --help` prints)."""
     meta = {"help": help, "min": min, "max": max, "choices": choices}
     if default_factory is not dataclasses.MISSING:
@@ -138,37 +145,63 @@ def as_dict(section: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Sections owned by the foundation. Stage sections live beside their stages (see SECTIONS).
 
+
 @dataclass(frozen=True)
 class RuntimeParams:
     """How a run executes. None of these enter a fingerprint: they never change what is written."""
 
     store: str = knob("cache", help="store root (the content-addressed cache)")
-    shared_store: str | None = knob(None, help="read-only store of a lab-mate or NFS path, consulted by key before computing")
-    manifests: str = knob("manifests", help="folder of manifest.parquet and each item stage's view <stage>.parquet "
-                                               "(Parquet manifests, one row per clip, pointing into the store) that DVC tracks")
-    scheduler: str = knob("local", help="'synchronous' (one process), 'local' (dask LocalCluster) or a dask scheduler address tcp://host:port")
+    shared_store: str | None = knob(
+        None, help="read-only store of a lab-mate or NFS path, consulted by key before computing"
+    )
+    manifests: str = knob(
+        "manifests",
+        help="folder of manifest.parquet and each item stage's view <stage>.parquet "
+        "(Parquet manifests, one row per clip, pointing into the store) that DVC tracks",
+    )
+    scheduler: str = knob(
+        "local",
+        help="'synchronous' (one process), 'local' (dask LocalCluster) or a dask scheduler address tcp://host:port",
+    )
     workers: int = knob(1, min=1, help="dask worker processes for a local cluster")
     threads_per_worker: int = knob(1, min=1, help="torch/OpenCV threads in each worker")
     chunk_items: int = knob(32, min=1, help="items per task sent to a worker")
     shard_items: int = knob(256, min=1, help="items per HDF5 shard before it is published")
-    shard_seconds: float = knob(300.0, min=1.0, help="publish an open shard after this many seconds (bounds what a kill loses)")
-    max_failures: int | float = knob(0, min=-1, help="failed items tolerated before the exit code is non-zero: a count "
-                                                     "(-1: any number) or a fraction of the run's items between 0 and 1 "
-                                                     "(0.05: 5%); a run in which every item failed exits non-zero whatever "
-                                                     "this says")
-    progress_every_s: float = knob(30.0, min=0.1, help="where no progress bar is shown (under DVC, in a batch log), a "
-                                                       "progress line every this many seconds")
-    decode_timeout_s: float = knob(120.0, min=1.0, help="seconds a decode may take before it is a recorded decode_timeout failure")
+    shard_seconds: float = knob(
+        300.0, min=1.0, help="publish an open shard after this many seconds (bounds what a kill loses)"
+    )
+    max_failures: int | float = knob(
+        0,
+        min=-1,
+        help="failed items tolerated before the exit code is non-zero: a count "
+        "(-1: any number) or a fraction of the run's items between 0 and 1 "
+        "(0.05: 5%); a run in which every item failed exits non-zero whatever "
+        "this says",
+    )
+    progress_every_s: float = knob(
+        30.0,
+        min=0.1,
+        help="where no progress bar is shown (under DVC, in a batch log), a progress line every this many seconds",
+    )
+    decode_timeout_s: float = knob(
+        120.0, min=1.0, help="seconds a decode may take before it is a recorded decode_timeout failure"
+    )
     device: str = knob("auto", help="'auto', 'cpu', 'cuda' or 'cuda:N'")
-    decoder: str = knob("auto", choices=("auto", "cpu", "nvdec"),
-                        help="video decoding for pose and rgb: 'cpu' (decord/PyAV in a child process, the "
-                             "reference), 'nvdec' (GPU, PyNvVideoCodec: frames stay on the GPU; the mmpose pose "
-                             "backend still decodes on the CPU; its items get a fingerprint of their own) or "
-                             "'auto' (cpu, until NVDEC's pixels are measured against the CPU decoder's on a GPU)")
-    compression: str = knob("lzf", choices=("lzf", "gzip", "none"),
-                            help="HDF5 compression of shards, applied to an array where it halves the shard's first "
-                                 "item (frame indices, windows, masks do; float features and keypoints rarely do and "
-                                 "stay raw, which keeps random reads fast)")
+    decoder: str = knob(
+        "auto",
+        choices=("auto", "cpu", "nvdec"),
+        help="video decoding for pose and rgb: 'cpu' (decord/PyAV in a child process, the "
+        "reference), 'nvdec' (GPU, PyNvVideoCodec: frames stay on the GPU; the mmpose pose "
+        "backend still decodes on the CPU; its items get a fingerprint of their own) or "
+        "'auto' (cpu, until NVDEC's pixels are measured against the CPU decoder's on a GPU)",
+    )
+    compression: str = knob(
+        "lzf",
+        choices=("lzf", "gzip", "none"),
+        help="HDF5 compression of shards, applied to an array where it halves the shard's first "
+        "item (frame indices, windows, masks do; float features and keypoints rarely do and "
+        "stay raw, which keeps random reads fast)",
+    )
 
     def failures_allowed(self, items: int) -> int | None:
         """How many of `items` may fail before the exit code says so (None: any number)."""
@@ -178,10 +211,14 @@ class RuntimeParams:
 
     def validate(self, prefix: str) -> None:
         if isinstance(self.max_failures, float) and not 0.0 < self.max_failures < 1.0:
-            raise ParamError(f"{prefix}.max_failures: {self.max_failures!r} is neither a whole number of items nor a "
-                             "fraction between 0 and 1 (e.g. 0.05 for 5%)")
+            raise ParamError(
+                f"{prefix}.max_failures: {self.max_failures!r} is neither a whole number of items nor a "
+                "fraction between 0 and 1 (e.g. 0.05 for 5%)"
+            )
         if not (self.scheduler in ("synchronous", "local") or "://" in self.scheduler):
-            raise ParamError(f"{prefix}.scheduler: {self.scheduler!r} is not 'synchronous', 'local' or an address like tcp://host:8786")
+            raise ParamError(
+                f"{prefix}.scheduler: {self.scheduler!r} is not 'synchronous', 'local' or an address like tcp://host:8786"
+            )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ParamError(f"{prefix}.device: {self.device!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
@@ -191,17 +228,25 @@ class GraphParams:
     """Which optional stages dvc.yaml holds: each is a `foreach` over one of these lists, and an empty list
     makes no stage, so under a real dataset's profile `dvc status` and `dvc repro` never speak of them."""
 
-    sample: list[str] = knob(default_factory=list, help="['synthetic']: the built-in sample stage (sample@synthetic), "
-                                                        "which renders data/sample; [] where the data is a real dataset")
-    gt_keypoints: list[str] = knob(default_factory=list, help="['sample']: the gt_keypoints stage (gt_keypoints@sample), "
-                                                              "the sample's ground-truth keypoints for select.source: "
-                                                              "gt_keypoints; [] where select reads pose")
+    sample: list[str] = knob(
+        default_factory=list,
+        help="['synthetic']: the built-in sample stage (sample@synthetic), "
+        "which renders data/sample; [] where the data is a real dataset",
+    )
+    gt_keypoints: list[str] = knob(
+        default_factory=list,
+        help="['sample']: the gt_keypoints stage (gt_keypoints@sample), "
+        "the sample's ground-truth keypoints for select.source: "
+        "gt_keypoints; [] where select reads pose",
+    )
 
     def validate(self, prefix: str) -> None:
         for name, value in (("sample", self.sample), ("gt_keypoints", self.gt_keypoints)):
             if len(value) > 1:
-                raise ParamError(f"{prefix}.{name}: {value!r} would make {len(value)} copies of the stage; give one "
-                                 "name or an empty list")
+                raise ParamError(
+                    f"{prefix}.{name}: {value!r} would make {len(value)} copies of the stage; give one "
+                    "name or an empty list"
+                )
 
 
 SECTIONS: dict[str, str] = {
@@ -223,8 +268,11 @@ def section_class(name: str) -> type:
         target = SECTIONS[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(SECTIONS), n=1)
-        raise ParamError(f"unknown params section {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + f"; sections: {', '.join(SECTIONS)}") from None
+        raise ParamError(
+            f"unknown params section {name!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; sections: {', '.join(SECTIONS)}"
+        ) from None
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 

@@ -93,8 +93,10 @@ class StageFingerprint:
 
 def clip_bounds(start_s: float | None, end_s: float | None) -> list[float | None]:
     """Clip bounds as they enter keys: milliseconds, so 1.2300000001 and 1.23 are one clip."""
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v) * 1000) / 1000
-            for v in (start_s, end_s)]
+    return [
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v) * 1000) / 1000
+        for v in (start_s, end_s)
+    ]
 
 
 def item_key(content_hash: str, start_s: float | None, end_s: float | None, fingerprint: str) -> str:

@@ -11,8 +11,8 @@ makes tasks wait on each other. So the memo is a folder of Parquet parts, `<stor
 each written by one process and published by atomic rename, like the store's index parts. A process
 reads every part once (then only parts that are new), keeps what it hashes in memory, and publishes it
 as a part of its own every `publish_every` new hashes or `publish_s` seconds and when its run ends, so
-a killed task loses at most that much hashing. When parts pile up, the process that publishes folds the parts it read into its own
-and removes them (their rows live on in the new part; a part published meanwhile is not touched).
+a killed task loses at most that much hashing. When parts pile up, the process that publishes folds the parts it read
+into its own and removes them (their rows live on in the new part; a part published meanwhile is not touched).
 """
 
 from __future__ import annotations
@@ -33,10 +33,21 @@ from pipeline.store.layout import TMP_PREFIX, new_writer_id, publish_file, publi
 from pipeline.store.records import ItemFailed
 from pipeline.video.decode import frame_folder_images
 
-_FILE_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-               stat.S_IFSOCK: "a socket"}
-MEMO_SCHEMA = pa.schema([("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()),
-                         ("inode", pa.int64()), ("hash", pa.string())])
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+MEMO_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("inode", pa.int64()),
+        ("hash", pa.string()),
+    ]
+)
 FOLD_PARTS = 64  # a publisher that has read more parts than this folds them into its own
 
 
@@ -48,8 +59,9 @@ def memo_dir(store_root: Path) -> Path:
 def _require_regular(path: Path, st: os.stat_result) -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "not a file")
-        raise ItemFailed("not_a_regular_file", f"{path} is {kind}, not a regular file; a clip is a video file or a "
-                                               "folder of frames")
+        raise ItemFailed(
+            "not_a_regular_file", f"{path} is {kind}, not a regular file; a clip is a video file or a folder of frames"
+        )
 
 
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
@@ -86,8 +98,9 @@ class HashMemo:
                 continue
             columns = table.to_pydict()
             with self._lock:
-                for path, size, mtime, inode, digest in zip(columns["path"], columns["size"], columns["mtime_ns"],
-                                                            columns["inode"], columns["hash"]):
+                for path, size, mtime, inode, digest in zip(
+                    columns["path"], columns["size"], columns["mtime_ns"], columns["inode"], columns["hash"]
+                ):
                     self._known[path] = ((size, mtime, inode), digest)
                 self._read_parts.add(part.name)
 
@@ -133,9 +146,16 @@ class HashMemo:
         self._seq += 1
         tmp = self.folder / (TMP_PREFIX + name)
         paths = list(rows)
-        table = pa.table({"path": paths, "size": [rows[p][0][0] for p in paths],
-                          "mtime_ns": [rows[p][0][1] for p in paths], "inode": [rows[p][0][2] for p in paths],
-                          "hash": [rows[p][1] for p in paths]}, schema=MEMO_SCHEMA)
+        table = pa.table(
+            {
+                "path": paths,
+                "size": [rows[p][0][0] for p in paths],
+                "mtime_ns": [rows[p][0][1] for p in paths],
+                "inode": [rows[p][0][2] for p in paths],
+                "hash": [rows[p][1] for p in paths],
+            },
+            schema=MEMO_SCHEMA,
+        )
         try:
             pq.write_table(table, tmp)
             publish_file(tmp, self.folder / name)

@@ -32,8 +32,17 @@ class Progress:
     (False, or a stream that is not a terminal: the periodic lines). `failed` counts are shown only when
     the work can fail item by item (`counts_failures`)."""
 
-    def __init__(self, total: int, desc: str, unit: str = "item", bar: bool = True, initial: int = 0,
-                 every_s: float = LINE_EVERY_S, stream: TextIO | None = None, counts_failures: bool = True):
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        unit: str = "item",
+        bar: bool = True,
+        initial: int = 0,
+        every_s: float = LINE_EVERY_S,
+        stream: TextIO | None = None,
+        counts_failures: bool = True,
+    ):
         self.total, self.desc, self.unit = total, desc, unit
         self.done, self.failed, self.initial = initial, 0, initial
         self.counts_failures = counts_failures
@@ -46,8 +55,9 @@ class Progress:
         if bar and self.stream.isatty():
             from tqdm import tqdm
 
-            self._tqdm = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=self.stream,
-                              dynamic_ncols=True, smoothing=0.1)
+            self._tqdm = tqdm(
+                total=total, initial=initial, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True, smoothing=0.1
+            )
         elif total > initial:
             threading.Thread(target=self._lines, args=(every_s,), daemon=True, name=f"progress-{desc}").start()
 
@@ -71,8 +81,11 @@ class Progress:
         left = self.total - done
         eta = _duration(left / rate) if rate > 0 else "unknown"
         percent = 100.0 * done / self.total if self.total else 100.0
-        parts = [f"{self.desc}: {done}/{self.total} {self.unit}s ({percent:.1f}%)", f"{rate:.2f} {self.unit}s/s",
-                 f"ETA {eta}"]
+        parts = [
+            f"{self.desc}: {done}/{self.total} {self.unit}s ({percent:.1f}%)",
+            f"{rate:.2f} {self.unit}s/s",
+            f"ETA {eta}",
+        ]
         if self.counts_failures:
             parts.append(f"{failed} failed")
         if postfix:

@@ -37,8 +37,10 @@ class UnsafePickle(UserError, ValueError):
 def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
     dtype = np.dtype(spec, *args)
     if dtype.hasobject or dtype.kind not in PLAIN_KINDS:
-        raise UnsafePickle(f"numpy dtype {dtype!r} (kind {dtype.kind!r}) is not a plain dtype; only "
-                           f"{''.join(sorted(PLAIN_KINDS))} kinds are admitted")
+        raise UnsafePickle(
+            f"numpy dtype {dtype!r} (kind {dtype.kind!r}) is not a plain dtype; only "
+            f"{''.join(sorted(PLAIN_KINDS))} kinds are admitted"
+        )
     return dtype
 
 
@@ -85,8 +87,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     (an exception class) naming the global and `admits` (what this reader takes, in words). Persistent
     ids are refused unless `persistent` reads them."""
 
-    def __init__(self, data: bytes, lookup: Lookup, refuse: type[Exception], admits: str,
-                 persistent: Callable[[Any], Any] | None = None):
+    def __init__(
+        self,
+        data: bytes,
+        lookup: Lookup,
+        refuse: type[Exception],
+        admits: str,
+        persistent: Callable[[Any], Any] | None = None,
+    ):
         super().__init__(io.BytesIO(data))
         self._lookup, self._refuse, self._admits, self._persistent = lookup, refuse, admits, persistent
 
@@ -126,9 +134,12 @@ def _check_plain(value: Any, path: str) -> None:
 def safe_loads(data: bytes, where: str = "<bytes>") -> Any:
     """Unpickle `data` admitting only plain data; UnsafePickle (naming `where`) for anything else."""
     try:
-        value = RestrictedUnpickler(data, lambda module, name: ADMITTED.get(f"{module}.{name}"), UnsafePickle,
-                                    "only numpy arrays of plain dtypes, lists, dicts, strings and numbers are "
-                                    "admitted").load()
+        value = RestrictedUnpickler(
+            data,
+            lambda module, name: ADMITTED.get(f"{module}.{name}"),
+            UnsafePickle,
+            "only numpy arrays of plain dtypes, lists, dicts, strings and numbers are admitted",
+        ).load()
     except UnsafePickle as err:
         raise UnsafePickle(f"{where}: {err}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:

@@ -16,8 +16,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout this package was imported from
 
-BASE_RUNTIME = {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
-                "threads_per_worker": 1, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60}
+BASE_RUNTIME = {
+    "store": "cache",
+    "manifests": "manifests",
+    "scheduler": "synchronous",
+    "workers": 1,
+    "threads_per_worker": 1,
+    "chunk_items": 4,
+    "max_failures": 0,
+    "decode_timeout_s": 60,
+}
 
 
 def fresh_clone(dest: Path) -> Path:
@@ -43,8 +51,10 @@ def write_csv_manifest(project: Path, rows: list[dict], root: str = "data", extr
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in fields})
-    params = {"runtime": dict(BASE_RUNTIME), "data": {"root": root, "annotations": [
-        {"format": "csv", "file": "annotations.csv", "split": "test"}]}}
+    params = {
+        "runtime": dict(BASE_RUNTIME),
+        "data": {"root": root, "annotations": [{"format": "csv", "file": "annotations.csv", "split": "test"}]},
+    }
     for section, values in (extra_params or {}).items():
         params.setdefault(section, {}).update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

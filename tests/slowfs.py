@@ -74,9 +74,18 @@ def _operations(source: Path, open_s: float, read_s: float, log_path: Path):
 
         def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
             st = os.fstat(fh) if fh is not None else os.lstat(self._real(path))
-            return {"st_mode": st.st_mode, "st_ino": st.st_ino, "st_nlink": st.st_nlink, "st_uid": st.st_uid,
-                    "st_gid": st.st_gid, "st_size": st.st_size, "st_atime": st.st_atime_ns,
-                    "st_mtime": st.st_mtime_ns, "st_ctime": st.st_ctime_ns, "st_blocks": st.st_blocks}
+            return {
+                "st_mode": st.st_mode,
+                "st_ino": st.st_ino,
+                "st_nlink": st.st_nlink,
+                "st_uid": st.st_uid,
+                "st_gid": st.st_gid,
+                "st_size": st.st_size,
+                "st_atime": st.st_atime_ns,
+                "st_mtime": st.st_mtime_ns,
+                "st_ctime": st.st_ctime_ns,
+                "st_blocks": st.st_blocks,
+            }
 
         def readdir(self, path: str, fh: int) -> list[str]:
             return [".", "..", *os.listdir(self._real(path))]
@@ -162,8 +171,21 @@ def _operations(source: Path, open_s: float, read_s: float, log_path: Path):
 
         def statfs(self, path: str) -> dict[str, int]:
             st = os.statvfs(self._real(path))
-            return {key: getattr(st, key) for key in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail",
-                                                      "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
+            return {
+                key: getattr(st, key)
+                for key in (
+                    "f_bavail",
+                    "f_bfree",
+                    "f_blocks",
+                    "f_bsize",
+                    "f_favail",
+                    "f_ffree",
+                    "f_files",
+                    "f_flag",
+                    "f_frsize",
+                    "f_namemax",
+                )
+            }
 
         def lock(self, path: str, fh: int, cmd: int, lock) -> int:
             if lock and lock.contents.l_type == fcntl.F_UNLCK:  # libfuse releases a closing file's locks: none
@@ -183,18 +205,38 @@ def _operations(source: Path, open_s: float, read_s: float, log_path: Path):
 def serve(source: Path, mount: Path, open_ms: float, read_ms: float, log_path: Path) -> None:
     import mfusepy as fuse
 
-    fuse.FUSE(_operations(source, open_ms / 1000, read_ms / 1000, log_path), str(mount), foreground=True,
-              nothreads=False, fsname="slowfs")
+    fuse.FUSE(
+        _operations(source, open_ms / 1000, read_ms / 1000, log_path),
+        str(mount),
+        foreground=True,
+        nothreads=False,
+        fsname="slowfs",
+    )
 
 
 @contextmanager
-def mounted_slowfs(source: Path, mount: Path, log_path: Path, open_ms: float = 30.0,
-                   read_ms: float = 3.0) -> Iterator[Path]:
+def mounted_slowfs(
+    source: Path, mount: Path, log_path: Path, open_ms: float = 30.0, read_ms: float = 3.0
+) -> Iterator[Path]:
     """Mount `source` at `mount` through the slow, lockless passthrough for the block; unmount after."""
     mount.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen([sys.executable, __file__, str(source), str(mount), "--log", str(log_path),
-                               "--open-ms", str(open_ms), "--read-ms", str(read_ms)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            str(source),
+            str(mount),
+            "--log",
+            str(log_path),
+            "--open-ms",
+            str(open_ms),
+            "--read-ms",
+            str(read_ms),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not os.path.ismount(mount):

@@ -23,10 +23,12 @@ def _run_module():
 def test_benchmarks_import_no_test_code():
     for path in sorted((ROOT / "benchmarks").glob("*.py")):
         tree = ast.parse(path.read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and node.module}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {
+            node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+        }
         assert not imported & (TEST_MODULES | {"tests", "faults"}), (path.name, imported & TEST_MODULES)
         assert '"tests"' not in path.read_text(), f"{path.name} puts tests/ on sys.path"
 
@@ -34,8 +36,18 @@ def test_benchmarks_import_no_test_code():
 def test_results_table_says_which_run_measured_each_row():
     run = _run_module()
     host = {"name": "box", "cpu": "cpu", "cores": 2, "memory_gib": 8, "gpu": "none"}
-    row = run.Row("select", "vectorised vs per-frame loop", 10.0, 1.0, "clips/s", "higher", "",
-                  "2026-01-01 00:00:00 UTC", "abc123", "box")
+    row = run.Row(
+        "select",
+        "vectorised vs per-frame loop",
+        10.0,
+        1.0,
+        "clips/s",
+        "higher",
+        "",
+        "2026-01-01 00:00:00 UTC",
+        "abc123",
+        "box",
+    )
     one = run.markdown([row, row], host, quick=False)
     assert "All rows from one run: 2026-01-01 00:00:00 UTC, commit abc123, machine box." in one
     assert one.rstrip().endswith("| 2026-01-01 00:00:00 UTC, abc123 |")
@@ -46,8 +58,16 @@ def test_results_table_says_which_run_measured_each_row():
 
 def test_rows_are_stamped_from_their_benchmarks_record():
     run = _run_module()
-    record = {"vectorised_clips_per_s": 10.0, "per_frame_clips_per_s": 1.0, "clips": 2, "frames": 3,
-              "max_difference": 1e-6, "date": "2026-01-01 00:00:00 UTC", "commit": "abc123", "machine": "box"}
+    record = {
+        "vectorised_clips_per_s": 10.0,
+        "per_frame_clips_per_s": 1.0,
+        "clips": 2,
+        "frames": 3,
+        "max_difference": 1e-6,
+        "date": "2026-01-01 00:00:00 UTC",
+        "commit": "abc123",
+        "machine": "box",
+    }
     (select,) = [b for b in run.BENCHMARKS if b.name == "select"]
     (row,) = run._stamped(select, record)
     assert (row.date, row.commit, row.machine, row.ratio) == ("2026-01-01 00:00:00 UTC", "abc123", "box", 10.0)
@@ -62,8 +82,10 @@ def test_pose_rows_name_each_model_with_its_spread():
     def path(key: str, fps: float) -> dict:
         return {"key": key, "fps": fps, "fps_min": fps - 0.5, "fps_max": fps + 0.5, "cpu_ms_per_frame": 100 / fps}
 
-    models = [{"label": label, "frames": 72, "rows": [path("naive", 2.0), path("native", 2.5), path("stage", 3.0 * f)]}
-              for label, f in (("rtmpose-m 256x192", 2.0), ("rtmpose-l 384x288", 1.0))]
+    models = [
+        {"label": label, "frames": 72, "rows": [path("naive", 2.0), path("native", 2.5), path("stage", 3.0 * f)]}
+        for label, f in (("rtmpose-m 256x192", 2.0), ("rtmpose-l 384x288", 1.0))
+    ]
     record = {"threads": 2, "repeats": 3, "models": models, "date": "2026-01-01 00:00:00 UTC", "commit": "abc123"}
     (pose,) = [b for b in run.BENCHMARKS if b.name == "pose"]
     rows = run._stamped(pose, record)

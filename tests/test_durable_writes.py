@@ -33,7 +33,7 @@ def fsynced(monkeypatch) -> list[Path]:
 def _synced_after_rename(seen: list[Path], final: Path) -> bool:
     """The file was synced (under its temporary name, beside it) and afterwards its folder was."""
     files = [i for i, p in enumerate(seen) if p.parent == final.parent and final.name in p.name]
-    return bool(files) and final.parent in seen[files[-1] + 1:]
+    return bool(files) and final.parent in seen[files[-1] + 1 :]
 
 
 def test_a_checkpoint_is_synced_then_its_folder(tmp_path, fsynced):

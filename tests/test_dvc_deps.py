@@ -11,8 +11,10 @@ from pipeline.devtools.imports import ROOT
 
 def test_dvc_yaml_deps_are_each_entry_points_import_closure():
     problems = dvcdeps.check((ROOT / "dvc.yaml").read_text())
-    assert not problems, ("dvc.yaml's code deps differ from the import graph; run `python -m pipeline.devtools.dvcdeps` "
-                          f"to rewrite them: {problems}")
+    assert not problems, (
+        "dvc.yaml's code deps differ from the import graph; run `python -m pipeline.devtools.dvcdeps` "
+        f"to rewrite them: {problems}"
+    )
 
 
 def test_the_trainer_depends_on_the_modules_it_reads_features_and_frames_with():
@@ -54,12 +56,28 @@ DVC_YAML = """stages:
 def test_missing_and_extra_modules_are_named_and_the_rewrite_fixes_them(tmp_path):
     root = _project(tmp_path)
     problems = dvcdeps.check(DVC_YAML, root)
-    assert problems == {"go": {"missing": ["pipeline/__init__.py", "pipeline/a/__init__.py", "pipeline/a/one.py",
-                                           "pipeline/a/two.py", "stages/__init__.py"],
-                               "extra": ["pipeline/b/unused.py"]}}
+    assert problems == {
+        "go": {
+            "missing": [
+                "pipeline/__init__.py",
+                "pipeline/a/__init__.py",
+                "pipeline/a/one.py",
+                "pipeline/a/two.py",
+                "stages/__init__.py",
+            ],
+            "extra": ["pipeline/b/unused.py"],
+        }
+    }
     fixed = dvcdeps.rewrite(DVC_YAML, root)
     assert dvcdeps.check(fixed, root) == {}
     # a folder where every Python file under it is in the closure, single files elsewhere; data deps kept
-    assert fixed.splitlines()[4:12] == ["      - pipeline/__init__.py", "      - pipeline/a", "      - pipeline/b/__init__.py",
-                                        "      - pipeline/b/three.py", "      - stages", "      - data/clips",
-                                        "    outs:", "      - out"]
+    assert fixed.splitlines()[4:12] == [
+        "      - pipeline/__init__.py",
+        "      - pipeline/a",
+        "      - pipeline/b/__init__.py",
+        "      - pipeline/b/three.py",
+        "      - stages",
+        "      - data/clips",
+        "    outs:",
+        "      - out",
+    ]

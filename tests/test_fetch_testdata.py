@@ -81,17 +81,28 @@ def test_fetch_names_a_file_it_cannot_download(tmp_path, mirror):
 
 def test_a_fresh_clone_without_the_shared_data_skips_those_tests_and_ci_fails_them(tmp_path):
     clone = fresh_clone(tmp_path / "alone" / "project")  # ../shared/testdata does not exist beside it
-    command = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "tests/manifest/test_importers.py"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-ra",
+        "-p",
+        "no:cacheprovider",
+        "tests/manifest/test_importers.py",
+    ]
     env = dict(os.environ, PYTHONPATH=str(clone))
     env.pop("SEDS_REQUIRE_TESTDATA", None)
     run = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     folder = tmp_path / "alone" / "shared" / "testdata"
     skipped = [line for line in run.stdout.splitlines() if line.startswith("SKIPPED")]
-    assert skipped and all(f"needs the shared test data at {folder}: get it with scripts/fetch_testdata.sh" in line
-                           for line in skipped), run.stdout
+    assert skipped and all(
+        f"needs the shared test data at {folder}: get it with scripts/fetch_testdata.sh" in line for line in skipped
+    ), run.stdout
     assert " passed" in run.stdout  # the tests that do not need it ran
-    ci = subprocess.run(command, cwd=clone, env={**env, "SEDS_REQUIRE_TESTDATA": "1"}, capture_output=True,
-                        text=True, timeout=300)
+    ci = subprocess.run(
+        command, cwd=clone, env={**env, "SEDS_REQUIRE_TESTDATA": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert ci.returncode == 1
     assert "SEDS_REQUIRE_TESTDATA=1" in ci.stdout and "skipped" not in ci.stdout

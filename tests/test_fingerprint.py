@@ -14,12 +14,17 @@ def test_canonical_json_ignores_order_and_number_spelling():
 
 def test_fingerprint_changes_with_params_version_artifacts_and_upstream():
     base = StageFingerprint("pose", 1, {"model": "m", "frames": 300}, {"checkpoint": "random"}, "up1")
-    assert base.digest == StageFingerprint("pose", 1, {"frames": 300, "model": "m"}, {"checkpoint": "random"}, "up1").digest
-    for other in (StageFingerprint("pose", 2, base.params, base.artifacts, "up1"),
-                  StageFingerprint("pose", 1, {"model": "l", "frames": 300}, base.artifacts, "up1"),
-                  StageFingerprint("pose", 1, base.params, {"checkpoint": "abc123"}, "up1"),
-                  StageFingerprint("pose", 1, base.params, base.artifacts, "up2"),
-                  StageFingerprint("rgb", 1, base.params, base.artifacts, "up1")):
+    assert (
+        base.digest
+        == StageFingerprint("pose", 1, {"frames": 300, "model": "m"}, {"checkpoint": "random"}, "up1").digest
+    )
+    for other in (
+        StageFingerprint("pose", 2, base.params, base.artifacts, "up1"),
+        StageFingerprint("pose", 1, {"model": "l", "frames": 300}, base.artifacts, "up1"),
+        StageFingerprint("pose", 1, base.params, {"checkpoint": "abc123"}, "up1"),
+        StageFingerprint("pose", 1, base.params, base.artifacts, "up2"),
+        StageFingerprint("rgb", 1, base.params, base.artifacts, "up1"),
+    ):
         assert other.digest != base.digest
 
 

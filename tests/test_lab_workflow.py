@@ -32,8 +32,13 @@ def test_slurm_array_shards_plus_finalize_equal_dvc_repro_and_dvc_skips_them(tmp
     assert made.returncode == 0, made.stderr
     env = dict(os.environ)
     for task in ("0", "1"):  # what SLURM would run: the script itself, with the task id set
-        run = subprocess.run(["bash", "runs/queue/probe.sbatch"], cwd=queued, env={**env, "SLURM_ARRAY_TASK_ID": task},
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            ["bash", "runs/queue/probe.sbatch"],
+            cwd=queued,
+            env={**env, "SLURM_ARRAY_TASK_ID": task},
+            capture_output=True,
+            text=True,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert f"probe shard {task}/2" in run.stdout
     fin = subprocess.run(["bash", "runs/queue/probe-finalize.sbatch"], cwd=queued, capture_output=True, text=True)
@@ -51,21 +56,29 @@ def test_slurm_array_shards_plus_finalize_equal_dvc_repro_and_dvc_skips_them(tmp
 def test_slurm_scripts_name_gpu_time_logs_and_shard(tmp_path, chdir):
     from pipeline.commands.slurm import SlurmOptions, render_slurm
 
-    scripts = render_slurm("rgb", tmp_path, SlurmOptions(shards=16, time="02:00:00", max_parallel=4,
-                                                         partition="gpu"), uses_gpu=True)
+    scripts = render_slurm(
+        "rgb", tmp_path, SlurmOptions(shards=16, time="02:00:00", max_parallel=4, partition="gpu"), uses_gpu=True
+    )
     array = scripts["rgb.sbatch"]
-    for line in ("#SBATCH --array=0-15%4", "#SBATCH --gres=gpu:1", "#SBATCH --time=02:00:00", "#SBATCH --partition=gpu",
-                 "#SBATCH --output=runs/queue/logs/seds-rgb-%A_%a.out",
-                 'seds run rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous --device cuda '
-                 '--no-progress --used-feature-sets'):
+    for line in (
+        "#SBATCH --array=0-15%4",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --output=runs/queue/logs/seds-rgb-%A_%a.out",
+        'seds run rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous --device cuda '
+        "--no-progress --used-feature-sets",
+    ):
         assert line in array
     assert "seds finalize rgb --params params.yaml --used-feature-sets" in scripts["rgb-finalize.sbatch"]
     assert "dvc commit" not in scripts["rgb-finalize.sbatch"]  # rgb alone is half of the DVC stage extract
     assert "--dependency=afterany:$job" in scripts["rgb-submit.sh"]
     pair = render_slurm(["pose", "rgb"], tmp_path, SlurmOptions(shards=16), uses_gpu=True)
     assert sorted(pair) == ["extract-finalize.sbatch", "extract-submit.sh", "extract.sbatch"]
-    assert ('seds run pose rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous '
-            '--device cuda --no-progress --used-feature-sets') in pair["extract.sbatch"]
+    assert (
+        'seds run pose rgb --params params.yaml --shard "$SLURM_ARRAY_TASK_ID/16" --scheduler synchronous '
+        "--device cuda --no-progress --used-feature-sets"
+    ) in pair["extract.sbatch"]
     assert "seds finalize pose rgb --params params.yaml --used-feature-sets" in pair["extract-finalize.sbatch"]
     assert "dvc commit --force extract" in pair["extract-finalize.sbatch"]
     cpu = render_slurm("probe", tmp_path, SlurmOptions(shards=2), uses_gpu=False)["probe.sbatch"]

@@ -43,9 +43,12 @@ def test_every_package_has_a_layer():
 
 
 def test_imports_only_go_down():
-    upward = sorted(f"{a} -> {b}" for a, targets in GRAPH.items() for b in targets
-                    if package_of(a) not in (package_of(b), "pipeline")
-                    and RANK[package_of(a)] <= RANK[package_of(b)])
+    upward = sorted(
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        for b in targets
+        if package_of(a) not in (package_of(b), "pipeline") and RANK[package_of(a)] <= RANK[package_of(b)]
+    )
     assert not upward, "imports against the layers:\n  " + "\n  ".join(upward)
 
 

@@ -59,13 +59,15 @@ def parse_lock(text: str, where: str) -> tuple[dict[str, Pin], list[str]]:
         exact = [s.version for s in requirement.specifier if s.operator == "==" and "*" not in s.version]
         if len(requirement.specifier) != 1 or not exact:
             problems.append(f"{where}: {spec!r} is not pinned with ==")
-        pins[canonicalize_name(requirement.name)] = Pin(Version(exact[0]) if exact else None,
-                                                        tuple(o for o in options if o.startswith("--hash=sha256:")))
+        pins[canonicalize_name(requirement.name)] = Pin(
+            Version(exact[0]) if exact else None, tuple(o for o in options if o.startswith("--hash=sha256:"))
+        )
     return pins, problems
 
 
-def disagreements(project: dict, lock_text: str, no_deps_text: str,
-                  requires: Callable[[str], list[str] | None]) -> list[str]:
+def disagreements(
+    project: dict, lock_text: str, no_deps_text: str, requires: Callable[[str], list[str] | None]
+) -> list[str]:
     """Every way pyproject.toml (`project`, parsed) and the two locks disagree, as messages. `requires(name)`
     gives a locked package's own requirement strings (its metadata), or None where it is not installed."""
     lock, problems = parse_lock(lock_text, LOCK)
@@ -85,10 +87,14 @@ def disagreements(project: dict, lock_text: str, no_deps_text: str,
     for requirement in no_deps:
         name = canonicalize_name(requirement.name)
         if name not in no_deps_lock:
-            problems.append(f"pyproject.toml's [tool.seds] no-deps has {requirement}, which {NO_DEPS_LOCK} does not pin")
+            problems.append(
+                f"pyproject.toml's [tool.seds] no-deps has {requirement}, which {NO_DEPS_LOCK} does not pin"
+            )
         elif not admits(requirement, no_deps_lock[name]):
-            problems.append(f"pyproject.toml's [tool.seds] no-deps has {requirement}, "
-                            f"{NO_DEPS_LOCK} pins {name}=={no_deps_lock[name].version}")
+            problems.append(
+                f"pyproject.toml's [tool.seds] no-deps has {requirement}, "
+                f"{NO_DEPS_LOCK} pins {name}=={no_deps_lock[name].version}"
+            )
         if name in lock:
             problems.append(f"{LOCK} pins {name}, which pyproject.toml installs with --no-deps ({NO_DEPS_LOCK})")
         declared = requires(name)
@@ -100,8 +106,10 @@ def disagreements(project: dict, lock_text: str, no_deps_text: str,
                 continue
             pin = lock.get(needed) or no_deps_lock.get(needed)
             if pin is None:
-                problems.append(f"{name} requires {dependency}, which {LOCK} does not pin (nor does [tool.seds] "
-                                f"left-out of pyproject.toml name it)")
+                problems.append(
+                    f"{name} requires {dependency}, which {LOCK} does not pin (nor does [tool.seds] "
+                    f"left-out of pyproject.toml name it)"
+                )
             elif not admits(dependency, pin):
                 problems.append(f"{name} requires {dependency}, the locks pin {needed}=={pin.version}")
     for name in sorted(set(no_deps_lock) - {canonicalize_name(r.name) for r in no_deps}):
@@ -155,6 +163,7 @@ def read(path: str) -> str:
 
 # --- the project's own files -------------------------------------------------------------------------
 
+
 def test_pyproject_and_the_locks_agree():
     project = tomllib.loads(read("pyproject.toml"))
     problems = disagreements(project, read(LOCK), read(NO_DEPS_LOCK), installed_requires)
@@ -181,8 +190,9 @@ def test_this_environment_is_the_lock():
 def test_the_installer_is_pinned_and_hashed_and_xtcocotools_builds_from_its_sdist():
     pins, problems = parse_lock(read(INSTALLER_LOCK), INSTALLER_LOCK)
     assert not problems and list(pins) == ["uv"] and pins["uv"].hashes, read(INSTALLER_LOCK)
-    assert "--no-binary xtcocotools" in read(NO_DEPS_LOCK).splitlines(), \
+    assert "--no-binary xtcocotools" in read(NO_DEPS_LOCK).splitlines(), (
         f"{NO_DEPS_LOCK} lost '--no-binary xtcocotools' (its wheel breaks on numpy 2): {FIX}"
+    )
     torch = parse_lock(read(LOCK), LOCK)[0]["torch"]
     assert torch.version.local == "cpu", f"{LOCK} pins torch=={torch.version}, not the CPU build: {FIX}"
 
@@ -208,8 +218,16 @@ METADATA = {  # each package's own requirements, as importlib.metadata.requires 
     "iniconfig": [],
     "mmpose": ["chumpy", "torchvision", "numpy; python_version < '3'", "pytest; extra == 'tests'", "toolz>=0.12"],
 }
-PINS = {"dask": "2026.8.0", "distributed": "2026.8.0", "toolz": "1.2.0", "tblib": "3.2.2",
-        "torch": "2.13.0+cpu", "filelock": "4.3.2", "pytest": "9.2.0", "iniconfig": "2.3.1"}
+PINS = {
+    "dask": "2026.8.0",
+    "distributed": "2026.8.0",
+    "toolz": "1.2.0",
+    "tblib": "3.2.2",
+    "torch": "2.13.0+cpu",
+    "filelock": "4.3.2",
+    "pytest": "9.2.0",
+    "iniconfig": "2.3.1",
+}
 
 
 def lock_text(pins: dict[str, str], hashless: tuple[str, ...] = ()) -> str:
@@ -234,8 +252,10 @@ def test_a_matching_pair_has_no_disagreement():
 
 
 def test_a_requirement_of_pyproject_that_the_lock_does_not_pin():
-    project = {**PROJECT, "project": {**PROJECT["project"], "dependencies": [*PROJECT["project"]["dependencies"],
-                                                                             "blake3>=0.4"]}}
+    project = {
+        **PROJECT,
+        "project": {**PROJECT["project"], "dependencies": [*PROJECT["project"]["dependencies"], "blake3>=0.4"]},
+    }
     assert check(project=project) == [f"pyproject.toml requires blake3>=0.4, which {LOCK} does not pin"]
 
 
@@ -247,13 +267,15 @@ def test_a_dependency_the_lock_misses_and_one_whose_pin_its_requirer_rejects():
     missing = {k: v for k, v in PINS.items() if k != "tblib"}
     assert check(pins=missing) == [f"distributed requires tblib>=1.6, which {LOCK} does not pin"]
     assert check(pins={**PINS, "distributed": "2026.7.0"}) == [
-        f"dask[distributed] requires distributed==2026.8.0, {LOCK} pins distributed==2026.7.0"]
+        f"dask[distributed] requires distributed==2026.8.0, {LOCK} pins distributed==2026.7.0"
+    ]
 
 
 def test_a_locked_package_that_nothing_needs():
     assert check(pins={**PINS, "tomli": "2.0.1", "colorama": "0.4.6"}) == [
         f"{LOCK} pins colorama, which nothing in pyproject.toml needs (for this Python)",
-        f"{LOCK} pins tomli, which nothing in pyproject.toml needs (for this Python)"]
+        f"{LOCK} pins tomli, which nothing in pyproject.toml needs (for this Python)",
+    ]
 
 
 def test_a_locked_package_without_a_hash_or_without_an_exact_pin():
@@ -261,45 +283,59 @@ def test_a_locked_package_without_a_hash_or_without_an_exact_pin():
     unpinned = lock_text(PINS) + f"numpy>=2 \\\n    {HASH}\n"
     assert disagreements(PROJECT, unpinned, NO_DEPS, METADATA.get) == [
         f"{LOCK}: 'numpy>=2' is not pinned with ==",
-        f"{LOCK} pins numpy, which nothing in pyproject.toml needs (for this Python)"]
+        f"{LOCK} pins numpy, which nothing in pyproject.toml needs (for this Python)",
+    ]
 
 
 def test_the_no_deps_set_in_its_own_file_exactly_and_never_walked():
     """mmpose's declared chumpy and torchvision are left out (not locked, not installed); its other needs
     must be locked at versions it admits, but are not walked from it."""
-    assert check(no_deps="") == [f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, which {NO_DEPS_LOCK} does not pin"]
+    assert check(no_deps="") == [
+        f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, which {NO_DEPS_LOCK} does not pin"
+    ]
     assert check(no_deps=lock_text({"mmpose": "1.3.1"})) == [
-        f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, {NO_DEPS_LOCK} pins mmpose==1.3.1"]
+        f"pyproject.toml's [tool.seds] no-deps has mmpose==1.3.2, {NO_DEPS_LOCK} pins mmpose==1.3.1"
+    ]
     assert check(no_deps=NO_DEPS + lock_text({"mmdet": "3.3.0"})) == [
-        f"{NO_DEPS_LOCK} pins mmdet, which is not in pyproject.toml's [tool.seds] no-deps"]
-    assert check(no_deps=lock_text({"mmpose": "1.3.2"}, hashless=("mmpose",))) == [f"{NO_DEPS_LOCK}: mmpose has no --hash"]
+        f"{NO_DEPS_LOCK} pins mmdet, which is not in pyproject.toml's [tool.seds] no-deps"
+    ]
+    assert check(no_deps=lock_text({"mmpose": "1.3.2"}, hashless=("mmpose",))) == [
+        f"{NO_DEPS_LOCK}: mmpose has no --hash"
+    ]
     assert check(pins={**PINS, "mmpose": "1.3.2"}) == [
         f"{LOCK} pins mmpose, which pyproject.toml installs with --no-deps ({NO_DEPS_LOCK})",
-        f"{LOCK} pins mmpose, which nothing in pyproject.toml needs (for this Python)"]
+        f"{LOCK} pins mmpose, which nothing in pyproject.toml needs (for this Python)",
+    ]
 
 
 def test_what_the_no_deps_set_declares_is_locked_or_named_as_left_out():
     """Its real needs must be in the lock, so a new release of mmpose that needs more cannot slip in."""
     needs_more = {**METADATA, "mmpose": [*METADATA["mmpose"], "munkres>=1.1"]}
     assert check(metadata=needs_more) == [
-        f"mmpose requires munkres>=1.1, which {LOCK} does not pin (nor does [tool.seds] left-out of pyproject.toml name it)"]
-    assert check(pins={**PINS, "toolz": "0.11.2"}) == [
-        "mmpose requires toolz>=0.12, the locks pin toolz==0.11.2"]
+        f"mmpose requires munkres>=1.1, which {LOCK} does not pin "
+        "(nor does [tool.seds] left-out of pyproject.toml name it)"
+    ]
+    assert check(pins={**PINS, "toolz": "0.11.2"}) == ["mmpose requires toolz>=0.12, the locks pin toolz==0.11.2"]
     seds = {"no-deps": ["mmpose==1.3.2"], "left-out": ["chumpy"]}
     assert check(project={**PROJECT, "tool": {"seds": seds}}) == [
-        f"mmpose requires torchvision, which {LOCK} does not pin (nor does [tool.seds] left-out of pyproject.toml name it)"]
-    assert check(pins={**PINS, "torchvision": "0.29.1"}, metadata={**METADATA, "torch": ["filelock", "torchvision"], "torchvision": []}) == [
-        "the locks pin torchvision, which pyproject.toml's [tool.seds] left-out says is not installed"]
+        f"mmpose requires torchvision, which {LOCK} does not pin "
+        "(nor does [tool.seds] left-out of pyproject.toml name it)"
+    ]
+    assert check(
+        pins={**PINS, "torchvision": "0.29.1"},
+        metadata={**METADATA, "torch": ["filelock", "torchvision"], "torchvision": []},
+    ) == ["the locks pin torchvision, which pyproject.toml's [tool.seds] left-out says is not installed"]
 
 
 def test_a_locked_package_that_is_not_installed_is_named():
     metadata = {k: v for k, v in METADATA.items() if k not in ("iniconfig", "mmpose")}
-    assert check(metadata=metadata) == [f"mmpose is pinned in {NO_DEPS_LOCK} but not installed here: make setup",
-                                        f"iniconfig is pinned in {LOCK} but not installed here: make setup"]
+    assert check(metadata=metadata) == [
+        f"mmpose is pinned in {NO_DEPS_LOCK} but not installed here: make setup",
+        f"iniconfig is pinned in {LOCK} but not installed here: make setup",
+    ]
 
 
 @pytest.mark.parametrize("spec", ["torch>=2.4", "torch==2.13.0", "torch>=2.13,<2.14"])
 def test_a_local_version_such_as_the_cpu_build_satisfies_a_plain_specifier(spec):
-    project = {**PROJECT, "project": {**PROJECT["project"],
-                                      "dependencies": ["dask[distributed]>=2024.1", spec]}}
+    project = {**PROJECT, "project": {**PROJECT["project"], "dependencies": ["dask[distributed]>=2024.1", spec]}}
     assert check(project=project) == []

@@ -18,9 +18,23 @@ from tests_support import ROOT, dvc, fresh_clone
 
 # What a smoke profile may change, and nothing else: data it can render offline, random weights (the
 # documented offline choice), few clips, windows and steps, a 2-core machine's workers.
-SMOKE_KEYS = {"runtime.threads_per_worker", "graph.sample", "sample", "data.root", "data.annotations",
-              "pose.checkpoint", "select.seds_box_score", "rgb.feature_sets", "rgb.num_windows", "rgb.decoders",
-              "train.steps", "train.num_workers", "train.clip_checkpoint", "train.batch_size", "train.epochs"}
+SMOKE_KEYS = {
+    "runtime.threads_per_worker",
+    "graph.sample",
+    "sample",
+    "data.root",
+    "data.annotations",
+    "pose.checkpoint",
+    "select.seds_box_score",
+    "rgb.feature_sets",
+    "rgb.num_windows",
+    "rgb.decoders",
+    "train.steps",
+    "train.num_workers",
+    "train.clip_checkpoint",
+    "train.batch_size",
+    "train.epochs",
+}
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -36,8 +50,11 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
 
 DATASETS = ("how2sign", "phoenix2014t", "csl_daily")
 # What each smoke run renders: the sample layout, the frame size, and the decoder its clips need.
-RENDERED = {"how2sign": ("how2sign", (1280, 720), "decord"), "phoenix2014t": ("phoenix2014t", (210, 260), "frames"),
-            "csl_daily": ("csl_daily", (512, 512), "frames")}
+RENDERED = {
+    "how2sign": ("how2sign", (1280, 720), "decord"),
+    "phoenix2014t": ("phoenix2014t", (210, 260), "frames"),
+    "csl_daily": ("csl_daily", (512, 512), "frames"),
+}
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -78,8 +95,10 @@ def test_the_smoke_run_reaches_evaluate_from_a_fresh_clone(dataset, tmp_path, ca
     model = project / "runs/train/model.pt"
     assert model.stat().st_nlink == 2 or os.path.islink(model)
     assert sorted(p.name for p in (project / "runs/train/checkpoints").iterdir()) == ["last.pt"]
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
-    disk_gib = sum(p.stat().st_size for p in project.rglob("*") if p.is_file() and not p.is_symlink()) / 2 ** 30
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    disk_gib = sum(p.stat().st_size for p in project.rglob("*") if p.is_file() and not p.is_symlink()) / 2**30
     with capsys.disabled():
-        print(f"\n{dataset} smoke run: dvc repro {seconds:.0f} s, peak RSS of a stage {peak_gib:.1f} GiB, "
-              f"project on disk {disk_gib:.1f} GiB (hard links counted once per name)")
+        print(
+            f"\n{dataset} smoke run: dvc repro {seconds:.0f} s, peak RSS of a stage {peak_gib:.1f} GiB, "
+            f"project on disk {disk_gib:.1f} GiB (hard links counted once per name)"
+        )

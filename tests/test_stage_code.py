@@ -15,10 +15,12 @@ from pipeline.devtools.codehash import StageCode, current, differences, main, re
 def test_every_item_stage_matches_the_recorded_code_table():
     diff = differences(current(), recorded())
     assert not diff, (
-        "item stage code differs from tests/stage_code.json:\n" + "\n".join(f"  {k}: {v}" for k, v in diff.items())
+        "item stage code differs from tests/stage_code.json:\n"
+        + "\n".join(f"  {k}: {v}" for k, v in diff.items())
         + "\nIf a stage's output changes, bump its VERSION (docs/cache-format.md) and run "
-          "`python -m pipeline.devtools.codehash`; if it does not, run "
-          "`python -m pipeline.devtools.codehash --output-unchanged STAGE ...`.")
+        "`python -m pipeline.devtools.codehash`; if it does not, run "
+        "`python -m pipeline.devtools.codehash --output-unchanged STAGE ...`."
+    )
 
 
 def _package(root, helper_source: str) -> dict[str, str]:
@@ -27,7 +29,8 @@ def _package(root, helper_source: str) -> dict[str, str]:
         (root / init).write_text("")
     (root / "pipeline" / "demo" / "stage.py").write_text(
         "from pipeline.runner.stage import Stage\n\n\ndef work():\n    from pipeline.demo import helper\n"
-        "    return helper.scale(2)\n")
+        "    return helper.scale(2)\n"
+    )
     (root / "pipeline" / "demo" / "helper.py").write_text(helper_source)
     return stage_modules("pipeline.demo.stage", root)
 
@@ -40,15 +43,17 @@ def test_module_hashes_follow_lazy_imports_and_ignore_comments_and_docstrings(tm
     assert same == base
     changed = _package(tmp_path, '"""Scales."""\n\n\ndef scale(x):\n    return 4 * x\n')
     assert changed["pipeline/demo/helper.py"] != base["pipeline/demo/helper.py"]
-    assert {k: v for k, v in changed.items() if k != "pipeline/demo/helper.py"} == \
-           {k: v for k, v in base.items() if k != "pipeline/demo/helper.py"}
+    assert {k: v for k, v in changed.items() if k != "pipeline/demo/helper.py"} == {
+        k: v for k, v in base.items() if k != "pipeline/demo/helper.py"
+    }
 
 
 def test_differences_name_the_changed_modules():
     then = {"pose": StageCode(1, {"a.py": "1", "b.py": "2"})}
     assert differences({"pose": StageCode(1, {"a.py": "1", "b.py": "2"})}, then) == {}
     assert differences({"pose": StageCode(1, {"a.py": "1", "b.py": "3", "c.py": "4"})}, then) == {
-        "pose": "code changed without a VERSION bump (still 1): b.py, c.py"}
+        "pose": "code changed without a VERSION bump (still 1): b.py, c.py"
+    }
     assert differences({"pose": StageCode(2, {"a.py": "9"})}, then) == {"pose": "VERSION 1 -> 2 (not recorded yet)"}
 
 

@@ -34,24 +34,58 @@ def shared_file(path: Path, what: str, where: Path, how: str) -> Path:
 
 
 TINY_PARAMS = {
-    "runtime": {"store": "cache", "manifests": "manifests", "scheduler": "synchronous", "workers": 1,
-                "threads_per_worker": 2, "chunk_items": 4, "max_failures": 0, "decode_timeout_s": 60},
-    "sample": {"out": "data/sample", "sentences": 4, "renders": ["train", "val", "test"], "width": 160,
-               "height": 120, "gloss_frames": 8, "min_glosses": 2, "max_glosses": 3, "seed": 1},
-    "data": {"root": "data/sample", "annotations": [
-        {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s} for s in ("train", "val", "test")]},
+    "runtime": {
+        "store": "cache",
+        "manifests": "manifests",
+        "scheduler": "synchronous",
+        "workers": 1,
+        "threads_per_worker": 2,
+        "chunk_items": 4,
+        "max_failures": 0,
+        "decode_timeout_s": 60,
+    },
+    "sample": {
+        "out": "data/sample",
+        "sentences": 4,
+        "renders": ["train", "val", "test"],
+        "width": 160,
+        "height": 120,
+        "gloss_frames": 8,
+        "min_glosses": 2,
+        "max_glosses": 3,
+        "seed": 1,
+    },
+    "data": {
+        "root": "data/sample",
+        "annotations": [
+            {"format": "how2sign", "file": f"data/sample/how2sign_sample_{s}.csv", "split": s}
+            for s in ("train", "val", "test")
+        ],
+    },
     "probe": {"full_decode": True, "out_of_range": "clamp"},
 }
 
 # The SEDS network at test sizes: the authors' structure, narrow and shallow, CLIP parts random (explicit).
 TINY_MODEL = {
-    "clip_checkpoint": "random", "gcn_joint_channels": [8, 8, 16], "gcn_part_channels": 16, "tower_width": 32,
-    "tower_layers": 1, "tower_heads": 2, "embed_dim": 32, "text_width": 32, "text_layers": 1, "text_heads": 2,
-    "cgaf_heads": 4, "cgaf_ff": 64, "max_words": 12, "threads": 1,
+    "clip_checkpoint": "random",
+    "gcn_joint_channels": [8, 8, 16],
+    "gcn_part_channels": 16,
+    "tower_width": 32,
+    "tower_layers": 1,
+    "tower_heads": 2,
+    "embed_dim": 32,
+    "text_width": 32,
+    "text_layers": 1,
+    "text_heads": 2,
+    "cgaf_heads": 4,
+    "cgaf_ff": 64,
+    "max_words": 12,
+    "threads": 1,
 }
 
 # The whole dvc.yaml graph at the smallest sizes that still exercise every stage (random pose and I3D
-# weights, the SEDS network narrow with random CLIP parts): `dvc repro` of a fresh clone with these takes about a minute.
+# weights, the SEDS network narrow with random CLIP parts): `dvc repro` of a fresh clone with these takes about a
+# minute.
 TINY_GRAPH_PARAMS = {
     **TINY_PARAMS,
     "pose": {"frames": "uniform", "frames_value": 2, "flip_test": False, "batch_size": 8, "chunk_frames": 8},
@@ -79,8 +113,9 @@ def write_params(project: Path, params: dict) -> Path:
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True
+    )
 
 
 def view_rows(stage: str) -> dict[str, dict]:

@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.commands.common import EXIT_CANNOT_START, EXIT_FAILURES, EXIT_OK, add_params_options, guarded, parse_overrides
+from pipeline.commands.common import (
+    EXIT_CANNOT_START,
+    EXIT_FAILURES,
+    EXIT_OK,
+    add_params_options,
+    guarded,
+    parse_overrides,
+)
 
 
 def _store_root(args: argparse.Namespace) -> Path:
@@ -44,16 +51,22 @@ def verify(args: argparse.Namespace) -> int:
         if report.temporaries:
             extra.append(f"{len(report.temporaries)} temporary file(s) of unfinished writers")
         if report.recorded_twice:
-            extra.append(f"{report.recorded_twice} key(s) in two index parts (computed by two tasks at once; "
-                         "readers use the part first in name order)")
-        print(f"{stage_dir.stage}/{stage_dir.fingerprint}: {report.items} items {state}"
-              + (f" ({'; '.join(extra)})" if extra else ""))
+            extra.append(
+                f"{report.recorded_twice} key(s) in two index parts (computed by two tasks at once; "
+                "readers use the part first in name order)"
+            )
+        print(
+            f"{stage_dir.stage}/{stage_dir.fingerprint}: {report.items} items {state}"
+            + (f" ({'; '.join(extra)})" if extra else "")
+        )
         for problem in report.problems:
             print(f"  {problem}")
         bad += not report.ok
         if args.repair and (moved := quarantine(stage_dir, report)):
-            print(f"  repaired: moved {len(report.bad_shards)} bad shard(s) and their index parts to {moved} "
-                  f"(reasons in REASON.json); `seds run {stage_dir.stage}` recomputes their items")
+            print(
+                f"  repaired: moved {len(report.bad_shards)} bad shard(s) and their index parts to {moved} "
+                f"(reasons in REASON.json); `seds run {stage_dir.stage}` recomputes their items"
+            )
     return EXIT_FAILURES if bad else EXIT_OK
 
 
@@ -67,21 +80,26 @@ def stats(args: argparse.Namespace) -> int:
     print(f"{'stage':<14}{'fingerprint':<34}{'items':>8}{'failed':>8}{'shards':>8}{'size':>12}")
     for r in rows:
         print(f"{r.stage:<14}{r.fingerprint:<34}{r.items:>8}{r.failures:>8}{r.shards:>8}{_human(r.bytes):>12}")
-    print(f"{len({r.stage for r in rows})} stage(s), {len(rows)} fingerprint(s), {sum(r.items for r in rows)} items, "
-          f"{_human(sum(r.bytes for r in rows))}")
+    print(
+        f"{len({r.stage for r in rows})} stage(s), {len(rows)} fingerprint(s), {sum(r.items for r in rows)} items, "
+        f"{_human(sum(r.bytes for r in rows))}"
+    )
     return EXIT_OK
 
 
 def gc(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
     from pipeline.runner.plan import FINGERPRINTS_META
     from pipeline.store.maintenance import garbage_collect
-    import pyarrow.parquet as pq
 
     root = _store_root(args)
     views = [Path(v) for v in args.views] if args.views else sorted(Path(args.manifests_dir).glob("*.parquet"))
     if not views:
-        print(f"cache gc: no views found in {args.manifests_dir}; refusing to treat every fingerprint as unreferenced",
-              flush=True)
+        print(
+            f"cache gc: no views found in {args.manifests_dir}; refusing to treat every fingerprint as unreferenced",
+            flush=True,
+        )
         return EXIT_CANNOT_START
     keep: set[tuple[str, str]] = set()
     for view in views:
@@ -104,7 +122,9 @@ def failures(args: argparse.Namespace) -> int:
         for key, failure in sorted(index.failures.items(), key=lambda kv: kv[1].sample_id):
             if failure.item_key is not None and failure.item_key in index:
                 continue
-            print(f"{stage_dir.stage}/{stage_dir.fingerprint[:12]}\t{failure.sample_id}\t{failure.reason}\t{failure.error}")
+            print(
+                f"{stage_dir.stage}/{stage_dir.fingerprint[:12]}\t{failure.sample_id}\t{failure.reason}\t{failure.error}"
+            )
     return EXIT_OK
 
 
@@ -115,10 +135,12 @@ def export(args: argparse.Namespace) -> int:
     view = Path(args.view or Path(args.manifests_dir) / f"{args.stage}.parquet")
     fingerprint, keys = view_keys(view, args.stage)
     report = export_tarball(StageDir(_store_root(args), args.stage, fingerprint), keys, Path(args.output))
-    print(f"cache export: {report.copied} {args.stage} item(s) of {view} -> {args.output} "
-          f"({_human(Path(args.output).stat().st_size)})"
-          + (f"; {len(report.absent)} not in the store" if report.absent else "")
-          + (f"; {len(report.rejected)} REJECTED (checksum)" if report.rejected else ""))
+    print(
+        f"cache export: {report.copied} {args.stage} item(s) of {view} -> {args.output} "
+        f"({_human(Path(args.output).stat().st_size)})"
+        + (f"; {len(report.absent)} not in the store" if report.absent else "")
+        + (f"; {len(report.rejected)} REJECTED (checksum)" if report.rejected else "")
+    )
     for message in report.rejected:
         print(f"  {message}")
     return EXIT_FAILURES if report.rejected or report.absent else EXIT_OK
@@ -130,8 +152,10 @@ def import_(args: argparse.Namespace) -> int:
     reports = import_tarball(Path(args.tarball), _store_root(args))
     bad = 0
     for name, report in reports.items():
-        print(f"cache import: {name}: {report.copied} copied, {report.already} already present"
-              + (f", {len(report.rejected)} REJECTED (checksum)" if report.rejected else ""))
+        print(
+            f"cache import: {name}: {report.copied} copied, {report.already} already present"
+            + (f", {len(report.rejected)} REJECTED (checksum)" if report.rejected else "")
+        )
         for message in report.rejected:
             print(f"  {message}")
         bad += len(report.rejected)
@@ -146,13 +170,19 @@ def register(subparsers) -> None:
         add_params_options(p)
         p.add_argument("--store", help="store root (default: runtime.store of the params file)")
 
-    v = sub.add_parser("verify", help="read every item back and check its checksum",
-                       description="Read every item back, check checksums, bounds and that each shard holds only "
-                                   "what our writer makes. Exit 1 when anything is wrong (also when --repair fixed it).")
+    v = sub.add_parser(
+        "verify",
+        help="read every item back and check its checksum",
+        description="Read every item back, check checksums, bounds and that each shard holds only "
+        "what our writer makes. Exit 1 when anything is wrong (also when --repair fixed it).",
+    )
     v.add_argument("stage", nargs="?")
-    v.add_argument("--repair", action="store_true",
-                   help="move bad shards and their index parts to <stage>/<fingerprint>/quarantine/<time>/ with a "
-                        "REASON.json (nothing is deleted); the next run recomputes their items")
+    v.add_argument(
+        "--repair",
+        action="store_true",
+        help="move bad shards and their index parts to <stage>/<fingerprint>/quarantine/<time>/ with a "
+        "REASON.json (nothing is deleted); the next run recomputes their items",
+    )
     common(v)
     v.set_defaults(func=guarded(verify))
     s = sub.add_parser("stats", help="items, bytes, shards per stage and fingerprint")
@@ -161,13 +191,18 @@ def register(subparsers) -> None:
     s.set_defaults(func=guarded(stats))
     g = sub.add_parser("gc", help="remove fingerprints that no view references")
     g.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    g.add_argument("--manifests-dir", default="manifests", help="views whose fingerprints are kept (default: %(default)s)")
+    g.add_argument(
+        "--manifests-dir", default="manifests", help="views whose fingerprints are kept (default: %(default)s)"
+    )
     g.add_argument("--views", nargs="*", help="explicit view files instead of --manifests-dir")
     common(g)
     g.set_defaults(func=guarded(gc))
-    e = sub.add_parser("export", help="one stage's items for one manifest view, as a single tarball",
-                       description="Pack the items a view references (default manifests/<stage>.parquet) into one tar "
-                                   "file that `seds cache import` verifies and loads: for sharing without a DVC remote.")
+    e = sub.add_parser(
+        "export",
+        help="one stage's items for one manifest view, as a single tarball",
+        description="Pack the items a view references (default manifests/<stage>.parquet) into one tar "
+        "file that `seds cache import` verifies and loads: for sharing without a DVC remote.",
+    )
     e.add_argument("stage")
     e.add_argument("-o", "--output", required=True, help="tarball to write")
     e.add_argument("--view", help="view file (default: <manifests-dir>/<stage>.parquet)")

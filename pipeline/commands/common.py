@@ -12,8 +12,8 @@ import yaml
 
 from pipeline.errors import UserError
 
-# Exit codes (README.md, "One stage on a GPU batch queue"): 0 success; 1 items failed beyond --max-failures; 2 the run could not
-# start (bad params, bad manifest, missing upstream view); 3 coverage check failed (items unaccounted for);
+# Exit codes (README.md, "One stage on a GPU batch queue"): 0 success; 1 items failed beyond --max-failures; 2 the run
+# could not start (bad params, bad manifest, missing upstream view); 3 coverage check failed (items unaccounted for);
 # 128 + N stopped by signal N (130 SIGINT, 143 SIGTERM), what was finished kept.
 EXIT_OK, EXIT_FAILURES, EXIT_CANNOT_START, EXIT_COVERAGE = 0, 1, 2, 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -31,8 +31,14 @@ class Interrupted(KeyboardInterrupt):
 
 def add_params_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one param for this run (YAML value), e.g. --set runtime.workers=4")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one param for this run (YAML value), e.g. --set runtime.workers=4",
+    )
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -63,6 +69,7 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     """Turn the errors a user can fix (pipeline.errors.UserError: a param, a file or row, a checkpoint, the
     store's state; a missing file) into one clear line and exit code 2, with no traceback; SIGINT and
     SIGTERM into one line and exit 128 + N (Interrupted)."""
+
     def wrapper(args: argparse.Namespace) -> int:
         try:
             with stopped_by_signals():
@@ -71,9 +78,13 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             print(f"seds: error: {err}", file=sys.stderr)
             return EXIT_CANNOT_START
         except Interrupted as stop:
-            print(f"seds: stopped by {signal.Signals(stop.signum).name}: what was finished is kept (published "
-                  "items, the last checkpoint); run the same command again to do only the rest", file=sys.stderr)
+            print(
+                f"seds: stopped by {signal.Signals(stop.signum).name}: what was finished is kept (published "
+                "items, the last checkpoint); run the same command again to do only the rest",
+                file=sys.stderr,
+            )
             return 128 + stop.signum
+
     return wrapper
 
 

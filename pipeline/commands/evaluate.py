@@ -22,10 +22,13 @@ def evaluate(args: argparse.Namespace) -> int:
     write_figures(out, params)
     write_run_report(params, out)
     t2v, v2t = record["t2v"], record["v2t"]
-    print(f"evaluate: {record['split']}, {record['clips']} clips (chance R@1 {record['chance_R@1']:.1f}%): "
-          f"T2V R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f} MedR {t2v['MedR']:.1f}; "
-          f"V2T R@1 {v2t['R@1']:.1f} R@5 {v2t['R@5']:.1f} R@10 {v2t['R@10']:.1f} MedR {v2t['MedR']:.1f} "
-          f"-> {params['evaluate'].out} (report.md, figures/) in {record['seconds']:.0f} s", flush=True)
+    print(
+        f"evaluate: {record['split']}, {record['clips']} clips (chance R@1 {record['chance_R@1']:.1f}%): "
+        f"T2V R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f} MedR {t2v['MedR']:.1f}; "
+        f"V2T R@1 {v2t['R@1']:.1f} R@5 {v2t['R@5']:.1f} R@10 {v2t['R@10']:.1f} MedR {v2t['MedR']:.1f} "
+        f"-> {params['evaluate'].out} (report.md, figures/) in {record['seconds']:.0f} s",
+        flush=True,
+    )
     return EXIT_OK
 
 
@@ -64,7 +67,9 @@ def ablation(args: argparse.Namespace) -> int:
     rows, unfinished = ablation_rows(exp_show(Path(args.project)))
     table = format_markdown(rows) + "\n\n## The paper's tables\n\n" + format_tables(rows)
     print(table, flush=True)
-    note = f"{len(rows)} experiment(s) with metrics" + (f"; {unfinished} without metrics left out" if unfinished else "")
+    note = f"{len(rows)} experiment(s) with metrics" + (
+        f"; {unfinished} without metrics left out" if unfinished else ""
+    )
     print(note, file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -73,50 +78,64 @@ def ablation(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    e = subparsers.add_parser("evaluate", help="T2V / V2T retrieval metrics of a trained model (params: evaluate)",
-                              description="Retrieve within evaluate.split with evaluate.checkpoint: R@1/5/10, MedR and "
-                                          "MeanR into metrics.json, similarity matrices into similarity.npz, the "
-                                          "figure queries' token similarities into token_similarity.npz, figures "
-                                          "into figures/ and a run summary into report.md (all under "
-                                          "evaluate.out; seds report figures|run redraw the last two).")
+    e = subparsers.add_parser(
+        "evaluate",
+        help="T2V / V2T retrieval metrics of a trained model (params: evaluate)",
+        description="Retrieve within evaluate.split with evaluate.checkpoint: R@1/5/10, MedR and "
+        "MeanR into metrics.json, similarity matrices into similarity.npz, the "
+        "figure queries' token similarities into token_similarity.npz, figures "
+        "into figures/ and a run summary into report.md (all under "
+        "evaluate.out; seds report figures|run redraw the last two).",
+    )
     add_params_options(e)
     add_device_option(e)
     e.set_defaults(func=guarded(evaluate))
 
     r = subparsers.add_parser("report", help="reports: model efficiency, evaluation figures, run report")
     sub = r.add_subparsers(dest="report_command", required=True)
-    f = sub.add_parser("efficiency", help="params and FLOPs per module beside the paper's Table 2",
-                       description="Count parameters and FLOPs (torch's FlopCounterMode, fake tensors) of each SEDS "
-                                   "module at the paper's input sizes, batch 16, beside the paper's Table 2.")
+    f = sub.add_parser(
+        "efficiency",
+        help="params and FLOPs per module beside the paper's Table 2",
+        description="Count parameters and FLOPs (torch's FlopCounterMode, fake tensors) of each SEDS "
+        "module at the paper's input sizes, batch 16, beside the paper's Table 2.",
+    )
     f.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     f.set_defaults(func=guarded(efficiency))
-    g = sub.add_parser("figures", help="redraw the evaluate figures from evaluate.out (no model needed)",
-                       description="Redraw evaluate.out/figures/ from the saved evaluate outputs: retrieval_top3.png "
-                                   "(top-3 text-to-video retrieval per query for Pose only, RGB only and fused, "
-                                   "frames decoded from the clips' videos, the true clip framed in green) from "
-                                   "similarity.npz, and fine_grained_<k>.png (step x word Pose-Text and RGB-Text "
-                                   "similarity of query k's true pair) from token_similarity.npz. The queries are "
-                                   "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
-                                   "the protocol, tie rule and grouping are metrics.json's, as the metrics were "
-                                   "counted; evaluate.figure_frames applies now.")
+    g = sub.add_parser(
+        "figures",
+        help="redraw the evaluate figures from evaluate.out (no model needed)",
+        description="Redraw evaluate.out/figures/ from the saved evaluate outputs: retrieval_top3.png "
+        "(top-3 text-to-video retrieval per query for Pose only, RGB only and fused, "
+        "frames decoded from the clips' videos, the true clip framed in green) from "
+        "similarity.npz, and fine_grained_<k>.png (step x word Pose-Text and RGB-Text "
+        "similarity of query k's true pair) from token_similarity.npz. The queries are "
+        "those the evaluate stage chose (evaluate.figure_queries, figure_samples); "
+        "the protocol, tie rule and grouping are metrics.json's, as the metrics were "
+        "counted; evaluate.figure_frames applies now.",
+    )
     add_params_options(g)
     g.set_defaults(func=guarded(report_figures))
-    u = sub.add_parser("run", help="rewrite evaluate.out/report.md from what the stages recorded",
-                       description="Write evaluate.out/report.md: metrics per stream, training summary, links to "
-                                   "the figures and training plots, the weights each stage used (random ones "
-                                   "said so), clips per split and store sizes, seconds per stage (from the run "
-                                   "records of item stages, train's and evaluate's metrics.json), and the params "
-                                   "(train's as saved in the checkpoint).")
+    u = sub.add_parser(
+        "run",
+        help="rewrite evaluate.out/report.md from what the stages recorded",
+        description="Write evaluate.out/report.md: metrics per stream, training summary, links to "
+        "the figures and training plots, the weights each stage used (random ones "
+        "said so), clips per split and store sizes, seconds per stage (from the run "
+        "records of item stages, train's and evaluate's metrics.json), and the params "
+        "(train's as saved in the checkpoint).",
+    )
     add_params_options(u)
     u.set_defaults(func=guarded(report_run))
     a = sub.add_parser(
-        "ablation", help="finished DVC experiments: changed params and T2V/V2T R@1/5/10/MedR, then the paper's tables",
+        "ablation",
+        help="finished DVC experiments: changed params and T2V/V2T R@1/5/10/MedR, then the paper's tables",
         description="Run `dvc exp show --json` in the project and print a Markdown table of every finished "
-                    "experiment (and baseline commit with metrics): the params it changed against its baseline "
-                    "commit and T2V / V2T R@1, R@5, R@10 and MedR from <evaluate.out>/metrics.json; then the "
-                    "paper's Tables 3-6 and Figure 3 in its layout, each experiment in the table whose params "
-                    "it alone changed, the paper's figures beside ours where known. Experiments without "
-                    "metrics are counted on stderr. See docs/ablations.md.")
+        "experiment (and baseline commit with metrics): the params it changed against its baseline "
+        "commit and T2V / V2T R@1, R@5, R@10 and MedR from <evaluate.out>/metrics.json; then the "
+        "paper's Tables 3-6 and Figure 3 in its layout, each experiment in the table whose params "
+        "it alone changed, the paper's figures beside ours where known. Experiments without "
+        "metrics are counted on stderr. See docs/ablations.md.",
+    )
     a.add_argument("--project", default=".", help="the DVC project folder (default: the current one)")
     a.add_argument("--out", metavar="PATH", help="also write the table to this file")
     a.set_defaults(func=guarded(ablation))

@@ -20,7 +20,9 @@ def manifest(args: argparse.Namespace) -> int:
     splits = {}
     for split in table.column("split").to_pylist():
         splits[split] = splits.get(split, 0) + 1
-    print(f"manifest: {table.num_rows} clips -> {out} (" + ", ".join(f"{k} {v}" for k, v in sorted(splits.items())) + ")")
+    print(
+        f"manifest: {table.num_rows} clips -> {out} (" + ", ".join(f"{k} {v}" for k, v in sorted(splits.items())) + ")"
+    )
     return EXIT_OK
 
 
@@ -28,15 +30,20 @@ def add_videos(args: argparse.Namespace) -> int:
     from pipeline.manifest.build import add_videos as link_videos
 
     added = link_videos(Path(args.root), Path(args.csv), [Path(v) for v in args.videos], args.text, args.split)
-    print(f"linked {len(added)} video(s) into {args.root}/extra and listed them in {args.csv}; add "
-          f"{{format: csv, file: {args.csv}, split: {args.split}}} to data.annotations to use them")
+    print(
+        f"linked {len(added)} video(s) into {args.root}/extra and listed them in {args.csv}; add "
+        f"{{format: csv, file: {args.csv}, split: {args.split}}} to data.annotations to use them"
+    )
     return EXIT_OK
 
 
 def register(subparsers) -> None:
-    m = subparsers.add_parser("manifest", help="build manifests/manifest.parquet from data.annotations",
-                              description="Import every file of data.annotations (How2Sign, PHOENIX, CSV), validate "
-                                          "each row (file, row and column named on error) and write the manifest.")
+    m = subparsers.add_parser(
+        "manifest",
+        help="build manifests/manifest.parquet from data.annotations",
+        description="Import every file of data.annotations (How2Sign, PHOENIX, CSV), validate "
+        "each row (file, row and column named on error) and write the manifest.",
+    )
     add_params_options(m)
     m.set_defaults(func=guarded(manifest))
     msub = m.add_subparsers(dest="manifest_command")

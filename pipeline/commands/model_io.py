@@ -20,8 +20,10 @@ def export_model(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, out)
-    print(f"export model: {len(state)} tensors of {args.checkpoint} (step {ck['step']}) in the authors' layout "
-          f"-> {out}", flush=True)
+    print(
+        f"export model: {len(state)} tensors of {args.checkpoint} (step {ck['step']}) in the authors' layout -> {out}",
+        flush=True,
+    )
     return EXIT_OK
 
 
@@ -40,32 +42,59 @@ def import_model(args: argparse.Namespace) -> int:
     model = SEDS(model_config(p, SEDS_SPANS))
     imported = import_state_dict(model, load_state_dict(source.path), args.file)
     model.load_state_dict(imported.state, strict=True)
-    weights = [f"every tensor from {source.describe()} (the authors' release layout; not used there: "
-               f"{', '.join(imported.dropped) or 'none'})"]
-    save_checkpoint(Path(args.out), {
-        "config": model.config.as_dict(), "params": asdict(p), "identity": {}, "model": model.state_dict(),
-        "optimizer": None, "scaler": None, "step": 0, "epoch": 0, "history": [], "seconds": 0.0, "epoch_sums": {},
-        "selection": {"rule": "imported", "source": args.file}, "weights": weights})
-    print(f"import model: {len(imported.state)} tensors of {args.file} -> {args.out} (evaluate it with "
-          f"seds evaluate --set evaluate.checkpoint={args.out})", flush=True)
+    weights = [
+        f"every tensor from {source.describe()} (the authors' release layout; not used there: "
+        f"{', '.join(imported.dropped) or 'none'})"
+    ]
+    save_checkpoint(
+        Path(args.out),
+        {
+            "config": model.config.as_dict(),
+            "params": asdict(p),
+            "identity": {},
+            "model": model.state_dict(),
+            "optimizer": None,
+            "scaler": None,
+            "step": 0,
+            "epoch": 0,
+            "history": [],
+            "seconds": 0.0,
+            "epoch_sums": {},
+            "selection": {"rule": "imported", "source": args.file},
+            "weights": weights,
+        },
+    )
+    print(
+        f"import model: {len(imported.state)} tensors of {args.file} -> {args.out} (evaluate it with "
+        f"seds evaluate --set evaluate.checkpoint={args.out})",
+        flush=True,
+    )
     return EXIT_OK
 
 
 def register(export_sub, import_sub) -> None:
-    e = export_sub.add_parser("model", help="a trained SEDS as the authors' release checkpoint (their names, dtypes)",
-                              description="Write the weights of a train checkpoint under the names, shapes and "
-                                          "dtypes the authors' release (longtaojiang/SEDS) uses, as a plain state "
-                                          "dict their code loads. docs/model.md has the name map.")
+    e = export_sub.add_parser(
+        "model",
+        help="a trained SEDS as the authors' release checkpoint (their names, dtypes)",
+        description="Write the weights of a train checkpoint under the names, shapes and "
+        "dtypes the authors' release (longtaojiang/SEDS) uses, as a plain state "
+        "dict their code loads. docs/model.md has the name map.",
+    )
     e.add_argument("--checkpoint", default="runs/train/model.pt", help="train checkpoint (default: %(default)s)")
     e.add_argument("-o", "--out", required=True, help="file to write (torch.save of the state dict)")
     e.set_defaults(func=guarded(export_model))
 
-    i = import_sub.add_parser("model", help="the authors' release checkpoint as a train checkpoint (strict)",
-                              description="Load a checkpoint of the authors' release into the model train params "
-                                          "describe (params.yaml; the How2Sign profile is theirs), strictly: every "
-                                          "tensor maps to one of ours with its shape, or the import fails naming them. "
-                                          "Writes our train checkpoint format, which seds evaluate reads.")
+    i = import_sub.add_parser(
+        "model",
+        help="the authors' release checkpoint as a train checkpoint (strict)",
+        description="Load a checkpoint of the authors' release into the model train params "
+        "describe (params.yaml; the How2Sign profile is theirs), strictly: every "
+        "tensor maps to one of ours with its shape, or the import fails naming them. "
+        "Writes our train checkpoint format, which seds evaluate reads.",
+    )
     add_params_options(i)
     i.add_argument("file", help="the release checkpoint (path or URL; read weights-only)")
-    i.add_argument("-o", "--out", default="runs/imported/model.pt", help="train checkpoint to write (default: %(default)s)")
+    i.add_argument(
+        "-o", "--out", default="runs/imported/model.pt", help="train checkpoint to write (default: %(default)s)"
+    )
     i.set_defaults(func=guarded(import_model))

@@ -24,7 +24,10 @@ def check(args: argparse.Namespace) -> int:
                     extra.append(f">= {f.metadata['min']}")
                 if f.metadata.get("max") is not None:
                     extra.append(f"<= {f.metadata['max']}")
-                print(f"  {f.name}: {default!r}  # {f.metadata.get('help', '')}" + (f" ({'; '.join(extra)})" if extra else ""))
+                print(
+                    f"  {f.name}: {default!r}  # {f.metadata.get('help', '')}"
+                    + (f" ({'; '.join(extra)})" if extra else "")
+                )
         return EXIT_OK
     params = load_params(args.params, parse_overrides(args.overrides))
     print(f"{args.params}: {len(params.sections)} section(s) valid: {', '.join(params.sections)}")
@@ -32,9 +35,12 @@ def check(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("params", help="validate params.yaml (every key, type and range), or list all knobs",
-                              description="Validate the params file as every stage does before any work; with --list, "
-                                          "print every section's keys with defaults and help.")
+    p = subparsers.add_parser(
+        "params",
+        help="validate params.yaml (every key, type and range), or list all knobs",
+        description="Validate the params file as every stage does before any work; with --list, "
+        "print every section's keys with defaults and help.",
+    )
     add_params_options(p)
     p.add_argument("--list", action="store_true", help="list every knob with its default and help")
     p.set_defaults(func=guarded(check))

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from typing import TYPE_CHECKING
 
-from pipeline.commands.common import (EXIT_COVERAGE, EXIT_FAILURES, EXIT_OK, add_device_option, add_params_options, guarded,
-                                      parse_overrides)
-from pipeline.commands.item_stages import (ITEM_STAGES, SHARED_DECODE_MEMBERS, SHARED_DECODE_PROCESSOR, item_stage,
-                                           shared_decode)
+from pipeline.commands.common import (
+    EXIT_COVERAGE,
+    EXIT_FAILURES,
+    EXIT_OK,
+    add_device_option,
+    add_params_options,
+    guarded,
+    parse_overrides,
+)
+from pipeline.commands.item_stages import (
+    ITEM_STAGES,
+    SHARED_DECODE_MEMBERS,
+    SHARED_DECODE_PROCESSOR,
+    item_stage,
+    shared_decode,
+)
 
 if TYPE_CHECKING:
     from pipeline.runner.stage import Stage
@@ -29,8 +40,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_device_option(parser)
     parser.add_argument("--scheduler", help="override runtime.scheduler (synchronous, local, tcp://host:port)")
     parser.add_argument("--workers", type=int, help="override runtime.workers")
-    parser.add_argument("--max-failures", type=_count_or_fraction,
-                        help="override runtime.max_failures: a count (-1: any number) or a fraction between 0 and 1")
+    parser.add_argument(
+        "--max-failures",
+        type=_count_or_fraction,
+        help="override runtime.max_failures: a count (-1: any number) or a fraction between 0 and 1",
+    )
     parser.add_argument("--retry-failed", action="store_true", help="recompute items recorded as failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (summary line only)")
     add_feature_sets_option(parser)
@@ -47,16 +61,23 @@ def _count_or_fraction(text: str) -> int | float:
 
 
 def add_feature_sets_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--used-feature-sets", action="store_true",
-                        help="rgb: every feature set something reads (rgb.feature_set, whose view is written last, and "
-                             "each set:NAME of train.rgb_views), each fingerprint once, as the dvc.yaml stage does; "
-                             "sets nothing reads are neither computed nor need their checkpoints")
+    parser.add_argument(
+        "--used-feature-sets",
+        action="store_true",
+        help="rgb: every feature set something reads (rgb.feature_set, whose view is written last, and "
+        "each set:NAME of train.rgb_views), each fingerprint once, as the dvc.yaml stage does; "
+        "sets nothing reads are neither computed nor need their checkpoints",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict:
     overrides = parse_overrides(args.overrides)
-    for flag, key in (("device", "runtime.device"), ("scheduler", "runtime.scheduler"), ("workers", "runtime.workers"),
-                      ("max_failures", "runtime.max_failures")):
+    for flag, key in (
+        ("device", "runtime.device"),
+        ("scheduler", "runtime.scheduler"),
+        ("workers", "runtime.workers"),
+        ("max_failures", "runtime.max_failures"),
+    ):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
     return overrides
@@ -70,8 +91,10 @@ def execute_stages(stages: list[type[Stage]], args: argparse.Namespace, finalize
     if len(stages) == 1:
         return execute(stages[0], args, finalize_only)
     if not shared_decode([stage.name for stage in stages]):
-        raise ParamError(f"stages {' '.join(stage.name for stage in stages)}: only {' and '.join(SHARED_DECODE_MEMBERS)} "
-                         "run together (one decode per clip); run other stages one at a time")
+        raise ParamError(
+            f"stages {' '.join(stage.name for stage in stages)}: only {' and '.join(SHARED_DECODE_MEMBERS)} "
+            "run together (one decode per clip); run other stages one at a time"
+        )
     stages.sort(key=lambda stage: SHARED_DECODE_MEMBERS.index(stage.name))
     if finalize_only:
         for stage in stages:
@@ -111,9 +134,13 @@ def _execute_together(stages: list[type[Stage]], args: argparse.Namespace) -> in
     for stage in stages:
         for extra in _runs(stage, args, alone=False):
             overrides = _overrides(_with(args, extra))
-            options = RunOptions(args.params, overrides, ShardSpec.parse(getattr(args, "shard", None)),
-                                 retry_failed=getattr(args, "retry_failed", False),
-                                 progress=not getattr(args, "no_progress", False))
+            options = RunOptions(
+                args.params,
+                overrides,
+                ShardSpec.parse(getattr(args, "shard", None)),
+                retry_failed=getattr(args, "retry_failed", False),
+                progress=not getattr(args, "no_progress", False),
+            )
             members.append(Member(stage, load_params(args.params, overrides), options))
     try:
         result = run_together(members, SHARED_DECODE_PROCESSOR)
@@ -147,8 +174,14 @@ def _execute(stage: type[Stage], args: argparse.Namespace, finalize_only: bool) 
     overrides = _overrides(args)
     params = load_params(args.params, overrides)
     shard = ShardSpec.parse(getattr(args, "shard", None))
-    options = RunOptions(args.params, overrides, shard, retry_failed=getattr(args, "retry_failed", False),
-                         finalize_only=finalize_only, progress=not getattr(args, "no_progress", False))
+    options = RunOptions(
+        args.params,
+        overrides,
+        shard,
+        retry_failed=getattr(args, "retry_failed", False),
+        finalize_only=finalize_only,
+        progress=not getattr(args, "no_progress", False),
+    )
     try:
         summary = run_stage(stage, params, options)
     except CoverageError as err:
@@ -163,19 +196,28 @@ def _failures_exit(params, summary) -> int:
     than runtime.max_failures allows; the message names the reasons and where each failure is listed."""
     coverage = summary.coverage
     items = summary.total
-    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted((coverage.failed if coverage else summary.failed_now).items()))
+    reasons = ", ".join(
+        f"{reason}: {n}" for reason, n in sorted((coverage.failed if coverage else summary.failed_now).items())
+    )
     listing = f"seds cache failures {summary.stage} lists each with its message"
     if coverage is not None and items > coverage.skipped and coverage.ok == 0:
-        upstream = (f"{coverage.upstream_failed} skipped because their upstream item failed" if coverage.upstream_failed
-                    else "")
-        print(f"seds: {summary.stage} produced no item: all {items} failed "
-              f"({'; '.join(filter(None, [reasons, upstream]))}); {listing}", file=sys.stderr)
+        upstream = (
+            f"{coverage.upstream_failed} skipped because their upstream item failed" if coverage.upstream_failed else ""
+        )
+        print(
+            f"seds: {summary.stage} produced no item: all {items} failed "
+            f"({'; '.join(filter(None, [reasons, upstream]))}); {listing}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURES
     allowed = params.runtime.failures_allowed(items)
     if allowed is not None and summary.failed > allowed:
         limit = params.runtime.max_failures
-        print(f"seds: {summary.failed} of {items} item(s) failed ({reasons}), more than runtime.max_failures = {limit}"
-              f"{f' ({allowed} of {items})' if isinstance(limit, float) else ''}; {listing}", file=sys.stderr)
+        print(
+            f"seds: {summary.failed} of {items} item(s) failed ({reasons}), more than runtime.max_failures = {limit}"
+            f"{f' ({allowed} of {items})' if isinstance(limit, float) else ''}; {listing}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURES
     return EXIT_OK
 
@@ -196,16 +238,21 @@ def _named(args: argparse.Namespace, finalize_only: bool = False) -> int:
 
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run an item stage (probe, pose, select, rgb, ...); pose rgb: one decode",
-                                description=RUN_HELP)
-    run.add_argument("stage", nargs="+", choices=sorted(ITEM_STAGES),
-                     help="the stage; or pose rgb: both over one decode per clip")
+    run = subparsers.add_parser(
+        "run", help="run an item stage (probe, pose, select, rgb, ...); pose rgb: one decode", description=RUN_HELP
+    )
+    run.add_argument(
+        "stage", nargs="+", choices=sorted(ITEM_STAGES), help="the stage; or pose rgb: both over one decode per clip"
+    )
     add_run_options(run)
     run.set_defaults(func=guarded(_named))
 
-    fin = subparsers.add_parser("finalize", help="after sharded runs: check coverage, write the stage view",
-                                description="Check that every row of the input view is in the store or in the failures "
-                                            "table, then write manifests/<stage>.parquet (which DVC records).")
+    fin = subparsers.add_parser(
+        "finalize",
+        help="after sharded runs: check coverage, write the stage view",
+        description="Check that every row of the input view is in the store or in the failures "
+        "table, then write manifests/<stage>.parquet (which DVC records).",
+    )
     fin.add_argument("stage", nargs="+", choices=sorted(ITEM_STAGES), help="the stage (or pose rgb: both)")
     add_params_options(fin)
     add_feature_sets_option(fin)

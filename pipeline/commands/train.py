@@ -22,10 +22,13 @@ def train(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    t = subparsers.add_parser("train", help="train SEDS on the select and rgb views (params: train)",
-                              description="Train the SEDS model on train.split, resuming from train.out/checkpoints/"
-                                          "last.pt when its params match; writes model.pt, per-epoch plots and "
-                                          "metrics.json under train.out.")
+    t = subparsers.add_parser(
+        "train",
+        help="train SEDS on the select and rgb views (params: train)",
+        description="Train the SEDS model on train.split, resuming from train.out/checkpoints/"
+        "last.pt when its params match; writes model.pt, per-epoch plots and "
+        "metrics.json under train.out.",
+    )
     add_params_options(t)
     add_device_option(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -34,8 +34,10 @@ def _view_row(manifests: Path, stage: str, sample_id: str) -> tuple[dict[str, An
         raise VizError(f"{manifests}/{stage}.parquet has no sample {sample_id!r} (some it has: {some})")
     row = rows[0]
     if row.get(f"{stage}_status") != "ok":
-        raise VizError(f"{stage} has no item for {sample_id}: status {row.get(f'{stage}_status')}, "
-                       f"reason {row.get(f'{stage}_reason')}")
+        raise VizError(
+            f"{stage} has no item for {sample_id}: status {row.get(f'{stage}_status')}, "
+            f"reason {row.get(f'{stage}_reason')}"
+        )
     return row, fingerprints
 
 
@@ -117,21 +119,32 @@ def viz_keypoints(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("figures") / f"keypoints_{args.sample_id}_{args.stage}_f{clip_frame}.png"
     write_png(out, figure)
     asked = "" if args.frame is None or args.frame == clip_frame else f" (nearest sampled frame to {args.frame})"
-    print(f"viz: {out} ({figure.shape[1]}x{figure.shape[0]} px): {args.sample_id}, {args.stage}, clip frame "
-          f"{clip_frame}{asked}")
+    print(
+        f"viz: {out} ({figure.shape[1]}x{figure.shape[0]} px): {args.sample_id}, {args.stage}, clip frame "
+        f"{clip_frame}{asked}"
+    )
     return EXIT_OK
 
 
 def register(subparsers) -> None:
     viz = subparsers.add_parser("viz", help="figures of stage outputs (keypoints on a frame)")
     vsub = viz.add_subparsers(dest="viz_command", required=True, metavar="FIGURE")
-    k = vsub.add_parser("keypoints", help="draw a clip's selected keypoints and skeleton on one frame (PNG)",
-                        description=__doc__)
+    k = vsub.add_parser(
+        "keypoints", help="draw a clip's selected keypoints and skeleton on one frame (PNG)", description=__doc__
+    )
     k.add_argument("sample_id", help="the sample (manifest sample_id)")
-    k.add_argument("--stage", choices=KEYPOINT_STAGES, default="select",
-                   help="whose keypoints: select (default; pixel positions from its source), pose or gt_keypoints")
-    k.add_argument("--frame", type=int, help="clip frame index (0 = the clip's first); the nearest sampled frame "
-                                             "is drawn; default: the middle sampled frame")
+    k.add_argument(
+        "--stage",
+        choices=KEYPOINT_STAGES,
+        default="select",
+        help="whose keypoints: select (default; pixel positions from its source), pose or gt_keypoints",
+    )
+    k.add_argument(
+        "--frame",
+        type=int,
+        help="clip frame index (0 = the clip's first); the nearest sampled frame "
+        "is drawn; default: the middle sampled frame",
+    )
     k.add_argument("--out", help="PNG path (default: figures/keypoints_<sample>_<stage>_f<frame>.png)")
     add_params_options(k)
     k.set_defaults(func=guarded(viz_keypoints))

@@ -35,7 +35,9 @@ def _placeholder(qualified_name: str) -> type:
             "a full mmcv 2.1.0 built for your torch/CUDA (docs/install.md, 'Optional: full mmcv')."
         )
 
-    return type(qualified_name.rsplit(".", 1)[-1], (), {"__new__": refuse, "__module__": qualified_name.rsplit(".", 1)[0]})
+    return type(
+        qualified_name.rsplit(".", 1)[-1], (), {"__new__": refuse, "__module__": qualified_name.rsplit(".", 1)[0]}
+    )
 
 
 class _PlaceholderModule(types.ModuleType):

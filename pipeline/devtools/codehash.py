@@ -35,9 +35,20 @@ TABLE = ROOT / "tests" / "stage_code.json"
 # Packages and modules that carry items without computing them: their changes never alter an item.
 # The store's reader, index and records are not among them: a stage reads its input through them (select
 # reads pose's items), so a change there can change what it writes.
-INFRASTRUCTURE = ("pipeline.runner", "pipeline.store.writer", "pipeline.store.layout", "pipeline.store.maintenance",
-                  "pipeline.store.transfer", "pipeline.config", "pipeline.fingerprint", "pipeline.hashmemo",
-                  "pipeline.commands", "pipeline.cli", "pipeline.progress", "pipeline.devtools")
+INFRASTRUCTURE = (
+    "pipeline.runner",
+    "pipeline.store.writer",
+    "pipeline.store.layout",
+    "pipeline.store.maintenance",
+    "pipeline.store.transfer",
+    "pipeline.config",
+    "pipeline.fingerprint",
+    "pipeline.hashmemo",
+    "pipeline.commands",
+    "pipeline.cli",
+    "pipeline.progress",
+    "pipeline.devtools",
+)
 _HASH_CHARS = 16
 
 
@@ -60,8 +71,12 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -133,16 +148,23 @@ def differences(now: dict[str, StageCode], then: dict[str, StageCode]) -> dict[s
 
 
 def write(now: dict[str, StageCode], table: Path = TABLE) -> None:
-    record = {"about": "item stages' VERSION and code hashes; written by `python -m pipeline.devtools.codehash` "
-                       "(see its docstring), checked by tests/test_stage_code.py",
-              "stages": {name: code.as_record() for name, code in sorted(now.items())}}
+    record = {
+        "about": "item stages' VERSION and code hashes; written by `python -m pipeline.devtools.codehash` "
+        "(see its docstring), checked by tests/test_stage_code.py",
+        "stages": {name: code.as_record() for name, code in sorted(now.items())},
+    }
     table.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-unchanged", nargs="+", default=[], metavar="STAGE",
-                        help="record these stages' code changes as not changing their output (no VERSION bump)")
+    parser.add_argument(
+        "--output-unchanged",
+        nargs="+",
+        default=[],
+        metavar="STAGE",
+        help="record these stages' code changes as not changing their output (no VERSION bump)",
+    )
     parser.add_argument("--check", action="store_true", help="only list the differences (exit 1 when any)")
     parser.add_argument("--table", type=Path, default=TABLE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -156,10 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"--output-unchanged: {', '.join(unknown)} are not item stages ({', '.join(now)})", file=sys.stderr)
         return 2
-    refused = [name for name, text in diff.items() if text.startswith("code changed") and name not in args.output_unchanged]
+    refused = [
+        name for name, text in diff.items() if text.startswith("code changed") and name not in args.output_unchanged
+    ]
     if refused:
-        print(f"not recorded: {', '.join(refused)} changed without a VERSION bump. Bump the VERSION of each stage whose "
-              f"output changes; name the others with --output-unchanged", file=sys.stderr)
+        print(
+            f"not recorded: {', '.join(refused)} changed without a VERSION bump. Bump the VERSION of each stage whose "
+            f"output changes; name the others with --output-unchanged",
+            file=sys.stderr,
+        )
         return 1
     write(now, args.table)
     print(f"wrote {args.table}" + ("" if diff else " (no change)"))

@@ -47,8 +47,10 @@ def as_deps(files: set[str], root: Path = ROOT) -> list[str]:
     """`files` as dvc.yaml deps: a folder where all its Python files are among them, else each file."""
     deps: list[str] = []
     covered: set[str] = set()
-    folders = sorted({Path(f).parent.as_posix() for f in files} | {p for f in files for p in _ancestors(f)},
-                     key=lambda folder: (folder.count("/"), folder))
+    folders = sorted(
+        {Path(f).parent.as_posix() for f in files} | {p for f in files for p in _ancestors(f)},
+        key=lambda folder: (folder.count("/"), folder),
+    )
     for folder in folders:
         if any(folder == d or folder.startswith(d + "/") for d in deps):
             continue

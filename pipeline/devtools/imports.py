@@ -55,8 +55,11 @@ def imported_modules(tree: ast.Module, root: Path = ROOT) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and _ours(node.module):
             found.add(node.module)
             # `from pipeline.pose import native` imports a module, not a name
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if module_file(f"{node.module}.{alias.name}", root) is not None)
+            found.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if module_file(f"{node.module}.{alias.name}", root) is not None
+            )
     parents = set()
     for name in found:
         parts = name.split(".")
@@ -92,6 +95,9 @@ def project_graph(root: Path = ROOT) -> dict[str, set[str]]:
     for package in PROJECT_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             name = module_name(path, root)
-            graph[name] = {m for m in imported_modules(parse(path), root)
-                           if m not in PROJECT_PACKAGES and not name.startswith(m + ".")}
+            graph[name] = {
+                m
+                for m in imported_modules(parse(path), root)
+                if m not in PROJECT_PACKAGES and not name.startswith(m + ".")
+            }
     return graph

@@ -120,11 +120,13 @@ def _rgb_on_cpu(members: list[Stage], clips: list[tuple[Planned, Mapping[str, st
     """The clips' rgb frames from the CPU decoder child, each with the provenance entries of its decoder."""
     timeout = members[clips[0][0][0][0]].params.runtime.decode_timeout_s
     with DecodeService(timeout_s=timeout) as decoder:
+
         def submit(planned: Planned) -> int:
             request = planned[0][1]
             first = RgbStage.first_frame(request)
-            return decoder.submit_frame_sets(request.video_path,
-                                             [(first + plan.frames, members[i].rgb.resize) for i, _, plan in planned])
+            return decoder.submit_frame_sets(
+                request.video_path, [(first + plan.frames, members[i].rgb.resize) for i, _, plan in planned]
+            )
 
         tickets = [submit(clips[0][0])]
         for n, (planned, decoded_by) in enumerate(clips):

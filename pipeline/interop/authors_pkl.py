@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.safe_unpickle import safe_load
 from pipeline.keypoints.layout import NUM_KEYPOINTS
+from pipeline.safe_unpickle import safe_load
 from pipeline.store.layout import publish_file
 
 FEATURE_DIM = 1024
@@ -35,8 +35,8 @@ class AuthorsFormatError(ValueError):
 @dataclass
 class AuthorsPose:
     keypoints: np.ndarray  # (T, 133, 2) float32 frame pixels
-    scores: np.ndarray     # (T, 133) float32
-    frames: np.ndarray     # (T,) int64 clip frame indices
+    scores: np.ndarray  # (T, 133) float32
+    frames: np.ndarray  # (T,) int64 clip frame indices
 
 
 def _entry(data: object, key: str, path: Path) -> object:
@@ -73,8 +73,9 @@ def frame_numbers(names: list, path: Path, frame_base: int = FRAME_BASE) -> np.n
         out.append(int(found.group(1)) - frame_base)
     frames = np.asarray(out, dtype=np.int64)
     if len(frames) and (frames[0] < 0 or np.any(np.diff(frames) <= 0)):
-        raise AuthorsFormatError(f"{path}: img_list frame numbers are not increasing from {frame_base} "
-                                 f"(first {out[:5]}); check --frame-base")
+        raise AuthorsFormatError(
+            f"{path}: img_list frame numbers are not increasing from {frame_base} (first {out[:5]}); check --frame-base"
+        )
     return frames
 
 
@@ -89,8 +90,11 @@ def read_pose(path: Path, frame_base: int = FRAME_BASE) -> AuthorsPose:
         count = len(names) if isinstance(names, (list, tuple)) else type(names).__name__
         raise AuthorsFormatError(f"{path}: 'img_list' has {count} names for {len(joints)} frames of keypoints")
     joints = joints.astype(np.float32)
-    return AuthorsPose(np.ascontiguousarray(joints[..., :2]), np.ascontiguousarray(joints[..., 2]),
-                       frame_numbers(list(names), path, frame_base))
+    return AuthorsPose(
+        np.ascontiguousarray(joints[..., :2]),
+        np.ascontiguousarray(joints[..., 2]),
+        frame_numbers(list(names), path, frame_base),
+    )
 
 
 def frame_names(frames: np.ndarray, frame_base: int = FRAME_BASE) -> list[str]:
@@ -110,7 +114,8 @@ def write_rgb(path: Path, name: str, features: np.ndarray) -> None:
     _write_pickle(path, {"name": name, "feature": np.ascontiguousarray(features, dtype=np.float32)})
 
 
-def write_pose(path: Path, keypoints: np.ndarray, scores: np.ndarray, frames: np.ndarray,
-               frame_base: int = FRAME_BASE) -> None:
+def write_pose(
+    path: Path, keypoints: np.ndarray, scores: np.ndarray, frames: np.ndarray, frame_base: int = FRAME_BASE
+) -> None:
     joints = np.concatenate([keypoints.astype(np.float32), scores.astype(np.float32)[..., None]], axis=-1)
     _write_pickle(path, {"keypoints": joints, "img_list": frame_names(frames, frame_base)})

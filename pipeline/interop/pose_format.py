@@ -23,13 +23,26 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import UserError
-from pipeline.keypoints.layout import (FACE, KEYPOINT_NAMES, LEFT_HAND, NUM_KEYPOINTS, RIGHT_HAND,
-                                       SKELETON_LINKS, FACE_LINKS, MOUTH_LINKS, Selection)
+from pipeline.keypoints.layout import (
+    FACE,
+    FACE_LINKS,
+    KEYPOINT_NAMES,
+    LEFT_HAND,
+    MOUTH_LINKS,
+    NUM_KEYPOINTS,
+    RIGHT_HAND,
+    SKELETON_LINKS,
+    Selection,
+)
 
 # The 133 points as components: (name, COCO-WholeBody indices).
 WHOLEBODY_COMPONENTS: tuple[tuple[str, tuple[int, ...]], ...] = (
-    ("BODY", tuple(range(0, 17))), ("FEET", tuple(range(17, 23))), ("FACE", tuple(FACE)),
-    ("LEFT_HAND", tuple(LEFT_HAND)), ("RIGHT_HAND", tuple(RIGHT_HAND)))
+    ("BODY", tuple(range(0, 17))),
+    ("FEET", tuple(range(17, 23))),
+    ("FACE", tuple(FACE)),
+    ("LEFT_HAND", tuple(LEFT_HAND)),
+    ("RIGHT_HAND", tuple(RIGHT_HAND)),
+)
 _ALL_LINKS = SKELETON_LINKS + FACE_LINKS + MOUTH_LINKS
 _COLOR = (255, 255, 255)
 
@@ -50,15 +63,24 @@ def components_of(num_points: int, chosen: Selection | None) -> list[tuple[str, 
     """Components of a 133-point item (chosen None) or of a selection's columns."""
     if chosen is None:
         if num_points != NUM_KEYPOINTS:
-            raise PoseFileError(f"{num_points} points is not the {NUM_KEYPOINTS}-point layout and no selection was given")
+            raise PoseFileError(
+                f"{num_points} points is not the {NUM_KEYPOINTS}-point layout and no selection was given"
+            )
         return list(WHOLEBODY_COMPONENTS)
     if num_points != chosen.size:
         raise PoseFileError(f"{num_points} points do not match the selection {chosen.parts} ({chosen.size} points)")
     return [(part.upper(), tuple(int(i) for i in chosen.indices[chosen.columns(part)])) for part in chosen.parts]
 
 
-def to_pose(keypoints: np.ndarray, scores: np.ndarray, frames: np.ndarray, fps: float, width: int, height: int,
-            chosen: Selection | None = None):
+def to_pose(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    frames: np.ndarray,
+    fps: float,
+    width: int,
+    height: int,
+    chosen: Selection | None = None,
+):
     """A pose_format Pose of one clip: frame i is clip frame i (unsampled frames empty, see module doc)."""
     from pose_format import Pose
     from pose_format.numpy import NumPyPoseBody
@@ -70,8 +92,9 @@ def to_pose(keypoints: np.ndarray, scores: np.ndarray, frames: np.ndarray, fps: 
     confidence = np.zeros((total, 1, keypoints.shape[1]), dtype=np.float32)
     data[frames, 0] = keypoints.astype(np.float32)
     confidence[frames, 0] = scores.astype(np.float32)
-    header = PoseHeader(0.1, PoseHeaderDimensions(int(width), int(height), 0),
-                        [_component(name, idx) for name, idx in comps])
+    header = PoseHeader(
+        0.1, PoseHeaderDimensions(int(width), int(height), 0), [_component(name, idx) for name, idx in comps]
+    )
     return Pose(header, NumPyPoseBody(float(fps), data, confidence))
 
 
@@ -90,7 +113,7 @@ class PoseFile:
     width: int
     height: int
     components: list[tuple[str, list[str]]]  # (component name, point names)
-    keypoints: np.ndarray   # (T, K, D) float32, D = 2 or 3 (x, y[, z])
+    keypoints: np.ndarray  # (T, K, D) float32, D = 2 or 3 (x, y[, z])
     confidence: np.ndarray  # (T, K) float32; 0 where the file has no value
     path: Path | None = None
 
@@ -107,8 +130,15 @@ def read_pose(path: Path, person: int = 0) -> PoseFile:
         raise PoseFileError(f"{path}: person {person} does not exist (the file holds {data.shape[1]})")
     values = np.ma.getdata(data)[:, person].astype(np.float32)
     conf = np.asarray(confidence[:, person], dtype=np.float32)
-    return PoseFile(float(pose.body.fps), int(pose.header.dimensions.width), int(pose.header.dimensions.height),
-                    [(c.name, list(c.points)) for c in pose.header.components], values, conf, Path(path))
+    return PoseFile(
+        float(pose.body.fps),
+        int(pose.header.dimensions.width),
+        int(pose.header.dimensions.height),
+        [(c.name, list(c.points)) for c in pose.header.components],
+        values,
+        conf,
+        Path(path),
+    )
 
 
 class PoseLayoutError(PoseFileError):
@@ -147,8 +177,9 @@ class PoseLayout:
         counts = {name: len(points) for name, points in components}
         if self.exact and [name for name, _ in components] != list(self.rules):
             return False
-        return all(name in counts for name in self.required) and \
-            all(counts[name] == size for name, size in self.sizes.items() if name in counts)
+        return all(name in counts for name in self.required) and all(
+            counts[name] == size for name, size in self.sizes.items() if name in counts
+        )
 
     def describe(self) -> str:
         parts = [f"{name} {self.sizes[name]}" if name in self.sizes else name for name in self.required]
@@ -156,38 +187,91 @@ class PoseLayout:
         return " + ".join(parts) + (f" (+ {', '.join(optional)})" if optional else "")
 
 
-_OPENPOSE_BODY = {"Nose": 0, "LEye": 1, "REye": 2, "LEar": 3, "REar": 4, "LShoulder": 5, "RShoulder": 6,
-                  "LElbow": 7, "RElbow": 8, "LWrist": 9, "RWrist": 10, "LHip": 11, "RHip": 12, "LKnee": 13,
-                  "RKnee": 14, "LAnkle": 15, "RAnkle": 16, "LBigToe": 17, "LSmallToe": 18, "LHeel": 19,
-                  "RBigToe": 20, "RSmallToe": 21, "RHeel": 22}
-_MEDIAPIPE_BODY = {"NOSE": 0, "LEFT_EYE": 1, "RIGHT_EYE": 2, "LEFT_EAR": 3, "RIGHT_EAR": 4, "LEFT_SHOULDER": 5,
-                   "RIGHT_SHOULDER": 6, "LEFT_ELBOW": 7, "RIGHT_ELBOW": 8, "LEFT_WRIST": 9, "RIGHT_WRIST": 10,
-                   "LEFT_HIP": 11, "RIGHT_HIP": 12, "LEFT_KNEE": 13, "RIGHT_KNEE": 14, "LEFT_ANKLE": 15,
-                   "RIGHT_ANKLE": 16, "LEFT_HEEL": 19, "RIGHT_HEEL": 22}
+_OPENPOSE_BODY = {
+    "Nose": 0,
+    "LEye": 1,
+    "REye": 2,
+    "LEar": 3,
+    "REar": 4,
+    "LShoulder": 5,
+    "RShoulder": 6,
+    "LElbow": 7,
+    "RElbow": 8,
+    "LWrist": 9,
+    "RWrist": 10,
+    "LHip": 11,
+    "RHip": 12,
+    "LKnee": 13,
+    "RKnee": 14,
+    "LAnkle": 15,
+    "RAnkle": 16,
+    "LBigToe": 17,
+    "LSmallToe": 18,
+    "LHeel": 19,
+    "RBigToe": 20,
+    "RSmallToe": 21,
+    "RHeel": 22,
+}
+_MEDIAPIPE_BODY = {
+    "NOSE": 0,
+    "LEFT_EYE": 1,
+    "RIGHT_EYE": 2,
+    "LEFT_EAR": 3,
+    "RIGHT_EAR": 4,
+    "LEFT_SHOULDER": 5,
+    "RIGHT_SHOULDER": 6,
+    "LEFT_ELBOW": 7,
+    "RIGHT_ELBOW": 8,
+    "LEFT_WRIST": 9,
+    "RIGHT_WRIST": 10,
+    "LEFT_HIP": 11,
+    "RIGHT_HIP": 12,
+    "LEFT_KNEE": 13,
+    "RIGHT_KNEE": 14,
+    "LEFT_ANKLE": 15,
+    "RIGHT_ANKLE": 16,
+    "LEFT_HEEL": 19,
+    "RIGHT_HEEL": 22,
+}
 _HANDS = {"left": (LEFT_HAND.start, len(LEFT_HAND)), "right": (RIGHT_HAND.start, len(RIGHT_HAND))}
 
 # Every layout `to_wholebody` maps (docs/interop.md has the table). The hands of all three families use
 # COCO-WholeBody's point order (wrist, then thumb, index, middle, ring and little finger, base to tip).
 LAYOUTS: tuple[PoseLayout, ...] = (
     # seds export pose
-    PoseLayout.one_to_one("coco_wholebody", (("BODY", 17), ("FEET", 6), ("FACE", 68), ("LEFT_HAND", 21),
-                                             ("RIGHT_HAND", 21))),
+    PoseLayout.one_to_one(
+        "coco_wholebody", (("BODY", 17), ("FEET", 6), ("FACE", 68), ("LEFT_HAND", 21), ("RIGHT_HAND", 21))
+    ),
     # pose-format's COCO-WholeBody header (its mmpose estimator) and its AlphaPose 133 reader
     PoseLayout.one_to_one("coco_wholebody", (("BODY", 23), ("FACE", 68), ("LEFT_HAND", 21), ("RIGHT_HAND", 21))),
-    PoseLayout.one_to_one("coco_wholebody", (("BODY_133", 23), ("FACE_133", 68), ("LEFT_HAND_133", 21),
-                                             ("RIGHT_HAND_133", 21))),
+    PoseLayout.one_to_one(
+        "coco_wholebody", (("BODY_133", 23), ("FACE_133", 68), ("LEFT_HAND_133", 21), ("RIGHT_HAND_133", 21))
+    ),
     # OpenPose BODY_25 (by point name; Neck and MidHip have no counterpart), face 70 (its first 68 are the
     # iBUG 68 of COCO-WholeBody's face; the two pupils have none), hands 21
-    PoseLayout("openpose", {"pose_keypoints_2d": _OPENPOSE_BODY, "face_keypoints_2d": (FACE.start, len(FACE)),
-                            "hand_left_keypoints_2d": _HANDS["left"], "hand_right_keypoints_2d": _HANDS["right"]},
-               ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"),
-               {"face_keypoints_2d": 70, "hand_left_keypoints_2d": 21, "hand_right_keypoints_2d": 21}),
+    PoseLayout(
+        "openpose",
+        {
+            "pose_keypoints_2d": _OPENPOSE_BODY,
+            "face_keypoints_2d": (FACE.start, len(FACE)),
+            "hand_left_keypoints_2d": _HANDS["left"],
+            "hand_right_keypoints_2d": _HANDS["right"],
+        },
+        ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"),
+        {"face_keypoints_2d": 70, "hand_left_keypoints_2d": 21, "hand_right_keypoints_2d": 21},
+    ),
     # MediaPipe Holistic (full or reduced): the pose landmarks by name, both hands; its face mesh has
     # no iBUG points and its world landmarks are in metres, so both are left out
-    PoseLayout("mediapipe_holistic", {"POSE_LANDMARKS": _MEDIAPIPE_BODY, "LEFT_HAND_LANDMARKS": _HANDS["left"],
-                                      "RIGHT_HAND_LANDMARKS": _HANDS["right"]},
-               ("POSE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"),
-               {"LEFT_HAND_LANDMARKS": 21, "RIGHT_HAND_LANDMARKS": 21}),
+    PoseLayout(
+        "mediapipe_holistic",
+        {
+            "POSE_LANDMARKS": _MEDIAPIPE_BODY,
+            "LEFT_HAND_LANDMARKS": _HANDS["left"],
+            "RIGHT_HAND_LANDMARKS": _HANDS["right"],
+        },
+        ("POSE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"),
+        {"LEFT_HAND_LANDMARKS": 21, "RIGHT_HAND_LANDMARKS": 21},
+    ),
 )
 
 
@@ -198,8 +282,10 @@ def layout_of(pose: PoseFile) -> PoseLayout:
             return layout
     held = ", ".join(f"{name} ({len(points)} points)" for name, points in pose.components) or "no components"
     known = "; ".join(f"{layout.name}: {layout.describe()}" for layout in LAYOUTS)
-    raise PoseLayoutError(f"{pose.path or 'the .pose file'}: holds {held}, which is no layout seds maps onto its "
-                          f"keypoints (known: {known})")
+    raise PoseLayoutError(
+        f"{pose.path or 'the .pose file'}: holds {held}, which is no layout seds maps onto its "
+        f"keypoints (known: {known})"
+    )
 
 
 @dataclass
@@ -208,9 +294,9 @@ class Wholebody:
 
     layout: str
     keypoints: np.ndarray  # (T, 133, 2) float32 pixels
-    scores: np.ndarray     # (T, 133) float32, 0 for points the file lacks
-    frames: np.ndarray     # (T,) int64 file frame indices
-    mapped: np.ndarray     # (133,) bool: points the file provides
+    scores: np.ndarray  # (T, 133) float32, 0 for points the file lacks
+    frames: np.ndarray  # (T,) int64 file frame indices
+    mapped: np.ndarray  # (133,) bool: points the file provides
 
 
 def to_wholebody(pose: PoseFile) -> Wholebody:

@@ -45,8 +45,9 @@ def clip_frames(count: int, file_fps: float, clip_fps: float | None) -> np.ndarr
     return np.floor(index * (clip_fps / file_fps) + 1e-6).astype(np.int64)
 
 
-def pose_item(path: Path, row: dict[str, Any], frame_size: tuple[int, int] | None
-              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def pose_item(
+    path: Path, row: dict[str, Any], frame_size: tuple[int, int] | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """One clip's item (keypoints, scores, frames) and attrs from its .pose file (see the module doc)."""
     pose = read_pose(path)
     body = to_wholebody(pose)
@@ -64,27 +65,51 @@ def pose_item(path: Path, row: dict[str, Any], frame_size: tuple[int, int] | Non
     keypoints[broken] = 0.0  # under a zero confidence (masked): a NaN there means "no point", as 0 does
     num_frames = row.get("num_frames")
     if num_frames is not None and frames[-1] >= num_frames:
-        raise PoseFileError(f"{path}: has keypoints at clip frame {int(frames[-1])} ({len(body.frames)} frames at "
-                            f"{pose.fps:g} fps) but the clip has {num_frames} frames at {row.get('fps') or 0:g} fps; "
-                            "write the .pose of the clip's own frames (frame 0 = the clip's first)")
-    width, height = frame_size or ((pose.width, pose.height) if pose.width and pose.height
-                                   else (row.get("width"), row.get("height")))
-    attrs: dict[str, Any] = {"frames_sampled": len(frames), "layout": body.layout,
-                             "points_mapped": int(body.mapped.sum()), "file_fps": pose.fps,
-                             "file_frames": len(body.frames)}
+        raise PoseFileError(
+            f"{path}: has keypoints at clip frame {int(frames[-1])} ({len(body.frames)} frames at "
+            f"{pose.fps:g} fps) but the clip has {num_frames} frames at {row.get('fps') or 0:g} fps; "
+            "write the .pose of the clip's own frames (frame 0 = the clip's first)"
+        )
+    width, height = frame_size or (
+        (pose.width, pose.height) if pose.width and pose.height else (row.get("width"), row.get("height"))
+    )
+    attrs: dict[str, Any] = {
+        "frames_sampled": len(frames),
+        "layout": body.layout,
+        "points_mapped": int(body.mapped.sum()),
+        "file_fps": pose.fps,
+        "file_frames": len(body.frames),
+    }
     if width and height:
         attrs.update(width=int(width), height=int(height))
     return {"keypoints": keypoints, "scores": scores, "frames": frames}, attrs
 
 
-def import_pose_files(folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
-                      name_column: str = "sample_id", frame_size: tuple[int, int] | None = None,
-                      compression: str = "lzf") -> ImportSummary:
+def import_pose_files(
+    folder: Path,
+    view: Path,
+    out_manifests: Path,
+    store_root: Path,
+    source: str,
+    *,
+    name_column: str = "sample_id",
+    frame_size: tuple[int, int] | None = None,
+    compression: str = "lzf",
+) -> ImportSummary:
     """Import `folder/<row[name_column]>.pose` for every row of `view`; write out_manifests/pose_file.parquet."""
-    fingerprint = StageFingerprint(STAGE, VERSION, {"import": "pose_format", "source": source,
-                                                    "frame_size": list(frame_size) if frame_size else None})
-    spec = FileImport(STAGE, fingerprint, ".pose", lambda path, row: pose_item(path, row, frame_size),
-                      ((PoseLayoutError, "unknown_layout"), (PoseFileError, "bad_format"),
-                       (EmptyPoseFile, "no_keypoints")), ("fps", "num_frames") + (() if frame_size else ("width", "height")))
-    return import_files(spec, folder, view, out_manifests, store_root, source, name_column=name_column,
-                        compression=compression)
+    fingerprint = StageFingerprint(
+        STAGE,
+        VERSION,
+        {"import": "pose_format", "source": source, "frame_size": list(frame_size) if frame_size else None},
+    )
+    spec = FileImport(
+        STAGE,
+        fingerprint,
+        ".pose",
+        lambda path, row: pose_item(path, row, frame_size),
+        ((PoseLayoutError, "unknown_layout"), (PoseFileError, "bad_format"), (EmptyPoseFile, "no_keypoints")),
+        ("fps", "num_frames") + (() if frame_size else ("width", "height")),
+    )
+    return import_files(
+        spec, folder, view, out_manifests, store_root, source, name_column=name_column, compression=compression
+    )

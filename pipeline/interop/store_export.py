@@ -28,14 +28,22 @@ def file_names(rows: list[dict], column: str, where: Path) -> list[str]:
     seen: dict[str, str] = {}
     for row, name in zip(rows, names):
         if name in seen:
-            raise StoreError(f"{where}: samples {seen[name]} and {row['sample_id']} share {column} {name!r}; "
-                             "name the files by a unique column (--name-column)")
+            raise StoreError(
+                f"{where}: samples {seen[name]} and {row['sample_id']} share {column} {name!r}; "
+                "name the files by a unique column (--name-column)"
+            )
         seen[name] = row["sample_id"]
     return names
 
 
-def export_authors(items: ViewItems, out: Path, *, name_column: str = "sample_id", samples: list[str] | None = None,
-                   frame_base: int = authors_pkl.FRAME_BASE) -> list[Path]:
+def export_authors(
+    items: ViewItems,
+    out: Path,
+    *,
+    name_column: str = "sample_id",
+    samples: list[str] | None = None,
+    frame_base: int = authors_pkl.FRAME_BASE,
+) -> list[Path]:
     """Write one pkl per ok row of `items` (an rgb view, or a 133-point pose view) into `out`."""
     rows = items.ok_rows(samples)
     names = file_names(rows, name_column, items.path)
@@ -50,9 +58,11 @@ def export_authors(items: ViewItems, out: Path, *, name_column: str = "sample_id
         elif "keypoints" in arrays and arrays["keypoints"].shape[1:] == (NUM_KEYPOINTS, 2):
             authors_pkl.write_pose(path, arrays["keypoints"], arrays["scores"], arrays["frames"], frame_base)
         else:
-            raise StoreError(f"{items.path}: items of {items.stage} hold {sorted(arrays)} "
-                             f"{arrays.get('keypoints', next(iter(arrays.values()))).shape}; the authors' layout "
-                             f"takes rgb features or {NUM_KEYPOINTS}-point keypoints (export the pose or "
-                             "gt_keypoints view, not select)")
+            raise StoreError(
+                f"{items.path}: items of {items.stage} hold {sorted(arrays)} "
+                f"{arrays.get('keypoints', next(iter(arrays.values()))).shape}; the authors' layout "
+                f"takes rgb features or {NUM_KEYPOINTS}-point keypoints (export the pose or "
+                "gt_keypoints view, not select)"
+            )
         written.append(path)
     return written

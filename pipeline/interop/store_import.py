@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import StageFingerprint, hash_file, hash_json, item_key
 from pipeline.interop import authors_pkl
-from pipeline.safe_unpickle import UnsafePickle
 from pipeline.manifest.schema import ManifestError
 from pipeline.rgb.windows import plan_windows
 from pipeline.runner.plan import FINGERPRINTS_META
+from pipeline.safe_unpickle import UnsafePickle
 from pipeline.store import Failure, Item, ShardWriter, StageDir, StageIndex
 
 VERSION = 2  # 2: the view values an item is made from (frame count, size) enter its key
@@ -50,13 +50,19 @@ class WindowRule:
     def windows(self, n: int, num_frames: int | None, where: str) -> np.ndarray:
         if num_frames is None:
             return np.arange(n, dtype=np.int64)[:, None] * self.stride + np.arange(self.window, dtype=np.int64)
-        plan = plan_windows(int(num_frames), window=self.window, stride=self.stride, max_frames=self.max_frames,
-                            num_windows=self.num_windows)
+        plan = plan_windows(
+            int(num_frames),
+            window=self.window,
+            stride=self.stride,
+            max_frames=self.max_frames,
+            num_windows=self.num_windows,
+        )
         if len(plan.windows) != n:
             raise authors_pkl.AuthorsFormatError(
                 f"{where}: holds {n} windows, but a clip of {num_frames} frames has {len(plan.windows)} by the "
                 f"rule window {self.window}, stride {self.stride}, <= {self.max_frames} frames, {self.num_windows} "
-                "kept; pass the rule the features were made with, or import over a view without num_frames")
+                "kept; pass the rule the features were made with, or import over a view without num_frames"
+            )
         return plan.windows
 
 
@@ -73,8 +79,10 @@ class ImportSummary:
     def line(self) -> str:
         failed = sum(self.failed.values())
         reasons = f" ({', '.join(f'{n} {r}' for r, n in sorted(self.failed.items()))})" if failed else ""
-        return (f"import {self.stage}: {self.imported} imported, {self.reused} reused, {failed} failed{reasons} "
-                f"[fingerprint {self.fingerprint[:12]}] -> {self.view}")
+        return (
+            f"import {self.stage}: {self.imported} imported, {self.reused} reused, {failed} failed{reasons} "
+            f"[fingerprint {self.fingerprint[:12]}] -> {self.view}"
+        )
 
 
 def _fingerprint(stage: str, source: str, params: dict[str, Any]) -> StageFingerprint:
@@ -86,13 +94,19 @@ def _rgb_item(path: Path, row: dict[str, Any], rule: WindowRule) -> tuple[dict[s
     windows = rule.windows(len(features), row.get("num_frames"), str(path))
     if np.abs(features).max() > np.finfo(np.float16).max:
         raise authors_pkl.AuthorsFormatError(f"{path}: 'feature' exceeds the float16 range the store keeps")
-    attrs = {"num_windows": len(features), "total_windows": len(features), "padded": False, "family": "authors",
-             "windows_from": "num_frames" if row.get("num_frames") is not None else "consecutive"}
+    attrs = {
+        "num_windows": len(features),
+        "total_windows": len(features),
+        "padded": False,
+        "family": "authors",
+        "windows_from": "num_frames" if row.get("num_frames") is not None else "consecutive",
+    }
     return {"features": features.astype(np.float16), "windows": windows}, attrs
 
 
-def _pose_item(path: Path, row: dict[str, Any], frame_base: int,
-               frame_size: tuple[int, int] | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _pose_item(
+    path: Path, row: dict[str, Any], frame_base: int, frame_size: tuple[int, int] | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     pose = authors_pkl.read_pose(path, frame_base)
     width, height = frame_size or (row.get("width"), row.get("height"))
     attrs = {"frames_sampled": len(pose.frames), "model": "authors_rtmpose", "backend": "imported"}
@@ -132,8 +146,17 @@ class FileImport:
         return next((reason for cls, reason in self.refusals if isinstance(err, cls)), None)
 
 
-def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
-                 name_column: str = "sample_id", compression: str = "lzf") -> ImportSummary:
+def import_files(
+    spec: FileImport,
+    folder: Path,
+    view: Path,
+    out_manifests: Path,
+    store_root: Path,
+    source: str,
+    *,
+    name_column: str = "sample_id",
+    compression: str = "lzf",
+) -> ImportSummary:
     """Import `folder/<row[name_column]><suffix>` for every row of `view`; write out_manifests/<stage>.parquet."""
     table, upstream = _read_rows(Path(view), name_column)
     fingerprint = spec.fingerprint
@@ -146,8 +169,11 @@ def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path
         for row in table.to_pylist():
             path = Path(folder) / f"{row[name_column]}{spec.suffix}"
             content = hash_file(path) if path.is_file() else None
-            key = (item_key(spec.item_content(content, row), row["start_s"], row["end_s"], fingerprint.digest)
-                   if content else None)
+            key = (
+                item_key(spec.item_content(content, row), row["start_s"], row["end_s"], fingerprint.digest)
+                if content
+                else None
+            )
             contents.append(content)
             if key is not None and key in index:
                 summary.reused += 1
@@ -168,41 +194,74 @@ def import_files(spec: FileImport, folder: Path, view: Path, out_manifests: Path
                 summary.errors.append(str(err))
                 outcomes.append((key, "failed", reason))
                 continue
-            writer.add(Item(key, row["sample_id"], arrays, attrs, {"file": str(path), "content_hash": content,
-                                                                   "source": source}))
+            writer.add(
+                Item(
+                    key, row["sample_id"], arrays, attrs, {"file": str(path), "content_hash": content, "source": source}
+                )
+            )
             summary.imported += 1
             outcomes.append((key, "ok", None))
     _write_view(table, contents, outcomes, spec.stage, {**upstream, spec.stage: fingerprint.digest}, summary.view)
     return summary
 
 
-def import_authors(kind: str, folder: Path, view: Path, out_manifests: Path, store_root: Path, source: str, *,
-                   name_column: str = "sample_id", frame_base: int = authors_pkl.FRAME_BASE,
-                   frame_size: tuple[int, int] | None = None, rule: WindowRule = WindowRule(),
-                   compression: str = "lzf") -> ImportSummary:
+def import_authors(
+    kind: str,
+    folder: Path,
+    view: Path,
+    out_manifests: Path,
+    store_root: Path,
+    source: str,
+    *,
+    name_column: str = "sample_id",
+    frame_base: int = authors_pkl.FRAME_BASE,
+    frame_size: tuple[int, int] | None = None,
+    rule: WindowRule = WindowRule(),
+    compression: str = "lzf",
+) -> ImportSummary:
     """Import `folder/<row[name_column]>.pkl` for every row of `view`; write out_manifests/<stage>.parquet."""
     if kind not in KINDS:
         raise ValueError(f"import kind {kind!r}: expected one of {KINDS}")
     if kind == "rgb":
-        fingerprint = _fingerprint("rgb", source, {"window": rule.window, "stride": rule.stride,
-                                                   "max_frames": rule.max_frames, "num_windows": rule.num_windows})
+        fingerprint = _fingerprint(
+            "rgb",
+            source,
+            {
+                "window": rule.window,
+                "stride": rule.stride,
+                "max_frames": rule.max_frames,
+                "num_windows": rule.num_windows,
+            },
+        )
         make: Callable[[Path, dict], tuple] = lambda path, row: _rgb_item(path, row, rule)
         row_inputs: tuple[str, ...] = ("num_frames",)
     else:
         fingerprint = _fingerprint("pose", source, {"frame_base": frame_base, "frame_size": frame_size})
         make = lambda path, row: _pose_item(path, row, frame_base, frame_size)
         row_inputs = () if frame_size else ("width", "height")
-    spec = FileImport(kind, fingerprint, ".pkl", make,
-                      ((UnsafePickle, "unsafe_pickle"), (authors_pkl.AuthorsFormatError, "bad_format")), row_inputs)
-    return import_files(spec, folder, view, out_manifests, store_root, source, name_column=name_column,
-                        compression=compression)
+    spec = FileImport(
+        kind,
+        fingerprint,
+        ".pkl",
+        make,
+        ((UnsafePickle, "unsafe_pickle"), (authors_pkl.AuthorsFormatError, "bad_format")),
+        row_inputs,
+    )
+    return import_files(
+        spec, folder, view, out_manifests, store_root, source, name_column=name_column, compression=compression
+    )
 
 
-def _write_view(table: pa.Table, contents: list, outcomes: list, stage: str, fingerprints: dict[str, str],
-                path: Path) -> None:
+def _write_view(
+    table: pa.Table, contents: list, outcomes: list, stage: str, fingerprints: dict[str, str], path: Path
+) -> None:
     """The input rows with the imported item's content hash (the pkl file's), key, status and reason."""
-    columns = {"content_hash": contents, f"{stage}_key": [o[0] for o in outcomes],
-               f"{stage}_status": [o[1] for o in outcomes], f"{stage}_reason": [o[2] for o in outcomes]}
+    columns = {
+        "content_hash": contents,
+        f"{stage}_key": [o[0] for o in outcomes],
+        f"{stage}_status": [o[1] for o in outcomes],
+        f"{stage}_reason": [o[2] for o in outcomes],
+    }
     for name, values in columns.items():
         if name in table.column_names:
             table = table.drop_columns([name])

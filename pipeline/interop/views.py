@@ -35,8 +35,10 @@ class ViewItems:
                 raise StoreError(f"{self.path} has no sample(s) {unknown}")
             not_ok = [s for s in samples if by_id[s][status] != "ok" or by_id[s][key] not in self.reader]
             if not_ok:
-                raise StoreError(f"{self.path}: sample(s) {not_ok} have no {self.stage} item (status "
-                                 f"{[by_id[s][status] for s in not_ok]}; see seds cache failures {self.stage})")
+                raise StoreError(
+                    f"{self.path}: sample(s) {not_ok} have no {self.stage} item (status "
+                    f"{[by_id[s][status] for s in not_ok]}; see seds cache failures {self.stage})"
+                )
             return [by_id[s] for s in samples]
         return [r for r in self.rows if r[status] == "ok" and r[key] in self.reader]
 
@@ -54,8 +56,10 @@ def open_view(text: str, manifests_dir: Path, store_root: Path) -> ViewItems:
     table, fingerprints = read_view(folder, stage)
     where = folder / f"{stage}.parquet"
     if stage not in fingerprints:
-        raise StoreError(f"{where} has no fingerprint for stage {stage!r} in its metadata (found "
-                         f"{sorted(fingerprints)}); is it a stage view?")
+        raise StoreError(
+            f"{where} has no fingerprint for stage {stage!r} in its metadata (found "
+            f"{sorted(fingerprints)}); is it a stage view?"
+        )
     needed = ["sample_id", f"{stage}_key", f"{stage}_status"]
     missing = [c for c in needed if c not in table.column_names]
     if missing:

@@ -38,9 +38,25 @@ FACE_WITHOUT_MOUTH = range(FACE.start, MOUTH.start)  # iBUG 0-47: jaw 0-16, brow
 LEFT_ARM = (5, 7, 9)
 RIGHT_ARM = (6, 8, 10)
 
-BODY_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-              "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-              "right_knee", "left_ankle", "right_ankle")
+BODY_NAMES = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 FOOT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 FINGERS = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
 
@@ -49,8 +65,9 @@ def _hand_names(side: str) -> tuple[str, ...]:
     return (f"{side}_hand_root",) + tuple(f"{side}_{finger}{j}" for finger in FINGERS for j in range(1, 5))
 
 
-KEYPOINT_NAMES: tuple[str, ...] = (BODY_NAMES + FOOT_NAMES + tuple(f"face-{i}" for i in range(68))
-                                   + _hand_names("left") + _hand_names("right"))
+KEYPOINT_NAMES: tuple[str, ...] = (
+    BODY_NAMES + FOOT_NAMES + tuple(f"face-{i}" for i in range(68)) + _hand_names("left") + _hand_names("right")
+)
 
 # Where each part sits among the 133 points, in the canonical selection order.
 PART_INDICES: dict[str, tuple[int, ...]] = {
@@ -84,8 +101,27 @@ def _hand_links(root: int) -> list[tuple[int, int]]:
 
 
 # mmpose's coco_wholebody skeleton (65 links: body 19, feet 6, each hand 20), by index.
-BODY_LINKS = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
-              (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
+BODY_LINKS = [
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+]
 FOOT_LINKS = [(15, 17), (15, 18), (15, 19), (16, 20), (16, 21), (16, 22)]
 LEFT_HAND_LINKS = _hand_links(LEFT_HAND.start)
 RIGHT_HAND_LINKS = _hand_links(RIGHT_HAND.start)
@@ -104,8 +140,9 @@ def _face_links() -> list[tuple[int, int]]:
 # Drawing-only links (not in mmpose's skeleton): face contours (iBUG 68) and lips, and the wrist of the
 # body to the root of its hand, so a figure of the SEDS selection reads as one connected person.
 FACE_LINKS = _face_links()
-MOUTH_LINKS = (_chain(list(range(MOUTH.start, MOUTH.start + 12)) + [MOUTH.start])
-               + _chain(list(range(MOUTH.start + 12, MOUTH.start + 20)) + [MOUTH.start + 12]))
+MOUTH_LINKS = _chain(list(range(MOUTH.start, MOUTH.start + 12)) + [MOUTH.start]) + _chain(
+    list(range(MOUTH.start + 12, MOUTH.start + 20)) + [MOUTH.start + 12]
+)
 WRIST_LINKS = [(9, LEFT_HAND.start), (10, RIGHT_HAND.start)]
 
 
@@ -117,9 +154,9 @@ class SelectionError(UserError, ValueError):
 class Selection:
     """Which of the 133 points a selection keeps, in column order, and which columns each part holds."""
 
-    parts: tuple[str, ...]            # expanded part names in canonical order, e.g. body, left_hand, right_hand
-    indices: np.ndarray               # (K,) COCO-WholeBody indices, column order
-    spans: dict[str, tuple[int, int]] # part -> [start, stop) columns
+    parts: tuple[str, ...]  # expanded part names in canonical order, e.g. body, left_hand, right_hand
+    indices: np.ndarray  # (K,) COCO-WholeBody indices, column order
+    spans: dict[str, tuple[int, int]]  # part -> [start, stop) columns
 
     @property
     def size(self) -> int:

@@ -35,14 +35,14 @@ class SedsRules:
     scripts are the defaults); the rest are literals in their code."""
 
     frame: tuple[int, int] | None = (256, 256)  # (width, height) px of their keypoint frame; None: the clip's own
-    crop: int = 256                # output frame, px (body and each hand box map onto crop x crop)
-    box_score: float = 0.1         # a hand joint counts for the hand's extent when its score is above this
-    joint_score: float = 0.4       # a hand joint with score <= this is zeroed
-    min_hand_joints: int = 10      # fewer confident joints than this: box from the arm instead
-    box_factor: float = 2.2        # joint box side = 2.2 x the larger extent of the confident joints
-    arm_score: float = 0.5         # the arm fallback needs shoulder, elbow and wrist scores all >= this
-    wrist_ratio: float = 0.33      # the hand centre lies 0.33 x (wrist - elbow) beyond the wrist
-    arm_width: float = 1.1         # arm box side = 1.1 x max(|wrist - elbow|, 0.9 x |elbow - shoulder|)
+    crop: int = 256  # output frame, px (body and each hand box map onto crop x crop)
+    box_score: float = 0.1  # a hand joint counts for the hand's extent when its score is above this
+    joint_score: float = 0.4  # a hand joint with score <= this is zeroed
+    min_hand_joints: int = 10  # fewer confident joints than this: box from the arm instead
+    box_factor: float = 2.2  # joint box side = 2.2 x the larger extent of the confident joints
+    arm_score: float = 0.5  # the arm fallback needs shoulder, elbow and wrist scores all >= this
+    wrist_ratio: float = 0.33  # the hand centre lies 0.33 x (wrist - elbow) beyond the wrist
+    arm_width: float = 1.1  # arm box side = 1.1 x max(|wrist - elbow|, 0.9 x |elbow - shoulder|)
     upper_arm: float = 0.9
     # No arm box when the wrist is within this many px of the frame's bottom: 50 in the How2Sign and
     # CSL-Daily loaders (dataloader_csl_retrieval_pose.py:505, :530); None: no such condition, as in
@@ -54,14 +54,15 @@ class SedsRules:
 class Normalised:
     """A clip's selected keypoints after a normalisation: only the kept frames."""
 
-    keypoints: np.ndarray   # (T', K, 2) float32, units as the normalisation says
-    mask: np.ndarray        # (T', K) uint8, 1 = confident joint with a real location
-    kept: np.ndarray        # (T,) bool, which input frames were kept
+    keypoints: np.ndarray  # (T', K, 2) float32, units as the normalisation says
+    mask: np.ndarray  # (T', K) uint8, 1 = confident joint with a real location
+    kept: np.ndarray  # (T,) bool, which input frames were kept
     box_sources: dict[str, np.ndarray]  # hand part -> (T,) BOX_* per input frame (seds only)
 
 
 # ---------------------------------------------------------------------------------------------
 # The SEDS rules, each over all T frames of a clip.
+
 
 def to_frame(xy: np.ndarray, size_wh: tuple[float, float], frame_wh: tuple[float, float]) -> np.ndarray:
     """Case: keypoints in original pixels of a (W, H) clip, rules that expect the authors' frame.
@@ -91,8 +92,9 @@ def _centre_span(mid: np.ndarray, side: np.ndarray, size: float) -> tuple[np.nda
     return start - overshoot, end - overshoot
 
 
-def hand_box_from_joints(hand_xy: np.ndarray, hand_scores: np.ndarray, frame_wh: tuple[float, float],
-                         rules: SedsRules) -> tuple[np.ndarray, np.ndarray]:
+def hand_box_from_joints(
+    hand_xy: np.ndarray, hand_scores: np.ndarray, frame_wh: tuple[float, float], rules: SedsRules
+) -> tuple[np.ndarray, np.ndarray]:
     """Case: a hand with at least `min_hand_joints` joints scoring above `box_score`.
     A square box of side round(2.2 x the larger extent of those joints) centred on them, shifted inside
     the frame; a box as large as the frame's short side becomes that side, spanning the short axis.
@@ -113,17 +115,18 @@ def hand_box_from_joints(hand_xy: np.ndarray, hand_scores: np.ndarray, frame_wh:
         side = np.where(small, side, minsz - 1)
         us, ue = _centre_span(umid, side, usz)
         vs, ve = _centre_span(vmid, side, vsz)
-    if usz != minsz:      # a large box in a wide frame spans the full height, centred in x
+    if usz != minsz:  # a large box in a wide frame spans the full height, centred in x
         vs, ve = np.where(small, vs, 0.0), np.where(small, ve, vsz - 1)
-    if vsz != minsz:      # a large box in a tall frame spans the full width, centred in y
+    if vsz != minsz:  # a large box in a tall frame spans the full width, centred in y
         us, ue = np.where(small, us, 0.0), np.where(small, ue, usz - 1)
     boxes = np.stack([us, vs, ue, ve], axis=1)
     valid = enough & (side > 0)  # a zero-size box (all joints on one point) is no box
     return np.where(valid[:, None], boxes, np.nan), valid
 
 
-def hand_box_from_arm(arm_xy: np.ndarray, arm_scores: np.ndarray, frame_wh: tuple[float, float],
-                      rules: SedsRules) -> tuple[np.ndarray, np.ndarray]:
+def hand_box_from_arm(
+    arm_xy: np.ndarray, arm_scores: np.ndarray, frame_wh: tuple[float, float], rules: SedsRules
+) -> tuple[np.ndarray, np.ndarray]:
     """Case: too few confident hand joints, but a confident arm (shoulder, elbow, wrist all scoring
     >= 0.5, wrist more than `bottom_margin` px above the frame's bottom where the rules have one). A
     square box centred 0.33 x (wrist - elbow)
@@ -148,11 +151,17 @@ def hand_box_from_arm(arm_xy: np.ndarray, arm_scores: np.ndarray, frame_wh: tupl
     return np.where(valid[:, None], boxes, np.nan), valid
 
 
-def hand_boxes(keypoints: np.ndarray, scores: np.ndarray, hand: range, arm: tuple[int, int, int],
-               frame_wh: tuple[float, float], rules: SedsRules) -> tuple[np.ndarray, np.ndarray]:
+def hand_boxes(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    hand: range,
+    arm: tuple[int, int, int],
+    frame_wh: tuple[float, float],
+    rules: SedsRules,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the joint box when the hand has enough confident joints, else the arm box.
     `keypoints` (T, 133, 2) in the rules' frame. Returns (T, 4) boxes (NaN: none) and (T,) BOX_* source."""
-    hand_xy, hand_scores = keypoints[:, hand.start:hand.stop], scores[:, hand.start:hand.stop]
+    hand_xy, hand_scores = keypoints[:, hand.start : hand.stop], scores[:, hand.start : hand.stop]
     from_joints, joints_ok = hand_box_from_joints(hand_xy, hand_scores, frame_wh, rules)
     from_arm, arm_ok = hand_box_from_arm(keypoints[:, list(arm)], scores[:, list(arm)], frame_wh, rules)
     enough = (hand_scores > rules.box_score).sum(axis=1) >= rules.min_hand_joints
@@ -183,8 +192,14 @@ def mirror_left(xy: np.ndarray, crop: float) -> tuple[np.ndarray, np.ndarray]:
     return np.where(inside, out, 0.0), ~np.all(inside, axis=-1)
 
 
-def seds_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection, size_wh: tuple[float, float],
-                   rules: SedsRules = SedsRules(), min_score: float | None = None) -> Normalised:
+def seds_normalise(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    chosen: Selection,
+    size_wh: tuple[float, float],
+    rules: SedsRules = SedsRules(),
+    min_score: float | None = None,
+) -> Normalised:
     """The authors' loader on one clip: (T, 133, 2) px keypoints of a (W, H) clip -> the selection's points,
     body (and face) on a crop x crop frame, each hand in its own box mapped to crop x crop (left mirrored),
     hand joints scoring <= joint_score zeroed, frames where neither hand has a box dropped.
@@ -204,11 +219,11 @@ def seds_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection,
         if part not in chosen.parts:
             continue
         cols = chosen.columns(part)
-        values, clipped = into_box(xy[:, hand.start:hand.stop], boxes, rules.crop)
+        values, clipped = into_box(xy[:, hand.start : hand.stop], boxes, rules.crop)
         if part == "left_hand":
             values, clipped_mirror = mirror_left(values, rules.crop)
             clipped |= clipped_mirror
-        zeroed = zeroed_joints(scores[:, hand.start:hand.stop], rules.joint_score)
+        zeroed = zeroed_joints(scores[:, hand.start : hand.stop], rules.joint_score)
         keep = found[:, None] & ~zeroed
         out[:, cols] = np.where(keep[..., None], values, 0.0)
         mask[:, cols] &= keep & ~clipped
@@ -222,11 +237,13 @@ def seds_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection,
 # ---------------------------------------------------------------------------------------------
 # The other normalisations.
 
+
 def no_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selection, min_score: float) -> Normalised:
     """Pixels as the pose stage gave them; mask: score > min_score; every frame kept."""
     xy, selected_scores = select_points(keypoints, scores, chosen)
-    return Normalised(xy.astype(np.float32), (selected_scores > min_score).astype(np.uint8),
-                      np.ones(len(keypoints), dtype=bool), {})
+    return Normalised(
+        xy.astype(np.float32), (selected_scores > min_score).astype(np.uint8), np.ones(len(keypoints), dtype=bool), {}
+    )
 
 
 def shoulder_frame(keypoints: np.ndarray, scores: np.ndarray, min_score: float) -> tuple[np.ndarray, float]:
@@ -235,8 +252,11 @@ def shoulder_frame(keypoints: np.ndarray, scores: np.ndarray, min_score: float) 
     left, right = keypoints[:, 5].astype(np.float64), keypoints[:, 6].astype(np.float64)
     both = (scores[:, 5] > min_score) & (scores[:, 6] > min_score)
     if not both.any():
-        raise ItemFailed("no_shoulders", f"no frame of {len(keypoints)} has both shoulders scoring above "
-                                         f"select.min_score = {min_score}; `center` needs them")
+        raise ItemFailed(
+            "no_shoulders",
+            f"no frame of {len(keypoints)} has both shoulders scoring above "
+            f"select.min_score = {min_score}; `center` needs them",
+        )
     centre = np.median((left[both] + right[both]) / 2, axis=0)
     width = float(np.median(np.linalg.norm(left[both] - right[both], axis=1)))
     if width <= 0:
@@ -249,12 +269,23 @@ def center_normalise(keypoints: np.ndarray, scores: np.ndarray, chosen: Selectio
     width per clip; mask: score > min_score; every frame kept."""
     centre, width = shoulder_frame(keypoints, scores, min_score)
     xy, selected_scores = select_points(keypoints, scores, chosen)
-    return Normalised(((xy.astype(np.float64) - centre) / width).astype(np.float32),
-                      (selected_scores > min_score).astype(np.uint8), np.ones(len(keypoints), dtype=bool), {})
+    return Normalised(
+        ((xy.astype(np.float64) - centre) / width).astype(np.float32),
+        (selected_scores > min_score).astype(np.uint8),
+        np.ones(len(keypoints), dtype=bool),
+        {},
+    )
 
 
-def normalise(name: str, keypoints: np.ndarray, scores: np.ndarray, chosen: Selection, size_wh: tuple[float, float],
-              min_score: float, rules: SedsRules) -> Normalised:
+def normalise(
+    name: str,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    chosen: Selection,
+    size_wh: tuple[float, float],
+    min_score: float,
+    rules: SedsRules,
+) -> Normalised:
     """Dispatch by name. `keypoints` (T, 133, 2) px of a clip of size (W, H), `scores` (T, 133)."""
     check_wholebody(keypoints, scores)
     if name == "none":

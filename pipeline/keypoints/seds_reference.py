@@ -21,7 +21,7 @@ import numpy as np
 
 CROP = 256.0
 FRAMES_THRESHOLD = 0.1  # --frames_threshold in their scripts
-THRESHOLD = 0.4         # --threshold
+THRESHOLD = 0.4  # --threshold
 LEN_KPS = 10
 THRE = 0.5
 BODY = [0, 5, 7, 9, 6, 8, 10]
@@ -92,8 +92,9 @@ def hand_values(frame: np.ndarray, side: str, box: list[float]) -> list[list[flo
     return out
 
 
-def reference_loader(clip: np.ndarray, usz: float, vsz: float,
-                     margin: float | None = 50.0) -> tuple[list[int], dict[str, np.ndarray]]:
+def reference_loader(
+    clip: np.ndarray, usz: float, vsz: float, margin: float | None = 50.0
+) -> tuple[list[int], dict[str, np.ndarray]]:
     boxes = {side: [joint_box(f, side, usz, vsz, margin) for f in clip] for side in ("left", "right")}
     kept = [t for t in range(len(clip)) if boxes["left"][t] is not None or boxes["right"][t] is not None]
     out = {"body": [], "left": [], "right": []}

@@ -25,7 +25,7 @@ UNITS = {"none": "pixels", "seds": "crop pixels (0..seds_crop)", "center": "shou
 
 class SelectStage(Stage):
     name = "select"
-    VERSION = 2   # 2: face is the 48 non-lip face points (was all 68), so face and mouth combine
+    VERSION = 2  # 2: face is the 48 non-lip face points (was all 68), so face and mouth combine
     view_attrs = ("kept_frames", "dropped_frames")
     reads_clips = False  # reads its upstream's items, never the video
 
@@ -55,17 +55,37 @@ class SelectStage(Stage):
                 continue
             frames = arrays["frames"].astype(np.int64)[result.kept]
             kept = int(result.kept.sum())
-            attrs = {"parts": list(chosen.parts), "num_keypoints": chosen.size, "normalisation": p.normalisation,
-                     "units": UNITS[p.normalisation], "kept_frames": kept, "dropped_frames": len(result.kept) - kept,
-                     "width": size[0], "height": size[1]}
+            attrs = {
+                "parts": list(chosen.parts),
+                "num_keypoints": chosen.size,
+                "normalisation": p.normalisation,
+                "units": UNITS[p.normalisation],
+                "kept_frames": kept,
+                "dropped_frames": len(result.kept) - kept,
+                "width": size[0],
+                "height": size[1],
+            }
             if result.box_sources:
-                attrs["hand_boxes"] = {part: {"joints": int((src == BOX_JOINTS).sum()), "arm": int((src == BOX_ARM).sum()),
-                                              "none": int((src == BOX_NONE).sum())}
-                                       for part, src in result.box_sources.items()}
-            yield Item(request.item_key, request.sample_id,
-                       {"keypoints": result.keypoints, "scores": arrays["scores"][result.kept][:, chosen.indices].astype(np.float32),
-                        "mask": result.mask, "frames": frames},
-                       attrs, {"content_hash": request.content_hash, "upstream": self.upstream, "upstream_key": key})
+                attrs["hand_boxes"] = {
+                    part: {
+                        "joints": int((src == BOX_JOINTS).sum()),
+                        "arm": int((src == BOX_ARM).sum()),
+                        "none": int((src == BOX_NONE).sum()),
+                    }
+                    for part, src in result.box_sources.items()
+                }
+            yield Item(
+                request.item_key,
+                request.sample_id,
+                {
+                    "keypoints": result.keypoints,
+                    "scores": arrays["scores"][result.kept][:, chosen.indices].astype(np.float32),
+                    "mask": result.mask,
+                    "frames": frames,
+                },
+                attrs,
+                {"content_hash": request.content_hash, "upstream": self.upstream, "upstream_key": key},
+            )
 
     @staticmethod
     def _frame_size(attrs: dict[str, Any], request: ItemRequest) -> tuple[int, int]:
@@ -75,19 +95,31 @@ class SelectStage(Stage):
             raise ItemFailed("bad_upstream", f"{request.sample_id}: no frame size in the upstream item or view row")
         return int(width), int(height)
 
-    def _normalise(self, arrays: dict[str, np.ndarray], size: tuple[int, int], request: ItemRequest,
-                   p: SelectParams, chosen: Selection) -> Normalised:
+    def _normalise(
+        self,
+        arrays: dict[str, np.ndarray],
+        size: tuple[int, int],
+        request: ItemRequest,
+        p: SelectParams,
+        chosen: Selection,
+    ) -> Normalised:
         keypoints, scores, frames = arrays["keypoints"], arrays["scores"], arrays["frames"]
         try:
             check_wholebody(keypoints, scores, f"{self.upstream} item of {request.sample_id}")
         except KeypointShapeError as err:
             raise ItemFailed("bad_upstream", str(err)) from None
         if frames.shape != (len(keypoints),):
-            raise ItemFailed("bad_upstream", f"{self.upstream} item of {request.sample_id}: frames have shape "
-                                             f"{frames.shape}, expected ({len(keypoints)},)")
+            raise ItemFailed(
+                "bad_upstream",
+                f"{self.upstream} item of {request.sample_id}: frames have shape "
+                f"{frames.shape}, expected ({len(keypoints)},)",
+            )
         result = normalise(p.normalisation, keypoints, scores, chosen, size, p.min_score, p.rules())
         if not result.kept.any():
-            raise ItemFailed("no_hands", f"{request.sample_id}: none of its {len(keypoints)} frames has a hand box "
-                                         f"(seds needs >= 10 hand joints scoring > {p.seds_box_score}, or a confident "
-                                         "arm), so the authors' loader keeps no frame")
+            raise ItemFailed(
+                "no_hands",
+                f"{request.sample_id}: none of its {len(keypoints)} frames has a hand box "
+                f"(seds needs >= 10 hand joints scoring > {p.seds_box_score}, or a confident "
+                "arm), so the authors' loader keeps no frame",
+            )
         return result

@@ -15,8 +15,9 @@ from pipeline.manifest.seds_release import ReleaseClipDirs, import_seds_release
 
 def _import(data: DataParams, fmt: str, file: Path, split: str) -> importers.Rows:
     if fmt == "how2sign":
-        return importers.import_how2sign(file, split, data.how2sign_clips, data.how2sign_clips_dir,
-                                         data.how2sign_videos_dir)
+        return importers.import_how2sign(
+            file, split, data.how2sign_clips, data.how2sign_clips_dir, data.how2sign_videos_dir
+        )
     if fmt == "phoenix":
         return importers.import_phoenix_parallel(file, split)
     if fmt == "phoenix_corpus":
@@ -25,8 +26,10 @@ def _import(data: DataParams, fmt: str, file: Path, split: str) -> importers.Row
         return importers.import_csl_daily(file, split, data.csl_frames_dir)
     if fmt == "seds_release":
         if data.how2sign_clips != "sentence_files":
-            raise ManifestError(f"{file}: the SEDS release splits name How2Sign's sentence clips; "
-                                "data.how2sign_clips: ranges cannot serve them (set sentence_files)")
+            raise ManifestError(
+                f"{file}: the SEDS release splits name How2Sign's sentence clips; "
+                "data.how2sign_clips: ranges cannot serve them (set sentence_files)"
+            )
         dirs = ReleaseClipDirs(data.how2sign_clips_dir, data.phoenix_frames_dir, data.csl_frames_dir)
         return import_seds_release(file, split, data.seds_release_text, dirs)
     return importers.import_plain_csv(file, split)

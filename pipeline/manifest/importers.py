@@ -18,7 +18,15 @@ from pipeline.manifest.schema import ManifestError, Origin
 
 Rows = tuple[list[dict[str, Any]], list[Origin]]
 
-HOW2SIGN_COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
+HOW2SIGN_COLUMNS = (
+    "VIDEO_ID",
+    "VIDEO_NAME",
+    "SENTENCE_ID",
+    "SENTENCE_NAME",
+    "START_REALIGNED",
+    "END_REALIGNED",
+    "SENTENCE",
+)
 PHOENIX_CORPUS_COLUMNS = ("name", "video", "start", "end", "speaker", "orth", "translation")
 PHOENIX_SPLIT_DIRS = ("train", "dev", "test")  # the folders of features/fullFrame-210x260px/
 CSL_SPLIT_COLUMNS = ("name", "split")
@@ -45,8 +53,9 @@ def _read_table(path: Path, delimiter: str, required: tuple[str, ...]) -> tuple[
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                raise ManifestError(f"{path}, row {line_no}: {len(values)} fields, header has {len(header)} "
-                                    f"(delimiter {delimiter!r})")
+                raise ManifestError(
+                    f"{path}, row {line_no}: {len(values)} fields, header has {len(header)} (delimiter {delimiter!r})"
+                )
             rows.append(dict(zip(header, values)))
             origins.append(Origin(str(path), line_no))
     return rows, origins
@@ -59,8 +68,13 @@ def _number(value: str, origin: Origin, column: str) -> float:
         raise ManifestError(f"{origin.at(column)}: {value!r} is not a number") from None
 
 
-def import_how2sign(csv_path: Path, split: str, clips: str = "sentence_files",
-                    clips_dir: str = "sentence_clips", videos_dir: str = "videos") -> Rows:
+def import_how2sign(
+    csv_path: Path,
+    split: str,
+    clips: str = "sentence_files",
+    clips_dir: str = "sentence_clips",
+    videos_dir: str = "videos",
+) -> Rows:
     """How2Sign realigned CSV -> rows. `clips`: 'sentence_files' (SENTENCE_NAME.mp4 in clips_dir) or
     'ranges' (VIDEO_NAME.mp4 in videos_dir with START/END_REALIGNED as the clip bounds)."""
     if clips not in ("sentence_files", "ranges"):
@@ -68,14 +82,22 @@ def import_how2sign(csv_path: Path, split: str, clips: str = "sentence_files",
     table, origins = _read_table(Path(csv_path), "\t", HOW2SIGN_COLUMNS)
     rows = []
     for rec, origin in zip(table, origins):
-        row = {"sample_id": rec["SENTENCE_NAME"], "text": rec["SENTENCE"], "split": split,
-               "video_id": rec["VIDEO_ID"], "sentence_id": rec["SENTENCE_ID"], "video_name": rec["VIDEO_NAME"]}
+        row = {
+            "sample_id": rec["SENTENCE_NAME"],
+            "text": rec["SENTENCE"],
+            "split": split,
+            "video_id": rec["VIDEO_ID"],
+            "sentence_id": rec["SENTENCE_ID"],
+            "video_name": rec["VIDEO_NAME"],
+        }
         if clips == "sentence_files":
             row.update(video_path=posixpath.join(clips_dir, rec["SENTENCE_NAME"] + ".mp4"), start_s=None, end_s=None)
         else:
-            row.update(video_path=posixpath.join(videos_dir, rec["VIDEO_NAME"] + ".mp4"),
-                       start_s=_number(rec["START_REALIGNED"], origin, "START_REALIGNED"),
-                       end_s=_number(rec["END_REALIGNED"], origin, "END_REALIGNED"))
+            row.update(
+                video_path=posixpath.join(videos_dir, rec["VIDEO_NAME"] + ".mp4"),
+                start_s=_number(rec["START_REALIGNED"], origin, "START_REALIGNED"),
+                end_s=_number(rec["END_REALIGNED"], origin, "END_REALIGNED"),
+            )
         rows.append(row)
     return rows, origins
 
@@ -95,10 +117,19 @@ def import_phoenix_parallel(prefix: Path, split: str) -> Rows:
     for i, (sign, gloss, de) in enumerate(zip(lines["sign"], lines["gloss"], lines["de"]), start=1):
         folder = sign.strip()
         if folder.startswith(PHOENIX_SIGN_PLACEHOLDER):
-            folder = folder[len(PHOENIX_SIGN_PLACEHOLDER):]
+            folder = folder[len(PHOENIX_SIGN_PLACEHOLDER) :]
         folder = folder.rstrip("/")
-        rows.append({"sample_id": posixpath.basename(folder), "video_path": folder, "start_s": None, "end_s": None,
-                     "text": de.strip(), "split": split, "gloss": gloss.strip()})
+        rows.append(
+            {
+                "sample_id": posixpath.basename(folder),
+                "video_path": folder,
+                "start_s": None,
+                "end_s": None,
+                "text": de.strip(),
+                "split": split,
+                "gloss": gloss.strip(),
+            }
+        )
         origins.append(Origin(str(files["sign"]), i))
     return rows, origins
 
@@ -109,8 +140,10 @@ def _phoenix_split_dir(path: Path) -> str:
     for part in path.name.split("."):
         if part in PHOENIX_SPLIT_DIRS:
             return part
-    raise ManifestError(f"{path}: cannot tell which of {'/'.join(PHOENIX_SPLIT_DIRS)} holds its frame folders; a "
-                        "corpus file is named as the dataset ships it, PHOENIX-2014-T.<train|dev|test>.corpus.csv")
+    raise ManifestError(
+        f"{path}: cannot tell which of {'/'.join(PHOENIX_SPLIT_DIRS)} holds its frame folders; a "
+        "corpus file is named as the dataset ships it, PHOENIX-2014-T.<train|dev|test>.corpus.csv"
+    )
 
 
 def import_phoenix_corpus(csv_path: Path, split: str, frames_dir: str = "features/fullFrame-210x260px") -> Rows:
@@ -124,9 +157,19 @@ def import_phoenix_corpus(csv_path: Path, split: str, frames_dir: str = "feature
     folder = posixpath.join(frames_dir, _phoenix_split_dir(path))
     rows = []
     for rec in table:
-        rows.append({"sample_id": rec["name"], "video_path": posixpath.join(folder, rec["name"]), "start_s": None,
-                     "end_s": None, "text": rec["translation"], "split": split, "sentence_id": rec["name"],
-                     "gloss": rec["orth"], "signer": rec["speaker"]})
+        rows.append(
+            {
+                "sample_id": rec["name"],
+                "video_path": posixpath.join(folder, rec["name"]),
+                "start_s": None,
+                "end_s": None,
+                "text": rec["translation"],
+                "split": split,
+                "sentence_id": rec["name"],
+                "gloss": rec["orth"],
+                "signer": rec["speaker"],
+            }
+        )
     return rows, origins
 
 
@@ -149,15 +192,26 @@ def import_csl_daily(split_path: Path, split: str, frames_dir: str = "sentence/f
         if name not in by_name:
             raise ManifestError(f"{origin.at('name')}: {name!r} is not in {video_map}")
         sentence = by_name[name]
-        rows.append({"sample_id": name, "video_path": posixpath.join(frames_dir, name), "start_s": None,
-                     "end_s": None, "text": "".join(sentence["char"].split()), "split": split,
-                     "sentence_id": name.split("_")[0], "gloss": sentence["gloss"],
-                     "signer": name.split("_")[1] if "_" in name else ""})
+        rows.append(
+            {
+                "sample_id": name,
+                "video_path": posixpath.join(frames_dir, name),
+                "start_s": None,
+                "end_s": None,
+                "text": "".join(sentence["char"].split()),
+                "split": split,
+                "sentence_id": name.split("_")[0],
+                "gloss": sentence["gloss"],
+                "signer": name.split("_")[1] if "_" in name else "",
+            }
+        )
         kept.append(origin)
     if not rows:
         splits = sorted({rec["split"] for rec in table})
-        raise ManifestError(f"{path}: no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}); the "
-                            "annotation entry's split names the file's: train, dev or test")
+        raise ManifestError(
+            f"{path}: no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}); the "
+            "annotation entry's split names the file's: train, dev or test"
+        )
     return rows, kept
 
 

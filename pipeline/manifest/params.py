@@ -14,24 +14,39 @@ FORMATS = ("how2sign", "phoenix", "phoenix_corpus", "csl_daily", "seds_release",
 @dataclass(frozen=True)
 class DataParams:
     root: str = knob("data/sample", help="data root: every manifest video_path is relative to it")
-    annotations: list[dict[str, Any]] = knob(default_factory=list, help=(
-        "annotation files, each {format: how2sign|phoenix|phoenix_corpus|csl_daily|seds_release|csv, file: path, "
-        "split: name}; phoenix takes the prefix of its .sign/.gloss/.de files; csl_daily CSL-Daily's "
-        "sentence_label/split_1.txt (its rows of that split; video_map.txt beside it); seds_release a split file "
-        "of the SEDS release (data_h2, data_ph or data_csl <split>.pkl: their exact clips and sentence ids)"))
-    how2sign_clips: str = knob("sentence_files", choices=("sentence_files", "ranges"),
-                               help="How2Sign clips as per-sentence files or as [start, end] ranges of full videos")
+    annotations: list[dict[str, Any]] = knob(
+        default_factory=list,
+        help=(
+            "annotation files, each {format: how2sign|phoenix|phoenix_corpus|csl_daily|seds_release|csv, file: path, "
+            "split: name}; phoenix takes the prefix of its .sign/.gloss/.de files; csl_daily CSL-Daily's "
+            "sentence_label/split_1.txt (its rows of that split; video_map.txt beside it); seds_release a split file "
+            "of the SEDS release (data_h2, data_ph or data_csl <split>.pkl: their exact clips and sentence ids)"
+        ),
+    )
+    how2sign_clips: str = knob(
+        "sentence_files",
+        choices=("sentence_files", "ranges"),
+        help="How2Sign clips as per-sentence files or as [start, end] ranges of full videos",
+    )
     how2sign_clips_dir: str = knob("sentence_clips", help="folder (under root) of SENTENCE_NAME.mp4 files")
     how2sign_videos_dir: str = knob("videos", help="folder (under root) of VIDEO_NAME.mp4 files (ranges mode)")
-    phoenix_frames_dir: str = knob("features/fullFrame-210x260px", help="folder (under root) of PHOENIX frame folders "
-                                                                       "(phoenix_corpus and seds_release data_ph: "
-                                                                       "<split>/<name> in it)")
-    csl_frames_dir: str = knob("sentence/frames_512x512", help="folder (under root) of CSL-Daily frame folders "
-                                                               "(csl_daily and seds_release data_csl: <name> in it)")
-    seds_release_text: str = knob("text", choices=TEXT_FIELDS,
-                                  help="seds_release: the sentence text taken from the split files: text (English, "
-                                       "what the release's text encoder reads) or ori_text (PHOENIX's German, "
-                                       "CSL-Daily's Chinese)")
+    phoenix_frames_dir: str = knob(
+        "features/fullFrame-210x260px",
+        help="folder (under root) of PHOENIX frame folders "
+        "(phoenix_corpus and seds_release data_ph: "
+        "<split>/<name> in it)",
+    )
+    csl_frames_dir: str = knob(
+        "sentence/frames_512x512",
+        help="folder (under root) of CSL-Daily frame folders (csl_daily and seds_release data_csl: <name> in it)",
+    )
+    seds_release_text: str = knob(
+        "text",
+        choices=TEXT_FIELDS,
+        help="seds_release: the sentence text taken from the split files: text (English, "
+        "what the release's text encoder reads) or ori_text (PHOENIX's German, "
+        "CSL-Daily's Chinese)",
+    )
     require_text: bool = knob(True, help="reject rows with empty text (off for feature extraction only)")
     limit: int | None = knob(None, min=1, help="keep only the first N rows (smoke runs)")
 

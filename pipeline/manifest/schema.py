@@ -20,14 +20,16 @@ import pyarrow.parquet as pq
 from pipeline.errors import UserError
 
 REQUIRED = ("sample_id", "video_path", "start_s", "end_s", "text", "split")
-CORE_SCHEMA = pa.schema([
-    ("sample_id", pa.string()),
-    ("video_path", pa.string()),
-    ("start_s", pa.float64()),
-    ("end_s", pa.float64()),
-    ("text", pa.string()),
-    ("split", pa.string()),
-])
+CORE_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("video_path", pa.string()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("text", pa.string()),
+        ("split", pa.string()),
+    ]
+)
 
 
 class ManifestError(UserError, ValueError):
@@ -76,8 +78,10 @@ def validate_rows(rows: list[dict[str, Any]], origins: list[Origin], require_tex
         if not sample_id:
             raise ManifestError(f"{origin.at('sample_id')}: empty sample_id")
         if sample_id in seen:
-            raise ManifestError(f"{origin.at('sample_id')}: duplicate sample_id {sample_id!r} "
-                                f"(first at {seen[sample_id].file}, row {seen[sample_id].line})")
+            raise ManifestError(
+                f"{origin.at('sample_id')}: duplicate sample_id {sample_id!r} "
+                f"(first at {seen[sample_id].file}, row {seen[sample_id].line})"
+            )
         seen[sample_id] = origin
         try:
             start, end = _float_or_none(row["start_s"]), _float_or_none(row["end_s"])
@@ -97,8 +101,14 @@ def validate_rows(rows: list[dict[str, Any]], origins: list[Origin], require_tex
         if not split:
             raise ManifestError(f"{origin.at('split')}: empty split")
         clean = dict(row)
-        clean.update(sample_id=sample_id, video_path=check_relative_path(str(row["video_path"] or ""), origin.at("video_path")),
-                     start_s=start, end_s=end, text=text, split=split)
+        clean.update(
+            sample_id=sample_id,
+            video_path=check_relative_path(str(row["video_path"] or ""), origin.at("video_path")),
+            start_s=start,
+            end_s=end,
+            text=text,
+            split=split,
+        )
         out.append(clean)
     return out
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.safe_unpickle import UnsafePickle, safe_load
 from pipeline.manifest.schema import ManifestError, Origin
+from pipeline.safe_unpickle import UnsafePickle, safe_load
 
 Rows = tuple[list[dict[str, Any]], list[Origin]]
 TEXT_FIELDS = ("text", "ori_text")
@@ -37,9 +37,9 @@ TEXT_FIELDS = ("text", "ori_text")
 class ReleaseClipDirs:
     """Where each dataset's clips live under data.root (data params)."""
 
-    how2sign: str = "sentence_clips"                    # <dir>/<SENTENCE_NAME>.mp4
-    phoenix: str = "features/fullFrame-210x260px"       # <dir>/<split>/<name>/ frame folders
-    csl: str = "sentence/frames_512x512"                # <dir>/<name>/ frame folders
+    how2sign: str = "sentence_clips"  # <dir>/<SENTENCE_NAME>.mp4
+    phoenix: str = "features/fullFrame-210x260px"  # <dir>/<split>/<name>/ frame folders
+    csl: str = "sentence/frames_512x512"  # <dir>/<name>/ frame folders
 
 
 def _load(path: Path) -> dict:
@@ -50,8 +50,10 @@ def _load(path: Path) -> dict:
     except UnsafePickle as err:
         raise ManifestError(f"{path}: not a SEDS release split file ({err})") from None
     if not isinstance(data, dict) or not data:
-        raise ManifestError(f"{path}: expected a non-empty dict of sentence key -> clips (a SEDS release "
-                            f"data_h2/data_ph/data_csl split file), got {type(data).__name__}")
+        raise ManifestError(
+            f"{path}: expected a non-empty dict of sentence key -> clips (a SEDS release "
+            f"data_h2/data_ph/data_csl split file), got {type(data).__name__}"
+        )
     return data
 
 
@@ -62,15 +64,18 @@ def _layout(path: Path, data: dict) -> str:
         return "phoenix"
     if isinstance(first, list) and first and isinstance(first[0], dict):
         return "how2sign" if "new_video_name" in first[0] else "csl"
-    raise ManifestError(f"{path}, key {first_key!r}: expected a clip dict or a list of clip dicts, got "
-                        f"{type(first).__name__}")
+    raise ManifestError(
+        f"{path}, key {first_key!r}: expected a clip dict or a list of clip dicts, got {type(first).__name__}"
+    )
 
 
 def _clips(path: Path, key: Any, value: Any, layout: str) -> list[dict]:
     clips = [value] if layout == "phoenix" else value
     if not isinstance(clips, list) or not clips or not all(isinstance(c, dict) for c in clips):
-        raise ManifestError(f"{path}, key {key!r}: expected {'a clip dict' if layout == 'phoenix' else 'a list of clip dicts'}"
-                            f" as in the file's first entry ({layout} layout)")
+        raise ManifestError(
+            f"{path}, key {key!r}: expected {'a clip dict' if layout == 'phoenix' else 'a list of clip dicts'}"
+            f" as in the file's first entry ({layout} layout)"
+        )
     return clips
 
 
@@ -80,8 +85,9 @@ def _field(path: Path, key: Any, clip: dict, name: str) -> Any:
     return clip[name]
 
 
-def import_seds_release(path: Path, split: str, text_field: str = "text",
-                        dirs: ReleaseClipDirs = ReleaseClipDirs()) -> Rows:
+def import_seds_release(
+    path: Path, split: str, text_field: str = "text", dirs: ReleaseClipDirs = ReleaseClipDirs()
+) -> Rows:
     """One release split file -> manifest rows (module docstring)."""
     path = Path(path)
     if text_field not in TEXT_FIELDS:
@@ -102,9 +108,17 @@ def import_seds_release(path: Path, split: str, text_field: str = "text",
                 video_path = posixpath.join(dirs.phoenix, path.stem, name)
             else:
                 video_path = posixpath.join(dirs.csl, name)
-            row = {"sample_id": name, "video_path": video_path, "start_s": None, "end_s": None, "text": text,
-                   "split": split, "sentence_id": str(key), "release_video_name": clip.get("video_name"),
-                   "release_num_frames": clip.get("num_frames")}
+            row = {
+                "sample_id": name,
+                "video_path": video_path,
+                "start_s": None,
+                "end_s": None,
+                "text": text,
+                "split": split,
+                "sentence_id": str(key),
+                "release_video_name": clip.get("video_name"),
+                "release_num_frames": clip.get("num_frames"),
+            }
             if "ori_text" in clip:
                 row["ori_text"] = clip["ori_text"]
             rows.append(row)

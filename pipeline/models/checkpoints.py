@@ -59,10 +59,10 @@ class CheckpointError(ParamError):
 class Checkpoint:
     """A resolved checkpoint param: the file to read (None for random) and its content hash."""
 
-    spec: str                 # what the params said: URL, path or "random"
+    spec: str  # what the params said: URL, path or "random"
     path: Path | None
-    content_hash: str         # blake3 of the bytes, or "random"
-    key: str = "checkpoint"   # the dotted param it came from, for error messages
+    content_hash: str  # blake3 of the bytes, or "random"
+    key: str = "checkpoint"  # the dotted param it came from, for error messages
 
     @property
     def is_random(self) -> bool:
@@ -90,11 +90,14 @@ def resolve_checkpoint(spec: str, key: str) -> Checkpoint:
         return Checkpoint(spec, None, RANDOM, key)
     path = cached_download(spec, key) if is_url(spec) else Path(spec).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"{key}: checkpoint file {path} does not exist (give a path, a URL, or "
-                              f"'{RANDOM}' for explicitly random weights)")
+        raise CheckpointError(
+            f"{key}: checkpoint file {path} does not exist (give a path, a URL, or "
+            f"'{RANDOM}' for explicitly random weights)"
+        )
     stat = path.stat()
-    return Checkpoint(spec, path.resolve(), _content_hash(os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns),
-                      key)
+    return Checkpoint(
+        spec, path.resolve(), _content_hash(os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns), key
+    )
 
 
 @lru_cache(maxsize=16)
@@ -124,8 +127,10 @@ def _check_name_hash(name: str, sha256: str, source: str) -> None:
     """OpenMMLab (and torch.hub) file names carry a sha256 prefix: a mismatch is a corrupt file."""
     match = _HASH_IN_NAME.search(name)
     if match and not sha256.startswith(match.group(1)):
-        raise CheckpointError(f"{source}: sha256 {sha256[:12]}... does not start with {match.group(1)}, the hash "
-                              f"its name promises: the file is corrupt or not the one named; delete it and retry")
+        raise CheckpointError(
+            f"{source}: sha256 {sha256[:12]}... does not start with {match.group(1)}, the hash "
+            f"its name promises: the file is corrupt or not the one named; delete it and retry"
+        )
 
 
 def _note_path(path: Path) -> Path:
@@ -181,15 +186,23 @@ def cached_download(url: str, key: str = "checkpoint", sha256: str | None = None
             if url.startswith("file://"):  # a file on a mounted share: copied, as pooch fetches only over a network
                 shutil.copyfile(urllib.parse.unquote(urllib.parse.urlparse(url).path), fetched)
             else:
-                fetcher = pooch.create(path=root, base_url="", registry={fetched.name: None}, urls={fetched.name: url},
-                                       retry_if_failed=_DOWNLOAD_RETRIES)
-                fetcher.fetch(fetched.name, downloader=pooch.HTTPDownloader(progressbar=False,
-                                                                             timeout=_DOWNLOAD_TIMEOUT_S))
+                fetcher = pooch.create(
+                    path=root,
+                    base_url="",
+                    registry={fetched.name: None},
+                    urls={fetched.name: url},
+                    retry_if_failed=_DOWNLOAD_RETRIES,
+                )
+                fetcher.fetch(
+                    fetched.name, downloader=pooch.HTTPDownloader(progressbar=False, timeout=_DOWNLOAD_TIMEOUT_S)
+                )
             digest = _sha256(fetched)
             if sha256 is not None and digest != sha256:
                 fetched.unlink()
-                raise CheckpointError(f"{key}: {url} has sha256 {digest[:16]}..., not the published {sha256[:16]}...: "
-                                      "the download is corrupt or not the file named; retry")
+                raise CheckpointError(
+                    f"{key}: {url} has sha256 {digest[:16]}..., not the published {sha256[:16]}...: "
+                    "the download is corrupt or not the file named; retry"
+                )
             try:
                 _check_name_hash(name, digest, f"{key}: {url}")
             except CheckpointError:
@@ -200,14 +213,17 @@ def cached_download(url: str, key: str = "checkpoint", sha256: str | None = None
             _note_path(final).write_text(json.dumps({"url": url, "sha256": digest}))
             return final
     except Timeout:
-        raise CheckpointError(f"{key}: another process has been fetching {url} into {root} for over "
-                              f"{_LOCK_WAIT_S:.0f} s; if none is, remove {root / f'.{name}.lock'} (left by a killed "
-                              "fetch) and retry") from None
+        raise CheckpointError(
+            f"{key}: another process has been fetching {url} into {root} for over "
+            f"{_LOCK_WAIT_S:.0f} s; if none is, remove {root / f'.{name}.lock'} (left by a killed "
+            "fetch) and retry"
+        ) from None
     except (OSError, ValueError) as err:  # requests' errors are OSErrors; pooch raises ValueError on bad URLs
         raise CheckpointError(
             f"{key}: cannot download {url} ({err}). Without network: fetch it on a machine that has one and copy it "
             f"into {root}/ under its name ({name}), or set the checkpoint param to a local path, or to "
-            f"'{RANDOM}' for explicitly random weights") from None
+            f"'{RANDOM}' for explicitly random weights"
+        ) from None
 
 
 # -- safe loading ----------------------------------------------------------------------------------
@@ -224,12 +240,29 @@ def numpy_safe_globals() -> list[Any]:
     import numpy as np
     from numpy._core import multiarray
 
-    dtype_classes = [np.dtypes.BoolDType, np.dtypes.Int8DType, np.dtypes.Int16DType, np.dtypes.Int32DType,
-                     np.dtypes.Int64DType, np.dtypes.UInt8DType, np.dtypes.UInt16DType, np.dtypes.UInt32DType,
-                     np.dtypes.UInt64DType, np.dtypes.Float16DType, np.dtypes.Float32DType, np.dtypes.Float64DType]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes,
-            (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-            (multiarray.scalar, "numpy.core.multiarray.scalar")]
+    dtype_classes = [
+        np.dtypes.BoolDType,
+        np.dtypes.Int8DType,
+        np.dtypes.Int16DType,
+        np.dtypes.Int32DType,
+        np.dtypes.Int64DType,
+        np.dtypes.UInt8DType,
+        np.dtypes.UInt16DType,
+        np.dtypes.UInt32DType,
+        np.dtypes.UInt64DType,
+        np.dtypes.Float16DType,
+        np.dtypes.Float32DType,
+        np.dtypes.Float64DType,
+    ]
+    return [
+        multiarray._reconstruct,
+        multiarray.scalar,
+        np.ndarray,
+        np.dtype,
+        *dtype_classes,
+        (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+        (multiarray.scalar, "numpy.core.multiarray.scalar"),
+    ]
 
 
 def load_checkpoint(path: Path, label: str | None = None) -> dict[str, Any]:
@@ -251,7 +284,8 @@ def load_checkpoint(path: Path, label: str | None = None) -> dict[str, Any]:
         raise CheckpointError(
             f"{label}: refused to load: it needs a Python global outside the allowlist ({detail}). Checkpoints "
             "are only read with torch.load(weights_only=True); re-save the weights as a plain "
-            "{'state_dict': ...} (or .safetensors) from a trusted environment") from None
+            "{'state_dict': ...} (or .safetensors) from a trusted environment"
+        ) from None
     except (RuntimeError, EOFError, OSError) as err:
         raise CheckpointError(f"{label}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(obj, dict):
@@ -274,7 +308,7 @@ def load_state_dict(path: Path, label: str | None = None) -> dict[str, Any]:
         raise CheckpointError(f"{label}: no state dict of tensors in it (top-level keys: {sorted(obj)[:10]})")
     state = dict(obj)
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -283,8 +317,9 @@ def _listing(title: str, keys: list[str]) -> str:
     return f"{len(keys)} {title}: {', '.join(keys[:_SHOWN_KEYS])}{more}"
 
 
-def check_state_dict(model: Any, state: Mapping[str, Any], source: str, architecture: str,
-                     optional: tuple[str, ...] = ()) -> None:
+def check_state_dict(
+    model: Any, state: Mapping[str, Any], source: str, architecture: str, optional: tuple[str, ...] = ()
+) -> None:
     """Strict loading's check, with every problem listed: raise CheckpointError naming the missing keys,
     the unexpected keys and the shape mismatches of `state` against `model`. Keys ending in one of
     `optional` may be absent (I3D: BatchNorm's `num_batches_tracked`, which old files lack and which
@@ -292,9 +327,15 @@ def check_state_dict(model: Any, state: Mapping[str, Any], source: str, architec
     expected = model.state_dict()
     missing = sorted(k for k in set(expected) - set(state) if not k.endswith(optional))
     unexpected = sorted(set(state) - set(expected))
-    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-                    for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape))
-    problems = [_listing(title, keys) for title, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                                          ("shape mismatches", shapes)) if keys]
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    )
+    problems = [
+        _listing(title, keys)
+        for title, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+        if keys
+    ]
     if problems:
         raise CheckpointError(f"{source} does not fit {architecture}: " + "; ".join(problems))

@@ -81,9 +81,18 @@ def _pad_argument(pads: list[tuple[int, int]]) -> tuple[int, ...]:
 class Unit3D(nn.Module):
     """Conv3d (no bias unless asked) + BatchNorm3d + ReLU with 'SAME' padding; names as pytorch-i3d."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: Sequence[int] = (1, 1, 1),
-                 stride: Sequence[int] = (1, 1, 1), *, batch_norm: bool = True, bias: bool = False,
-                 activation: bool = True, bn_eps: float = TF_BN_EPS):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: Sequence[int] = (1, 1, 1),
+        stride: Sequence[int] = (1, 1, 1),
+        *,
+        batch_norm: bool = True,
+        bias: bool = False,
+        activation: bool = True,
+        bn_eps: float = TF_BN_EPS,
+    ):
         super().__init__()
         self.kernel = tuple(kernel)
         self.stride = tuple(stride)
@@ -177,10 +186,24 @@ class InceptionI3d(nn.Module):
         self.Mixed_5b = InceptionModule(*_MIXED["Mixed_5b"], bn_eps)
         self.Mixed_5c = InceptionModule(*_MIXED["Mixed_5c"], bn_eps)
         self.logits = Unit3D(FEATURE_DIM, num_classes, batch_norm=False, bias=True, activation=False)
-        self._trunk = [self.Conv3d_1a_7x7, self.MaxPool3d_2a_3x3, self.Conv3d_2b_1x1, self.Conv3d_2c_3x3,
-                       self.MaxPool3d_3a_3x3, self.Mixed_3b, self.Mixed_3c, self.MaxPool3d_4a_3x3, self.Mixed_4b,
-                       self.Mixed_4c, self.Mixed_4d, self.Mixed_4e, self.Mixed_4f, self.MaxPool3d_5a_2x2,
-                       self.Mixed_5b, self.Mixed_5c]
+        self._trunk = [
+            self.Conv3d_1a_7x7,
+            self.MaxPool3d_2a_3x3,
+            self.Conv3d_2b_1x1,
+            self.Conv3d_2c_3x3,
+            self.MaxPool3d_3a_3x3,
+            self.Mixed_3b,
+            self.Mixed_3c,
+            self.MaxPool3d_4a_3x3,
+            self.Mixed_4b,
+            self.Mixed_4c,
+            self.Mixed_4d,
+            self.Mixed_4e,
+            self.Mixed_4f,
+            self.MaxPool3d_5a_2x2,
+            self.Mixed_5b,
+            self.Mixed_5c,
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self._trunk:
@@ -217,7 +240,7 @@ def random_i3d(seed: int = 0) -> InceptionI3d:
 @dataclass(frozen=True)
 class LoadedI3d:
     model: InceptionI3d
-    layout: str       # "pytorch_i3d", "video_features" or "random"
+    layout: str  # "pytorch_i3d", "video_features" or "random"
     num_classes: int
 
 
@@ -258,8 +281,10 @@ def load_i3d(checkpoint: Checkpoint, *, seed: int = 0) -> LoadedI3d:
     logits = state.get("logits.conv3d.weight")
     stem = state.get("Conv3d_1a_7x7.conv3d.weight")
     if stem is not None and stem.ndim == 5 and stem.shape[1] != 3:
-        raise CheckpointError(f"{label} is an I3D with {stem.shape[1]} input channels (a flow model?); "
-                              "the rgb stage needs an RGB I3D (3 input channels)")
+        raise CheckpointError(
+            f"{label} is an I3D with {stem.shape[1]} input channels (a flow model?); "
+            "the rgb stage needs an RGB I3D (3 input channels)"
+        )
     num_classes = int(logits.shape[0]) if logits is not None and logits.ndim == 5 else 400
     model = InceptionI3d(num_classes=num_classes, bn_eps=TORCH_BN_EPS if layout == "video_features" else TF_BN_EPS)
     counters = ("num_batches_tracked",)

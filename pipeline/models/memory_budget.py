@@ -27,9 +27,11 @@ from pathlib import Path
 
 AUTO = "auto"
 POSE_CAP, RGB_CAP = 256, 128  # the How2Sign profile's GPU sizes: auto never goes beyond them
-POSE_MIB_PER_CROP = {"rtmpose-l_8xb32-270e_coco-wholebody-384x288": 50.0,
-                     "rtmpose-l_8xb64-270e_coco-wholebody-256x192": 25.0,
-                     "rtmpose-m_8xb64-270e_coco-wholebody-256x192": 17.0}
+POSE_MIB_PER_CROP = {
+    "rtmpose-l_8xb32-270e_coco-wholebody-384x288": 50.0,
+    "rtmpose-l_8xb64-270e_coco-wholebody-256x192": 25.0,
+    "rtmpose-m_8xb64-270e_coco-wholebody-256x192": 17.0,
+}
 I3D_MIB_PER_WINDOW = 70.0  # 16 frames of 224 x 224
 _CPU_SHARE, _GPU_SHARE = 0.5, 0.7
 
@@ -48,7 +50,7 @@ def budget_mib(device: str, workers: int) -> float:
         import torch
 
         free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return _GPU_SHARE * free / 2 ** 20
+        return _GPU_SHARE * free / 2**20
     return _CPU_SHARE * available_mib() / max(1, workers)
 
 

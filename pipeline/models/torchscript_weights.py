@@ -21,9 +21,16 @@ from pipeline.safe_unpickle import RestrictedUnpickler
 
 # torch's legacy storage class names, as TorchScript's pickler writes them, -> element dtype
 STORAGE_DTYPES: dict[str, torch.dtype] = {
-    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
-    "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+    "FloatStorage": torch.float32,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "DoubleStorage": torch.float64,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
 }
 # TorchScript's typed-list builders (torch/jit/_pickle.py): each returns its argument. A scripted
 # module's list attributes go through them (Conv2d's padding list: build_intlist).
@@ -51,8 +58,9 @@ class _StorageType:
         self.dtype = STORAGE_DTYPES[name]
 
 
-def _rebuild_tensor(storage: tuple[torch.UntypedStorage, torch.dtype], offset: int, size: tuple, stride: tuple,
-                    *_: Any) -> torch.Tensor:
+def _rebuild_tensor(
+    storage: tuple[torch.UntypedStorage, torch.dtype], offset: int, size: tuple, stride: tuple, *_: Any
+) -> torch.Tensor:
     untyped, dtype = storage
     return torch.empty((0,), dtype=dtype).set_(untyped, offset, size, stride)
 
@@ -83,7 +91,10 @@ def _storage_reader(archive: zipfile.ZipFile, root: str):
             raise NotTorchScript(f"unexpected persistent id {pid!r}")
         _, kind, key, _location, _numel = pid
         raw = bytearray(archive.read(f"{root}/data/{key}"))
-        return (torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)), kind.dtype
+        return (
+            torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
+        ), kind.dtype
+
     return read
 
 
@@ -106,9 +117,13 @@ def read_torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
         if len(data) != 1 or not any(n.endswith("/constants.pkl") for n in archive.namelist()):
             raise NotTorchScript(f"{path}: not a TorchScript archive (no <root>/data.pkl and constants.pkl)")
         root = data[0].split("/")[0]
-        top = RestrictedUnpickler(archive.read(data[0]), _archive_global, NotTorchScript,
-                                  "a weights archive needs only modules and tensors",
-                                  _storage_reader(archive, root)).load()
+        top = RestrictedUnpickler(
+            archive.read(data[0]),
+            _archive_global,
+            NotTorchScript,
+            "a weights archive needs only modules and tensors",
+            _storage_reader(archive, root),
+        ).load()
     if not isinstance(top, ScriptObject):
         raise NotTorchScript(f"{path}: its data.pkl holds a {type(top).__name__}, not a scripted module")
     out: dict[str, torch.Tensor] = {}

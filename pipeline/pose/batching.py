@@ -37,10 +37,10 @@ class ClipJob:
     """One clip's sampled frames and the results gathered for them, piece by piece, in order."""
 
     request: ItemRequest
-    frames: np.ndarray                  # clip frame indices (0 = the clip's first frame)
-    first_frame: int                    # video frame number of clip frame 0
+    frames: np.ndarray  # clip frame indices (0 = the clip's first frame)
+    first_frame: int  # video frame number of clip frame 0
     pieces: list[dict[str, np.ndarray]] = field(default_factory=list)
-    done: int = 0                       # frames with results so far
+    done: int = 0  # frames with results so far
     failure: ItemFailed | None = None
     state: dict[str, Any] = field(default_factory=dict)  # per-clip state of the box rule (a signer track)
     extra_sets: list[tuple[np.ndarray, int | None]] = field(default_factory=list)  # (clip frames, short side)
@@ -104,10 +104,11 @@ def plan_units(jobs: list[ClipJob], chunk_frames: int) -> list[list[Piece]]:
 def _submit(unit: list[Piece], decoder: DecodeService) -> None:
     for piece in unit:
         job = piece.job
-        frames = job.first_frame + job.frames[piece.start:piece.stop]
+        frames = job.first_frame + job.frames[piece.start : piece.stop]
         if job.extra_sets:
-            sets = [(frames, None)] + [(job.first_frame + extra, side)
-                                       for extra, (_, side) in zip(piece.extra_frames(), job.extra_sets)]
+            sets = [(frames, None)] + [
+                (job.first_frame + extra, side) for extra, (_, side) in zip(piece.extra_frames(), job.extra_sets)
+            ]
             piece.ticket = decoder.submit_frame_sets(job.request.video_path, sets)
         else:
             piece.ticket = decoder.submit_frames(job.request.video_path, frames)
@@ -133,8 +134,9 @@ def _collect(unit: list[Piece], decoder: DecodeService) -> list[Piece]:
     return live
 
 
-def stream_units(jobs: list[ClipJob], chunk_frames: int, decoder: DecodeService,
-                 run_unit: Callable[[list[Piece]], None]) -> Iterator[ClipJob]:
+def stream_units(
+    jobs: list[ClipJob], chunk_frames: int, decoder: DecodeService, run_unit: Callable[[list[Piece]], None]
+) -> Iterator[ClipJob]:
     """Run `run_unit` on every unit (it must append one result piece per Piece to its job and add the
     piece's frame count to job.done), decoding one unit ahead; yield each job once it is finished.
     Every job must have at least one frame."""
@@ -165,8 +167,13 @@ def unit_frames(pieces: list[Piece]) -> "list[np.ndarray] | torch.Tensor":  # no
     return torch.cat([piece.images for piece in pieces]) if len(pieces) > 1 else pieces[0].images
 
 
-def stream_on_device(jobs: list[ClipJob], chunk_frames: int, reader: NvdecReader | None,
-                     run_unit: Callable[[list[Piece]], None], declined: list[ClipJob]) -> Iterator[ClipJob]:
+def stream_on_device(
+    jobs: list[ClipJob],
+    chunk_frames: int,
+    reader: NvdecReader | None,
+    run_unit: Callable[[list[Piece]], None],
+    declined: list[ClipJob],
+) -> Iterator[ClipJob]:
     """`stream_units` for clips NVDEC decodes: per job one decode of its pose frames and extra sets, then
     its units of at most chunk_frames frames run on slices of the device tensor (a unit never spans two
     clips: each clip is decoded whole, so its frames are there at once). Yields each such job, finished.
@@ -185,7 +192,7 @@ def stream_on_device(jobs: list[ClipJob], chunk_frames: int, reader: NvdecReader
         job.state["decoded_by"] = dict(NVDEC_DECODED)
         for unit in plan_units([job], chunk_frames):
             for piece in unit:
-                piece.images = images[piece.start:piece.stop]
+                piece.images = images[piece.start : piece.stop]
             run_unit(unit)
             for piece in unit:
                 piece.images = None

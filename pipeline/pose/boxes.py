@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BODY = slice(0, 17)       # COCO-WholeBody body keypoints (nose ... ankles; wrists included)
+BODY = slice(0, 17)  # COCO-WholeBody body keypoints (nose ... ankles; wrists included)
 TRACK_IOU = 0.3
 
 
@@ -28,8 +28,9 @@ def whole_frame_box(width: int, height: int) -> np.ndarray:
     return np.array([0, 0, width, height], dtype=np.float32)
 
 
-def keypoint_boxes(keypoints: np.ndarray, scores: np.ndarray, sizes: np.ndarray, threshold: float,
-                   min_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
+def keypoint_boxes(
+    keypoints: np.ndarray, scores: np.ndarray, sizes: np.ndarray, threshold: float, min_keypoints: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Tight boxes (N, 4) of each frame's body keypoints scoring above `threshold`, clipped to the frame;
     frames with fewer than `min_keypoints` such keypoints (or a degenerate box) keep the whole frame.
 
@@ -73,8 +74,8 @@ class SignerTrack:
     height: int
     smoothing: float
     box: np.ndarray | None = None
-    fallback_frames: int = 0   # frames before the first detection, given the whole frame
-    reselections: int = 0      # times the track was lost and the signer chosen afresh
+    fallback_frames: int = 0  # frames before the first detection, given the whole frame
+    reselections: int = 0  # times the track was lost and the signer chosen afresh
 
     def update(self, detections: np.ndarray) -> np.ndarray:
         """detections (n, 5): xyxy + score, already filtered by score. Returns this frame's box."""
@@ -99,14 +100,19 @@ class SignerTrack:
         return self.box.copy()
 
 
-def describe_rule(box: str, *, threshold: float = 0.0, min_keypoints: int = 0, min_score: float = 0.0,
-                  smoothing: float = 0.0) -> str:
+def describe_rule(
+    box: str, *, threshold: float = 0.0, min_keypoints: int = 0, min_score: float = 0.0, smoothing: float = 0.0
+) -> str:
     """The box rule in words, stored with every item (attrs box_rule)."""
     if box == "whole_frame":
         return "whole_frame: [0, 0, width, height] for every frame"
     if box == "two_pass":
-        return (f"two_pass: whole-frame pass, then per frame the tight box of body keypoints 0-16 scoring > "
-                f"{threshold:g} (whole frame when fewer than {min_keypoints}), re-run with that box")
-    return (f"mmdet: person detections scoring >= {min_score:g}; signer = largest x most central on the first "
-            f"frame, then the detection with IoU >= {TRACK_IOU:g} to the previous box (else re-chosen by the "
-            f"same rule); box EMA-smoothed with weight {smoothing:g} on the previous frame's box")
+        return (
+            f"two_pass: whole-frame pass, then per frame the tight box of body keypoints 0-16 scoring > "
+            f"{threshold:g} (whole frame when fewer than {min_keypoints}), re-run with that box"
+        )
+    return (
+        f"mmdet: person detections scoring >= {min_score:g}; signer = largest x most central on the first "
+        f"frame, then the detection with IoU >= {TRACK_IOU:g} to the previous box (else re-chosen by the "
+        f"same rule); box EMA-smoothed with weight {smoothing:g} on the previous frame's box"
+    )

@@ -35,10 +35,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 class PersonDetector:
     def __init__(self, config: str, checkpoint: Checkpoint, device: str = "cpu", batch_size: int = 8):
         import_registries()
+        from mmdet.registry import MODELS
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.registry import init_default_scope
-        from mmdet.registry import MODELS
 
         init_default_scope("mmdet")
         path = detector_config(config)
@@ -66,14 +66,17 @@ class PersonDetector:
 
         found = []
         for start in range(0, len(frames), self.batch_size):
-            samples = [self.pipeline(dict(img=np.ascontiguousarray(frame[..., ::-1]), img_id=0))
-                       for frame in frames[start:start + self.batch_size]]
+            samples = [
+                self.pipeline(dict(img=np.ascontiguousarray(frame[..., ::-1]), img_id=0))
+                for frame in frames[start : start + self.batch_size]
+            ]
             with torch.no_grad():
                 data = self.model.data_preprocessor(pseudo_collate(samples), False)
                 outputs = self.model.bbox_head(self.model.extract_feat(data["inputs"]))
                 metas = [sample.metainfo for sample in data["data_samples"]]
-                candidates = self.model.bbox_head.predict_by_feat(*outputs, batch_img_metas=metas, rescale=True,
-                                                                  with_nms=False)
+                candidates = self.model.bbox_head.predict_by_feat(
+                    *outputs, batch_img_metas=metas, rescale=True, with_nms=False
+                )
             found += [self._suppress(c) for c in candidates]
         return found
 

@@ -20,8 +20,9 @@ from pipeline.models.rtmpose.spec import NUM_KEYPOINTS
 from pipeline.pose.gpu_crops import crop_inputs_on_device
 
 
-def estimate_frames(estimator, frames: Sequence[np.ndarray] | torch.Tensor,
-                    boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def estimate_frames(
+    estimator, frames: Sequence[np.ndarray] | torch.Tensor, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """`estimator.estimate(frames, boxes)` for host frames; `estimate_on_device` for a (N, H, W, 3) uint8
     tensor of frames (which only the native estimator is given: the stage opens no NVDEC reader for mmpose)."""
     if isinstance(frames, torch.Tensor):
@@ -38,14 +39,16 @@ def estimate_on_device(estimator, frames: torch.Tensor, boxes: np.ndarray) -> tu
     scores = np.empty((count, NUM_KEYPOINTS), dtype=np.float32)
     for start in range(0, count, estimator.batch_size):
         stop = min(start + estimator.batch_size, count)
-        crops, centers, scales = crop_inputs_on_device(frames[start:stop], boxes[start:stop], spec.input_size,
-                                                       spec.bbox_padding)
+        crops, centers, scales = crop_inputs_on_device(
+            frames[start:stop], boxes[start:stop], spec.input_size, spec.bbox_padding
+        )
         keypoints[start:stop], scores[start:stop] = keypoints_from_crops(estimator, crops, centers, scales)
     return keypoints, scores
 
 
-def keypoints_from_crops(estimator, crops: torch.Tensor, centers: np.ndarray,
-                         scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def keypoints_from_crops(
+    estimator, crops: torch.Tensor, centers: np.ndarray, scales: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """THE entry point for ready crops: (B, h, w, 3) uint8 crops (any device; moved to the estimator's)
     with each crop's centre and scale (B, 2) frame pixels -> keypoints (B, 133, 2) in frame pixels and
     scores (B, 133), through the estimator's own forward and decoding (`NativeEstimator.forward_crops`,

@@ -35,10 +35,13 @@ def warp_crops(frames: torch.Tensor, matrices: np.ndarray, output_size: tuple[in
     full[:, :2] = matrices
     full[:, 2, 2] = 1.0
     inverse = torch.from_numpy(np.linalg.inv(full)[:, :2]).to(device=device, dtype=torch.float32)
-    ys, xs = torch.meshgrid(torch.arange(out_h, device=device, dtype=torch.float32),
-                            torch.arange(out_w, device=device, dtype=torch.float32), indexing="ij")
-    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)       # (h*w, 3)
-    source = torch.einsum("nij,pj->npi", inverse, points)                            # (N, h*w, 2) pixels
+    ys, xs = torch.meshgrid(
+        torch.arange(out_h, device=device, dtype=torch.float32),
+        torch.arange(out_w, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
+    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)  # (h*w, 3)
+    source = torch.einsum("nij,pj->npi", inverse, points)  # (N, h*w, 2) pixels
     # align_corners=True: -1 and +1 are the centres of the first and last pixel, as cv2's coordinates.
     scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], device=device)
     grid = (source * scale - 1.0).reshape(count, out_h, out_w, 2)
@@ -47,13 +50,17 @@ def warp_crops(frames: torch.Tensor, matrices: np.ndarray, output_size: tuple[in
     return crops.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
-def crop_inputs_on_device(frames: torch.Tensor, boxes: np.ndarray, input_size: tuple[int, int],
-                          padding: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def crop_inputs_on_device(
+    frames: torch.Tensor, boxes: np.ndarray, input_size: tuple[int, int], padding: float
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """`topdown.crop_inputs` for a (N, H, W, 3) uint8 tensor of frames: crops (N, h, w, 3) uint8 on the
     frames' device, plus each crop's centre and scale (N, 2) float32 (frame pixels, on the host, where the
     keypoint decoding uses them). frames[i] is cropped with boxes[i] (xyxy frame pixels)."""
     centers, scales = box_center_scale(boxes, padding)
     scales = fix_aspect_ratio(scales, input_size[0] / input_size[1])
-    matrices = np.stack([warp_matrix(centers[i], scales[i], input_size) for i in range(len(boxes))]) \
-        if len(boxes) else np.zeros((0, 2, 3))
+    matrices = (
+        np.stack([warp_matrix(centers[i], scales[i], input_size) for i in range(len(boxes))])
+        if len(boxes)
+        else np.zeros((0, 2, 3))
+    )
     return warp_crops(frames, matrices, input_size), centers, scales

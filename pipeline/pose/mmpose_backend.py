@@ -23,8 +23,14 @@ from pipeline.pose.openmmlab import import_registries, rtmpose_config, wholebody
 class MmposeEstimator:
     backend = "mmpose"
 
-    def __init__(self, spec: RTMPoseSpec, checkpoint: Checkpoint, device: str = "cpu", batch_size: int = 32,
-                 flip_test: bool = True):
+    def __init__(
+        self,
+        spec: RTMPoseSpec,
+        checkpoint: Checkpoint,
+        device: str = "cpu",
+        batch_size: int = 32,
+        flip_test: bool = True,
+    ):
         import_registries()
         from mmengine.config import Config
         from mmengine.dataset import Compose
@@ -66,9 +72,17 @@ class MmposeEstimator:
         boxes = np.asarray(boxes, dtype=np.float32)
         keypoints, scores = [], []
         for start in range(0, len(frames), self.batch_size):
-            samples = [self.pipeline(dict(img=np.ascontiguousarray(frame[..., ::-1]), bbox=box[None],
-                                          bbox_score=np.ones(1, dtype=np.float32), **self.dataset_meta))
-                       for frame, box in zip(frames[start:start + self.batch_size], boxes[start:start + self.batch_size])]
+            samples = [
+                self.pipeline(
+                    dict(
+                        img=np.ascontiguousarray(frame[..., ::-1]),
+                        bbox=box[None],
+                        bbox_score=np.ones(1, dtype=np.float32),
+                        **self.dataset_meta,
+                    )
+                )
+                for frame, box in zip(frames[start : start + self.batch_size], boxes[start : start + self.batch_size])
+            ]
             with torch.no_grad():
                 results = self.model.test_step(pseudo_collate(samples))
             keypoints += [r.pred_instances.keypoints[0] for r in results]

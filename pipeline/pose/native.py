@@ -32,8 +32,16 @@ from pipeline.pose.topdown import crop_inputs
 class NativeEstimator:
     backend = "native"
 
-    def __init__(self, spec: RTMPoseSpec, checkpoint: Checkpoint, device: str = "cpu", batch_size: int = 32,
-                 precision: str = "auto", flip_test: bool = True, compile: bool = False):
+    def __init__(
+        self,
+        spec: RTMPoseSpec,
+        checkpoint: Checkpoint,
+        device: str = "cpu",
+        batch_size: int = 32,
+        precision: str = "auto",
+        flip_test: bool = True,
+        compile: bool = False,
+    ):
         self.spec = spec
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -54,8 +62,9 @@ class NativeEstimator:
         pending = None
         for start in range(0, count, self.batch_size):
             stop = min(start + self.batch_size, count)
-            crops, centers, scales = crop_inputs(frames[start:stop], boxes[start:stop], self.spec.input_size,
-                                                 self.spec.bbox_padding)
+            crops, centers, scales = crop_inputs(
+                frames[start:stop], boxes[start:stop], self.spec.input_size, self.spec.bbox_padding
+            )
             maxima = self._forward(crops)  # queued on a GPU: the next crops are warped meanwhile
             if pending is not None:
                 self._finish(*pending, keypoints, scores)
@@ -79,16 +88,24 @@ class NativeEstimator:
             simcc_x, simcc_y = self.network(batch, self.flip_test, autocast_dtype(self.precision))
             return (*simcc_x.max(dim=2), *simcc_y.max(dim=2))  # torch.max: the first bin of equal maxima, as np.argmax
 
-    def decode(self, maxima: tuple[torch.Tensor, ...], centers: np.ndarray,
-               scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(
+        self, maxima: tuple[torch.Tensor, ...], centers: np.ndarray, scales: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """`forward_crops`' maxima and each crop's centre and scale (B, 2) -> keypoints (B, 133, 2) in frame
         pixels and scores (B, 133), float32."""
         x_max, x_locs, y_max, y_locs = (t.cpu().numpy() for t in maxima)
         points, values = decode_maxima(x_locs, x_max, y_locs, y_max, self.spec.simcc_split_ratio)
         return input_to_frame(points, self.spec.input_size, centers, scales), values
 
-    def _finish(self, start: int, maxima: tuple[torch.Tensor, ...], centers: np.ndarray, scales: np.ndarray,
-                keypoints: np.ndarray, scores: np.ndarray) -> None:
+    def _finish(
+        self,
+        start: int,
+        maxima: tuple[torch.Tensor, ...],
+        centers: np.ndarray,
+        scales: np.ndarray,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
         points, values = self.decode(maxima, centers, scales)
-        keypoints[start:start + len(points)] = points
-        scores[start:start + len(points)] = values
+        keypoints[start : start + len(points)] = points
+        scores[start : start + len(points)] = values

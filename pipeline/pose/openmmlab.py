@@ -19,20 +19,31 @@ class OpenMMLabMissing(RuntimeError):
 def package_dir(name: str, needed_by: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise OpenMMLabMissing(f"{needed_by} needs the {name} package, which is not installed here: install "
-                               "requirements/openmmlab.txt (docs/install.md), or use pose.backend: native and "
-                               "pose.box: whole_frame or two_pass, which need neither mmpose nor mmdet")
+        raise OpenMMLabMissing(
+            f"{needed_by} needs the {name} package, which is not installed here: install "
+            "requirements/openmmlab.txt (docs/install.md), or use pose.backend: native and "
+            "pose.box: whole_frame or two_pass, which need neither mmpose nor mmdet"
+        )
     return Path(spec.submodule_search_locations[0])
 
 
 def rtmpose_config(name: str) -> Path:
     """mmpose's shipped config file of an RTMPose-WholeBody model."""
-    return (package_dir("mmpose", "pose.backend: mmpose") / ".mim" / "configs" / "wholebody_2d_keypoint" / "rtmpose"
-            / "coco-wholebody" / f"{name}.py")
+    return (
+        package_dir("mmpose", "pose.backend: mmpose")
+        / ".mim"
+        / "configs"
+        / "wholebody_2d_keypoint"
+        / "rtmpose"
+        / "coco-wholebody"
+        / f"{name}.py"
+    )
 
 
 def wholebody_metainfo_file() -> Path:
-    return package_dir("mmpose", "pose.backend: mmpose") / ".mim" / "configs" / "_base_" / "datasets" / "coco_wholebody.py"
+    return (
+        package_dir("mmpose", "pose.backend: mmpose") / ".mim" / "configs" / "_base_" / "datasets" / "coco_wholebody.py"
+    )
 
 
 def detector_config(name_or_path: str) -> Path:

@@ -77,8 +77,14 @@ class PoseStage(Stage):
     def fingerprint_inputs(self):
         p = self.p
         precision = planned_precision(self.params.runtime.device, p.precision) if p.backend == "native" else "fp32"
-        params = {"model": p.model, "backend": p.backend, "box": p.box, "frames": p.frames, "flip_test": p.flip_test,
-                  "precision": precision}
+        params = {
+            "model": p.model,
+            "backend": p.backend,
+            "box": p.box,
+            "frames": p.frames,
+            "flip_test": p.flip_test,
+            "precision": precision,
+        }
         if p.frames != "all":
             params["frames_value"] = p.frames_value
         if p.box == "two_pass":
@@ -87,8 +93,11 @@ class PoseStage(Stage):
         if p.backend == "mmpose":
             artifacts["config"] = self._config_hash(lambda: rtmpose_config(p.model))
         if p.box == "mmdet":
-            params.update(detector_config=p.detector_config, detector_min_score=p.detector_min_score,
-                          box_smoothing=p.box_smoothing)
+            params.update(
+                detector_config=p.detector_config,
+                detector_min_score=p.detector_min_score,
+                box_smoothing=p.box_smoothing,
+            )
             artifacts["detector_config"] = self._config_hash(lambda: detector_config(p.detector_config))
             artifacts["detector_checkpoint"] = self.detector_checkpoint.content_hash
         return params, artifacts
@@ -102,8 +111,13 @@ class PoseStage(Stage):
     @property
     def box_rule(self) -> str:
         p = self.p
-        return describe_rule(p.box, threshold=p.box_threshold, min_keypoints=p.box_min_keypoints,
-                             min_score=p.detector_min_score, smoothing=p.box_smoothing)
+        return describe_rule(
+            p.box,
+            threshold=p.box_threshold,
+            min_keypoints=p.box_min_keypoints,
+            min_score=p.detector_min_score,
+            smoothing=p.box_smoothing,
+        )
 
     # -- per worker ------------------------------------------------------------------------------
     def skip_reason(self, row: dict[str, Any]) -> str | None:
@@ -120,8 +134,9 @@ class PoseStage(Stage):
         if p.backend == "native":
             from pipeline.pose.native import NativeEstimator
 
-            self.estimator = NativeEstimator(self.spec, self.checkpoint, ctx.device, batch, p.precision,
-                                             p.flip_test, p.compile)
+            self.estimator = NativeEstimator(
+                self.spec, self.checkpoint, ctx.device, batch, p.precision, p.flip_test, p.compile
+            )
         else:
             from pipeline.pose.mmpose_backend import MmposeEstimator
 
@@ -150,8 +165,12 @@ class PoseStage(Stage):
         p = self.p
         frames = frame_list(int(request.row["num_frames"]), p.frames, p.frames_value)
         if not len(frames):
-            return Failure(request.sample_id, "no_frames", f"{request.row['video_path']}: the clip has no frames to "
-                                                           "sample", request.item_key)
+            return Failure(
+                request.sample_id,
+                "no_frames",
+                f"{request.row['video_path']}: the clip has no frames to sample",
+                request.item_key,
+            )
         return ClipJob(request, frames, int(request.row["first_frame"]))
 
     def stream(self, jobs: list[ClipJob]) -> Iterator[ClipJob]:
@@ -176,8 +195,9 @@ class PoseStage(Stage):
         for piece in pieces:
             n = piece.stop - piece.start
             part = slice(offset, offset + n)
-            piece.job.pieces.append({"keypoints": keypoints[part], "scores": scores[part], "boxes": boxes[part],
-                                     "fallback": fallback[part]})
+            piece.job.pieces.append(
+                {"keypoints": keypoints[part], "scores": scores[part], "boxes": boxes[part], "fallback": fallback[part]}
+            )
             piece.job.state.setdefault("size", tuple(int(v) for v in sizes[offset]))
             piece.job.done += n
             offset += n
@@ -201,7 +221,7 @@ class PoseStage(Stage):
         for piece in pieces:
             height, width = piece.images.shape[1:3]
             track = piece.job.state.setdefault("track", SignerTrack(width, height, p.box_smoothing))
-            for found in detections[offset:offset + len(piece.images)]:
+            for found in detections[offset : offset + len(piece.images)]:
                 size = found[:, 2:4] - found[:, :2]
                 usable = found[(found[:, 4] >= p.detector_min_score) & np.all(size >= MIN_BOX_PIXELS, axis=1)]
                 before = track.fallback_frames
@@ -216,17 +236,29 @@ class PoseStage(Stage):
         request = job.request
         decoded_by = job.state.get("decoded_by", {})
         if job.failure is not None:
-            return Failure(request.sample_id, job.failure.reason, job.failure.message, request.item_key,
-                           dict(decoded_by))
+            return Failure(
+                request.sample_id, job.failure.reason, job.failure.message, request.item_key, dict(decoded_by)
+            )
         width, height = job.state["size"]
-        attrs = {"width": width, "height": height, "frames_sampled": len(job.frames), "box_rule": self.box_rule,
-                 "whole_frame_fallbacks": int(job.result("fallback").sum()), "model": self.p.model,
-                 "backend": self.p.backend}
+        attrs = {
+            "width": width,
+            "height": height,
+            "frames_sampled": len(job.frames),
+            "box_rule": self.box_rule,
+            "whole_frame_fallbacks": int(job.result("fallback").sum()),
+            "model": self.p.model,
+            "backend": self.p.backend,
+        }
         if "track" in job.state:
             attrs["signer_reselections"] = job.state["track"].reselections
         arrays = {name: job.result(name) for name in ("keypoints", "scores", "boxes")}
         arrays["frames"] = job.frames.astype(np.int64)
-        provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
-                      "precision": self.estimator.precision, "weights": self.describe_weights()}
+        provenance = {
+            "content_hash": request.content_hash,
+            "start_s": request.start_s,
+            "end_s": request.end_s,
+            "precision": self.estimator.precision,
+            "weights": self.describe_weights(),
+        }
         provenance.update(decoded_by)  # nothing for clips only the CPU decoder saw: their provenance is as before
         return Item(request.item_key, request.sample_id, arrays, attrs, provenance)

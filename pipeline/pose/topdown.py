@@ -45,8 +45,9 @@ def warp_matrix(center: np.ndarray, scale: np.ndarray, output_size: tuple[int, i
     return cv2.getAffineTransform(src, dst)
 
 
-def crop_inputs(frames: Sequence[np.ndarray], boxes: np.ndarray, input_size: tuple[int, int],
-                padding: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def crop_inputs(
+    frames: Sequence[np.ndarray], boxes: np.ndarray, input_size: tuple[int, int], padding: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crops (N, H, W, 3) uint8 (channel order kept), plus each crop's centre and scale (N, 2) float32.
 
     frames[i] is cropped with boxes[i] (xyxy, frame pixels); crops are input_size = (W, H)."""

@@ -64,9 +64,13 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
             names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(names) != 1:
                 raise NotReadable("not a torch zip checkpoint (no single data.pkl in it)")
-            value = RestrictedUnpickler(archive.read(names[0]), _checkpoint_global, NotReadable,
-                                        "a train checkpoint holds plain values and tensors only",
-                                        lambda pid: None).load()  # a storage reference: its bytes never read
+            value = RestrictedUnpickler(
+                archive.read(names[0]),
+                _checkpoint_global,
+                NotReadable,
+                "a train checkpoint holds plain values and tensors only",
+                lambda pid: None,
+            ).load()  # a storage reference: its bytes never read
     except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, TypeError) as err:
         raise NotReadable(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
     except NotReadable as err:

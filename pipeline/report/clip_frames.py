@@ -18,8 +18,9 @@ from pipeline.video.sampling import uniform_frames
 STRIP_SHORT_SIDE = 144  # px: frames are shrunk to this before they travel; a strip is drawn ~0.75 in tall
 
 
-def clip_strips(manifests: Path, data_root: Path, sample_ids: list[str], frames: int,
-                timeout_s: float = 120.0) -> dict[str, np.ndarray | str]:
+def clip_strips(
+    manifests: Path, data_root: Path, sample_ids: list[str], frames: int, timeout_s: float = 120.0
+) -> dict[str, np.ndarray | str]:
     """sample id -> frame strip (H, W, 3) uint8 of `frames` evenly spaced frames, or why there is none."""
     from pipeline.manifest.schema import ManifestError
     from pipeline.runner.plan import read_view
@@ -43,8 +44,9 @@ def clip_strips(manifests: Path, data_root: Path, sample_ids: list[str], frames:
                 strips[sample_id] = f"no frames: probe {row.get('probe_status')} ({row.get('probe_reason')})"
             else:
                 indices = int(row.get("first_frame") or 0) + uniform_frames(int(row["num_frames"]), frames)
-                tickets[sample_id] = service.submit_frames(Path(data_root) / row["video_path"], indices,
-                                                           STRIP_SHORT_SIDE)
+                tickets[sample_id] = service.submit_frames(
+                    Path(data_root) / row["video_path"], indices, STRIP_SHORT_SIDE
+                )
         for sample_id, ticket in tickets.items():
             try:
                 strips[sample_id] = frame_strip(service.frames(ticket))

@@ -34,8 +34,8 @@ class AblationRow:
     experiment: str
     rev: str
     timestamp: str
-    changed: dict[str, Any]                # dotted param -> value, where it differs from the baseline
-    params: dict[str, Any]                 # every dotted param of the experiment
+    changed: dict[str, Any]  # dotted param -> value, where it differs from the baseline
+    params: dict[str, Any]  # every dotted param of the experiment
     t2v: dict[str, float]
     v2t: dict[str, float]
 
@@ -88,9 +88,15 @@ def _row(name: str, data: dict[str, Any], baseline: dict[str, Any]) -> AblationR
         return None
     changed = {k: v for k, v in params.items() if baseline.get(k, object()) != v}
     changed.update({k: None for k in baseline if k not in params})
-    return AblationRow(name, str(data.get("rev", ""))[:7], str(data.get("timestamp") or ""), dict(sorted(changed.items())),
-                       params, {k: metrics["t2v"].get(k) for k in METRIC_KEYS},
-                       {k: metrics["v2t"].get(k) for k in METRIC_KEYS})
+    return AblationRow(
+        name,
+        str(data.get("rev", ""))[:7],
+        str(data.get("timestamp") or ""),
+        dict(sorted(changed.items())),
+        params,
+        {k: metrics["t2v"].get(k) for k in METRIC_KEYS},
+        {k: metrics["v2t"].get(k) for k in METRIC_KEYS},
+    )
 
 
 def ablation_rows(shown: list[dict[str, Any]]) -> tuple[list[AblationRow], int]:
@@ -112,8 +118,11 @@ def ablation_rows(shown: list[dict[str, Any]]) -> tuple[list[AblationRow], int]:
             if not revs:
                 continue
             latest = revs[0]
-            row = _row(experiment.get("name") or latest.get("name") or str(latest.get("rev", ""))[:7],
-                       latest.get("data") or {}, baseline)
+            row = _row(
+                experiment.get("name") or latest.get("name") or str(latest.get("rev", ""))[:7],
+                latest.get("data") or {},
+                baseline,
+            )
             if row is None:
                 unfinished += 1
             else:

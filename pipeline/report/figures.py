@@ -55,8 +55,9 @@ class Ranking:
             group_by = metrics.get("group_by") or metrics["grouping"].split(" ", 1)[0]
             return cls(metrics["split"], metrics["protocol"], metrics["tie_rule"], group_by)
         except KeyError as err:
-            raise NotEvaluateMetrics(f"{path} lacks key {err}: it is not an evaluate stage's metrics.json; "
-                                     "rerun seds evaluate") from None
+            raise NotEvaluateMetrics(
+                f"{path} lacks key {err}: it is not an evaluate stage's metrics.json; rerun seds evaluate"
+            ) from None
 
 
 @dataclass
@@ -67,7 +68,7 @@ class EvaluateOutputs:
     matrices: dict[str, np.ndarray]
     sample_ids: list[str]
     texts: list[str]
-    sentence_ids: list[str | None]     # None where the clip has none (or the file predates them)
+    sentence_ids: list[str | None]  # None where the clip has none (or the file predates them)
     maps: list[TokenMaps]
     ranking: Ranking
 
@@ -81,23 +82,36 @@ def load_outputs(out: Path) -> EvaluateOutputs:
             raise FileNotFoundError(f"{out / name} does not exist: run the evaluate stage first (seds evaluate)")
     ranking = Ranking.of(json.loads((out / METRICS_FILE).read_text()), out / METRICS_FILE)
     with np.load(out / SIMILARITY_FILE, allow_pickle=False) as sims:
-        matrices = {s: sims[s] for s in ("fused", "pose", "rgb") if s in sims.files}   # a pose-only model: pose
+        matrices = {s: sims[s] for s in ("fused", "pose", "rgb") if s in sims.files}  # a pose-only model: pose
         sample_ids, texts = sims["sample_ids"].tolist(), sims["texts"].tolist()
-        sentence_ids = [s or None for s in sims["sentence_ids"].tolist()] if "sentence_ids" in sims.files else \
-            [None] * len(sample_ids)
+        sentence_ids = (
+            [s or None for s in sims["sentence_ids"].tolist()]
+            if "sentence_ids" in sims.files
+            else [None] * len(sample_ids)
+        )
     at = {s: i for i, s in enumerate(sample_ids)}
     maps = []
     with np.load(out / TOKEN_MAPS_FILE, allow_pickle=False) as z:
         for p, sample_id in enumerate(z["sample_ids"].tolist()):
             if sample_id not in at:
-                raise ValueError(f"{out / TOKEN_MAPS_FILE} holds {sample_id}, which {out / SIMILARITY_FILE} "
-                                 "lacks: the two files come from different runs; rerun seds evaluate")
+                raise ValueError(
+                    f"{out / TOKEN_MAPS_FILE} holds {sample_id}, which {out / SIMILARITY_FILE} "
+                    "lacks: the two files come from different runs; rerun seds evaluate"
+                )
             steps, words = z["step_mask"][p], z["word_mask"][p]
             i = at[sample_id]
-            maps.append(TokenMaps(sample_id, str(z["texts"][p]), z["tokens"][p][words].tolist(),
-                                  z["pose"][p][steps][:, words], z["rgb"][p][steps][:, words],
-                                  np.flatnonzero(steps), {s: float(m[i, i]) for s, m in matrices.items()},
-                                  len(steps)))
+            maps.append(
+                TokenMaps(
+                    sample_id,
+                    str(z["texts"][p]),
+                    z["tokens"][p][words].tolist(),
+                    z["pose"][p][steps][:, words],
+                    z["rgb"][p][steps][:, words],
+                    np.flatnonzero(steps),
+                    {s: float(m[i, i]) for s, m in matrices.items()},
+                    len(steps),
+                )
+            )
     return EvaluateOutputs(matrices, sample_ids, texts, sentence_ids, maps, ranking)
 
 
@@ -118,16 +132,41 @@ def write_figures(out: Path, params: Any) -> list[Path]:
     queries = [at[m.sample_id] for m in saved.maps]
     groups = sentence_groups(saved.texts, saved.sentence_ids, rank.group_by)
     tables = [T2VRetrieval(m, groups, rank.protocol) for m in saved.matrices.values()]
-    shown = sorted({saved.sample_ids[hit.clip] for q in queries for table in tables
-                    for hit in table.top(table.query_of(q), TOP_K, rank.tie_rule)})
-    strips = clip_strips(Path(params.runtime.manifests), Path(params["data"].root), shown, e.figure_frames,
-                         params.runtime.decode_timeout_s)
-    candidates = (f"{len(groups.heads)} sentence groups by {rank.group_by}" if rank.protocol == "authors" else
-                  f"{len(saved.sample_ids)} clips")
-    paths = [render_retrieval(folder / RETRIEVAL_PNG, saved.matrices, saved.sample_ids, saved.texts, queries,
-                              strips, groups, rank.protocol, rank.tie_rule,
-                              title=f"Text-to-video retrieval on split {rank.split!r} ({rank.protocol} protocol, "
-                                    f"{rank.tie_rule} ties): top {TOP_K} of {candidates} per query")]
+    shown = sorted(
+        {
+            saved.sample_ids[hit.clip]
+            for q in queries
+            for table in tables
+            for hit in table.top(table.query_of(q), TOP_K, rank.tie_rule)
+        }
+    )
+    strips = clip_strips(
+        Path(params.runtime.manifests),
+        Path(params["data"].root),
+        shown,
+        e.figure_frames,
+        params.runtime.decode_timeout_s,
+    )
+    candidates = (
+        f"{len(groups.heads)} sentence groups by {rank.group_by}"
+        if rank.protocol == "authors"
+        else f"{len(saved.sample_ids)} clips"
+    )
+    paths = [
+        render_retrieval(
+            folder / RETRIEVAL_PNG,
+            saved.matrices,
+            saved.sample_ids,
+            saved.texts,
+            queries,
+            strips,
+            groups,
+            rank.protocol,
+            rank.tie_rule,
+            title=f"Text-to-video retrieval on split {rank.split!r} ({rank.protocol} protocol, "
+            f"{rank.tie_rule} ties): top {TOP_K} of {candidates} per query",
+        )
+    ]
     for k, maps in enumerate(saved.maps, 1):
         paths.append(render_similarity(folder / fine_grained_png(k), maps))
     return paths

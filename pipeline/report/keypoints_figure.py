@@ -50,8 +50,9 @@ def upscale(image: np.ndarray, xy: np.ndarray, min_height: int) -> tuple[np.ndar
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), (xy + 0.5) * factor - 0.5
 
 
-def draw_points(image: np.ndarray, xy: np.ndarray, mask: np.ndarray, chosen: Selection,
-                show: np.ndarray | None = None) -> np.ndarray:
+def draw_points(
+    image: np.ndarray, xy: np.ndarray, mask: np.ndarray, chosen: Selection, show: np.ndarray | None = None
+) -> np.ndarray:
     """A copy of `image` (H, W, 3) RGB uint8 with the selection's points `xy` (K, 2) px drawn: links
     between confident joints in their part's colour, confident joints as filled dots, masked joints
     (mask 0) as hollow grey rings; points at exactly (0, 0), the "no coordinate" of COCO annotations and of
@@ -93,8 +94,9 @@ def draw_legend(image: np.ndarray, parts: tuple[str, ...], title: str | None = N
         y += line
     for part in parts:
         cv2.circle(image, (4 + line // 3, y - line // 3), max(2, line // 4), PART_COLOURS[part], -1, cv2.LINE_AA)
-        cv2.putText(image, PART_LABELS[part], (4 + line, y - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            image, PART_LABELS[part], (4 + line, y - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
         y += line
     return image
 
@@ -105,8 +107,11 @@ def seds_panels(xy: np.ndarray, mask: np.ndarray, chosen: Selection, crop: int, 
     import cv2
 
     panels = []
-    groups = [(("body", "face", "mouth"), f"body, {crop} frame"), (("left_hand",), "left hand box, mirrored"),
-              (("right_hand",), "right hand box")]
+    groups = [
+        (("body", "face", "mouth"), f"body, {crop} frame"),
+        (("left_hand",), "left hand box, mirrored"),
+        (("right_hand",), "right hand box"),
+    ]
     for parts, title in groups:
         present = [p for p in parts if p in chosen.parts]
         if not present:

@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 
 STREAM_TITLES = {"pose": "Pose only", "rgb": "RGB only", "fused": "Fused (SEDS)"}
 TOP_K = 3
-COLUMN_IN = 4.2    # width of one stream's column
-MARGIN_IN = 0.2    # left, right and bottom margins (sizes are whole pixels at 50 and 100 dpi)
-TITLE_IN = 0.5     # figure title and column headings
-QUERY_IN = 0.7     # a query's sentence (two lines at most) and its true clips' ranks
-RANK_IN = 1.0      # one retrieved clip: label line and frame strip
+COLUMN_IN = 4.2  # width of one stream's column
+MARGIN_IN = 0.2  # left, right and bottom margins (sizes are whole pixels at 50 and 100 dpi)
+TITLE_IN = 0.5  # figure title and column headings
+QUERY_IN = 0.7  # a query's sentence (two lines at most) and its true clips' ranks
+RANK_IN = 1.0  # one retrieved clip: label line and frame strip
 CORRECT = "#1a9641"
 WRONG = "#9e9e9e"
 CHECK = "\u2713"
@@ -50,7 +50,7 @@ def frame_strip(frames: np.ndarray, gap: int = 4) -> np.ndarray:
     height, width = frames.shape[1:3]
     strip = np.full((height, len(frames) * (width + gap) - gap, 3), 255, np.uint8)
     for i, frame in enumerate(frames):
-        strip[:, i * (width + gap): i * (width + gap) + width] = frame
+        strip[:, i * (width + gap) : i * (width + gap) + width] = frame
     return strip
 
 
@@ -65,16 +65,26 @@ def _fit(label, max_px: float) -> None:
     text = label.get_text()
     width = label.get_window_extent(renderer).width
     if width > max_px:  # first cut in proportion to the overshoot, then a character at a time
-        text = text[:max(1, int(len(text) * max_px / width))]
+        text = text[: max(1, int(len(text) * max_px / width))]
     while width > max_px and len(text) > 1:
         text = text[:-1].rstrip()
         label.set_text(text + "\u2026")
         width = label.get_window_extent(renderer).width
 
 
-def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str],
-                     queries: list[int], strips: dict[str, np.ndarray | str], groups: SentenceGroups,
-                     protocol: str = "authors", tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> Path:
+def render_retrieval(
+    path: Path,
+    matrices: dict[str, np.ndarray],
+    sample_ids: list[str],
+    texts: list[str],
+    queries: list[int],
+    strips: dict[str, np.ndarray | str],
+    groups: SentenceGroups,
+    protocol: str = "authors",
+    tie_rule: str = "pessimistic",
+    dpi: int = 100,
+    title: str = "",
+) -> Path:
     """Write the figure (`retrieval_figure`) as PNG."""
     fig = retrieval_figure(matrices, sample_ids, texts, queries, strips, groups, protocol, tie_rule, dpi, title)
     path = Path(path)
@@ -83,9 +93,18 @@ def render_retrieval(path: Path, matrices: dict[str, np.ndarray], sample_ids: li
     return path
 
 
-def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], texts: list[str], queries: list[int],
-                     strips: dict[str, np.ndarray | str], groups: SentenceGroups, protocol: str = "authors",
-                     tie_rule: str = "pessimistic", dpi: int = 100, title: str = "") -> "Figure":
+def retrieval_figure(
+    matrices: dict[str, np.ndarray],
+    sample_ids: list[str],
+    texts: list[str],
+    queries: list[int],
+    strips: dict[str, np.ndarray | str],
+    groups: SentenceGroups,
+    protocol: str = "authors",
+    tie_rule: str = "pessimistic",
+    dpi: int = 100,
+    title: str = "",
+) -> "Figure":
     """The figure, drawn. `matrices`: stream -> (N, N) [clip, sentence]; `queries`: clips whose sentences
     are the queries; `groups`, `protocol`, `tie_rule`: as the metrics ranked them; `strips`: sample id ->
     frame strip (H, W, 3) uint8, or a message saying why there is none (a clip whose video is missing
@@ -108,13 +127,34 @@ def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], tex
         return fig.add_axes((left_in / width, 1 - (top_in + h_in) / height, w_in / width, h_in / height))
 
     n = len(retrieval[streams[0]].true)
-    fig.text(MARGIN_IN / width, 1 - 0.08 / height, title or f"Text-to-video retrieval: top {TOP_K} of {n} {candidates}s",
-             ha="left", va="top", fontsize=11, weight="bold")
-    fig.text(1 - MARGIN_IN / width, 1 - 0.1 / height, f"{CHECK} and green frame: the query's own clip; "
-             "number: the similarity it was ranked by", ha="right", va="top", fontsize=8, color="#333333")
+    fig.text(
+        MARGIN_IN / width,
+        1 - 0.08 / height,
+        title or f"Text-to-video retrieval: top {TOP_K} of {n} {candidates}s",
+        ha="left",
+        va="top",
+        fontsize=11,
+        weight="bold",
+    )
+    fig.text(
+        1 - MARGIN_IN / width,
+        1 - 0.1 / height,
+        f"{CHECK} and green frame: the query's own clip; number: the similarity it was ranked by",
+        ha="right",
+        va="top",
+        fontsize=8,
+        color="#333333",
+    )
     for c, stream in enumerate(streams):
-        fig.text((MARGIN_IN + (c + 0.5) * COLUMN_IN) / width, 1 - 0.32 / height, STREAM_TITLES[stream],
-                 ha="center", va="top", fontsize=10, weight="bold")
+        fig.text(
+            (MARGIN_IN + (c + 0.5) * COLUMN_IN) / width,
+            1 - 0.32 / height,
+            STREAM_TITLES[stream],
+            ha="center",
+            va="top",
+            fontsize=10,
+            weight="bold",
+        )
     wrap = int(3 * COLUMN_IN * 72 / (9 * 0.55))  # characters per line of 9 pt text across all columns
     message_chars = int(COLUMN_IN * 72 / (7 * 0.6))
     top = TITLE_IN
@@ -123,15 +163,35 @@ def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], tex
         if len(lines) > 2:
             lines = [lines[0], _clip(" ".join(lines[1:]), wrap)]
         if qn:
-            fig.add_artist(Line2D([MARGIN_IN / width, 1 - MARGIN_IN / width], [1 - (top - 0.03) / height] * 2,
-                                  color="#bbbbbb", linewidth=0.8))
-        fig.text(MARGIN_IN / width, 1 - (top + 0.05) / height, "\n".join(lines), ha="left", va="top", fontsize=9,
-                 linespacing=1.3)
+            fig.add_artist(
+                Line2D(
+                    [MARGIN_IN / width, 1 - MARGIN_IN / width],
+                    [1 - (top - 0.03) / height] * 2,
+                    color="#bbbbbb",
+                    linewidth=0.8,
+                )
+            )
+        fig.text(
+            MARGIN_IN / width,
+            1 - (top + 0.05) / height,
+            "\n".join(lines),
+            ha="left",
+            va="top",
+            fontsize=9,
+            linespacing=1.3,
+        )
         for c, stream in enumerate(streams):
             rank = int(true_ranks[stream][retrieval[stream].query_of(query)])
             note = f"true {candidates}: rank {rank} of {n}"
-            fig.text((MARGIN_IN + (c + 0.5) * COLUMN_IN) / width, 1 - (top + QUERY_IN - 0.04) / height, note,
-                     ha="center", va="bottom", fontsize=8, color=CORRECT if rank <= TOP_K else "#b2182b")
+            fig.text(
+                (MARGIN_IN + (c + 0.5) * COLUMN_IN) / width,
+                1 - (top + QUERY_IN - 0.04) / height,
+                note,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color=CORRECT if rank <= TOP_K else "#b2182b",
+            )
         top += QUERY_IN
         for c, stream in enumerate(streams):
             table = retrieval[stream]
@@ -140,17 +200,35 @@ def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], tex
                 row_top = top + r * RANK_IN
                 mark = f" {CHECK}" if hit.correct else ""
                 label = f"{r + 1}.{mark} {hit.score:.3f}  {sample_ids[hit.clip]}: {texts[hit.clip]}"
-                _fit(fig.text(left / width, 1 - (row_top + 0.02) / height, label, ha="left", va="top",
-                              fontsize=7.5, color=CORRECT if hit.correct else "black",
-                              weight="bold" if hit.correct else "normal"), (COLUMN_IN - 0.16) * dpi)
+                _fit(
+                    fig.text(
+                        left / width,
+                        1 - (row_top + 0.02) / height,
+                        label,
+                        ha="left",
+                        va="top",
+                        fontsize=7.5,
+                        color=CORRECT if hit.correct else "black",
+                        weight="bold" if hit.correct else "normal",
+                    ),
+                    (COLUMN_IN - 0.16) * dpi,
+                )
                 ax = box(left, row_top + 0.2, COLUMN_IN - 0.16, RANK_IN - 0.27)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 strip = strips.get(sample_ids[hit.clip], "no frames")
                 if isinstance(strip, str):
                     ax.set_facecolor("#eeeeee")
-                    ax.text(0.5, 0.5, _clip(strip, message_chars), ha="center", va="center", fontsize=7,
-                            color="#555555", transform=ax.transAxes)
+                    ax.text(
+                        0.5,
+                        0.5,
+                        _clip(strip, message_chars),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="#555555",
+                        transform=ax.transAxes,
+                    )
                 else:
                     ax.imshow(strip, aspect="equal", interpolation="antialiased")
                     ax.set_anchor("W")
@@ -158,9 +236,18 @@ def retrieval_figure(matrices: dict[str, np.ndarray], sample_ids: list[str], tex
                     spine.set_visible(False)
                 colour, lw = (CORRECT, 3.0) if hit.correct else (WRONG, 0.8)
                 # The frame around the image itself (the axes box can be wider than a short strip).
-                ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes if isinstance(strip, str) else
-                                       _image_transform(ax, strip), fill=False, edgecolor=colour, linewidth=lw,
-                                       clip_on=False))
+                ax.add_patch(
+                    Rectangle(
+                        (0, 0),
+                        1,
+                        1,
+                        transform=ax.transAxes if isinstance(strip, str) else _image_transform(ax, strip),
+                        fill=False,
+                        edgecolor=colour,
+                        linewidth=lw,
+                        clip_on=False,
+                    )
+                )
         top += TOP_K * RANK_IN
     return fig
 

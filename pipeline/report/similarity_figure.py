@@ -21,7 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-FIGURE_IN = (11.0, 7.0)   # fixed, so every pair's PNG has the same size
+FIGURE_IN = (11.0, 7.0)  # fixed, so every pair's PNG has the same size
 PANELS = (("pose", "Pose-Text"), ("rgb", "RGB-Text"))
 
 
@@ -35,16 +35,18 @@ class TokenMaps:
     words: list[str]
     pose: np.ndarray
     rgb: np.ndarray
-    steps: np.ndarray           # clip step index of each row (steps kept by the step mask)
-    scores: dict[str, float]    # stream -> retrieval similarity of the pair (similarity.npz diagonal)
-    total_steps: int            # steps the model takes (train.steps); a short clip fills fewer
+    steps: np.ndarray  # clip step index of each row (steps kept by the step mask)
+    scores: dict[str, float]  # stream -> retrieval similarity of the pair (similarity.npz diagonal)
+    total_steps: int  # steps the model takes (train.steps); a short clip fills fewer
 
     def __post_init__(self) -> None:
         shape = (len(self.steps), len(self.words))
         for name in ("pose", "rgb"):
             if getattr(self, name).shape != shape:
-                raise ValueError(f"{self.sample_id}: {name} map is {getattr(self, name).shape}, expected {shape} "
-                                 "(valid steps x valid words)")
+                raise ValueError(
+                    f"{self.sample_id}: {name} map is {getattr(self, name).shape}, expected {shape} "
+                    "(valid steps x valid words)"
+                )
 
 
 def display_token(token: str) -> str:
@@ -94,8 +96,12 @@ def similarity_figure(maps: TokenMaps, dpi: int = 100) -> "Figure":
     bar.set_label("cosine similarity", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     heading = textwrap.fill(f"{maps.sample_id}: \u201c{maps.text}\u201d", 150)
-    fig.suptitle(f"Fine-grained similarity of a true pair (dots: each word's best step)\n{heading}",
-                 fontsize=10, x=0.02, ha="left")
+    fig.suptitle(
+        f"Fine-grained similarity of a true pair (dots: each word's best step)\n{heading}",
+        fontsize=10,
+        x=0.02,
+        ha="left",
+    )
     return fig
 
 

@@ -12,8 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.runner.runlog import (DONE, FAILED, KILLED, RUNNING, RUNS_FOLDER, read_runs, run_state, utc_seconds,
-                                    wall_seconds)
+from pipeline.runner.runlog import (
+    DONE,
+    FAILED,
+    KILLED,
+    RUNNING,
+    RUNS_FOLDER,
+    read_runs,
+    run_state,
+    utc_seconds,
+    wall_seconds,
+)
 from pipeline.store.layout import StageDir
 
 NOT_RECORDED = "no run record at this fingerprint (items from an older version or a shared store)"
@@ -42,15 +51,22 @@ def stage_time_row(store: Path, stage: str, fingerprint: str | None, now: float 
     ended = [r for r, state in zip(records, states) if state in (DONE, FAILED)]
     what = []
     if ended:
-        what.append(f"{len(ended)} run(s) ended, seconds = the union of their [start, end] spans (runs at the "
-                    "same time count once)")
+        what.append(
+            f"{len(ended)} run(s) ended, seconds = the union of their [start, end] spans (runs at the "
+            "same time count once)"
+        )
     done = [r for r, state in zip(records, states) if state == DONE]
     if done:
         last = done[-1]
-        what.append(f"last: {last['computed']} computed, {last['reused']} reused, {last['failed']} failed in "
-                    f"{last['seconds']:.1f} s")
-    what += [f"failed (started at {r['started_utc']}, ended {r['finished_utc']}: {r.get('error', 'no error recorded')})"
-             for r, state in zip(records, states) if state == FAILED]
+        what.append(
+            f"last: {last['computed']} computed, {last['reused']} reused, {last['failed']} failed in "
+            f"{last['seconds']:.1f} s"
+        )
+    what += [
+        f"failed (started at {r['started_utc']}, ended {r['finished_utc']}: {r.get('error', 'no error recorded')})"
+        for r, state in zip(records, states)
+        if state == FAILED
+    ]
     what += [_unended(r, state) for r, state in zip(records, states) if state in (KILLED, RUNNING)]
     what += [r["unreadable"] for r in runs if "unreadable" in r]
     seconds = f"{wall_seconds(ended):.1f}" if ended else "no run ended"

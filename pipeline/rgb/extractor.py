@@ -9,9 +9,9 @@ windows in its batch (the network has no cross-sample operation in eval mode), w
 Channels-last-3d memory everywhere (oneDNN and cuDNN both have faster kernels for I3D's convolutions
 and pools in that layout; benchmarks/rgb_bench.py times the stage as a whole). On CUDA also:
 autocast in bf16/fp16, cuDNN autotuning, optional torch.compile, and batches padded to a constant
-size so neither cuDNN nor compile sees a new shape per chunk. A CUDA out-of-memory error halves the batch size (for the rest of the run) and retries
-the failed batch in halves instead of losing the run; only a single window that does not fit is an
-error. On CPU: fp32, no padding, as many threads as torch is given (runtime.threads_per_worker).
+size so neither cuDNN nor compile sees a new shape per chunk. A CUDA out-of-memory error halves the batch size (for
+the rest of the run) and retries the failed batch in halves instead of losing the run; only a single window that
+does not fit is an error. On CPU: fp32, no padding, as many threads as torch is given (runtime.threads_per_worker).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Clip:
     key: Hashable
-    frames: torch.Tensor              # (F, 3, S, S) normalised, on the device
-    positions: torch.Tensor           # (n, window) int64 indices into frames, on the device
-    features: np.ndarray              # (n, 1024) float32, filled as batches finish
+    frames: torch.Tensor  # (F, 3, S, S) normalised, on the device
+    positions: torch.Tensor  # (n, window) int64 indices into frames, on the device
+    features: np.ndarray  # (n, 1024) float32, filled as batches finish
     done: int = 0
 
 
@@ -45,11 +45,11 @@ class WindowExtractor:
     model: torch.nn.Module
     device: torch.device
     batch_size: int
-    precision: str = "fp32"           # bf16 | fp16 | fp32 (CUDA only; CPU is always fp32)
+    precision: str = "fp32"  # bf16 | fp16 | fp32 (CUDA only; CPU is always fp32)
     compile: bool = False
     batch_sizes: list[int] = field(default_factory=list)  # sizes of the forward passes run (for reports/tests)
-    _queue: deque = field(default_factory=deque)          # (clip, window index) not yet run
-    _clips: deque = field(default_factory=deque)          # submitted clips not yet handed back
+    _queue: deque = field(default_factory=deque)  # (clip, window index) not yet run
+    _clips: deque = field(default_factory=deque)  # submitted clips not yet handed back
     _forward: Any = None
 
     def __post_init__(self) -> None:
@@ -70,8 +70,12 @@ class WindowExtractor:
             raise ValueError(f"clip {key!r}: positions must be (n >= 1, window), got shape {positions.shape}")
         if positions.max() >= len(frames) or positions.min() < 0:
             raise ValueError(f"clip {key!r}: window positions reach frame {positions.max()} of {len(frames)}")
-        clip = _Clip(key, frames, torch.from_numpy(positions).to(self.device),
-                     np.empty((len(positions), self.feature_dim), dtype=np.float32))
+        clip = _Clip(
+            key,
+            frames,
+            torch.from_numpy(positions).to(self.device),
+            np.empty((len(positions), self.feature_dim), dtype=np.float32),
+        )
         self._clips.append(clip)
         self._queue.extend((clip, i) for i in range(len(positions)))
 
@@ -103,14 +107,14 @@ class WindowExtractor:
             else:
                 segments.append((clip, index, 1))
         with torch.inference_mode():
-            parts = [clip.frames[clip.positions[first:first + count]] for clip, first, count in segments]
-            batch = torch.cat(parts) if len(parts) > 1 else parts[0]   # (B, window, 3, S, S)
-            batch = batch.permute(0, 2, 1, 3, 4)                         # (B, 3, window, S, S)
+            parts = [clip.frames[clip.positions[first : first + count]] for clip, first, count in segments]
+            batch = torch.cat(parts) if len(parts) > 1 else parts[0]  # (B, window, 3, S, S)
+            batch = batch.permute(0, 2, 1, 3, 4)  # (B, 3, window, S, S)
             batch = batch.contiguous(memory_format=torch.channels_last_3d)
             features = self._forward_safely(batch).float().cpu().numpy()
         row = 0
         for clip, first, count in segments:
-            clip.features[first:first + count] = features[row:row + count]
+            clip.features[first : first + count] = features[row : row + count]
             clip.done += count
             row += count
 
@@ -122,14 +126,20 @@ class WindowExtractor:
             return self._call(batch)
         except torch.OutOfMemoryError as err:
             if len(batch) == 1:
-                raise RuntimeError(f"one window ({tuple(batch.shape)}) does not fit in {self.device} memory; "
-                                   "lower rgb.size or use a larger device") from err
+                raise RuntimeError(
+                    f"one window ({tuple(batch.shape)}) does not fit in {self.device} memory; "
+                    "lower rgb.size or use a larger device"
+                ) from err
         # Outside the except block, so the failed attempt's activations are released before retrying.
         if self.cuda:
             torch.cuda.empty_cache()
         self.batch_size = max(1, len(batch) // 2)
-        log.warning("out of memory with %d windows per batch on %s: continuing with %d", len(batch), self.device,
-                    self.batch_size)
+        log.warning(
+            "out of memory with %d windows per batch on %s: continuing with %d",
+            len(batch),
+            self.device,
+            self.batch_size,
+        )
         return self._forward_safely(batch)
 
     def _call(self, batch: torch.Tensor) -> torch.Tensor:

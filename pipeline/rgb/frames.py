@@ -13,7 +13,7 @@ import torch
 
 # family -> (scale, offset): input = (uint8 / 255) * scale + offset, in that order, as the authors' code
 NORMALISATION = {
-    "bsl1k": (1.0, -0.5),        # [0,1] minus mean 0.5, std 1.0 (bsl1k, CiCo, SEDS)
+    "bsl1k": (1.0, -0.5),  # [0,1] minus mean 0.5, std 1.0 (bsl1k, CiCo, SEDS)
     "cico": (1.0, -0.5),
     "pytorch_i3d": (2.0, -1.0),  # [-1, 1] (pytorch-i3d, kinetics-i3d, video_features)
 }
@@ -25,7 +25,7 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
     if height < size or width < size:
         raise ValueError(f"frames of {width}x{height} px are smaller than the {size} px crop")
     top, left = int((height - size) / 2), int((width - size) / 2)
-    return frames[:, top:top + size, left:left + size]
+    return frames[:, top : top + size, left : left + size]
 
 
 def to_model_input(frames: np.ndarray, size: int, family: str, device: torch.device | str) -> torch.Tensor:

@@ -43,16 +43,16 @@ def resize_crop(frames: torch.Tensor, short_side: int, size: int) -> torch.Tenso
     out = torch.empty((count, 3, size, size), dtype=torch.float32, device=device)
     shrink = out_w / width < 1
     if shrink:
-        rows = torch.from_numpy(area_weights(height, out_h)[top:top + size]).to(device, torch.float32)
-        cols = torch.from_numpy(area_weights(width, out_w)[left:left + size]).to(device, torch.float32)
+        rows = torch.from_numpy(area_weights(height, out_h)[top : top + size]).to(device, torch.float32)
+        cols = torch.from_numpy(area_weights(width, out_w)[left : left + size]).to(device, torch.float32)
     for start in range(0, count, FRAMES_PER_STEP):
-        chunk = frames[start:start + FRAMES_PER_STEP].permute(0, 3, 1, 2).float()   # (f, 3, H, W)
+        chunk = frames[start : start + FRAMES_PER_STEP].permute(0, 3, 1, 2).float()  # (f, 3, H, W)
         if shrink:
-            resized = torch.matmul(torch.matmul(rows, chunk), cols.T)              # (f, 3, size, size)
+            resized = torch.matmul(torch.matmul(rows, chunk), cols.T)  # (f, 3, size, size)
         else:  # cv2 INTER_LINEAR: half-pixel centres, edge pixels repeated
             resized = F.interpolate(chunk, size=(out_h, out_w), mode="bilinear", align_corners=False)
-            resized = resized[:, :, top:top + size, left:left + size]
-        out[start:start + len(chunk)] = resized.round_().clamp_(0, 255)
+            resized = resized[:, :, top : top + size, left : left + size]
+        out[start : start + len(chunk)] = resized.round_().clamp_(0, 255)
     return out
 
 

@@ -48,8 +48,10 @@ class FeatureSetStore:
         """{'features': (n, 1024) float16, 'windows': (n, window) int64}; KeyError naming the sample if absent."""
         key = self.key(row)
         if key not in self.reader:
-            raise KeyError(f"rgb feature set {self.name!r} has no item for sample {row['sample_id']} "
-                           f"(run: seds run rgb --set rgb.feature_set={self.name})")
+            raise KeyError(
+                f"rgb feature set {self.name!r} has no item for sample {row['sample_id']} "
+                f"(run: seds run rgb --set rgb.feature_set={self.name})"
+            )
         return self.reader.read(key)
 
 
@@ -63,8 +65,10 @@ def open_feature_sets(params: Params, names: Sequence[str]) -> dict[str, Feature
         digest = RgbStage(with_feature_set(params, name)).fingerprint(probe).digest
         stage_dir = StageDir(Path(runtime.store), "rgb", digest)
         if not stage_dir.exists():
-            raise StoreError(f"rgb feature set {name!r} (fingerprint {digest[:12]}) was never computed in "
-                             f"{runtime.store}: run `seds run rgb --set rgb.feature_set={name}` first")
+            raise StoreError(
+                f"rgb feature set {name!r} (fingerprint {digest[:12]}) was never computed in "
+                f"{runtime.store}: run `seds run rgb --set rgb.feature_set={name}` first"
+            )
         stores[name] = FeatureSetStore(name, digest, StageReader(stage_dir))
     return stores
 
@@ -79,12 +83,15 @@ def mix(features: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.
     return sum(np.float32(weights[name]) * features[name].astype(np.float32) for name in features)
 
 
-def read_mixed(stores: Mapping[str, FeatureSetStore], weights: Mapping[str, float],
-               row: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def read_mixed(
+    stores: Mapping[str, FeatureSetStore], weights: Mapping[str, float], row: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """(mixed (n, 1024) float32 features, (n, window) windows) of one probe-view row."""
     items = {name: stores[name].read(row) for name in weights}
     windows = [item["windows"] for item in items.values()]
     if any(w.shape != windows[0].shape or not np.array_equal(w, windows[0]) for w in windows[1:]):
-        raise ValueError(f"sample {row['sample_id']}: the feature sets {sorted(items)} hold different windows "
-                         "(their rgb window params differ); mixing them would add features of different frames")
+        raise ValueError(
+            f"sample {row['sample_id']}: the feature sets {sorted(items)} hold different windows "
+            "(their rgb window params differ); mixing them would add features of different frames"
+        )
     return mix({name: item["features"] for name, item in items.items()}, weights), windows[0]

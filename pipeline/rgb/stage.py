@@ -50,7 +50,7 @@ class RgbStage(Stage):
         run writes is its). One name per fingerprint: two names with one fingerprint (both `random`, or
         one checkpoint file under two names) are one computation, rgb.feature_set standing for it."""
         current = params["rgb"].feature_set
-        read = [entry[len(SET_PREFIX):] for entry in params["train"].rgb_views if entry.startswith(SET_PREFIX)]
+        read = [entry[len(SET_PREFIX) :] for entry in params["train"].rgb_views if entry.startswith(SET_PREFIX)]
         ordered = [name for name in dict.fromkeys(read) if name != current] + [current]
         by_fingerprint: dict[str, str] = {}
         for name in ordered:
@@ -70,9 +70,15 @@ class RgbStage(Stage):
         from pipeline.models.precision import planned_precision
 
         p = self.rgb
-        params = {**p.sampling(), "family": p.current.family, "size": p.size, "resize": p.resize,
-                  "crop": "centre", "pooling": "mean_mixed_5c",
-                  "precision": planned_precision(self.params.runtime.device, p.precision)}
+        params = {
+            **p.sampling(),
+            "family": p.current.family,
+            "size": p.size,
+            "resize": p.resize,
+            "crop": "centre",
+            "pooling": "mean_mixed_5c",
+            "precision": planned_precision(self.params.runtime.device, p.precision),
+        }
         return params, {"checkpoint": self._checkpoint().content_hash}
 
     def describe_weights(self) -> str:
@@ -122,19 +128,28 @@ class RgbStage(Stage):
         p = self.rgb
         frames = int(request.row.get("num_frames") or 0)
         if frames <= 0:
-            return Failure(request.sample_id, "no_frames", f"{request.row.get('video_path')}: the probe found "
-                                                           "no frames in this clip", request.item_key)
-        return plan_windows(frames, window=p.window, stride=p.stride, max_frames=p.max_frames,
-                            num_windows=p.kept_windows)
+            return Failure(
+                request.sample_id,
+                "no_frames",
+                f"{request.row.get('video_path')}: the probe found no frames in this clip",
+                request.item_key,
+            )
+        return plan_windows(
+            frames, window=p.window, stride=p.stride, max_frames=p.max_frames, num_windows=p.kept_windows
+        )
 
     @staticmethod
     def first_frame(request: ItemRequest) -> int:
         """Video frame number of the clip's frame 0."""
         return int(request.row.get("first_frame") or 0)
 
-    def consume(self, request: ItemRequest, plan: WindowPlan,
-                frames: "np.ndarray | torch.Tensor | ItemFailed",  # noqa: F821
-                decoded_by: Mapping[str, str]) -> Iterator[Item | Failure]:
+    def consume(
+        self,
+        request: ItemRequest,
+        plan: WindowPlan,
+        frames: "np.ndarray | torch.Tensor | ItemFailed",  # noqa: F821
+        decoded_by: Mapping[str, str],
+    ) -> Iterator[Item | Failure]:
         """Hand one clip's decoded frames (plan.frames) to I3D; yield the clips whose features are complete
         so far. `frames` is the CPU decoder's (short side already resized to rgb.resize), NVDEC's (a tensor
         of full-size frames, resized here on its device), or the clip's decode failure. `decoded_by`: the
@@ -179,14 +194,28 @@ class RgbStage(Stage):
         for key, features in finished:
             request, plan, decoded_by = self._plans.pop(key)
             if not (np.isfinite(features).all() and np.abs(features).max() <= _FLOAT16_MAX):
-                yield Failure(request.sample_id, "non_finite_features",
-                              f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",
-                              key, dict(decoded_by))
+                yield Failure(
+                    request.sample_id,
+                    "non_finite_features",
+                    f"I3D gave features beyond float16 range or NaN (max |x| = {np.abs(features).max():.3g})",
+                    key,
+                    dict(decoded_by),
+                )
                 continue
             stored = features.astype(np.float16)
-            attrs = {"num_windows": int(len(plan.windows)), "total_windows": plan.total_windows,
-                     "padded": plan.padded, "family": p.current.family, "frame_step": plan.step}
-            provenance = {"content_hash": request.content_hash, "start_s": request.start_s, "end_s": request.end_s,
-                          "precision": self.precision, "checkpoint_layout": self.layout,
-                          **decoded_by}  # nothing for clips only the CPU decoder saw: their provenance is as before
+            attrs = {
+                "num_windows": int(len(plan.windows)),
+                "total_windows": plan.total_windows,
+                "padded": plan.padded,
+                "family": p.current.family,
+                "frame_step": plan.step,
+            }
+            provenance = {
+                "content_hash": request.content_hash,
+                "start_s": request.start_s,
+                "end_s": request.end_s,
+                "precision": self.precision,
+                "checkpoint_layout": self.layout,
+                **decoded_by,
+            }  # nothing for clips only the CPU decoder saw: their provenance is as before
             yield Item(key, request.sample_id, {"features": stored, "windows": plan.windows}, attrs, provenance)

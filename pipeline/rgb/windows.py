@@ -30,12 +30,12 @@ from pipeline.video.sampling import thin_frames
 class WindowPlan:
     """The windows of one clip and the frames to decode for them (each decoded once)."""
 
-    frames: np.ndarray     # (F,) sorted unique clip frame indices the kept windows need
-    windows: np.ndarray    # (n, window) clip frame indices of each kept window's frames
+    frames: np.ndarray  # (F,) sorted unique clip frame indices the kept windows need
+    windows: np.ndarray  # (n, window) clip frame indices of each kept window's frames
     positions: np.ndarray  # (n, window) index of each of those frames in `frames`
-    total_windows: int     # windows before the linspace choice
-    padded: bool           # the thinned clip was shorter than one window (last frame repeated)
-    step: int              # thinning step: every step-th clip frame was kept
+    total_windows: int  # windows before the linspace choice
+    padded: bool  # the thinned clip was shorter than one window (last frame repeated)
+    step: int  # thinning step: every step-th clip frame was kept
 
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:
@@ -55,8 +55,7 @@ def choose_windows(total: int, count: int | None) -> np.ndarray:
     return np.linspace(0, total - 1, count, dtype=int).astype(np.int64)
 
 
-def plan_windows(num_frames: int, *, window: int, stride: int, max_frames: int,
-                 num_windows: int | None) -> WindowPlan:
+def plan_windows(num_frames: int, *, window: int, stride: int, max_frames: int, num_windows: int | None) -> WindowPlan:
     """The SEDS/CiCo windows of a clip of `num_frames` frames (see the module docstring)."""
     if num_frames <= 0:
         raise ValueError(f"a clip needs at least one frame to be windowed, got {num_frames}")
@@ -69,5 +68,11 @@ def plan_windows(num_frames: int, *, window: int, stride: int, max_frames: int,
     offsets = np.minimum(offsets, length - 1)  # only a short clip reaches past its end: repeat the last frame
     windows = thinned[offsets]
     frames, positions = np.unique(windows, return_inverse=True)
-    return WindowPlan(frames.astype(np.int64), windows.astype(np.int64),
-                      positions.reshape(windows.shape).astype(np.int64), int(len(starts)), length < window, step)
+    return WindowPlan(
+        frames.astype(np.int64),
+        windows.astype(np.int64),
+        positions.reshape(windows.shape).astype(np.int64),
+        int(len(starts)),
+        length < window,
+        step,
+    )

@@ -28,7 +28,9 @@ def clip_problems(requests: list[ItemRequest], store_root: Path) -> dict[str, It
             problems[request.sample_id] = now
         elif now != request.content_hash:
             problems[request.sample_id] = ItemFailed(
-                CHANGED, f"{request.video_path} changed since probe: its content hash is {now} now, {request.content_hash} "
-                         "when probed; rerun probe (dvc repro, or seds run probe) to take the new content, or put the "
-                         "probed file back and rerun with --retry-failed")
+                CHANGED,
+                f"{request.video_path} changed since probe: its content hash is {now} now, {request.content_hash} "
+                "when probed; rerun probe (dvc repro, or seds run probe) to take the new content, or put the "
+                "probed file back and rerun with --retry-failed",
+            )
     return problems

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import load_params
-from pipeline.models.device import resolve_device
 from pipeline.hashmemo import publish_memos
+from pipeline.models.device import resolve_device
 from pipeline.runner.clipcheck import clip_problems
 from pipeline.runner.stage import ItemRequest, Stage, WorkerContext, load_ref
 from pipeline.store.layout import StageDir
@@ -32,8 +32,8 @@ from pipeline.store.writer import ShardWriter
 class RunSpec:
     """Everything a worker needs to rebuild the stage: small and picklable."""
 
-    stage: str                              # its name (the store folder)
-    stage_ref: str                          # its class, `module:Class` (runner.stage.stage_ref)
+    stage: str  # its name (the store folder)
+    stage_ref: str  # its class, `module:Class` (runner.stage.stage_ref)
     params_path: str
     overrides: tuple[tuple[str, str], ...]  # (dotted key, JSON value): hashable, lists included
     store_root: str
@@ -86,8 +86,12 @@ def _state(spec: RunSpec) -> _WorkerState:
         stage.open(ctx)
         if "torch" in sys.modules:  # only stages that use torch pay for importing it
             sys.modules["torch"].set_num_threads(spec.threads)
-        writer = ShardWriter(StageDir(Path(spec.store_root), spec.stage, spec.fingerprint),
-                             max_items=spec.shard_items, max_seconds=spec.shard_seconds, compression=spec.compression)
+        writer = ShardWriter(
+            StageDir(Path(spec.store_root), spec.stage, spec.fingerprint),
+            max_items=spec.shard_items,
+            max_seconds=spec.shard_seconds,
+            compression=spec.compression,
+        )
         state = _WorkerState(stage, ctx, writer)
         _STATE[spec] = state
     return state
@@ -106,15 +110,21 @@ def _check_fingerprint(stage: Stage, ctx: WorkerContext, spec: RunSpec) -> None:
             f"{spec.stage}: this worker ({ctx.device}) computes fingerprint {here[:12]}, the run was planned as "
             f"{spec.fingerprint[:12]}: its items would not be what their keys say. Set runtime.device to the "
             "workers' device (the precision a stage computes in depends on it), and give every machine the same "
-            "params and checkpoint files")
+            "params and checkpoint files"
+        )
 
 
 class _Sink:
     """Where one stage's results of one chunk go: checked against the clip and the request, then into
     the worker's shard (items) or failures table, and counted in the chunk's report."""
 
-    def __init__(self, spec: RunSpec, state: _WorkerState, requests: list[ItemRequest],
-                 on_item: Callable[[Item | Failure], None] | None):
+    def __init__(
+        self,
+        spec: RunSpec,
+        state: _WorkerState,
+        requests: list[ItemRequest],
+        on_item: Callable[[Item | Failure], None] | None,
+    ):
         self.spec, self.state, self.on_item = spec, state, on_item
         self.expected = {r.item_key for r in requests}
         self.by_sample = {r.sample_id: r for r in requests}
@@ -133,8 +143,10 @@ class _Sink:
             self.report.failures.append((result.sample_id, result.reason, result.error))
         else:
             if result.item_key not in self.expected:
-                raise RuntimeError(f"stage {self.spec.stage} returned item {result.item_key} ({result.sample_id}) "
-                                   "that was not requested: a bug in the stage")
+                raise RuntimeError(
+                    f"stage {self.spec.stage} returned item {result.item_key} ({result.sample_id}) "
+                    "that was not requested: a bug in the stage"
+                )
             result.provenance.setdefault("device", self.state.ctx.device)
             self.state.writer.add(result)
             self.report.computed += 1
@@ -144,14 +156,16 @@ class _Sink:
 
     def close(self, seconds: float) -> ChunkReport:
         if self.expected:
-            raise RuntimeError(f"stage {self.spec.stage} returned nothing for {len(self.expected)} requested items: "
-                               "a bug in the stage")
+            raise RuntimeError(
+                f"stage {self.spec.stage} returned nothing for {len(self.expected)} requested items: a bug in the stage"
+            )
         self.report.seconds = seconds
         return self.report
 
 
-def run_chunk(spec: RunSpec, requests: list[ItemRequest],
-              on_item: Callable[[Item | Failure], None] | None = None) -> ChunkReport:
+def run_chunk(
+    spec: RunSpec, requests: list[ItemRequest], on_item: Callable[[Item | Failure], None] | None = None
+) -> ChunkReport:
     state = _state(spec)
     start = time.perf_counter()
     sink = _Sink(spec, state, requests, on_item)
@@ -171,16 +185,22 @@ class SharedChunkReport:
     decodes: dict[str, int]
 
 
-def run_shared_chunk(specs: tuple[RunSpec, ...], processor: str, clips: list[dict[int, ItemRequest]],
-                     on_item: Callable[[Item | Failure], None] | None = None) -> SharedChunkReport:
+def run_shared_chunk(
+    specs: tuple[RunSpec, ...],
+    processor: str,
+    clips: list[dict[int, ItemRequest]],
+    on_item: Callable[[Item | Failure], None] | None = None,
+) -> SharedChunkReport:
     """`run_chunk` for several stages that read the same clips: each clip is checked against its probed
     content once, then `processor` (a `module:function` reference, pipeline/extract/shared_decode.py's
     process_shared: members, clips, decode counts -> (member index, result)) decodes it once, and each
     member's results go to its own store."""
     states = [_state(spec) for spec in specs]
     start = time.perf_counter()
-    sinks = [_Sink(spec, state, [clip[i] for clip in clips if i in clip], on_item)
-             for i, (spec, state) in enumerate(zip(specs, states))]
+    sinks = [
+        _Sink(spec, state, [clip[i] for clip in clips if i in clip], on_item)
+        for i, (spec, state) in enumerate(zip(specs, states))
+    ]
     before = clip_problems([next(iter(clip.values())) for clip in clips], sinks[0].store_root)
     for clip in clips:
         for i, request in clip.items():

@@ -52,7 +52,7 @@ class Blocked:
     not a regular file, unreadable)."""
 
     row: dict[str, Any]
-    status: str   # "upstream_failed", "failed" or "skipped" (the stage's own params leave it out)
+    status: str  # "upstream_failed", "failed" or "skipped" (the stage's own params leave it out)
     reason: str
     error: str
 
@@ -62,13 +62,13 @@ class Plan:
     stage: Stage
     fingerprint: StageFingerprint
     stage_dir: StageDir
-    view: pa.Table                  # the input view (all rows, all shards)
+    view: pa.Table  # the input view (all rows, all shards)
     upstream_fingerprints: dict[str, str]
-    requests: list[ItemRequest]     # this shard's rows that have a key
-    blocked: list[Blocked]          # this shard's rows that do not
+    requests: list[ItemRequest]  # this shard's rows that have a key
+    blocked: list[Blocked]  # this shard's rows that do not
     shard: ShardSpec
     content_hash_column: list[str | None] | None = None  # set when this stage hashed the clips (probe): this
-                                                          # shard's rows, None for the others'
+    # shard's rows, None for the others'
 
 
 def view_path(manifests_dir: Path, stage: str) -> Path:
@@ -78,7 +78,9 @@ def view_path(manifests_dir: Path, stage: str) -> Path:
 def read_view(manifests_dir: Path, stage: str) -> tuple[pa.Table, dict[str, str]]:
     path = view_path(manifests_dir, stage)
     if not path.is_file():
-        raise ManifestError(f"{path} does not exist: run the {stage} stage first (dvc repro {stage}, or seds run {stage})")
+        raise ManifestError(
+            f"{path} does not exist: run the {stage} stage first (dvc repro {stage}, or seds run {stage})"
+        )
     table = pq.read_table(path)
     meta = table.schema.metadata or {}
     return table, json.loads(meta.get(FINGERPRINTS_META, b"{}"))
@@ -93,7 +95,9 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
     rows = view.to_pylist()
     data_root = Path(data_root)
     owned = [i for i, row in enumerate(rows) if shard.owns(row["sample_id"])]
-    ready = [i for i in owned if rows[i].get(f"{stage.upstream}_status", "ok") == "ok" and stage.skip_reason(rows[i]) is None]
+    ready = [
+        i for i in owned if rows[i].get(f"{stage.upstream}_status", "ok") == "ok" and stage.skip_reason(rows[i]) is None
+    ]
     hashed: dict[int, str | ItemFailed] | None = None
     if "content_hash" not in view.column_names:  # the first stage after the manifest hashes the clips
         digests = content_hashes([data_root / rows[i]["video_path"] for i in ready], store_root)
@@ -104,8 +108,14 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
         row = rows[i]
         status = row.get(f"{stage.upstream}_status", "ok")
         if status != "ok":
-            blocked.append(Blocked(row, "upstream_failed", row.get(f"{stage.upstream}_reason") or status,
-                                   f"{stage.upstream} did not produce this item"))
+            blocked.append(
+                Blocked(
+                    row,
+                    "upstream_failed",
+                    row.get(f"{stage.upstream}_reason") or status,
+                    f"{stage.upstream} did not produce this item",
+                )
+            )
             continue
         skip = stage.skip_reason(row)
         if skip is not None:
@@ -118,7 +128,15 @@ def build_plan(stage: Stage, manifests_dir: Path, store_root: Path, data_root: P
             continue
         key = item_key(stage.item_content(row, content), row["start_s"], row["end_s"], fingerprint.digest)
         requests.append(ItemRequest(row["sample_id"], key, path, row["start_s"], row["end_s"], content, row))
-    hashes = None if hashed is None else [h if isinstance(h := hashed.get(i), str) else None
-                                          for i in range(len(rows))]
-    return Plan(stage, fingerprint, StageDir(Path(store_root), stage.name, fingerprint.digest), view,
-                upstream_fps, requests, blocked, shard, hashes)
+    hashes = None if hashed is None else [h if isinstance(h := hashed.get(i), str) else None for i in range(len(rows))]
+    return Plan(
+        stage,
+        fingerprint,
+        StageDir(Path(store_root), stage.name, fingerprint.digest),
+        view,
+        upstream_fps,
+        requests,
+        blocked,
+        shard,
+        hashes,
+    )

@@ -53,7 +53,9 @@ class RunSummary:
     seconds: float = 0.0
     weights: str = ""
     shard: ShardSpec = field(default_factory=ShardSpec)
-    extra_record: dict[str, Any] = field(default_factory=dict)  # a shared-decode run's decode counts (runner/together.py)
+    extra_record: dict[str, Any] = field(
+        default_factory=dict
+    )  # a shared-decode run's decode counts (runner/together.py)
 
     @property
     def failed(self) -> int:
@@ -64,27 +66,44 @@ class RunSummary:
         failed = self.coverage.failed if self.coverage else dict(self.failed_now)
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted(failed.items()))
         shard = f" shard {self.shard}" if self.shard.count > 1 else ""
-        upstream = f", {self.coverage.upstream_failed} skipped (upstream failed)" if self.coverage and self.coverage.upstream_failed else ""
+        upstream = (
+            f", {self.coverage.upstream_failed} skipped (upstream failed)"
+            if self.coverage and self.coverage.upstream_failed
+            else ""
+        )
         if self.coverage and self.coverage.skipped:
             upstream += f", {self.coverage.skipped} left out by its params"
         shared = f"{self.shared} from the shared store, " if self.shared or self.shared_rejected else ""
         rejected = f"{self.shared_rejected} shared item(s) rejected (checksum), " if self.shared_rejected else ""
-        text = (f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, {shared}{rejected}"
-                f"{self.failed} failed{f' ({reasons})' if reasons else ''}{upstream} in {self.seconds:.1f} s "
-                f"({rate:.2f} items/s) [fingerprint {self.fingerprint[:12]}]")
+        text = (
+            f"{self.stage}{shard}: {self.total} items: {self.computed} computed, {self.reused} reused, "
+            f"{shared}{rejected}"
+            f"{self.failed} failed{f' ({reasons})' if reasons else ''}{upstream} in {self.seconds:.1f} s "
+            f"({rate:.2f} items/s) [fingerprint {self.fingerprint[:12]}]"
+        )
         return text + (f" [weights: {self.weights}]" if self.weights else "")
 
     def record(self, finalize_only: bool) -> dict[str, Any]:
         """What `seds report run` needs of this run (pipeline/runner/runlog.py)."""
-        return {"stage": self.stage, "fingerprint": self.fingerprint, "shard": str(self.shard),
-                "finalize_only": finalize_only, "total": self.total, "computed": self.computed,
-                "reused": self.reused, "shared": self.shared, "failed": self.failed,
-                "seconds": round(self.seconds, 3), "weights": self.weights, **self.extra_record}
+        return {
+            "stage": self.stage,
+            "fingerprint": self.fingerprint,
+            "shard": str(self.shard),
+            "finalize_only": finalize_only,
+            "total": self.total,
+            "computed": self.computed,
+            "reused": self.reused,
+            "shared": self.shared,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "weights": self.weights,
+            **self.extra_record,
+        }
 
 
 def _chunks(items: list[ItemRequest], size: int) -> Iterator[list[ItemRequest]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 @contextlib.contextmanager
@@ -96,10 +115,15 @@ def dask_client(scheduler: str, workers: int, threads: int) -> Iterator[Any]:
     # Stages start decoder subprocesses; daemonic workers may not have children.
     with dask.config.set({"distributed.worker.daemon": False, "distributed.admin.log-events": False}):
         if scheduler == "local":
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40,
-                                   worker_class="distributed.Nanny",
-                                   env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+                worker_class="distributed.Nanny",
+                env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+            )
             with cluster, Client(cluster) as client:
                 yield client
         else:
@@ -174,8 +198,13 @@ def prepare_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -
 
         decoder = run_decoder(runtime.decoder, runtime.device, runtime.scheduler)
     plan = build_plan(stage, Path(runtime.manifests), Path(runtime.store), Path(params["data"].root), options.shard)
-    summary = RunSummary(name, plan.fingerprint.digest, total=len(plan.requests) + len(plan.blocked),
-                         weights=stage.describe_weights(), shard=options.shard)
+    summary = RunSummary(
+        name,
+        plan.fingerprint.digest,
+        total=len(plan.requests) + len(plan.blocked),
+        weights=stage.describe_weights(),
+        shard=options.shard,
+    )
     if decoder is not None:
         summary.extra_record["decoder"] = decoder  # the run record says which decoder this run's items came from
     plan.stage_dir.create(plan.fingerprint)
@@ -187,12 +216,19 @@ def prepare_stage(stage_cls: type[Stage], params: Params, options: RunOptions) -
         cleanup_temporaries(plan.stage_dir)
         _record_blocked(plan, options.retry_failed)
         index = StageIndex.load(plan.stage_dir)
-        todo = _once_per_key([r for r in plan.requests if r.item_key not in index
-                              and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)])
+        todo = _once_per_key(
+            [
+                r
+                for r in plan.requests
+                if r.item_key not in index
+                and (options.retry_failed or index.failure_for(r.item_key, r.sample_id) is None)
+            ]
+        )
         summary.reused = len(plan.requests) - len(todo)
         if todo and runtime.shared_store:
-            imported = import_from_shared(plan, todo, Path(runtime.shared_store), compression=runtime.compression,
-                                          shard_items=runtime.shard_items)
+            imported = import_from_shared(
+                plan, todo, Path(runtime.shared_store), compression=runtime.compression, shard_items=runtime.shard_items
+            )
             todo, summary.shared, summary.shared_rejected = imported.remaining, imported.copied, imported.rejected
         prepared.todo = todo
     return prepared
@@ -223,10 +259,21 @@ def run_spec(plan: Plan, params: Params, options: RunOptions) -> RunSpec:
     """What a worker needs to rebuild this run's stage (and check it computes the planned fingerprint)."""
     runtime = params.runtime
     overrides = tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(options.overrides.items()))
-    return RunSpec(plan.stage.name, stage_ref(type(plan.stage)), str(Path(options.params_path).resolve()), overrides,
-                   str(Path(runtime.store).resolve()), plan.fingerprint.digest,
-                   tuple(sorted(plan.upstream_fingerprints.items())), runtime.device, runtime.threads_per_worker,
-                   runtime.shard_items, runtime.shard_seconds, runtime.compression, str(Path.cwd()))
+    return RunSpec(
+        plan.stage.name,
+        stage_ref(type(plan.stage)),
+        str(Path(options.params_path).resolve()),
+        overrides,
+        str(Path(runtime.store).resolve()),
+        plan.fingerprint.digest,
+        tuple(sorted(plan.upstream_fingerprints.items())),
+        runtime.device,
+        runtime.threads_per_worker,
+        runtime.shard_items,
+        runtime.shard_seconds,
+        runtime.compression,
+        str(Path.cwd()),
+    )
 
 
 def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOptions, summary: RunSummary) -> None:
@@ -257,7 +304,9 @@ def _compute(plan: Plan, todo: list[ItemRequest], params: Params, options: RunOp
             from distributed import as_completed
 
             with dask_client(runtime.scheduler, runtime.workers, runtime.threads_per_worker) as client:
-                futures = [client.submit(run_chunk, spec, chunk, pure=False) for chunk in _chunks(todo, runtime.chunk_items)]
+                futures = [
+                    client.submit(run_chunk, spec, chunk, pure=False) for chunk in _chunks(todo, runtime.chunk_items)
+                ]
                 try:
                     for future in as_completed(futures):
                         report = future.result()

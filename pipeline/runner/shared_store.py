@@ -26,14 +26,21 @@ class SharedImport:
     remaining: list[ItemRequest]
 
 
-def import_from_shared(plan: Plan, todo: list[ItemRequest], shared_root: Path, *, compression: str,
-                       shard_items: int) -> SharedImport:
+def import_from_shared(
+    plan: Plan, todo: list[ItemRequest], shared_root: Path, *, compression: str, shard_items: int
+) -> SharedImport:
     shared_dir = StageDir(Path(shared_root), plan.stage.name, plan.fingerprint.digest)
     if not shared_dir.exists():
         return SharedImport(0, 0, list(todo))
     try:
-        report = copy_verified(shared_dir, plan.stage_dir, [r.item_key for r in todo], compression=compression,
-                               shard_items=shard_items, note=str(shared_dir.path))
+        report = copy_verified(
+            shared_dir,
+            plan.stage_dir,
+            [r.item_key for r in todo],
+            compression=compression,
+            shard_items=shard_items,
+            note=str(shared_dir.path),
+        )
     except (StoreWriteError, OSError):
         raise  # our own store could not be written: not the shared store's fault
     except StoreError as err:  # its index or STAGE.json cannot be trusted: use none of it

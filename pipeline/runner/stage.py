@@ -25,11 +25,11 @@ class ItemRequest:
 
     sample_id: str
     item_key: str
-    video_path: Path          # absolute (data root joined)
+    video_path: Path  # absolute (data root joined)
     start_s: float | None
     end_s: float | None
     content_hash: str
-    row: dict[str, Any]       # the input view's row (probe metadata, upstream keys, text, ...)
+    row: dict[str, Any]  # the input view's row (probe metadata, upstream keys, text, ...)
 
     def upstream_key(self, stage: str) -> str:
         return self.row[f"{stage}_key"]
@@ -62,7 +62,7 @@ class WorkerContext:
 class Stage:
     name: ClassVar[str]
     VERSION: ClassVar[int]
-    upstream: ClassVar[str]            # the view this stage maps over ("manifest", "probe", "pose", ...)
+    upstream: ClassVar[str]  # the view this stage maps over ("manifest", "probe", "pose", ...)
     view_attrs: ClassVar[tuple[str, ...]] = ()  # attrs copied into the stage's view as columns
     uses_gpu: ClassVar[bool] = False
     reads_clips: ClassVar[bool] = True  # decodes the clip: its content is checked against the key before and after

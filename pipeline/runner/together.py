@@ -18,13 +18,19 @@ from typing import Iterator
 from pipeline.config import Params
 from pipeline.models.device import resolve_device
 from pipeline.progress import Progress
-from pipeline.runner.execute import (SharedChunkReport, discard_worker, flush_worker,
-                                     run_shared_chunk)
-from pipeline.runner.run import (Prepared, RunOptions, RunSummary, dask_client, failure_recorded, finish_stage,
-                                 prepare_stage, run_spec)
+from pipeline.runner.execute import SharedChunkReport, discard_worker, flush_worker, run_shared_chunk
+from pipeline.runner.run import (
+    Prepared,
+    RunOptions,
+    RunSummary,
+    dask_client,
+    failure_recorded,
+    finish_stage,
+    prepare_stage,
+    run_spec,
+)
 from pipeline.runner.stage import ItemRequest, Stage
 from pipeline.store.records import Failure
-
 
 
 @dataclass
@@ -47,7 +53,6 @@ class TogetherSummary:
         return f"decodes: {sum(self.decodes.values())} clip(s) decoded once each ({shares}) in {self.seconds:.1f} s"
 
 
-
 def _clips(prepared: list[Prepared]) -> list[dict[int, ItemRequest]]:
     """Each sample some member still needs, with every such member's request, in view order."""
     clips: dict[str, dict[int, ItemRequest]] = {}
@@ -59,7 +64,7 @@ def _clips(prepared: list[Prepared]) -> list[dict[int, ItemRequest]]:
 
 def _chunks(clips: list, size: int) -> Iterator[list]:
     for start in range(0, len(clips), size):
-        yield clips[start:start + size]
+        yield clips[start : start + size]
 
 
 def run_together(members: list[Member], processor: str) -> TogetherSummary:
@@ -75,20 +80,30 @@ def run_together(members: list[Member], processor: str) -> TogetherSummary:
         if clips:
             _compute(members, prepared, clips, result, processor)
         for member, ready in zip(members, prepared):
-            ready.summary.extra_record.update(decodes=dict(result.decodes),
-                                              decoded_with=[m.stage.name for m in members])
+            ready.summary.extra_record.update(
+                decodes=dict(result.decodes), decoded_with=[m.stage.name for m in members]
+            )
             result.members.append(finish_stage(ready, member.params, member.options))
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[int, ItemRequest]],
-             result: TogetherSummary, processor: str) -> None:
+def _compute(
+    members: list[Member],
+    prepared: list[Prepared],
+    clips: list[dict[int, ItemRequest]],
+    result: TogetherSummary,
+    processor: str,
+) -> None:
     lead = members[0]
     runtime, options = lead.params.runtime, lead.options
     specs = tuple(run_spec(p.plan, m.params, m.options) for m, p in zip(members, prepared))
-    bar = Progress(sum(len(p.todo) for p in prepared), "+".join(m.stage.name for m in members), bar=options.progress,
-                   every_s=runtime.progress_every_s)
+    bar = Progress(
+        sum(len(p.todo) for p in prepared),
+        "+".join(m.stage.name for m in members),
+        bar=options.progress,
+        every_s=runtime.progress_every_s,
+    )
 
     def absorb(report: SharedChunkReport) -> None:
         for ready, member_report in zip(prepared, report.members):
@@ -102,8 +117,14 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
             resolve_device(runtime.device)  # fail before any work when CUDA was asked for and is absent
             try:
                 for chunk in _chunks(clips, runtime.chunk_items):
-                    absorb(run_shared_chunk(specs, processor, chunk,
-                                            on_item=lambda result: bar.update(1, failed=int(isinstance(result, Failure)))))
+                    absorb(
+                        run_shared_chunk(
+                            specs,
+                            processor,
+                            chunk,
+                            on_item=lambda result: bar.update(1, failed=int(isinstance(result, Failure))),
+                        )
+                    )
             except BaseException:
                 for spec in specs:
                     discard_worker(spec)
@@ -114,14 +135,18 @@ def _compute(members: list[Member], prepared: list[Prepared], clips: list[dict[i
             from distributed import as_completed
 
             with dask_client(runtime.scheduler, runtime.workers, runtime.threads_per_worker) as client:
-                futures = [client.submit(run_shared_chunk, specs, processor, chunk, pure=False)
-                           for chunk in _chunks(clips, runtime.chunk_items)]
+                futures = [
+                    client.submit(run_shared_chunk, specs, processor, chunk, pure=False)
+                    for chunk in _chunks(clips, runtime.chunk_items)
+                ]
                 try:
                     for future in as_completed(futures):
                         report = future.result()
                         absorb(report)
-                        bar.update(sum(r.computed + len(r.failures) for r in report.members),
-                                   failed=sum(len(r.failures) for r in report.members))
+                        bar.update(
+                            sum(r.computed + len(r.failures) for r in report.members),
+                            failed=sum(len(r.failures) for r in report.members),
+                        )
                 finally:
                     for spec in specs:
                         client.run(flush_worker, spec)

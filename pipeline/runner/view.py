@@ -28,10 +28,10 @@ class CoverageError(RuntimeError):
 @dataclass
 class Coverage:
     ok: int = 0
-    failed: dict[str, int] = field(default_factory=dict)   # reason -> count
+    failed: dict[str, int] = field(default_factory=dict)  # reason -> count
     upstream_failed: int = 0
-    skipped: int = 0                                       # left out by the stage's own params
-    missing: list[str] = field(default_factory=list)       # sample ids with no outcome at all
+    skipped: int = 0  # left out by the stage's own params
+    missing: list[str] = field(default_factory=list)  # sample ids with no outcome at all
 
     @property
     def failed_total(self) -> int:
@@ -98,9 +98,11 @@ def finalize(plan: Plan, manifests_dir, shard: ShardSpec | None = None) -> Cover
             coverage.missing.append(row["sample_id"])
     if coverage.missing:
         shown = ", ".join(coverage.missing[:5]) + (" ..." if len(coverage.missing) > 5 else "")
-        raise CoverageError(f"{plan.stage.name}: {len(coverage.missing)} item(s) are neither in the store nor in "
-                            f"the failures table ({shown}); some shard did not finish: rerun the missing shards "
-                            f"or `seds run {plan.stage.name}` (it computes only what is missing)")
+        raise CoverageError(
+            f"{plan.stage.name}: {len(coverage.missing)} item(s) are neither in the store nor in "
+            f"the failures table ({shown}); some shard did not finish: rerun the missing shards "
+            f"or `seds run {plan.stage.name}` (it computes only what is missing)"
+        )
     if shard.count == 1:
         _write_view(plan, manifests_dir, rows, contents, outcomes)
     return coverage
@@ -111,8 +113,16 @@ def _write_view(plan: Plan, manifests_dir, rows, contents, outcomes) -> None:
     if plan.content_hash_column is not None:
         table = table.drop_columns([c for c in ("content_hash",) if c in table.column_names])
         table = table.append_column("content_hash", pa.array(contents, type=pa.string()))
-    names = list(outcomes[0]) if outcomes else [f"{plan.stage.name}_key", f"{plan.stage.name}_status",
-                                                f"{plan.stage.name}_reason", *plan.stage.view_attrs]
+    names = (
+        list(outcomes[0])
+        if outcomes
+        else [
+            f"{plan.stage.name}_key",
+            f"{plan.stage.name}_status",
+            f"{plan.stage.name}_reason",
+            *plan.stage.view_attrs,
+        ]
+    )
     own = {f"{plan.stage.name}_key", f"{plan.stage.name}_status", f"{plan.stage.name}_reason"}
     for name in names:
         if name in table.column_names:  # this stage's value replaces a same-named upstream column

@@ -28,7 +28,6 @@ from pipeline.sample.figure import Signer, body_keypoints, draw
 from pipeline.sample.glosses import GLOSSES, Pose, blend, rest_pose
 from pipeline.sample.layouts import FILES, FRAME_FOLDER_SPLITS, LAYOUTS
 
-
 # Frames a sentence spends outside its glosses at normal speed: a hold of 5 at each end, 4 to return to
 # rest, and 3 to move into each gloss (see _render_sentence).
 _HOLD_FRAMES, _RETURN_FRAMES, _ENTRY_FRAMES = 5, 4, 3
@@ -41,32 +40,42 @@ HOW2SIGN_LIKE = {"width": 1280, "height": 720, "fps": 24, "seconds": 7.0}
 class SampleParams:
     out: str = knob("data/sample", help="folder the sample dataset is written to")
     sentences: int = knob(40, min=2, help="distinct sentences (gloss sequences)")
-    renders: list[str] = knob(default_factory=lambda: ["train", "train", "val", "test"],
-                              help="one split name per rendering of every sentence")
+    renders: list[str] = knob(
+        default_factory=lambda: ["train", "train", "val", "test"], help="one split name per rendering of every sentence"
+    )
     min_glosses: int = knob(3, min=1, max=8, help="glosses per sentence, at least")
     max_glosses: int = knob(5, min=1, max=8, help="glosses per sentence, at most")
     width: int = knob(320, min=64, help="frame width, pixels (even)")
     height: int = knob(240, min=64, help="frame height, pixels (even)")
     fps: int = knob(25, min=1, help="frames per second")
     gloss_frames: int = knob(16, min=4, help="frames per gloss at normal speed")
-    seconds: float | None = knob(None, min=1.0, help="clip length at normal speed, seconds: each sentence's glosses "
-                                                     "are stretched to fill it (replaces gloss_frames); null = "
-                                                     "gloss_frames decides")
+    seconds: float | None = knob(
+        None,
+        min=1.0,
+        help="clip length at normal speed, seconds: each sentence's glosses "
+        "are stretched to fill it (replaces gloss_frames); null = "
+        "gloss_frames decides",
+    )
     seed: int = knob(0, help="random seed: the whole dataset is a function of the params")
-    layout: str = knob("how2sign", choices=LAYOUTS,
-                       help="the dataset whose files it writes: how2sign (H.264 clips, realigned CSVs), phoenix2014t "
-                            "(PNG frame folders, PHOENIX-2014-T corpus CSVs) or csl_daily (JPEG frame folders, "
-                            "split_1.txt and video_map.txt, Chinese sentences); the last two take the splits train, "
-                            "dev, test")
+    layout: str = knob(
+        "how2sign",
+        choices=LAYOUTS,
+        help="the dataset whose files it writes: how2sign (H.264 clips, realigned CSVs), phoenix2014t "
+        "(PNG frame folders, PHOENIX-2014-T corpus CSVs) or csl_daily (JPEG frame folders, "
+        "split_1.txt and video_map.txt, Chinese sentences); the last two take the splits train, "
+        "dev, test",
+    )
 
     def validate(self, prefix: str) -> None:
         if self.layout != "how2sign" and not set(self.renders) <= set(FRAME_FOLDER_SPLITS):
-            raise ParamError(f"{prefix}.renders: {self.layout} names its splits {', '.join(FRAME_FOLDER_SPLITS)}; got "
-                             f"{self.renders}")
+            raise ParamError(
+                f"{prefix}.renders: {self.layout} names its splits {', '.join(FRAME_FOLDER_SPLITS)}; got {self.renders}"
+            )
 
 
-def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude: float, rng: np.random.Generator,
-                     p: SampleParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render_sentence(
+    glosses: list[str], signer: Signer, speed: float, amplitude: float, rng: np.random.Generator, p: SampleParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames (T,H,W,3) uint8, keypoints (T,133,2) float32 px, scores (T,133) float32."""
     poses: list[Pose] = []
     rest = rest_pose()
@@ -88,8 +97,9 @@ def _render_sentence(glosses: list[str], signer: Signer, speed: float, amplitude
     for t, pose in enumerate(poses):
         right = neck + signer.scale * amplitude * (pose.right + jitter[t, 0])
         left = neck + signer.scale * amplitude * (pose.left + jitter[t, 1])
-        kp, score = body_keypoints(signer, left, right, pose.left_dir, pose.right_dir, pose.left_curl, pose.right_curl,
-                                   pose.mouth, p.height)
+        kp, score = body_keypoints(
+            signer, left, right, pose.left_dir, pose.right_dir, pose.left_curl, pose.right_curl, pose.mouth, p.height
+        )
         frame = np.empty((p.height, p.width, 3), np.uint8)
         frame[...] = signer.background
         draw(frame, kp, signer)
@@ -132,9 +142,14 @@ def sentence_text(glosses: list[str]) -> str:
 
 def _signer(rng: np.random.Generator, p: SampleParams) -> Signer:
     colour = lambda lo, hi: tuple(int(v) for v in rng.integers(lo, hi, size=3))  # noqa: E731
-    return Signer(center_x=p.width * (0.5 + rng.uniform(-0.08, 0.08)), shoulder_y=p.height * (0.45 + rng.uniform(-0.04, 0.04)),
-                  scale=p.height * 0.13 * rng.uniform(0.88, 1.12), skin=colour(150, 255), shirt=colour(20, 140),
-                  background=colour(160, 256))
+    return Signer(
+        center_x=p.width * (0.5 + rng.uniform(-0.08, 0.08)),
+        shoulder_y=p.height * (0.45 + rng.uniform(-0.04, 0.04)),
+        scale=p.height * 0.13 * rng.uniform(0.88, 1.12),
+        skin=colour(150, 255),
+        shirt=colour(20, 140),
+        background=colour(160, 256),
+    )
 
 
 def generate(p: SampleParams) -> dict:
@@ -165,8 +180,13 @@ def generate(p: SampleParams) -> dict:
                 group.attrs["glosses"] = " ".join(glosses)
                 frame_total += len(frames)
     splits = files.finish()
-    summary = {"params": asdict(p), "clips": sum(splits.values()), "frames": frame_total, "splits": splits,
-               "glosses": sorted(GLOSSES)}
+    summary = {
+        "params": asdict(p),
+        "clips": sum(splits.values()),
+        "frames": frame_total,
+        "splits": splits,
+        "glosses": sorted(GLOSSES),
+    }
     (out / "SAMPLE.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -174,7 +194,11 @@ def generate(p: SampleParams) -> dict:
 def how2sign_like_clips(folder: Path, count: int, seconds: float = HOW2SIGN_LIKE["seconds"]) -> list[Path]:
     """`count` sample clips rendered How2Sign-like (1280x720, 24 fps, `seconds` long) under `folder`: the
     clips every 720p benchmark measures on (host cost, NVDEC), so their figures describe the same video."""
-    params = SampleParams(out=str(Path(folder) / "sample"), sentences=max(2, count), renders=["bench"],
-                          **{**HOW2SIGN_LIKE, "seconds": seconds})
+    params = SampleParams(
+        out=str(Path(folder) / "sample"),
+        sentences=max(2, count),
+        renders=["bench"],
+        **{**HOW2SIGN_LIKE, "seconds": seconds},
+    )
     generate(params)
     return sorted((Path(folder) / "sample" / "sentence_clips").glob("*.mp4"))[:count]

@@ -69,14 +69,22 @@ def morning(t):
 
 
 def thanks(t):
-    return Pose(np.array([-0.1 - 0.5 * t, -0.5 + 0.9 * t]), REST_LEFT, UP + 0.6 * t, UP, OPEN, CLAW * 0.3, 0.4 * (1 - t))
+    return Pose(
+        np.array([-0.1 - 0.5 * t, -0.5 + 0.9 * t]), REST_LEFT, UP + 0.6 * t, UP, OPEN, CLAW * 0.3, 0.4 * (1 - t)
+    )
 
 
 def house(t):
     spread = 0.9 * min(1.0, 2 * t)
     drop = max(0.0, 2 * t - 1.0)
-    return Pose(np.array([-0.1 - spread, -0.4 + 0.5 * spread + 0.8 * drop]),
-                np.array([0.1 + spread, -0.4 + 0.5 * spread + 0.8 * drop]), -np.pi * 0.25, -np.pi * 0.75, OPEN, OPEN)
+    return Pose(
+        np.array([-0.1 - spread, -0.4 + 0.5 * spread + 0.8 * drop]),
+        np.array([0.1 + spread, -0.4 + 0.5 * spread + 0.8 * drop]),
+        -np.pi * 0.25,
+        -np.pi * 0.75,
+        OPEN,
+        OPEN,
+    )
 
 
 def rain(t):
@@ -95,7 +103,9 @@ def water(t):
 
 
 def book(t):
-    return Pose(np.array([-0.15 - 0.5 * t, 0.7]), np.array([0.15 + 0.5 * t, 0.7]), UP - 1.2 * t, UP + 1.2 * t, OPEN, OPEN)
+    return Pose(
+        np.array([-0.15 - 0.5 * t, 0.7]), np.array([0.15 + 0.5 * t, 0.7]), UP - 1.2 * t, UP + 1.2 * t, OPEN, OPEN
+    )
 
 
 def eat(t):
@@ -110,8 +120,14 @@ def walk(t):
 
 def friend(t):
     a = 2 * np.pi * t
-    return Pose(np.array([-0.15 + 0.2 * np.cos(a), 0.6 + 0.2 * np.sin(a)]),
-                np.array([0.15 - 0.2 * np.cos(a), 0.6 - 0.2 * np.sin(a)]), 0.0, np.pi, HOOK, HOOK)
+    return Pose(
+        np.array([-0.15 + 0.2 * np.cos(a), 0.6 + 0.2 * np.sin(a)]),
+        np.array([0.15 - 0.2 * np.cos(a), 0.6 - 0.2 * np.sin(a)]),
+        0.0,
+        np.pi,
+        HOOK,
+        HOOK,
+    )
 
 
 def happy(t):
@@ -120,10 +136,21 @@ def happy(t):
 
 
 GLOSSES: dict[str, tuple[str, Callable[[float], Pose]]] = {
-    "HELLO": ("hello", hello), "YOU": ("you", you), "NAME": ("name", name), "WHAT": ("what", what),
-    "GOOD": ("good", good), "MORNING": ("morning", morning), "THANK-YOU": ("thank you", thanks),
-    "HOUSE": ("house", house), "RAIN": ("rain", rain), "SUN": ("sun", sun), "WATER": ("water", water),
-    "BOOK": ("book", book), "EAT": ("eat", eat), "WALK": ("walk", walk), "FRIEND": ("friend", friend),
+    "HELLO": ("hello", hello),
+    "YOU": ("you", you),
+    "NAME": ("name", name),
+    "WHAT": ("what", what),
+    "GOOD": ("good", good),
+    "MORNING": ("morning", morning),
+    "THANK-YOU": ("thank you", thanks),
+    "HOUSE": ("house", house),
+    "RAIN": ("rain", rain),
+    "SUN": ("sun", sun),
+    "WATER": ("water", water),
+    "BOOK": ("book", book),
+    "EAT": ("eat", eat),
+    "WALK": ("walk", walk),
+    "FRIEND": ("friend", friend),
     "HAPPY": ("happy", happy),
 }
 
@@ -135,5 +162,12 @@ def rest_pose() -> Pose:
 def blend(a: Pose, b: Pose, w: float) -> Pose:
     """Linear transition between two poses (w = 0 -> a, 1 -> b)."""
     mix = lambda x, y: (1 - w) * x + w * y  # noqa: E731
-    return Pose(mix(a.right, b.right), mix(a.left, b.left), mix(a.right_dir, b.right_dir), mix(a.left_dir, b.left_dir),
-                mix(a.right_curl, b.right_curl), mix(a.left_curl, b.left_curl), mix(a.mouth, b.mouth))
+    return Pose(
+        mix(a.right, b.right),
+        mix(a.left, b.left),
+        mix(a.right_dir, b.right_dir),
+        mix(a.left_dir, b.left_dir),
+        mix(a.right_curl, b.right_curl),
+        mix(a.left_curl, b.left_curl),
+        mix(a.mouth, b.mouth),
+    )

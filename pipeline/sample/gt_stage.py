@@ -33,7 +33,7 @@ BOX_RULE = "gt_body_extent"
 def body_boxes(keypoints: np.ndarray, scores: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """(T, 4) xyxy px: min/max of the body keypoints (0-16) with score > 0 per frame; the whole frame
     [0, 0, W, H] for a frame with no visible body keypoint."""
-    body_xy, visible = keypoints[:, BODY.start:BODY.stop], scores[:, BODY.start:BODY.stop] > 0
+    body_xy, visible = keypoints[:, BODY.start : BODY.stop], scores[:, BODY.start : BODY.stop] > 0
     lo = np.where(visible[..., None], body_xy, np.inf).min(axis=1)
     hi = np.where(visible[..., None], body_xy, -np.inf).max(axis=1)
     whole = np.array([0, 0, size_wh[0], size_wh[1]], dtype=np.float64)
@@ -48,8 +48,11 @@ def group_hashes(path: Path) -> dict[str, str]:
     out = {}
     with h5py.File(path, "r") as gt:
         for sid, group in gt.items():
-            parts = [f"{name}:{group[name].dtype.str}:{group[name].shape}".encode() + group[name][...].tobytes()
-                     for name in ("keypoints", "scores") if name in group]
+            parts = [
+                f"{name}:{group[name].dtype.str}:{group[name].shape}".encode() + group[name][...].tobytes()
+                for name in ("keypoints", "scores")
+                if name in group
+            ]
             out[sid] = hash_bytes(b"|".join(parts))
     return out
 
@@ -74,8 +77,10 @@ class GroundTruthKeypointsStage(Stage):
     def fingerprint_inputs(self) -> tuple[dict[str, Any], dict[str, str]]:
         path = self.gt_file()
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: the ground-truth keypoints come with the sample "
-                                    "(seds sample) or from select.gt_file")
+            raise FileNotFoundError(
+                f"{path} does not exist: the ground-truth keypoints come with the sample "
+                "(seds sample) or from select.gt_file"
+            )
         return self._select().gt_fingerprint(), {"keypoints_h5": "per-clip group hash in each item key"}
 
     def item_content(self, row: dict[str, Any], content_hash: str) -> str:
@@ -98,10 +103,20 @@ class GroundTruthKeypointsStage(Stage):
                     yield Failure(request.sample_id, failed.reason, failed.message, request.item_key)
                     continue
                 row = request.row
-                attrs = {"width": int(row["width"]), "height": int(row["height"]), "box_rule": BOX_RULE,
-                         "frame_rule": p.gt_frames, "frame_value": p.gt_frames_value}
-                yield Item(request.item_key, request.sample_id, arrays, attrs,
-                           {"content_hash": request.content_hash, "ground_truth": path.name})
+                attrs = {
+                    "width": int(row["width"]),
+                    "height": int(row["height"]),
+                    "box_rule": BOX_RULE,
+                    "frame_rule": p.gt_frames,
+                    "frame_value": p.gt_frames_value,
+                }
+                yield Item(
+                    request.item_key,
+                    request.sample_id,
+                    arrays,
+                    attrs,
+                    {"content_hash": request.content_hash, "ground_truth": path.name},
+                )
 
     @staticmethod
     def _read(gt, path: Path, request: ItemRequest, p: SelectParams) -> dict[str, np.ndarray]:
@@ -113,11 +128,17 @@ class GroundTruthKeypointsStage(Stage):
             raise ItemFailed("gt_mismatch", f"{path}:/{sid} lacks keypoints or scores")
         kp, sc = group["keypoints"], group["scores"]
         if kp.ndim != 3 or kp.shape[1:] != (NUM_KEYPOINTS, 2) or sc.shape != kp.shape[:2]:
-            raise ItemFailed("gt_mismatch", f"{path}:/{sid} has keypoints {kp.shape} and scores {sc.shape}; "
-                                            f"expected (T, {NUM_KEYPOINTS}, 2) and (T, {NUM_KEYPOINTS})")
+            raise ItemFailed(
+                "gt_mismatch",
+                f"{path}:/{sid} has keypoints {kp.shape} and scores {sc.shape}; "
+                f"expected (T, {NUM_KEYPOINTS}, 2) and (T, {NUM_KEYPOINTS})",
+            )
         if kp.shape[0] != row["video_frames"]:
-            raise ItemFailed("gt_mismatch", f"{path}:/{sid} has {kp.shape[0]} frames but the video decodes to "
-                                            f"{row['video_frames']}: the keypoints do not belong to this video")
+            raise ItemFailed(
+                "gt_mismatch",
+                f"{path}:/{sid} has {kp.shape[0]} frames but the video decodes to "
+                f"{row['video_frames']}: the keypoints do not belong to this video",
+            )
         frames = frame_list(int(row["num_frames"]), p.gt_frames, p.gt_frames_value)
         video_frames = int(row["first_frame"]) + frames
         keypoints = kp[...][video_frames].astype(np.float32)

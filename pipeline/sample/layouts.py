@@ -19,16 +19,37 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.manifest.importers import (CSL_SPLIT_COLUMNS, CSL_VIDEO_MAP, CSL_VIDEO_MAP_COLUMNS, HOW2SIGN_COLUMNS,
-                                         PHOENIX_CORPUS_COLUMNS, PHOENIX_SPLIT_DIRS)
+from pipeline.manifest.importers import (
+    CSL_SPLIT_COLUMNS,
+    CSL_VIDEO_MAP,
+    CSL_VIDEO_MAP_COLUMNS,
+    HOW2SIGN_COLUMNS,
+    PHOENIX_CORPUS_COLUMNS,
+    PHOENIX_SPLIT_DIRS,
+)
 
 LAYOUTS = ("how2sign", "phoenix2014t", "csl_daily")
 FRAME_FOLDER_SPLITS = PHOENIX_SPLIT_DIRS  # CSL-Daily's split_1.txt names the same three
 
 # The sample's glosses in Chinese, so that the CSL-Daily layout's sentences are Chinese, as that dataset's.
-CHINESE = {"HELLO": "你好", "YOU": "你", "NAME": "名字", "WHAT": "什么", "GOOD": "好", "MORNING": "早上",
-           "THANK-YOU": "谢谢", "HOUSE": "房子", "RAIN": "下雨", "SUN": "太阳", "WATER": "水", "BOOK": "书",
-           "EAT": "吃", "WALK": "走路", "FRIEND": "朋友", "HAPPY": "高兴"}
+CHINESE = {
+    "HELLO": "你好",
+    "YOU": "你",
+    "NAME": "名字",
+    "WHAT": "什么",
+    "GOOD": "好",
+    "MORNING": "早上",
+    "THANK-YOU": "谢谢",
+    "HOUSE": "房子",
+    "RAIN": "下雨",
+    "SUN": "太阳",
+    "WATER": "水",
+    "BOOK": "书",
+    "EAT": "吃",
+    "WALK": "走路",
+    "FRIEND": "朋友",
+    "HAPPY": "高兴",
+}
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
@@ -78,13 +99,15 @@ class How2SignFiles:
         self.rows: dict[str, list[list[str]]] = {split: [] for split in renders}
         (out / "sentence_clips").mkdir(parents=True)
 
-    def add(self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray,
-            fps: int) -> str:
+    def add(
+        self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray, fps: int
+    ) -> str:
         video_id = f"sample{sentence:03d}"
         name = f"{video_id}_{render}-1-rgb_front"
         write_mp4(self.out / "sentence_clips" / f"{name}.mp4", frames, fps)
-        self.rows[split].append([video_id, f"{video_id}-1-rgb_front", f"{video_id}_{render}", name, "0.0",
-                                 f"{len(frames) / fps:.2f}", text])
+        self.rows[split].append(
+            [video_id, f"{video_id}-1-rgb_front", f"{video_id}_{render}", name, "0.0", f"{len(frames) / fps:.2f}", text]
+        )
         return name
 
     def finish(self) -> dict[str, int]:
@@ -103,19 +126,23 @@ class PhoenixFiles:
         self.out = out
         self.rows: dict[str, list[list[str]]] = {split: [] for split in renders}
 
-    def add(self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray,
-            fps: int) -> str:
+    def add(
+        self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray, fps: int
+    ) -> str:
         name = f"sample{sentence:03d}_{render}"
-        write_frame_folder(self.out / self.frames_dir / split / name, frames,
-                           [f"images{i:04d}.png" for i in range(1, len(frames) + 1)])
-        self.rows[split].append([name, f"{name}/1/*.png", "-1", "-1", f"Signer{render + 1:02d}", " ".join(glosses),
-                                 text])
+        write_frame_folder(
+            self.out / self.frames_dir / split / name, frames, [f"images{i:04d}.png" for i in range(1, len(frames) + 1)]
+        )
+        self.rows[split].append(
+            [name, f"{name}/1/*.png", "-1", "-1", f"Signer{render + 1:02d}", " ".join(glosses), text]
+        )
         return name
 
     def finish(self) -> dict[str, int]:
         for split, rows in self.rows.items():
-            _pipe_table(self.out / "annotations/manual" / f"PHOENIX-2014-T.{split}.corpus.csv", PHOENIX_CORPUS_COLUMNS,
-                        rows)
+            _pipe_table(
+                self.out / "annotations/manual" / f"PHOENIX-2014-T.{split}.corpus.csv", PHOENIX_CORPUS_COLUMNS, rows
+            )
         return {split: len(rows) for split, rows in self.rows.items()}
 
 
@@ -131,14 +158,24 @@ class CslDailyFiles:
         self.sentences: list[list[str]] = []
         self.counts = {split: 0 for split in renders}
 
-    def add(self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray,
-            fps: int) -> str:
+    def add(
+        self, sentence: int, render: int, split: str, glosses: list[str], text: str, frames: np.ndarray, fps: int
+    ) -> str:
         name = f"S{sentence:06d}_P{render:04d}_T00"
         write_frame_folder(self.out / self.frames_dir / name, frames, [f"{i:06d}.jpg" for i in range(len(frames))])
         words = [CHINESE[g] for g in glosses] + ["。"]
         self.splits.append([name, split])
-        self.sentences.append([str(len(self.sentences)), name, str(len(frames)), " ".join(words[:-1]),
-                               " ".join("".join(words)), " ".join(words), " ".join(["n"] * len(words))])
+        self.sentences.append(
+            [
+                str(len(self.sentences)),
+                name,
+                str(len(frames)),
+                " ".join(words[:-1]),
+                " ".join("".join(words)),
+                " ".join(words),
+                " ".join(["n"] * len(words)),
+            ]
+        )
         self.counts[split] += 1
         return name
 

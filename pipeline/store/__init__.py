@@ -6,5 +6,18 @@ from pipeline.store.reader import CorruptItem, StageReader, open_stage
 from pipeline.store.records import Failure, Item, ItemFailed
 from pipeline.store.writer import ShardWriter, cleanup_temporaries
 
-__all__ = ["CorruptItem", "Failure", "IndexRow", "Item", "ItemFailed", "ShardWriter", "StageDir", "StageIndex",
-           "StageReader", "StoreError", "cleanup_temporaries", "open_stage", "stage_dirs"]
+__all__ = [
+    "CorruptItem",
+    "Failure",
+    "IndexRow",
+    "Item",
+    "ItemFailed",
+    "ShardWriter",
+    "StageDir",
+    "StageIndex",
+    "StageReader",
+    "StoreError",
+    "cleanup_temporaries",
+    "open_stage",
+    "stage_dirs",
+]

@@ -18,31 +18,37 @@ import pyarrow.parquet as pq
 from pipeline.store.layout import StageDir, StoreError, published_files
 from pipeline.store.records import Failure
 
-ARRAY_TYPE = pa.struct([
-    ("name", pa.string()),
-    ("offset", pa.int64()),   # first row of this item in the shard's dataset `name`
-    ("length", pa.int64()),   # rows (first axis) of this item
-    ("shape", pa.list_(pa.int64())),
-    ("dtype", pa.string()),
-    ("checksum", pa.string()),  # blake3 of the C-ordered bytes as stored
-])
+ARRAY_TYPE = pa.struct(
+    [
+        ("name", pa.string()),
+        ("offset", pa.int64()),  # first row of this item in the shard's dataset `name`
+        ("length", pa.int64()),  # rows (first axis) of this item
+        ("shape", pa.list_(pa.int64())),
+        ("dtype", pa.string()),
+        ("checksum", pa.string()),  # blake3 of the C-ordered bytes as stored
+    ]
+)
 
-INDEX_SCHEMA = pa.schema([
-    ("item_key", pa.string()),
-    ("sample_id", pa.string()),
-    ("shard", pa.string()),
-    ("arrays", pa.list_(ARRAY_TYPE)),
-    ("attrs", pa.string()),       # JSON of small per-item values (fps, sizes, ...)
-    ("provenance", pa.string()),  # JSON: inputs and timing of the computation; never part of a key
-])
+INDEX_SCHEMA = pa.schema(
+    [
+        ("item_key", pa.string()),
+        ("sample_id", pa.string()),
+        ("shard", pa.string()),
+        ("arrays", pa.list_(ARRAY_TYPE)),
+        ("attrs", pa.string()),  # JSON of small per-item values (fps, sizes, ...)
+        ("provenance", pa.string()),  # JSON: inputs and timing of the computation; never part of a key
+    ]
+)
 
-FAILURE_SCHEMA = pa.schema([
-    ("item_key", pa.string()),
-    ("sample_id", pa.string()),
-    ("reason", pa.string()),
-    ("error", pa.string()),
-    ("provenance", pa.string()),
-])
+FAILURE_SCHEMA = pa.schema(
+    [
+        ("item_key", pa.string()),
+        ("sample_id", pa.string()),
+        ("reason", pa.string()),
+        ("error", pa.string()),
+        ("provenance", pa.string()),
+    ]
+)
 
 
 def to_json(value: dict[str, Any]) -> str:
@@ -64,31 +70,38 @@ class IndexRow:
         for entry in self.arrays:
             if entry["name"] == name:
                 return entry
-        raise KeyError(f"item {self.item_key} ({self.sample_id}) has no array {name!r}; it has "
-                       f"{[a['name'] for a in self.arrays]}")
+        raise KeyError(
+            f"item {self.item_key} ({self.sample_id}) has no array {name!r}; it has {[a['name'] for a in self.arrays]}"
+        )
 
 
 def rows_to_table(rows: Iterable[IndexRow]) -> pa.Table:
     rows = list(rows)
-    return pa.table({
-        "item_key": [r.item_key for r in rows],
-        "sample_id": [r.sample_id for r in rows],
-        "shard": [r.shard for r in rows],
-        "arrays": [r.arrays for r in rows],
-        "attrs": [to_json(r.attrs) for r in rows],
-        "provenance": [to_json(r.provenance) for r in rows],
-    }, schema=INDEX_SCHEMA)
+    return pa.table(
+        {
+            "item_key": [r.item_key for r in rows],
+            "sample_id": [r.sample_id for r in rows],
+            "shard": [r.shard for r in rows],
+            "arrays": [r.arrays for r in rows],
+            "attrs": [to_json(r.attrs) for r in rows],
+            "provenance": [to_json(r.provenance) for r in rows],
+        },
+        schema=INDEX_SCHEMA,
+    )
 
 
 def failures_to_table(failures: Iterable[Failure]) -> pa.Table:
     failures = list(failures)
-    return pa.table({
-        "item_key": [f.item_key for f in failures],
-        "sample_id": [f.sample_id for f in failures],
-        "reason": [f.reason for f in failures],
-        "error": [f.error for f in failures],
-        "provenance": [to_json(f.provenance) for f in failures],
-    }, schema=FAILURE_SCHEMA)
+    return pa.table(
+        {
+            "item_key": [f.item_key for f in failures],
+            "sample_id": [f.sample_id for f in failures],
+            "reason": [f.reason for f in failures],
+            "error": [f.error for f in failures],
+            "provenance": [to_json(f.provenance) for f in failures],
+        },
+        schema=FAILURE_SCHEMA,
+    )
 
 
 class IndexRows(Mapping[str, IndexRow]):
@@ -120,7 +133,7 @@ class IndexRows(Mapping[str, IndexRow]):
                 continue
             self.recorded_twice.add(key)
             if name < self._parts[held[0]][0]:  # a key recorded twice: the part first in name order wins,
-                self._where[key] = (number, i)    # whatever order this reader met the parts in
+                self._where[key] = (number, i)  # whatever order this reader met the parts in
                 self._built.pop(key, None)
 
     def part_of(self, key: str) -> str:
@@ -220,16 +233,33 @@ def _read_part(path: Path, schema: pa.Schema) -> pa.Table:
     try:
         return pq.read_table(path, schema=schema)
     except (pa.ArrowException, OSError) as err:
-        raise StoreError(f"{path} is not a readable index part of this store: {err}; move it away (or restore it) "
-                         "and rerun the stage: its items count as missing and are recomputed") from err
+        raise StoreError(
+            f"{path} is not a readable index part of this store: {err}; move it away (or restore it) "
+            "and rerun the stage: its items count as missing and are recomputed"
+        ) from err
 
 
 def _index_row(rec: dict[str, Any], part: str) -> IndexRow:
-    return IndexRow(item_key=rec["item_key"], sample_id=rec["sample_id"], shard=rec["shard"], arrays=rec["arrays"],
-                    attrs=json.loads(rec["attrs"]), provenance=json.loads(rec["provenance"]), part=part)
+    return IndexRow(
+        item_key=rec["item_key"],
+        sample_id=rec["sample_id"],
+        shard=rec["shard"],
+        arrays=rec["arrays"],
+        attrs=json.loads(rec["attrs"]),
+        provenance=json.loads(rec["provenance"]),
+        part=part,
+    )
 
 
 def read_failure_part(path: Path) -> list[Failure]:
     table = _read_part(path, FAILURE_SCHEMA)
-    return [Failure(sample_id=r["sample_id"], reason=r["reason"], error=r["error"], item_key=r["item_key"],
-                    provenance=json.loads(r["provenance"])) for r in table.to_pylist()]
+    return [
+        Failure(
+            sample_id=r["sample_id"],
+            reason=r["reason"],
+            error=r["error"],
+            item_key=r["item_key"],
+            provenance=json.loads(r["provenance"]),
+        )
+        for r in table.to_pylist()
+    ]

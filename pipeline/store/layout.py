@@ -33,11 +33,18 @@ class StoreWriteError(StoreError):
 
     @classmethod
     def of(cls, err: OSError, path: Path, lost_items: int = 0) -> "StoreWriteError":
-        cause = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large",
-                 errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}.get(err.errno, "write failed")
+        cause = {
+            errno.ENOSPC: "disk full",
+            errno.EDQUOT: "disk quota exceeded",
+            errno.EFBIG: "file too large",
+            errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied",
+        }.get(err.errno, "write failed")
         lost = f"; the {lost_items} item(s) of the open shard were not stored" if lost_items else ""
-        return cls(f"{cause} ({err.strerror or err}) writing {path}: nothing partial was kept{lost} (the store "
-                   "holds only complete shards); free space and rerun: only missing items are computed")
+        return cls(
+            f"{cause} ({err.strerror or err}) writing {path}: nothing partial was kept{lost} (the store "
+            "holds only complete shards); free space and rerun: only missing items are computed"
+        )
 
 
 def new_writer_id() -> str:
@@ -66,7 +73,7 @@ def writer_is_dead_here(writer: str) -> bool:
 
 def _writer_is_dead_here(name: str) -> bool:
     """True for a temporary whose writer ran on this host under a pid that no longer exists."""
-    return writer_is_dead_here(name[len(TMP_PREFIX):].split("-", 1)[0])
+    return writer_is_dead_here(name[len(TMP_PREFIX) :].split("-", 1)[0])
 
 
 def remove_dead_temporaries(folders: list[Path], older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:

@@ -54,8 +54,13 @@ def verify_stage(stage_dir: StageDir) -> VerifyReport:
             except OSError as err:
                 report.problems.append(f"shard {shard} does not open as HDF5: {err}")
                 report.bad_shards.setdefault(shard.name, []).append(f"does not open as HDF5: {err}")
-    report.temporaries = sorted(p.name for d in (stage_dir.shards, stage_dir.index, stage_dir.failures)
-                                if d.is_dir() for p in d.iterdir() if p.name.startswith(TMP_PREFIX))
+    report.temporaries = sorted(
+        p.name
+        for d in (stage_dir.shards, stage_dir.index, stage_dir.failures)
+        if d.is_dir()
+        for p in d.iterdir()
+        if p.name.startswith(TMP_PREFIX)
+    )
     return report
 
 
@@ -77,8 +82,11 @@ def quarantine(stage_dir: StageDir, report: VerifyReport) -> Path | None:
     (target / "shards").mkdir(parents=True, exist_ok=True)
     (target / "index").mkdir(exist_ok=True)
     items = {r.item_key: r.sample_id for r in index.rows.values() if r.part in parts}
-    reason = {"shards": {s: report.bad_shards.get(s, ["its index part is quarantined"]) for s in sorted(shards)},
-              "index_parts": sorted(parts), "items": items}
+    reason = {
+        "shards": {s: report.bad_shards.get(s, ["its index part is quarantined"]) for s in sorted(shards)},
+        "index_parts": sorted(parts),
+        "items": items,
+    }
     (target / "REASON.json").write_text(json.dumps(reason, indent=2, sort_keys=True) + "\n")
     for part in sorted(parts):  # index first: an item is never listed while its shard is gone
         shutil.move(stage_dir.index / part, target / "index" / part)
@@ -107,8 +115,16 @@ def stats(root: Path) -> list[StageStats]:
     for stage_dir in stage_dirs(root):
         index = StageIndex.load(stage_dir)
         failed = {k for k in index.failures if not (k in index.rows)}
-        out.append(StageStats(stage_dir.stage, stage_dir.fingerprint, len(index), len(failed),
-                              len(published_files(stage_dir.shards, ".h5")), _tree_bytes(stage_dir.path)))
+        out.append(
+            StageStats(
+                stage_dir.stage,
+                stage_dir.fingerprint,
+                len(index),
+                len(failed),
+                len(published_files(stage_dir.shards, ".h5")),
+                _tree_bytes(stage_dir.path),
+            )
+        )
     return out
 
 

@@ -128,7 +128,9 @@ class StageReader:
 
     def _where(self, row: IndexRow, entry: dict[str, Any]) -> str:
         """Where an item's array lives, for error messages (built only when one is raised)."""
-        return f"{self.stage_dir.shards / row.shard} (item {row.item_key}, sample {row.sample_id}, array {entry['name']})"
+        return (
+            f"{self.stage_dir.shards / row.shard} (item {row.item_key}, sample {row.sample_id}, array {entry['name']})"
+        )
 
     def _read_array(self, row: IndexRow, entry: dict[str, Any], verify: bool) -> np.ndarray:
         try:
@@ -136,14 +138,17 @@ class StageReader:
         except (OSError, KeyError) as err:
             raise CorruptItem(f"cannot open {self._where(row, entry)}: {err}") from err
         if row.shard in self._untrusted:
-            raise CorruptItem(f"shard is not one of this store's at {self._where(row, entry)}: "
-                              f"{self._untrusted[row.shard]}")
+            raise CorruptItem(
+                f"shard is not one of this store's at {self._where(row, entry)}: {self._untrusted[row.shard]}"
+            )
         if not dataset.plain:
             raise CorruptItem(f"dtype {dataset.dtype} is not a plain number type at {self._where(row, entry)}")
         start, length, shape = entry["offset"], entry["length"], tuple(entry["shape"])
         if start + length > dataset.rows or dataset.inner != shape[1:] or shape[:1] != (length,):
-            raise CorruptItem(f"index row points outside the shard's data at {self._where(row, entry)}: rows "
-                              f"{start}:{start + length} of {(dataset.rows, *dataset.inner)}")
+            raise CorruptItem(
+                f"index row points outside the shard's data at {self._where(row, entry)}: rows "
+                f"{start}:{start + length} of {(dataset.rows, *dataset.inner)}"
+            )
         if dataset.dtype.str != entry["dtype"]:
             raise CorruptItem(f"dtype {dataset.dtype.str} != indexed {entry['dtype']} at {self._where(row, entry)}")
         array = np.empty(shape, dtype=dataset.dtype)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+
 @dataclass
 class Item:
     """One sample's output of one stage: named arrays (time first) plus small JSON attributes."""

@@ -35,13 +35,22 @@ def _fingerprint_of(stage_dir: StageDir) -> StageFingerprint:
     record = stage_dir.read_record()
     fp = StageFingerprint(record["stage"], record["version"], record["params"], record["artifacts"], record["upstream"])
     if fp.digest != stage_dir.fingerprint:
-        raise StoreError(f"{stage_dir.stage_json} does not hash to its directory name {stage_dir.fingerprint}: "
-                         "the store was edited or is not ours")
+        raise StoreError(
+            f"{stage_dir.stage_json} does not hash to its directory name {stage_dir.fingerprint}: "
+            "the store was edited or is not ours"
+        )
     return fp
 
 
-def copy_verified(src: StageDir, dst: StageDir, keys: Iterable[str] | None = None, *, compression: str = "lzf",
-                  shard_items: int = 256, note: str = "") -> CopyReport:
+def copy_verified(
+    src: StageDir,
+    dst: StageDir,
+    keys: Iterable[str] | None = None,
+    *,
+    compression: str = "lzf",
+    shard_items: int = 256,
+    note: str = "",
+) -> CopyReport:
     """Copy items (all, or `keys`) from src to dst (same stage and fingerprint), verifying checksums."""
     if (src.stage, src.fingerprint) != (dst.stage, dst.fingerprint):
         raise StoreError(f"cannot copy {src.stage}/{src.fingerprint} items into {dst.stage}/{dst.fingerprint}")
@@ -50,8 +59,10 @@ def copy_verified(src: StageDir, dst: StageDir, keys: Iterable[str] | None = Non
         dst.create(_fingerprint_of(src))
     src_index, dst_index = StageIndex.load(src), StageIndex.load(dst)
     wanted = list(src_index.rows) if keys is None else list(keys)
-    with StageReader(src, index=src_index, verify=True) as reader, \
-            ShardWriter(dst, compression=compression, max_items=shard_items) as writer:
+    with (
+        StageReader(src, index=src_index, verify=True) as reader,
+        ShardWriter(dst, compression=compression, max_items=shard_items) as writer,
+    ):
         for key in wanted:
             if key in dst_index:
                 report.already += 1
@@ -102,16 +113,22 @@ def import_tarball(tar_path: Path, store_root: Path, *, compression: str = "lzf"
             parts = Path(member.name).parts
             if member.isdir() and len(parts) <= 4:
                 continue
-            ok = (member.isfile() and len(parts) in (3, 4) and Path(member.name).suffix in _ALLOWED_SUFFIXES
-                  and ".." not in parts and not member.name.startswith("/"))
+            ok = (
+                member.isfile()
+                and len(parts) in (3, 4)
+                and Path(member.name).suffix in _ALLOWED_SUFFIXES
+                and ".." not in parts
+                and not member.name.startswith("/")
+            )
             if not ok:
                 raise StoreError(f"{tar_path}: unexpected member {member.name!r}; not a seds cache export")
         tar.extractall(tmp, filter="data")
         reports = {}
         for src in stage_dirs(Path(tmp)):
             dst = StageDir(Path(store_root), src.stage, src.fingerprint)
-            reports[f"{src.stage}/{src.fingerprint}"] = copy_verified(src, dst, compression=compression,
-                                                                      note=f"import:{Path(tar_path).name}")
+            reports[f"{src.stage}/{src.fingerprint}"] = copy_verified(
+                src, dst, compression=compression, note=f"import:{Path(tar_path).name}"
+            )
         if not reports:
             raise StoreError(f"{tar_path}: holds no stage directory (STAGE.json missing)")
         return reports

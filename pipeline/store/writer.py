@@ -26,14 +26,23 @@ import pyarrow.parquet as pq
 
 from pipeline.fingerprint import hash_bytes
 from pipeline.store.index import IndexRow, StageIndex, failures_to_table, rows_to_table
-from pipeline.store.layout import (STALE_TEMPORARY_S, TMP_PREFIX, StageDir, StoreError, StoreWriteError,
-                                   fsync_directory, new_writer_id, publish_file, remove_dead_temporaries)
+from pipeline.store.layout import (
+    STALE_TEMPORARY_S,
+    TMP_PREFIX,
+    StageDir,
+    StoreError,
+    StoreWriteError,
+    fsync_directory,
+    new_writer_id,
+    publish_file,
+    remove_dead_temporaries,
+)
 from pipeline.store.records import Failure, Item
 
 COMPRESSIONS = ("lzf", "gzip", "none")
-_MIN_CHUNK_BYTES = 4 << 10   # below this, per-chunk bookkeeping outweighs the bytes a read saves
-_MAX_CHUNK_BYTES = 1 << 20   # HDF5's default chunk cache per dataset
-_COMPRESSION_PAYS = 0.5      # keep a filter only where it at least halves the bytes
+_MIN_CHUNK_BYTES = 4 << 10  # below this, per-chunk bookkeeping outweighs the bytes a read saves
+_MAX_CHUNK_BYTES = 1 << 20  # HDF5's default chunk cache per dataset
+_COMPRESSION_PAYS = 0.5  # keep a filter only where it at least halves the bytes
 
 
 def chunk_rows(first: np.ndarray) -> int:
@@ -57,8 +66,9 @@ def compression_pays(first: np.ndarray, rows: int, compression: str) -> bool:
     if not first.size:
         return True
     with h5py.File(io.BytesIO(), "w") as trial:
-        dataset = trial.create_dataset("trial", data=first, chunks=(min(rows, len(first)), *first.shape[1:]),
-                                       compression=compression, shuffle=True)
+        dataset = trial.create_dataset(
+            "trial", data=first, chunks=(min(rows, len(first)), *first.shape[1:]), compression=compression, shuffle=True
+        )
         return dataset.id.get_storage_size() <= _COMPRESSION_PAYS * first.nbytes
 
 
@@ -108,8 +118,15 @@ class _ShardFile(io.FileIO):
 class ShardWriter:
     """Append items and failures; `close()` (or leaving the `with` block) publishes what is complete."""
 
-    def __init__(self, stage_dir: StageDir, *, max_items: int = 256, max_seconds: float = 300.0,
-                 compression: str = "lzf", writer_id: str | None = None):
+    def __init__(
+        self,
+        stage_dir: StageDir,
+        *,
+        max_items: int = 256,
+        max_seconds: float = 300.0,
+        compression: str = "lzf",
+        writer_id: str | None = None,
+    ):
         if compression not in COMPRESSIONS:
             raise ValueError(f"store.compression must be one of {COMPRESSIONS}, got {compression!r}")
         if not stage_dir.exists():
@@ -142,8 +159,9 @@ class ShardWriter:
             self._raise_if_write_failed(err, adding=True)
             raise
         self._raise_if_write_failed(None, adding=True)
-        self._rows.append(IndexRow(item.item_key, item.sample_id, self._final_name(), entries,
-                                   item.attrs, item.provenance))
+        self._rows.append(
+            IndexRow(item.item_key, item.sample_id, self._final_name(), entries, item.attrs, item.provenance)
+        )
         if len(self._rows) >= self.max_items or time.monotonic() - self._opened_at >= self.max_seconds:
             self.flush()
 
@@ -157,20 +175,36 @@ class ShardWriter:
         inner = array.shape[1:]
         if name not in self._h5:  # laid out by this shard's first item (see chunk_rows, compression_pays)
             rows = chunk_rows(array)
-            compression = self.compression if self.compression and compression_pays(array, rows, self.compression) \
-                else None
-            self._h5.create_dataset(name, shape=(0, *inner), maxshape=(None, *inner), dtype=array.dtype,
-                                    chunks=(rows, *inner), compression=compression, shuffle=compression is not None)
+            compression = (
+                self.compression if self.compression and compression_pays(array, rows, self.compression) else None
+            )
+            self._h5.create_dataset(
+                name,
+                shape=(0, *inner),
+                maxshape=(None, *inner),
+                dtype=array.dtype,
+                chunks=(rows, *inner),
+                compression=compression,
+                shuffle=compression is not None,
+            )
         dataset = self._h5[name]
         if dataset.shape[1:] != inner or dataset.dtype != array.dtype:
-            raise ValueError(f"array {name!r} of {item.sample_id} has shape {array.shape} {array.dtype}, "
-                             f"but this shard holds {dataset.shape[1:]} {dataset.dtype} for {name!r}")
+            raise ValueError(
+                f"array {name!r} of {item.sample_id} has shape {array.shape} {array.dtype}, "
+                f"but this shard holds {dataset.shape[1:]} {dataset.dtype} for {name!r}"
+            )
         offset = dataset.shape[0]
         dataset.resize(offset + array.shape[0], axis=0)
         if array.shape[0]:
             dataset[offset:] = array
-        return {"name": name, "offset": offset, "length": int(array.shape[0]), "shape": list(array.shape),
-                "dtype": array.dtype.str, "checksum": array_checksum(array)}
+        return {
+            "name": name,
+            "offset": offset,
+            "length": int(array.shape[0]),
+            "shape": list(array.shape),
+            "dtype": array.dtype.str,
+            "checksum": array_checksum(array),
+        }
 
     # -- shard life cycle --------------------------------------------------------------------
     def _final_name(self) -> str:
@@ -294,5 +328,6 @@ class ShardWriter:
 
 def cleanup_temporaries(stage_dir: StageDir, older_than_s: float = STALE_TEMPORARY_S) -> list[Path]:
     """Remove temporaries left by killed writers of a stage fingerprint (see `remove_dead_temporaries`)."""
-    return remove_dead_temporaries([stage_dir.shards, stage_dir.index, stage_dir.failures, stage_dir.path],
-                                   older_than_s)
+    return remove_dead_temporaries(
+        [stage_dir.shards, stage_dir.index, stage_dir.failures, stage_dir.path], older_than_s
+    )

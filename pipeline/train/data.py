@@ -143,10 +143,14 @@ OPTIONAL_COLUMNS = ("sentence_id", "annotation_source")  # manifest columns olde
 def _open_view(ref: ViewRef, store_root: Path, need_text: bool) -> tuple[dict[str, dict], StageReader]:
     table, fingerprints = read_view(ref.folder, ref.stage)
     if ref.stage not in fingerprints:
-        raise StoreError(f"{ref.path} has no fingerprint for stage {ref.stage!r} in its metadata "
-                         f"(found {sorted(fingerprints)}); rebuild it with seds finalize {ref.stage}")
+        raise StoreError(
+            f"{ref.path} has no fingerprint for stage {ref.stage!r} in its metadata "
+            f"(found {sorted(fingerprints)}); rebuild it with seds finalize {ref.stage}"
+        )
     columns = ["sample_id", f"{ref.stage}_key", f"{ref.stage}_status"]
-    columns += [f"{ref.stage}_reason"] if f"{ref.stage}_reason" in table.column_names else []  # views of imports lack it
+    columns += (
+        [f"{ref.stage}_reason"] if f"{ref.stage}_reason" in table.column_names else []
+    )  # views of imports lack it
     if need_text:
         columns += ["text", "split", "content_hash", "start_s", "end_s"]
         columns += [c for c in OPTIONAL_COLUMNS if c in table.column_names]
@@ -187,9 +191,11 @@ class RgbSource:
         return failure.reason if failure else "not computed for this feature set"
 
 
-def open_rgb_sources(entries: list[str], manifests_dir: Path, store_root: Path, params: Params | None) -> list[RgbSource]:
+def open_rgb_sources(
+    entries: list[str], manifests_dir: Path, store_root: Path, params: Params | None
+) -> list[RgbSource]:
     """`train.rgb_views` entries: a view name or .parquet path, or `set:NAME` (an rgb.feature_sets entry)."""
-    sources, set_names = [], [e[len(SET_PREFIX):] for e in entries if e.startswith(SET_PREFIX)]
+    sources, set_names = [], [e[len(SET_PREFIX) :] for e in entries if e.startswith(SET_PREFIX)]
     stores = {}
     if set_names:
         if params is None:
@@ -199,7 +205,7 @@ def open_rgb_sources(entries: list[str], manifests_dir: Path, store_root: Path, 
         stores = open_feature_sets(params, set_names)
     for entry in entries:
         if entry.startswith(SET_PREFIX):
-            store = stores[entry[len(SET_PREFIX):]]
+            store = stores[entry[len(SET_PREFIX) :]]
             sources.append(RgbSource(entry, store.reader, fingerprint=store.fingerprint))
         else:
             ref = ViewRef.parse(entry, manifests_dir)
@@ -242,8 +248,9 @@ def unboxed_hands(attrs: dict[str, Any]) -> list[str]:
     return sorted(part for part, count in boxes.items() if count["joints"] + count["arm"] == 0)
 
 
-def _rule_out(rules: ClipRules, pose_reader: StageReader, pose_key: str, rgb_reader: StageReader,
-              rgb_key: str) -> str | None:
+def _rule_out(
+    rules: ClipRules, pose_reader: StageReader, pose_key: str, rgb_reader: StageReader, rgb_key: str
+) -> str | None:
     """Why `rules` leave the clip out, or None."""
     if rules.drop_unboxed_hand and unboxed_hands(pose_reader.attrs(pose_key)):
         return UNBOXED_HAND
@@ -255,8 +262,15 @@ def _rule_out(rules: ClipRules, pose_reader: StageReader, pose_key: str, rgb_rea
     return None
 
 
-def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views: list[str], split: str,
-               params: Params | None = None, rules: ClipRules = ClipRules()) -> ClipSet:
+def load_clips(
+    manifests_dir: Path,
+    store_root: Path,
+    pose_view: str,
+    rgb_views: list[str],
+    split: str,
+    params: Params | None = None,
+    rules: ClipRules = ClipRules(),
+) -> ClipSet:
     """The clips of `split` with a usable pose item and rgb item(s) that `rules` keep; see the module
     docstring. `params` (the project's) is needed only for `set:NAME` rgb entries."""
     pose_ref = ViewRef.parse(pose_view, manifests_dir)
@@ -280,7 +294,8 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
             continue
         pose_key = row[f"{pose_ref.stage}_key"]
         if _length(pose_reader, pose_key, "frames") == 0 or any(
-                _length(source.reader, k, "features") == 0 for source, k in zip(rgb, keys)):
+            _length(source.reader, k, "features") == 0 for source, k in zip(rgb, keys)
+        ):
             skipped["no frames or windows"] += 1
             continue
         reason = _rule_out(rules, pose_reader, pose_key, rgb[0].reader, keys[0])
@@ -299,25 +314,39 @@ def load_clips(manifests_dir: Path, store_root: Path, pose_view: str, rgb_views:
     return ClipSet(clips, pose_reader, [source.reader for source in rgb], spans, skipped, sources, rules, noted)
 
 
-def _no_clips(split: str, pose_ref: ViewRef, rgb_views: list[str], pose_rows: dict[str, dict], skipped: Counter,
-              why: dict[str, Counter]) -> str:
+def _no_clips(
+    split: str,
+    pose_ref: ViewRef,
+    rgb_views: list[str],
+    pose_rows: dict[str, dict],
+    skipped: Counter,
+    why: dict[str, Counter],
+) -> str:
     """Why a split has no usable clip, in the terms of the stage that left them out: a split the views
     do not hold, or upstream items that failed (by reason, with where each failure is listed)."""
     splits = sorted({row["split"] for row in pose_rows.values()})
     if not skipped:
-        return (f"{pose_ref.path} holds no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}): "
-                "check train.split / train.val_split / evaluate.split")
-    parts = [f"{sum(reasons.values())} have no {stage} item ("
-             + ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common()) + ")"
-             for stage, reasons in why.items()]
+        return (
+            f"{pose_ref.path} holds no clip of split {split!r} (its splits: {', '.join(splits) or 'none'}): "
+            "check train.split / train.val_split / evaluate.split"
+        )
+    parts = [
+        f"{sum(reasons.values())} have no {stage} item ("
+        + ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
+        + ")"
+        for stage, reasons in why.items()
+    ]
     parts += [f"{n} left out: {reason}" for reason, n in skipped.items() if not reason.endswith(" not ok")]
     stages = " / ".join(f"seds cache failures {stage}" for stage in why)
-    return (f"no usable clip of split {split!r} in {pose_ref.path} and {', '.join(rgb_views)}: of its "
-            f"{sum(skipped.values())} clip(s), {'; '.join(parts)}"
-            + (f". The upstream stage failed on them: {stages} lists each clip with its message" if stages else ""))
+    return (
+        f"no usable clip of split {split!r} in {pose_ref.path} and {', '.join(rgb_views)}: of its "
+        f"{sum(skipped.values())} clip(s), {'; '.join(parts)}"
+        + (f". The upstream stage failed on them: {stages} lists each clip with its message" if stages else "")
+    )
 
 
 # -- per-clip arrays ----------------------------------------------------------------------------
+
 
 def window_frames(pose_frames: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """(n, L) index into `pose_frames` (sorted clip frame numbers) of each window frame: the same frame,
@@ -354,9 +383,9 @@ def with_last_frame_copies(keypoints: np.ndarray, window: int) -> np.ndarray:
 
 @dataclass
 class ClipArrays:
-    keypoints: np.ndarray   # (F, K, C) float32, every kept frame (last-frame copies up to one window)
-    windows: np.ndarray     # (n, L) int64 indices into those frames
-    rgb: np.ndarray         # (n, D) float32
+    keypoints: np.ndarray  # (F, K, C) float32, every kept frame (last-frame copies up to one window)
+    windows: np.ndarray  # (n, L) int64 indices into those frames
+    rgb: np.ndarray  # (n, D) float32
 
 
 def read_clip(clips: ClipSet, clip: Clip, with_scores: bool, alpha: float) -> ClipArrays:
@@ -366,8 +395,10 @@ def read_clip(clips: ClipSet, clip: Clip, with_scores: bool, alpha: float) -> Cl
     features = rgb[0]["features"].astype(np.float32)
     if len(rgb) == 2:
         if rgb[1]["windows"].shape != windows.shape or not np.array_equal(rgb[1]["windows"], windows):
-            raise StoreError(f"sample {clip.sample_id}: the two rgb views have different windows "
-                             f"({windows.shape} vs {rgb[1]['windows'].shape}); they must share the frame list")
+            raise StoreError(
+                f"sample {clip.sample_id}: the two rgb views have different windows "
+                f"({windows.shape} vs {rgb[1]['windows'].shape}); they must share the frame list"
+            )
         features = (1 - alpha) * features + alpha * rgb[1]["features"].astype(np.float32)
     frames = pose["frames"]
     if np.any(np.diff(frames) <= 0):
@@ -387,8 +418,9 @@ class ClipDataset(Dataset):
     """Items: keypoints (F, K, C) float32, windows (steps, L) int64 (-1: padding), rgb (steps, D) float32,
     index. Windows beyond `steps` are thinned with linspace (module docstring)."""
 
-    def __init__(self, clips: ClipSet, steps: int, with_scores: bool = False, alpha: float = 0.0,
-                 preload: bool = False):
+    def __init__(
+        self, clips: ClipSet, steps: int, with_scores: bool = False, alpha: float = 0.0, preload: bool = False
+    ):
         self.clips = clips
         self.steps = steps
         self.with_scores = with_scores
@@ -407,9 +439,13 @@ class ClipDataset(Dataset):
         keep = linspace_floor(n, self.steps)
         windows = np.full((self.steps, length), -1, np.int64)
         rgb = np.zeros((self.steps, clip.rgb.shape[1]), np.float32)
-        windows[:len(keep)], rgb[:len(keep)] = clip.windows[keep], clip.rgb[keep]
-        return {"keypoints": torch.from_numpy(clip.keypoints), "windows": torch.from_numpy(windows),
-                "rgb": torch.from_numpy(rgb), "index": index}
+        windows[: len(keep)], rgb[: len(keep)] = clip.windows[keep], clip.rgb[keep]
+        return {
+            "keypoints": torch.from_numpy(clip.keypoints),
+            "windows": torch.from_numpy(windows),
+            "rgb": torch.from_numpy(rgb),
+            "index": index,
+        }
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -417,9 +453,13 @@ def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     frames = max(it["keypoints"].shape[0] for it in items)
     keypoints = torch.zeros((len(items), frames, *items[0]["keypoints"].shape[1:]))
     for row, it in enumerate(items):
-        keypoints[row, :it["keypoints"].shape[0]] = it["keypoints"]
-    return {"keypoints": keypoints, "windows": torch.stack([it["windows"] for it in items]),
-            "rgb": torch.stack([it["rgb"] for it in items]), "index": torch.tensor([it["index"] for it in items])}
+        keypoints[row, : it["keypoints"].shape[0]] = it["keypoints"]
+    return {
+        "keypoints": keypoints,
+        "windows": torch.stack([it["windows"] for it in items]),
+        "rgb": torch.stack([it["rgb"] for it in items]),
+        "index": torch.tensor([it["index"] for it in items]),
+    }
 
 
 class EpochBatches(Sampler[list[int]]):
@@ -445,7 +485,7 @@ class EpochBatches(Sampler[list[int]]):
         picks = [group[int(rng.integers(len(group)))] for group in self.groups]
         chosen = [picks[g] for g in order]
         for b in range(self.start, self.count(len(chosen), self.batch_size)):
-            yield chosen[b * self.batch_size:(b + 1) * self.batch_size]
+            yield chosen[b * self.batch_size : (b + 1) * self.batch_size]
 
 
 SWAP_DRAWS = 3  # textaugment EDA.swap_word: a fourth draw ends the attempt whatever it gives

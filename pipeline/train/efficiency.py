@@ -39,21 +39,59 @@ BATCH, WINDOWS, WINDOW, FRAMES, WORDS = 16, 64, 16, 300, 32
 
 # Module types thop (0.1.1) has a counting rule for; thop matches the exact type, not subclasses.
 THOP_TYPES: tuple[type, ...] = (
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-    nn.InstanceNorm3d, nn.PReLU, nn.Softmax, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d,
-    nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
-    nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.Linear, nn.Dropout,
-    nn.Upsample, nn.UpsamplingBilinear2d, nn.UpsamplingNearest2d, nn.RNNCell, nn.GRUCell, nn.LSTMCell, nn.RNN,
-    nn.GRU, nn.LSTM, nn.Sequential, nn.PixelShuffle, nn.SyncBatchNorm)
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.LayerNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.PReLU,
+    nn.Softmax,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.Linear,
+    nn.Dropout,
+    nn.Upsample,
+    nn.UpsamplingBilinear2d,
+    nn.UpsamplingNearest2d,
+    nn.RNNCell,
+    nn.GRUCell,
+    nn.LSTMCell,
+    nn.RNN,
+    nn.GRU,
+    nn.LSTM,
+    nn.Sequential,
+    nn.PixelShuffle,
+    nn.SyncBatchNorm,
+)
 
 
 @dataclass
 class Row:
     module: str
     input: str
-    params_m: float | None         # all parameters, M
-    thop_params: int | None        # thop-style count
+    params_m: float | None  # all parameters, M
+    thop_params: int | None  # thop-style count
     gmacs: float | None
     paper_params_m: float | None
     paper_g: float | None
@@ -63,8 +101,11 @@ class Row:
 def thop_style_params(module: nn.Module, inputs: tuple) -> int:
     """Parameters as thop counts them (module docstring): leaf modules of a thop type that run."""
     called: set[int] = set()
-    handles = [m.register_forward_hook(lambda mod, *_: called.add(id(mod)))
-               for m in module.modules() if type(m) in THOP_TYPES and not list(m.children())]
+    handles = [
+        m.register_forward_hook(lambda mod, *_: called.add(id(mod)))
+        for m in module.modules()
+        if type(m) in THOP_TYPES and not list(m.children())
+    ]
     try:
         with torch.no_grad():
             module.eval()(*inputs)
@@ -107,19 +148,33 @@ def _modules(b: int = BATCH) -> list[tuple[str, str, Callable[[], tuple[nn.Modul
     valid = lambda: torch.ones(b, w, dtype=torch.bool)  # noqa: E731
     return [
         ("RGB encoder (I3D)", f"{b}x{t} windows x{WINDOW}x224x224x3", _i3d_builder(b), "logits layer not counted"),
-        ("hand GCN (paper: Pose encoder)", f"2x{b}x{FRAMES} frames x21x2",
-         lambda: (PartGCN(HAND), (torch.randn(b, FRAMES, 21, 2),)), "one call; both hands run it (x2 FLOPs)"),
+        (
+            "hand GCN (paper: Pose encoder)",
+            f"2x{b}x{FRAMES} frames x21x2",
+            lambda: (PartGCN(HAND), (torch.randn(b, FRAMES, 21, 2),)),
+            "one call; both hands run it (x2 FLOPs)",
+        ),
         ("body GCN", f"{b}x{FRAMES} frames x7x2", lambda: (PartGCN(BODY), (torch.randn(b, FRAMES, 7, 2),)), ""),
-        ("window fusion", f"{b}x{t} windows x1536x{WINDOW}",
-         lambda: (TemporalConvBlock(1536), (torch.randn(b * t, 1536, WINDOW),)), "the authors' GCN_Conv"),
-        ("RGB interaction", f"{b}x{t}x1024",
-         lambda: (FeatureTower(1024), (torch.randn(b, t, 1024), valid())), ""),
-        ("Pose interaction", f"{b}x{t}x1536",
-         lambda: (FeatureTower(1536), (torch.randn(b, t, 1536), valid())), ""),
-        ("Text encoder", f"{b}x{WORDS} tokens",
-         lambda: (TextTower(), (torch.randint(0, 49408, (b, WORDS)),)), "CLIP ViT-B/32 text tower"),
-        ("CGAF", f"2x{b}x{w}x512",
-         lambda: (CGAF(), (torch.randn(b, w, 512), torch.randn(b, w, 512), valid())), "2 layers, 5 and 3 keys"),
+        (
+            "window fusion",
+            f"{b}x{t} windows x1536x{WINDOW}",
+            lambda: (TemporalConvBlock(1536), (torch.randn(b * t, 1536, WINDOW),)),
+            "the authors' GCN_Conv",
+        ),
+        ("RGB interaction", f"{b}x{t}x1024", lambda: (FeatureTower(1024), (torch.randn(b, t, 1024), valid())), ""),
+        ("Pose interaction", f"{b}x{t}x1536", lambda: (FeatureTower(1536), (torch.randn(b, t, 1536), valid())), ""),
+        (
+            "Text encoder",
+            f"{b}x{WORDS} tokens",
+            lambda: (TextTower(), (torch.randint(0, 49408, (b, WORDS)),)),
+            "CLIP ViT-B/32 text tower",
+        ),
+        (
+            "CGAF",
+            f"2x{b}x{w}x512",
+            lambda: (CGAF(), (torch.randn(b, w, 512), torch.randn(b, w, 512), valid())),
+            "2 layers, 5 and 3 keys",
+        ),
     ]
 
 
@@ -140,16 +195,22 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = (f"{'module':<31} {'input (batch 16)':<30} {'params M':>9} {'thop-style':>11} {'paper M':>8} "
-            f"{'GMACs':>8} {'paper G':>8}  note")
+    head = (
+        f"{'module':<31} {'input (batch 16)':<30} {'params M':>9} {'thop-style':>11} {'paper M':>8} "
+        f"{'GMACs':>8} {'paper G':>8}  note"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.module:<31} {r.input:<30} {_fmt(r.params_m, '9.3f')} "
-                     f"{'-'.rjust(11) if r.thop_params is None else format(r.thop_params, '11,d')} "
-                     f"{_fmt(r.paper_params_m, '8.2f')} {_fmt(r.gmacs, '8.1f')} {_fmt(r.paper_g, '8.1f')}  {r.note}")
-    lines.append("params M: all parameters; thop-style: what thop reports (modules with a thop rule that run: no "
-                 "attention, embeddings, LayerNorm subclasses or free parameters); GMACs: torch FlopCounterMode / 2. "
-                 "The paper's Pose encoder row is one part GCN (the hand GCN).")
+        lines.append(
+            f"{r.module:<31} {r.input:<30} {_fmt(r.params_m, '9.3f')} "
+            f"{'-'.rjust(11) if r.thop_params is None else format(r.thop_params, '11,d')} "
+            f"{_fmt(r.paper_params_m, '8.2f')} {_fmt(r.gmacs, '8.1f')} {_fmt(r.paper_g, '8.1f')}  {r.note}"
+        )
+    lines.append(
+        "params M: all parameters; thop-style: what thop reports (modules with a thop rule that run: no "
+        "attention, embeddings, LayerNorm subclasses or free parameters); GMACs: torch FlopCounterMode / 2. "
+        "The paper's Pose encoder row is one part GCN (the hand GCN)."
+    )
     return "\n".join(lines)
 
 

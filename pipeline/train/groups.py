@@ -23,9 +23,9 @@ GROUP_RULES = ("sentence_id", "text")
 
 @dataclass(frozen=True)
 class SentenceGroups:
-    group: np.ndarray   # (N,) group of each clip
-    heads: np.ndarray   # (S,) first clip of each group: its text is the group's sentence
-    by: str             # how the groups were formed, as metrics.json and report.md say it
+    group: np.ndarray  # (N,) group of each clip
+    heads: np.ndarray  # (S,) first clip of each group: its text is the group's sentence
+    by: str  # how the groups were formed, as metrics.json and report.md say it
 
     @property
     def members(self) -> list[list[int]]:
@@ -36,8 +36,9 @@ class SentenceGroups:
         return out
 
 
-def sentence_groups(texts: list[str], sentence_ids: list[str | None] | None = None,
-                    rule: str = "sentence_id") -> SentenceGroups:
+def sentence_groups(
+    texts: list[str], sentence_ids: list[str | None] | None = None, rule: str = "sentence_id"
+) -> SentenceGroups:
     """Group N clips by `rule` (module docstring). `sentence_ids` has one entry per clip, None or ''
     where the annotations give none; None for all of them when the views have no such column."""
     if rule not in GROUP_RULES:

@@ -54,27 +54,49 @@ from pipeline.train.outputs import METRICS_FILE, MODEL_FILE, PLOTS_DIR, TRAIN_PL
 from pipeline.train.params import TrainParams
 
 LOSS_PARTS = ("loss", "fused", "pose", "rgb", "match", "kl")
-TRAINER_VERSION = 3   # 3: sentence-id groups, textaugment's swap, last-frame copies, pose_windows, hand_without_box
+TRAINER_VERSION = 3  # 3: sentence-id groups, textaugment's swap, last-frame copies, pose_windows, hand_without_box
 
 
 def model_config(p: TrainParams, spans: dict[str, tuple[int, int]]) -> SEDSConfig:
     return SEDSConfig(
-        spans={k: list(v) for k, v in spans.items()}, parts=tuple(p.parts),
-        in_channels=3 if p.pose_channels == "xy_score" else 2, gcn_joint_channels=tuple(p.gcn_joint_channels),
-        gcn_part_channels=p.gcn_part_channels, steps=p.steps, tower_width=p.tower_width, tower_layers=p.tower_layers,
-        tower_heads=p.tower_heads, embed_dim=p.embed_dim, text_width=p.text_width, text_layers=p.text_layers,
-        text_heads=p.text_heads, max_words=p.max_words, cgaf_keys=tuple(p.keys_per_layer()), cgaf_heads=p.cgaf_heads,
-        cgaf_ff=p.cgaf_ff, cgaf_dropout=p.cgaf_dropout, tau=p.tau, logit_scale_init=p.logit_scale_init,
-        logit_scale_max=p.logit_scale_max, dual_mix=p.dual_mix, match_weight=p.match_weight,
-        filip_padding=p.filip_padding, loss_terms=p.loss_terms, variant=p.variant, rgb_pose_kl=p.rgb_pose_kl,
-        kl_pose_weight=p.kl_pose_weight, kl_rgb_weight=p.kl_rgb_weight, kl_temperature=p.kl_temperature)
+        spans={k: list(v) for k, v in spans.items()},
+        parts=tuple(p.parts),
+        in_channels=3 if p.pose_channels == "xy_score" else 2,
+        gcn_joint_channels=tuple(p.gcn_joint_channels),
+        gcn_part_channels=p.gcn_part_channels,
+        steps=p.steps,
+        tower_width=p.tower_width,
+        tower_layers=p.tower_layers,
+        tower_heads=p.tower_heads,
+        embed_dim=p.embed_dim,
+        text_width=p.text_width,
+        text_layers=p.text_layers,
+        text_heads=p.text_heads,
+        max_words=p.max_words,
+        cgaf_keys=tuple(p.keys_per_layer()),
+        cgaf_heads=p.cgaf_heads,
+        cgaf_ff=p.cgaf_ff,
+        cgaf_dropout=p.cgaf_dropout,
+        tau=p.tau,
+        logit_scale_init=p.logit_scale_init,
+        logit_scale_max=p.logit_scale_max,
+        dual_mix=p.dual_mix,
+        match_weight=p.match_weight,
+        filip_padding=p.filip_padding,
+        loss_terms=p.loss_terms,
+        variant=p.variant,
+        rgb_pose_kl=p.rgb_pose_kl,
+        kl_pose_weight=p.kl_pose_weight,
+        kl_rgb_weight=p.kl_rgb_weight,
+        kl_temperature=p.kl_temperature,
+    )
 
 
 @dataclass
 class BuiltModel:
     model: SEDS
-    weights: list[str]                  # one line per part: where its initial weights came from
-    artifacts: dict[str, str]           # checkpoint param -> content hash ("random" when none)
+    weights: list[str]  # one line per part: where its initial weights came from
+    artifacts: dict[str, str]  # checkpoint param -> content hash ("random" when none)
 
 
 def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel:
@@ -88,8 +110,10 @@ def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel
     clip = resolve_clip(p.clip_checkpoint)
     artifacts["clip_checkpoint"] = clip.content_hash
     if clip.is_random:
-        weights.append("text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; "
-                       f"seed {p.seed})")
+        weights.append(
+            "text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; "
+            f"seed {p.seed})"
+        )
     else:
         weights.append(init_from_clip(model, clip).description)
     if p.signbert_checkpoint:
@@ -99,8 +123,9 @@ def build_model(p: TrainParams, spans: dict[str, tuple[int, int]]) -> BuiltModel
     else:
         artifacts["signbert_checkpoint"] = RANDOM
         weights.append(f"hand GCN: random (no train.signbert_checkpoint; seed {p.seed})")
-    weights.append(f"body GCN, window fusion{', CGAF' if p.variant == 'seds' else ''}: random (seed {p.seed}), "
-                   "as in the release")
+    weights.append(
+        f"body GCN, window fusion{', CGAF' if p.variant == 'seds' else ''}: random (seed {p.seed}), as in the release"
+    )
     return BuiltModel(model, weights, artifacts)
 
 
@@ -121,13 +146,18 @@ class TrainResult:
     def line(self) -> str:
         last = self.history[-1] if self.history else {}
         val = f", {self.selection['split']} T2V R@1 {last['t2v_R@1']:.1f}" if "t2v_R@1" in last else ""
-        chosen = (f"; model.pt = epoch {self.selection['epoch']} ({self.selection['rule']}"
-                  f"{', SELECTED ON THE TEST SET' if self.selection.get('on_test') else ''})"
-                  if self.selection.get("epoch") else "; model.pt = last step")
+        chosen = (
+            f"; model.pt = epoch {self.selection['epoch']} ({self.selection['rule']}"
+            f"{', SELECTED ON THE TEST SET' if self.selection.get('on_test') else ''})"
+            if self.selection.get("epoch")
+            else "; model.pt = last step"
+        )
         resumed = f" (resumed at step {self.resumed_from})" if self.resumed_from else ""
         loss = f", loss {last['loss']:.3f}" if "loss" in last else ""
-        return (f"train: step {self.step}/{self.total_steps}, {self.epochs_done} epoch(s) in {self.seconds:.0f} s"
-                f"{resumed}{loss}{val}{chosen} -> {self.out}")
+        return (
+            f"train: step {self.step}/{self.total_steps}, {self.epochs_done} epoch(s) in {self.seconds:.0f} s"
+            f"{resumed}{loss}{val}{chosen} -> {self.out}"
+        )
 
 
 def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -140,8 +170,9 @@ def _write_tsv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 
 def _write_reports(out: Path, history: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    _write_tsv(out / PLOTS_DIR / TRAIN_PLOT, history,
-               ["epoch", "step", *LOSS_PARTS, "lr_factor", "logit_scale", "seconds"])
+    _write_tsv(
+        out / PLOTS_DIR / TRAIN_PLOT, history, ["epoch", "step", *LOSS_PARTS, "lr_factor", "logit_scale", "seconds"]
+    )
     val_cols = ["epoch", "step"] + [f"{d}_{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "MedR", "MeanR")]
     _write_tsv(out / PLOTS_DIR / VAL_PLOT, [h for h in history if "t2v_R@1" in h], val_cols)
     (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -152,8 +183,10 @@ def read_inputs(p: TrainParams, clips: ClipSet) -> list[dict[str, str]]:
     train.rgb_views entry. report.md names each input's weights from the run records at that fingerprint:
     an rgb feature set (`set:NAME`) has no view that could say which fingerprint it was read at."""
     readers = [(p.pose_view, clips.pose_reader), *zip(p.rgb_views, clips.rgb_readers)]
-    return [{"entry": entry, "stage": reader.stage_dir.stage, "fingerprint": reader.stage_dir.fingerprint}
-            for entry, reader in readers]
+    return [
+        {"entry": entry, "stage": reader.stage_dir.stage, "fingerprint": reader.stage_dir.fingerprint}
+        for entry, reader in readers
+    ]
 
 
 def _selection_split(p: TrainParams, params: Params) -> str | None:
@@ -189,8 +222,10 @@ def train(params: Params) -> TrainResult:
         try:
             select_clips = load_clips(manifests, store, p.pose_view, p.rgb_views, select_split, params, rules)
         except StoreError as err:
-            raise StoreError(f"{err} (train.select: {p.select} evaluates split {select_split!r}; "
-                             "train.select: last needs no selection split)") from err
+            raise StoreError(
+                f"{err} (train.select: {p.select} evaluates split {select_split!r}; "
+                "train.select: last needs no selection split)"
+            ) from err
     built = build_model(p, clips.spans)
     model = built.model.to(device)
     alpha = p.rgb_mix_alpha if len(p.rgb_views) == 2 else 0.0
@@ -212,12 +247,20 @@ def train(params: Params) -> TrainResult:
     inputs = read_inputs(p, clips)
 
     step, history, seconds, sums, resumed_from = 0, [], 0.0, {k: 0.0 for k in LOSS_PARTS}, None
-    selection: dict[str, Any] = {"rule": p.select, "split": select_split, "on_test": p.select == "best_test",
-                                 "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None}
+    selection: dict[str, Any] = {
+        "rule": p.select,
+        "split": select_split,
+        "on_test": p.select == "best_test",
+        "metric": f"fused T2V R@1, {e.protocol} protocol" if select_split else None,
+    }
     last_path, model_path = out / "checkpoints" / "last.pt", out / MODEL_FILE
-    identity = {**p.identity(), "trainer_version": TRAINER_VERSION, "artifacts": built.artifacts,
-                "selection": [select_split, e.protocol, e.tie_rule, e.group_by],
-                "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips] + [sentences.group.tolist()])}
+    identity = {
+        **p.identity(),
+        "trainer_version": TRAINER_VERSION,
+        "artifacts": built.artifacts,
+        "selection": [select_split, e.protocol, e.tie_rule, e.group_by],
+        "data": hash_json([[c.pose_key, *c.rgb_keys] for c in clips.clips] + [sentences.group.tolist()]),
+    }
     if p.resume and last_path.is_file():
         ck = load_checkpoint(last_path)
         if json.dumps(ck["identity"], sort_keys=True) == json.dumps(identity, sort_keys=True):
@@ -234,31 +277,56 @@ def train(params: Params) -> TrainResult:
             notes.append(f"not resuming {last_path}: run identity changed ({', '.join(changed)}); training afresh")
 
     def payload(with_optimizer: bool) -> dict[str, Any]:
-        return {"config": model.config.as_dict(), "params": asdict(p), "identity": identity,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict() if with_optimizer else None,
-                "scaler": scaler.state_dict() if (scaler is not None and with_optimizer) else None,
-                "step": step, "epoch": step // per_epoch, "history": history, "seconds": seconds,
-                "epoch_sums": sums, "selection": selection, "weights": built.weights, "inputs": inputs}
+        return {
+            "config": model.config.as_dict(),
+            "params": asdict(p),
+            "identity": identity,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if with_optimizer else None,
+            "scaler": scaler.state_dict() if (scaler is not None and with_optimizer) else None,
+            "step": step,
+            "epoch": step // per_epoch,
+            "history": history,
+            "seconds": seconds,
+            "epoch_sums": sums,
+            "selection": selection,
+            "weights": built.weights,
+            "inputs": inputs,
+        }
 
-    progress = Progress(limit, "train", unit="step", bar=p.progress, initial=step, counts_failures=False,
-                        every_s=params.runtime.progress_every_s)
+    progress = Progress(
+        limit,
+        "train",
+        unit="step",
+        bar=p.progress,
+        initial=step,
+        counts_failures=False,
+        every_s=params.runtime.progress_every_s,
+    )
     step_losses: dict[int, float] = {}
     model.train()
     started = time.monotonic()
     while step < limit:
         epoch, first = divmod(step, per_epoch)
-        loader = DataLoader(dataset, batch_sampler=EpochBatches(groups, p.batch_size, p.seed, epoch, first),
-                            num_workers=p.num_workers, collate_fn=collate, pin_memory=device.startswith("cuda"))
+        loader = DataLoader(
+            dataset,
+            batch_sampler=EpochBatches(groups, p.batch_size, p.seed, epoch, first),
+            num_workers=p.num_workers,
+            collate_fn=collate,
+            pin_memory=device.startswith("cuda"),
+        )
         for batch in loader:
             factor = set_learning_rates(optimizer, step, total_steps, p.warmup)
             torch.manual_seed(p.seed * 1_000_003 + step)
             batch_texts = [texts[i] for i in batch["index"].tolist()]
             ids, aug_ids = tokenizer(batch_texts).to(device), tokenizer(_augmented(batch_texts, p, step)).to(device)
             with autocast_for(device, p.amp):
-                video = model.encode_video(batch["keypoints"].to(device), batch["windows"].to(device),
-                                           batch["rgb"].to(device))
-                loss, parts = model.loss(video, model.encode_text(ids), text_mask(ids), model.encode_text(aug_ids),
-                                         text_mask(aug_ids))
+                video = model.encode_video(
+                    batch["keypoints"].to(device), batch["windows"].to(device), batch["rgb"].to(device)
+                )
+                loss, parts = model.loss(
+                    video, model.encode_text(ids), text_mask(ids), model.encode_text(aug_ids), text_mask(aug_ids)
+                )
             optimizer_step(model, optimizer, loss, scaler, p.grad_clip)
             value = float(loss.detach())
             if not np.isfinite(value):
@@ -271,13 +339,18 @@ def train(params: Params) -> TrainResult:
             progress.update(1, loss=f"{value:.3f}", epoch=epoch + 1)
             epoch_done = step % per_epoch == 0
             if epoch_done:
-                record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                          **{k: v / per_epoch for k, v in sums.items()},
-                                          "lr_factor": factor, "logit_scale": float(model.logit_scale.detach().exp()),
-                                          "seconds": seconds + time.monotonic() - started}
+                record: dict[str, Any] = {
+                    "epoch": epoch + 1,
+                    "step": step,
+                    **{k: v / per_epoch for k, v in sums.items()},
+                    "lr_factor": factor,
+                    "logit_scale": float(model.logit_scale.detach().exp()),
+                    "seconds": seconds + time.monotonic() - started,
+                }
                 if select_dataset is not None and (epoch + 1) % p.eval_every == 0:
-                    sims = similarities(model, select_clips, select_dataset, device, p.eval_batch_size,
-                                        p.num_workers, p.amp)
+                    sims = similarities(
+                        model, select_clips, select_dataset, device, p.eval_batch_size, p.num_workers, p.amp
+                    )
                     scores = metrics_record(sims, e.protocol, e.tie_rule, select_split, model.headline, e.group_by)
                     record.update({f"{d}_{m}": scores[d][m] for d in ("t2v", "v2t") for m in scores[d]})
                     if record["t2v_R@1"] >= selection.get("value", -1.0):
@@ -298,10 +371,29 @@ def train(params: Params) -> TrainResult:
         save_checkpoint(model_path, {k: v for k, v in chosen.items() if k != "format"})
     else:
         save_checkpoint(model_path, payload(with_optimizer=False))
-    summary = {"step": step, "total_steps": total_steps, "epochs": len(history), "seconds": round(seconds, 1),
-               "clips": len(dataset), "sentences": len(sentences.heads), "grouping": sentences.by,
-               "split_source": clips.source_note(), "selection": selection,
-               "final": history[-1] if history else {}}
+    summary = {
+        "step": step,
+        "total_steps": total_steps,
+        "epochs": len(history),
+        "seconds": round(seconds, 1),
+        "clips": len(dataset),
+        "sentences": len(sentences.heads),
+        "grouping": sentences.by,
+        "split_source": clips.source_note(),
+        "selection": selection,
+        "final": history[-1] if history else {},
+    }
     _write_reports(out, history, summary)
-    return TrainResult(out, step, total_steps, len(history), seconds, clips.describe(), notes, history, selection,
-                       step_losses, resumed_from)
+    return TrainResult(
+        out,
+        step,
+        total_steps,
+        len(history),
+        seconds,
+        clips.describe(),
+        notes,
+        history,
+        selection,
+        step_losses,
+        resumed_from,
+    )

@@ -105,8 +105,8 @@ class T2VRetrieval:
         if protocol == "per_clip":
             self.scores = self.similarity.T
         else:
-            by_sentence = self.similarity[:, groups.heads]                     # (N clips, S sentences)
-            best = np.full((len(groups.heads), len(groups.heads)), -np.inf)     # [group, sentence]
+            by_sentence = self.similarity[:, groups.heads]  # (N clips, S sentences)
+            best = np.full((len(groups.heads), len(groups.heads)), -np.inf)  # [group, sentence]
             np.maximum.at(best, groups.group, by_sentence)
             self.scores = best.T
         self.true = np.arange(len(self.scores))
@@ -137,8 +137,9 @@ class T2VRetrieval:
         return int(members[np.argmax(self.similarity[members, column])])
 
 
-def grouped_metrics(similarity: np.ndarray, groups: SentenceGroups, tie_rule: str = "pessimistic"
-                    ) -> dict[str, dict[str, float]]:
+def grouped_metrics(
+    similarity: np.ndarray, groups: SentenceGroups, tie_rule: str = "pessimistic"
+) -> dict[str, dict[str, float]]:
     """`authors`: metrics of a square [clip, clip's sentence] matrix with clips grouped by sentence."""
     sim = np.asarray(similarity, dtype=np.float64)
     v2t = ranks_of(sim[:, groups.heads], groups.group, tie_rule)

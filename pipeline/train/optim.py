@@ -41,10 +41,20 @@ class BertAdam(torch.optim.Optimizer):
     """See the module docstring. Each group carries lr, weight_decay, b1, b2, eps, param_clip, warmup
     and total_steps."""
 
-    def __init__(self, groups: Iterable[dict[str, Any]], *, betas: tuple[float, float], eps: float,
-                 param_clip: float, warmup: float, total_steps: int):
-        super().__init__(groups, dict(betas=betas, eps=eps, param_clip=param_clip, warmup=warmup,
-                                      total_steps=total_steps, weight_decay=0.0))
+    def __init__(
+        self,
+        groups: Iterable[dict[str, Any]],
+        *,
+        betas: tuple[float, float],
+        eps: float,
+        param_clip: float,
+        warmup: float,
+        total_steps: int,
+    ):
+        super().__init__(
+            groups,
+            dict(betas=betas, eps=eps, param_clip=param_clip, warmup=warmup, total_steps=total_steps, weight_decay=0.0),
+        )
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:
@@ -89,16 +99,29 @@ def parameter_groups(model: nn.Module, p: TrainParams) -> list[dict[str, Any]]:
             continue
         theirs = to_authors_name(name, with_layers)
         groups.setdefault((part_of(theirs), "bias" not in theirs), []).append(param)
-    return [{"params": params, "lr": lrs[part], "base_lr": lrs[part], "part": part,
-             "weight_decay": p.weight_decay if decay else 0.0}
-            for (part, decay), params in sorted(groups.items())]
+    return [
+        {
+            "params": params,
+            "lr": lrs[part],
+            "base_lr": lrs[part],
+            "part": part,
+            "weight_decay": p.weight_decay if decay else 0.0,
+        }
+        for (part, decay), params in sorted(groups.items())
+    ]
 
 
 def build_optimizer(model: nn.Module, p: TrainParams, total_steps: int) -> torch.optim.Optimizer:
     groups = parameter_groups(model, p)
     if p.optimizer == "bertadam":
-        return BertAdam(groups, betas=(p.betas[0], p.betas[1]), eps=p.eps, param_clip=p.param_clip,
-                        warmup=p.warmup, total_steps=total_steps)
+        return BertAdam(
+            groups,
+            betas=(p.betas[0], p.betas[1]),
+            eps=p.eps,
+            param_clip=p.param_clip,
+            warmup=p.warmup,
+            total_steps=total_steps,
+        )
     return torch.optim.AdamW(groups, betas=(p.betas[0], p.betas[1]), eps=p.eps)
 
 
@@ -112,8 +135,13 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, step: int, total_steps:
     return factor
 
 
-def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
-                   scaler: torch.amp.GradScaler | None, grad_clip: float) -> None:
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    scaler: torch.amp.GradScaler | None,
+    grad_clip: float,
+) -> None:
     """One update as the authors' trainer does it: backward (scaled under fp16), global gradient-norm
     clip, step, then the logit scale clamped. Shared by the trainer and the GPU benchmark."""
     optimizer.zero_grad(set_to_none=True)

@@ -23,13 +23,16 @@ from pipeline.video.info import VideoInfo
 
 # ffmpeg's demuxer names (what the container check sees) for the formats decoded here, and Pillow's
 ANIMATED_FORMATS = {"gif": "GIF", "webp_pipe": "WEBP"}
-_BROWSER_MIN_DELAY_MS = 10   # delays up to this are shown as _BROWSER_DEFAULT_DELAY_MS
+_BROWSER_MIN_DELAY_MS = 10  # delays up to this are shown as _BROWSER_DEFAULT_DELAY_MS
 _BROWSER_DEFAULT_DELAY_MS = 100
 
 
 def still_image_error(path: Path, format_name: str) -> ItemFailed:
-    return ItemFailed("not_a_video", f"{path} is a still image ({format_name}), not a video; a clip is a video file, "
-                                     "an animated GIF or WebP, or a folder of frames")
+    return ItemFailed(
+        "not_a_video",
+        f"{path} is a still image ({format_name}), not a video; a clip is a video file, "
+        "an animated GIF or WebP, or a folder of frames",
+    )
 
 
 class AnimatedImage:
@@ -57,13 +60,16 @@ class AnimatedImage:
                 delays_ms.append(delay if delay > _BROWSER_MIN_DELAY_MS else _BROWSER_DEFAULT_DELAY_MS)
             width, height = image.size
         self.count = count
-        self.info = VideoInfo(count * 1000.0 / sum(delays_ms), count, width, height, self.name,
-                              format_name.removesuffix("_pipe"), count)
+        self.info = VideoInfo(
+            count * 1000.0 / sum(delays_ms), count, width, height, self.name, format_name.removesuffix("_pipe"), count
+        )
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         from PIL import Image
 
-        wanted = range(self.count) if indices is None else [i for i in np.unique(indices).tolist() if 0 <= i < self.count]
+        wanted = (
+            range(self.count) if indices is None else [i for i in np.unique(indices).tolist() if 0 <= i < self.count]
+        )
         with Image.open(os.fspath(self.path)) as image:  # frames outside the clip: the caller reports them missing
             for i in _decoded(self.path, image, wanted):
                 yield i, np.asarray(image.convert("RGB"))

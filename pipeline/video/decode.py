@@ -55,8 +55,8 @@ STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe
 class ContainerFacts:
     """What the container and its first frame say before any decoder is chosen (see _container_facts)."""
 
-    quarter_turns: int = 0     # counterclockwise turns the first frame's display matrix asks for
-    still: str | None = None   # the still-image demuxer's name, for a picture given as a clip
+    quarter_turns: int = 0  # counterclockwise turns the first frame's display matrix asks for
+    still: str | None = None  # the still-image demuxer's name, for a picture given as a clip
     codec: str = ""
     profile: str = ""
     pix_fmt: str = ""
@@ -80,8 +80,13 @@ def _container_facts(path: Path) -> ContainerFacts:
             codec = stream.codec_context
             frame = next(container.decode(stream), None)
             pix_fmt = frame.format.name if frame is not None else (codec.pix_fmt or "")
-            return ContainerFacts(round(frame.rotation / 90) % 4 if frame is not None else 0, None, codec.name,
-                                  codec.profile or "", pix_fmt)
+            return ContainerFacts(
+                round(frame.rotation / 90) % 4 if frame is not None else 0,
+                None,
+                codec.name,
+                codec.profile or "",
+                pix_fmt,
+            )
     except Exception:  # advisory only, as above
         return ContainerFacts()
 
@@ -108,7 +113,6 @@ def import_decord():
     win the symbol lookup and cv2.imread fails on every PNG ("libpng error: bad parameters to zlib"), so
     frame folders of PNGs (PHOENIX-2014T) would fail as not_a_video in the decoder child."""
     import cv2  # noqa: F401
-
     import decord
 
     return decord
@@ -123,8 +127,15 @@ class _Decord:
         self.path = path
         self.reader = decord.VideoReader(os.fspath(path), ctx=decord.cpu(0), num_threads=1)
         first = self.reader[0].shape
-        self.info = VideoInfo(float(self.reader.get_avg_fps()), len(self.reader), int(first[1]), int(first[0]),
-                              self.name, "", len(self.reader))
+        self.info = VideoInfo(
+            float(self.reader.get_avg_fps()),
+            len(self.reader),
+            int(first[1]),
+            int(first[0]),
+            self.name,
+            "",
+            len(self.reader),
+        )
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         # get_batch on sorted, de-duplicated indices decodes forward once; the caller re-emits repeats.
@@ -138,7 +149,7 @@ class _Decord:
             # is exact, so PyAV decodes the last frame: the final picture the decoder flushes.
             reads = reads[:-1]
         for start in range(0, len(reads), 32):
-            chunk = reads[start:start + 32].tolist()
+            chunk = reads[start : start + 32].tolist()
             yield from zip(chunk, self.reader.get_batch(chunk).asnumpy())
         if final:
             yield last, _final_frame(self.path)
@@ -179,8 +190,16 @@ class _PyAV:
             width, height = int(stream.width), int(stream.height)
             if quarter_turns % 2:
                 width, height = height, width
-            self.info = VideoInfo(float(rate), int(stream.frames or 0), width, height, self.name,
-                                  stream.codec_context.name, int(stream.frames or 0), 90 * quarter_turns)
+            self.info = VideoInfo(
+                float(rate),
+                int(stream.frames or 0),
+                width,
+                height,
+                self.name,
+                stream.codec_context.name,
+                int(stream.frames or 0),
+                90 * quarter_turns,
+            )
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         import av
@@ -197,7 +216,10 @@ class _PyAV:
                         break
                     if wanted is None or i in wanted:
                         image = frame.to_ndarray(format="rgb24")
-                        yield i, np.ascontiguousarray(np.rot90(image, self.quarter_turns)) if self.quarter_turns else image
+                        yield (
+                            i,
+                            np.ascontiguousarray(np.rot90(image, self.quarter_turns)) if self.quarter_turns else image,
+                        )
             except av.error.FFmpegError as err:
                 raise ItemFailed("truncated", f"{self.path}: decoding stopped at frame {i + 1}: {err}") from None
 
@@ -214,13 +236,14 @@ class _FrameFolder:
         first = cv2.imread(os.fspath(self.images[0]))
         if first is None:
             raise ItemFailed("not_a_video", f"{self.images[0]} is not a readable image")
-        self.info = VideoInfo(FRAME_FOLDER_FPS, len(self.images), first.shape[1], first.shape[0], self.name, "image",
-                              len(self.images))
+        self.info = VideoInfo(
+            FRAME_FOLDER_FPS, len(self.images), first.shape[1], first.shape[0], self.name, "image", len(self.images)
+        )
 
     def frames(self, indices: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
         import cv2
 
-        for i in (range(len(self.images)) if indices is None else np.unique(indices).tolist()):
+        for i in range(len(self.images)) if indices is None else np.unique(indices).tolist():
             image = cv2.imread(os.fspath(self.images[i]))
             if image is None:
                 raise ItemFailed("truncated", f"{self.images[i]} is not a readable image")
@@ -259,8 +282,7 @@ def open_source(path: Path, prefer: str = "decord"):
     raise ItemFailed("not_a_video", f"{path} does not decode as video ({'; '.join(errors)})")
 
 
-def read_frames(path: Path, indices: np.ndarray, short_side: int | None = None,
-                prefer: str = "decord") -> np.ndarray:
+def read_frames(path: Path, indices: np.ndarray, short_side: int | None = None, prefer: str = "decord") -> np.ndarray:
     """Frames at `indices` (video frame numbers, any order, repeats allowed), decoded once each.
     Falls back to PyAV when decord fails mid-way; a frame that no decoder delivers fails the item."""
     return read_frame_sets(path, [(indices, short_side)], prefer)[0]
@@ -298,10 +320,15 @@ def read_frame_sets(path: Path, sets: list[tuple[np.ndarray, int | None]], prefe
             decoded.add(i)
     missing = sorted(set(union.tolist()) - decoded)
     if missing:
-        raise ItemFailed("truncated", f"{path}: frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
-                                      f"({len(missing)} of {len(union)}) could not be decoded")
-    return [np.stack([out[i] for i in indices.tolist()]) if len(indices) else np.zeros((0, 0, 0, 3), dtype=np.uint8)
-            for (indices, _), out in zip(sets, got)]
+        raise ItemFailed(
+            "truncated",
+            f"{path}: frames {missing[:5]}{'...' if len(missing) > 5 else ''} "
+            f"({len(missing)} of {len(union)}) could not be decoded",
+        )
+    return [
+        np.stack([out[i] for i in indices.tolist()]) if len(indices) else np.zeros((0, 0, 0, 3), dtype=np.uint8)
+        for (indices, _), out in zip(sets, got)
+    ]
 
 
 def _walk(source) -> tuple[int, str | None]:

@@ -13,20 +13,20 @@ if TYPE_CHECKING:
 @dataclass
 class VideoInfo:
     fps: float
-    video_frames: int      # frames the source decodes to (counted when a full decode was done)
+    video_frames: int  # frames the source decodes to (counted when a full decode was done)
     width: int
     height: int
-    decoder: str           # "decord", "pyav" or "frames"
+    decoder: str  # "decord", "pyav" or "frames"
     codec: str
     announced_frames: int  # what the container claims; can be wrong
-    rotation: int = 0      # degrees counterclockwise applied to every frame (the container's display matrix)
+    rotation: int = 0  # degrees counterclockwise applied to every frame (the container's display matrix)
     # The coded stream's format, as FFmpeg reads it from the container and the first frame; empty (0) for
     # frame folders and animated images, and where it could not be read. NVDEC's per-clip choice reads
     # these from the probe view (pipeline/video/nvdec.py nvdec_declines), so no stage opens a file for it.
-    profile: str = ""      # the codec profile as FFmpeg names it ("High", "Main", "High 4:2:2", ...)
-    pix_fmt: str = ""      # the decoded pixel format ("yuv420p", "yuvj420p", "yuv422p10le", ...)
-    chroma: str = ""       # chroma subsampling of pix_fmt: "4:2:0", "4:2:2", "4:4:4", "4:1:1", "4:0:0" or "rgb"
-    bit_depth: int = 0     # bits per sample of pix_fmt's luma
+    profile: str = ""  # the codec profile as FFmpeg names it ("High", "Main", "High 4:2:2", ...)
+    pix_fmt: str = ""  # the decoded pixel format ("yuv420p", "yuvj420p", "yuv422p10le", ...)
+    chroma: str = ""  # chroma subsampling of pix_fmt: "4:2:0", "4:2:2", "4:4:4", "4:1:1", "4:0:0" or "rgb"
+    bit_depth: int = 0  # bits per sample of pix_fmt's luma
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -53,8 +53,11 @@ DECODERS = ("auto", "cpu", "nvdec")
 # GA10x, Ada and Blackwell decode a superset). AV1 is not in that column; MPEG-2, MPEG-4 Part 2, VC-1 and
 # VP8 are, but stay on the CPU decoder by choice (rare in sign-language corpora, and NVDEC's pixels have
 # been checked against the CPU decoder's for H.264 only: benchmarks/gpu.sh).
-NVDEC_PROFILES = {"h264": ("Baseline", "Constrained Baseline", "Main", "High"), "hevc": ("Main",),
-                  "vp9": ("Profile 0",)}
+NVDEC_PROFILES = {
+    "h264": ("Baseline", "Constrained Baseline", "Main", "High"),
+    "hevc": ("Main",),
+    "vp9": ("Profile 0",),
+}
 # ... and 8-bit 4:2:0 only, whatever the profile allows (H.264 High also codes 4:0:0): NvdecReader hands
 # over uint8 RGB converted from NVDEC's 8-bit 4:2:0 surface. HEVC Main 10 and 4:4:4, which that column
 # decodes, would arrive as 16-bit or 4:4:4 surfaces, a conversion not checked here, so they go to the CPU.
@@ -99,8 +102,10 @@ def nvdec_missing(device: str) -> str | None:
     return None
 
 
-AUTO_MEANS_CPU = ("auto means cpu until NVDEC's pixels are measured against the CPU decoder's on a GPU "
-                  "(docs/gpu.md); runtime.decoder: nvdec decodes on the GPU under a fingerprint of its own")
+AUTO_MEANS_CPU = (
+    "auto means cpu until NVDEC's pixels are measured against the CPU decoder's on a GPU "
+    "(docs/gpu.md); runtime.decoder: nvdec decodes on the GPU under a fingerprint of its own"
+)
 
 
 def choose_decoder(choice: str, device: str) -> str:
@@ -117,8 +122,9 @@ def choose_decoder(choice: str, device: str) -> str:
         return "cpu"
     reason = nvdec_missing(device)
     if reason is not None:
-        raise DecoderUnavailable(f"runtime.decoder: nvdec cannot run on device {device!r}: {reason}. "
-                                 "Use runtime.decoder: cpu (or auto).")
+        raise DecoderUnavailable(
+            f"runtime.decoder: nvdec cannot run on device {device!r}: {reason}. Use runtime.decoder: cpu (or auto)."
+        )
     return "nvdec"
 
 
@@ -128,8 +134,10 @@ def nvdec_declines(row: Mapping[str, Any]) -> str | None:
     may open a file outside one. A row of an older probe view, without the columns, is left to the CPU."""
     missing = [column for column in STREAM_FORMAT_COLUMNS if column not in row]
     if missing:
-        return (f"the probe view has no {', '.join(missing)} column(s) (written before probe VERSION 4), so the "
-                "stream format is unknown; rerun the probe stage to let NVDEC take these clips")
+        return (
+            f"the probe view has no {', '.join(missing)} column(s) (written before probe VERSION 4), so the "
+            "stream format is unknown; rerun the probe stage to let NVDEC take these clips"
+        )
     codec = row["codec"] or "unknown"
     if row["decoder"] == "frames":
         return "a frame folder"
@@ -140,12 +148,17 @@ def nvdec_declines(row: Mapping[str, Any]) -> str | None:
     if codec not in NVDEC_PROFILES:
         return f"codec {codec} is not one NVDEC takes here ({', '.join(NVDEC_PROFILES)})"
     if (row["chroma"], row["bit_depth"]) != NVDEC_LAYOUT:
-        found = (f"{row['pix_fmt']}: {row['chroma'] or 'chroma unknown'}, {row['bit_depth']}-bit" if row["pix_fmt"]
-                 else "pixel format unknown")
+        found = (
+            f"{row['pix_fmt']}: {row['chroma'] or 'chroma unknown'}, {row['bit_depth']}-bit"
+            if row["pix_fmt"]
+            else "pixel format unknown"
+        )
         return f"{codec} ({found}): NVDEC takes 8-bit 4:2:0 only"
     if row["profile"] not in NVDEC_PROFILES[codec]:
-        return (f"{codec} profile {row['profile'] or 'unknown'} is not one NVDEC takes here "
-                f"({', '.join(NVDEC_PROFILES[codec])})")
+        return (
+            f"{codec} profile {row['profile'] or 'unknown'} is not one NVDEC takes here "
+            f"({', '.join(NVDEC_PROFILES[codec])})"
+        )
     return None
 
 
@@ -183,14 +196,20 @@ class NvdecReader:
         indices = np.asarray(indices, dtype=np.int64)
         wanted = np.unique(indices)
         try:
-            decoder = self.nvc.SimpleDecoder(str(path), gpu_id=self.gpu, use_device_memory=self.on_gpu,
-                                             output_color_type=self.nvc.OutputColorType.RGB)
+            decoder = self.nvc.SimpleDecoder(
+                str(path),
+                gpu_id=self.gpu,
+                use_device_memory=self.on_gpu,
+                output_color_type=self.nvc.OutputColorType.RGB,
+            )
             meta = decoder.get_stream_metadata()
             # SimpleDecoder drops indices past the container's frame count with a warning: count them here.
             frames = decoder.get_batch_frames_by_index(wanted.tolist()) if len(wanted) else []
             if len(frames) != len(wanted):
-                raise NvdecFailed("short read", f"NVDEC delivered {len(frames)} of {len(wanted)} frames "
-                                                f"(the container announces {len(decoder)})")
+                raise NvdecFailed(
+                    "short read",
+                    f"NVDEC delivered {len(frames)} of {len(wanted)} frames (the container announces {len(decoder)})",
+                )
             stack = self._stack(frames, meta.height, meta.width)
         except NvdecFailed:
             raise
@@ -249,8 +268,9 @@ def run_decoder(choice: str, device: str, scheduler: str) -> str:
     return choose_decoder(choice, planned_device(device))
 
 
-def nvdec_frame_sets(reader: NvdecReader | None, request: ItemRequest,
-                     sets: list[np.ndarray]) -> "list[torch.Tensor] | OnCpu":
+def nvdec_frame_sets(
+    reader: NvdecReader | None, request: ItemRequest, sets: list[np.ndarray]
+) -> "list[torch.Tensor] | OnCpu":
     """THE hook of the stages' frame source. Per clip, several lists of video frame numbers (the pose
     stage's and each rgb feature set's) from ONE NVDEC decode of their union: each set's frames in its
     order, full size, on the reader's device. Or OnCpu: the caller decodes the clip on its CPU path (the
@@ -272,8 +292,13 @@ def nvdec_frame_sets(reader: NvdecReader | None, request: ItemRequest,
     try:
         decoded = reader.read(request.video_path, union)
     except NvdecFailed as failed:
-        _say_once(f"runtime.decoder: NVDEC failed on {request.video_path} ({failed}): such clips are decoded on "
-                  "the CPU, their items say so (provenance nvdec_fallback)", f"failed: {failed.kind}")
+        _say_once(
+            f"runtime.decoder: NVDEC failed on {request.video_path} ({failed}): such clips are decoded on "
+            "the CPU, their items say so (provenance nvdec_fallback)",
+            f"failed: {failed.kind}",
+        )
         return OnCpu(str(failed))
-    return [decoded if np.array_equal(s, union) else
-            decoded[torch.from_numpy(np.searchsorted(union, s)).to(decoded.device)] for s in sets]
+    return [
+        decoded if np.array_equal(s, union) else decoded[torch.from_numpy(np.searchsorted(union, s)).to(decoded.device)]
+        for s in sets
+    ]

@@ -59,14 +59,25 @@ class DecodeService:
 
     # -- public ------------------------------------------------------------------------------
     def submit_frames(self, path: Path, indices: np.ndarray, short_side: int | None = None) -> int:
-        return self._submit({"op": "frames", "path": os.fspath(path),
-                             "indices": np.asarray(indices, dtype=np.int64).tolist(), "short_side": short_side})
+        return self._submit(
+            {
+                "op": "frames",
+                "path": os.fspath(path),
+                "indices": np.asarray(indices, dtype=np.int64).tolist(),
+                "short_side": short_side,
+            }
+        )
 
     def submit_frame_sets(self, path: Path, sets: list[tuple[np.ndarray, int | None]]) -> int:
         """One decode of `path` for several consumers: each (indices, short_side) set comes back as its
         own array (`frame_sets`), the union of their frames decoded once (decode.read_frame_sets)."""
-        return self._submit({"op": "frame_sets", "path": os.fspath(path),
-                             "sets": [[np.asarray(i, dtype=np.int64).tolist(), side] for i, side in sets]})
+        return self._submit(
+            {
+                "op": "frame_sets",
+                "path": os.fspath(path),
+                "sets": [[np.asarray(i, dtype=np.int64).tolist(), side] for i, side in sets],
+            }
+        )
 
     def submit_probe(self, path: Path, full_decode: bool = True) -> int:
         return self._submit({"op": "probe", "path": os.fspath(path), "full_decode": full_decode})
@@ -117,8 +128,13 @@ class DecodeService:
 
     def _start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **{PARENT_ENV: str(os.getpid())})
-        self._proc = subprocess.Popen([sys.executable, "-m", "pipeline.video.service"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, env=env, cwd=os.getcwd())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.video.service"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=os.getcwd(),
+        )
         self._buffer = b""
         self._ready = False
         for pending in self._pending:
@@ -172,16 +188,22 @@ class DecodeService:
                 code = self._proc.wait()
                 self._proc = None
                 self._pending.popleft()
-                self._done[head.ticket] = {"ok": False, "reason": "error",
-                                           "error": f"decoder process died (exit {code}) on {head.request['path']}"}
+                self._done[head.ticket] = {
+                    "ok": False,
+                    "reason": "error",
+                    "error": f"decoder process died (exit {code}) on {head.request['path']}",
+                }
                 continue
             if line is None:
                 self._proc.kill()
                 self._proc.wait()
                 self._proc = None
                 self._pending.popleft()
-                self._done[head.ticket] = {"ok": False, "reason": "decode_timeout",
-                                           "error": f"no answer in {limit:.0f} s decoding {head.request['path']}"}
+                self._done[head.ticket] = {
+                    "ok": False,
+                    "reason": "decode_timeout",
+                    "error": f"no answer in {limit:.0f} s decoding {head.request['path']}",
+                }
                 continue
             answer = json.loads(line)
             if answer.get("ready"):
@@ -245,8 +267,9 @@ def _handle(request: dict[str, Any]) -> dict[str, Any]:
     if request["op"] == "frame_sets":
         sets = decode.read_frame_sets(path, [(np.asarray(i, dtype=np.int64), side) for i, side in request["sets"]])
         return {"sets": [_shared_answer(frames) for frames in sets]}
-    return _shared_answer(decode.read_frames(path, np.asarray(request["indices"], dtype=np.int64),
-                                             request.get("short_side")))
+    return _shared_answer(
+        decode.read_frames(path, np.asarray(request["indices"], dtype=np.int64), request.get("short_side"))
+    )
 
 
 def _shared_answer(frames: np.ndarray) -> dict[str, Any]:

@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 
 
-def encode_video(path: Path, frames: int = 8, width: int = 32, height: int = 24, fps: int = 25,
-                 codec: str = "libx264", pix_fmt: str = "yuv420p", pts_ms: list[int] | None = None,
-                 rotation: int | None = None, faststart: bool = False) -> Path:
+def encode_video(
+    path: Path,
+    frames: int = 8,
+    width: int = 32,
+    height: int = 24,
+    fps: int = 25,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    pts_ms: list[int] | None = None,
+    rotation: int | None = None,
+    faststart: bool = False,
+) -> Path:
     """Encode `frames` noise frames (noise, so byte offsets spread over the frames and a cut file loses
     frames, not only its index). `pts_ms` gives each frame's time in ms (variable frame rate),
     `rotation` sets the display matrix (degrees counterclockwise), `faststart` puts the index first."""

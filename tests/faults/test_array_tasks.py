@@ -53,10 +53,24 @@ def fuse_ok() -> None:
 def _params() -> dict:
     """The repository's sample params at test sizes: 48 clips (3 per task on average), random weights."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["runtime"].update(scheduler="synchronous", threads_per_worker=1, chunk_items=2,
-                             max_failures=0, decode_timeout_s=120, device="cpu", decoder="cpu")
-    params["sample"].update(sentences=16, renders=["train", "val", "test"], width=96, height=72, gloss_frames=4,
-                            min_glosses=2, max_glosses=2)
+    params["runtime"].update(
+        scheduler="synchronous",
+        threads_per_worker=1,
+        chunk_items=2,
+        max_failures=0,
+        decode_timeout_s=120,
+        device="cpu",
+        decoder="cpu",
+    )
+    params["sample"].update(
+        sentences=16,
+        renders=["train", "val", "test"],
+        width=96,
+        height=72,
+        gloss_frames=4,
+        min_glosses=2,
+        max_glosses=2,
+    )
     params["pose"].update(frames="uniform", frames_value=2, batch_size=4, chunk_frames=4)
     params["rgb"].update(window=4, num_windows=2, size=32, resize=36, batch_size=4, decoders=1, prefetch=1)
     return params
@@ -64,9 +78,17 @@ def _params() -> dict:
 
 def _tasks(stage: list[str], project: Path, indices: range | list[int], *options: str) -> dict[int, subprocess.Popen]:
     """Start one array task per index, all at once, each tagged for the filesystem's log."""
-    return {i: subprocess.Popen([SEDS, "run", *stage, "--shard", f"{i}/{TASKS}", "--no-progress", *options], cwd=project,
-                                env={**os.environ, TAG: f"{'+'.join(stage)}-{i}"}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in indices}
+    return {
+        i: subprocess.Popen(
+            [SEDS, "run", *stage, "--shard", f"{i}/{TASKS}", "--no-progress", *options],
+            cwd=project,
+            env={**os.environ, TAG: f"{'+'.join(stage)}-{i}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in indices
+    }
 
 
 def _finish(runs: dict[int, subprocess.Popen], timeout_s: float = 600) -> dict[int, str]:
@@ -79,8 +101,14 @@ def _finish(runs: dict[int, subprocess.Popen], timeout_s: float = 600) -> dict[i
 
 
 def _finalize(stage: list[str], project: Path) -> str:
-    done = subprocess.run([SEDS, "finalize", *stage], cwd=project, env={**os.environ, TAG: "finalize"},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [SEDS, "finalize", *stage],
+        cwd=project,
+        env={**os.environ, TAG: "finalize"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -151,8 +179,9 @@ def test_sixteen_array_tasks_on_a_slow_lockless_filesystem(fuse_ok, tmp_path, ch
         reruns = _finish(_tasks(["pose", "rgb"], project, victims, *one_per_shard))
         for i, out in reruns.items():
             own, done = len(clips_of_task[i]), published_before_kill[i]
-            assert re.search(rf"pose shard {i}/{TASKS}: {own} items: {own - done} computed, {done} reused, 0 failed",
-                             out), out
+            assert re.search(
+                rf"pose shard {i}/{TASKS}: {own} items: {own - done} computed, {done} reused, 0 failed", out
+            ), out
         out = _finalize(["pose", "rgb"], project)
         for stage in ("pose", "rgb"):
             _finalized(project, stage, out)

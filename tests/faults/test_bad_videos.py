@@ -21,14 +21,26 @@ pytestmark = pytest.mark.faults
 
 # sample id -> the probe outcome asserted: a failure reason, or the metadata of a valid file
 FAILED = {
-    "missing.mp4": "missing_file", "empty.mp4": "empty_file", "cut10.mp4": "truncated", "cut50.mp4": "truncated",
-    "cut90.mp4": "truncated", "random.mp4": "not_a_video", "audio_only.mp4": "not_a_video",
-    "still.png": "not_a_video", "after_end": "clip_out_of_range",
+    "missing.mp4": "missing_file",
+    "empty.mp4": "empty_file",
+    "cut10.mp4": "truncated",
+    "cut50.mp4": "truncated",
+    "cut90.mp4": "truncated",
+    "random.mp4": "not_a_video",
+    "audio_only.mp4": "not_a_video",
+    "still.png": "not_a_video",
+    "after_end": "clip_out_of_range",
 }
 VALID = {  # (width, height, frames, fps)
-    "good.mp4": (32, 24, 8, 25.0), "one_frame.mp4": (32, 24, 1, 25.0), "header_0x0.mp4": (32, 24, 8, 25.0),
-    "odd_321x241.mp4": (321, 241, 3, 25.0), "vfr.mp4": (32, 24, 12, 12 / 1.12), "rotated90.mp4": (24, 32, 8, 25.0),
-    "ten_bit.mp4": (32, 24, 4, 25.0), "uhd_3840x2160.mp4": (3840, 2160, 2, 25.0), "past_end": (32, 24, 3, 25.0),
+    "good.mp4": (32, 24, 8, 25.0),
+    "one_frame.mp4": (32, 24, 1, 25.0),
+    "header_0x0.mp4": (32, 24, 8, 25.0),
+    "odd_321x241.mp4": (321, 241, 3, 25.0),
+    "vfr.mp4": (32, 24, 12, 12 / 1.12),
+    "rotated90.mp4": (24, 32, 8, 25.0),
+    "ten_bit.mp4": (32, 24, 4, 25.0),
+    "uhd_3840x2160.mp4": (3840, 2160, 2, 25.0),
+    "past_end": (32, 24, 3, 25.0),
 }
 
 
@@ -38,10 +50,10 @@ def _zero_size_header(path: Path) -> None:
     tkhd = data.find(b"tkhd")
     size_at = tkhd + 4 + 4 + (32 if data[tkhd + 4] == 1 else 20) + 16 + 36
     entry = data.find(b"avc1", data.find(b"stsd"))  # the sample entry, not the ftyp brand
-    assert struct.unpack(">II", data[size_at:size_at + 8]) == (32 << 16, 24 << 16)
-    assert struct.unpack(">HH", data[entry + 28:entry + 32]) == (32, 24)
-    data[size_at:size_at + 8] = bytes(8)
-    data[entry + 28:entry + 32] = bytes(4)
+    assert struct.unpack(">II", data[size_at : size_at + 8]) == (32 << 16, 24 << 16)
+    assert struct.unpack(">HH", data[entry + 28 : entry + 32]) == (32, 24)
+    data[size_at : size_at + 8] = bytes(8)
+    data[entry + 28 : entry + 32] = bytes(4)
     path.write_bytes(bytes(data))
 
 
@@ -81,10 +93,24 @@ FAST = {"runtime": {"chunk_items": 64}}  # one decoder child per run: a child st
 def _rows(files: list[str] | None = None) -> list[dict]:
     files = files or [name for name in (*FAILED, *VALID) if name.endswith((".mp4", ".png"))]
     rows = [{"sample_id": name, "video_path": name, "text": name} for name in files]
-    rows.append({"sample_id": "past_end", "video_path": "good.mp4", "text": "ends past the end",  # 8 frames = 0.32 s
-                 "start_s": "0.2", "end_s": "5.0"})
-    rows.append({"sample_id": "after_end", "video_path": "good.mp4", "text": "starts after the end",
-                 "start_s": "1.0", "end_s": "2.0"})
+    rows.append(
+        {
+            "sample_id": "past_end",
+            "video_path": "good.mp4",
+            "text": "ends past the end",  # 8 frames = 0.32 s
+            "start_s": "0.2",
+            "end_s": "5.0",
+        }
+    )
+    rows.append(
+        {
+            "sample_id": "after_end",
+            "video_path": "good.mp4",
+            "text": "starts after the end",
+            "start_s": "1.0",
+            "end_s": "2.0",
+        }
+    )
     return rows
 
 
@@ -183,8 +209,9 @@ DEADLOCK = textwrap.dedent('''
 ''')
 
 
-def test_a_decoder_that_deadlocks_holding_the_gil_becomes_a_decode_timeout(tmp_path, bad_video_dir, make_video,
-                                                                            chdir, monkeypatch, capsys):
+def test_a_decoder_that_deadlocks_holding_the_gil_becomes_a_decode_timeout(
+    tmp_path, bad_video_dir, make_video, chdir, monkeypatch, capsys
+):
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(DEADLOCK)
@@ -195,7 +222,9 @@ def test_a_decoder_that_deadlocks_holding_the_gil_becomes_a_decode_timeout(tmp_p
     for name in ("good.mp4", "one_frame.mp4"):
         shutil.copy(bad_video_dir / name, data / name)
     rows = [{"video_path": name, "text": name} for name in ("good.mp4", "deadlock.mp4", "one_frame.mp4")]
-    write_csv_manifest(tmp_path, rows, root="data", extra_params={"runtime": {"decode_timeout_s": 2, "chunk_items": 64}})
+    write_csv_manifest(
+        tmp_path, rows, root="data", extra_params={"runtime": {"decode_timeout_s": 2, "chunk_items": 64}}
+    )
     chdir(tmp_path)
     assert main(["manifest"]) == 0
     assert main(["run", "probe", "--no-progress"]) == 1  # runtime.max_failures: 0
@@ -205,14 +234,30 @@ def test_a_decoder_that_deadlocks_holding_the_gil_becomes_a_decode_timeout(tmp_p
     assert view["good.mp4"]["num_frames"] == 8 and view["one_frame.mp4"]["num_frames"] == 1  # after the kill
 
 
-POSE = {"checkpoint": "random", "frames": "uniform", "frames_value": 2, "flip_test": False, "batch_size": 8, "chunk_frames": 8}
+POSE = {
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 8,
+    "chunk_frames": 8,
+}
 RGB = {"size": 32, "resize": 32, "window": 4, "num_windows": 2, "batch_size": 8}
 
 
 @pytest.mark.slow
 def test_pose_and_rgb_survive_a_manifest_of_good_bad_and_changed_clips(tmp_path, bad_video_dir, chdir, capsys):
-    files = ["good.mp4", "one_frame.mp4", "odd_321x241.mp4", "rotated90.mp4", "vfr.mp4", "ten_bit.mp4",
-             "cut50.mp4", "random.mp4", "missing.mp4"]
+    files = [
+        "good.mp4",
+        "one_frame.mp4",
+        "odd_321x241.mp4",
+        "rotated90.mp4",
+        "vfr.mp4",
+        "ten_bit.mp4",
+        "cut50.mp4",
+        "random.mp4",
+        "missing.mp4",
+    ]
     shutil.copytree(bad_video_dir, tmp_path / "data")
     write_csv_manifest(tmp_path, _rows(files), root="data", extra_params={**FAST, "pose": POSE, "rgb": RGB})
     chdir(tmp_path)

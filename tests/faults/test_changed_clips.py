@@ -4,7 +4,6 @@ being computed, or not regular files at all (a FIFO, a device). Real stages on v
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from pipeline.store import StageIndex, StageDir
+from pipeline.store import StageDir, StageIndex
 from tests_support import view_rows, write_csv_manifest
 
 pytestmark = pytest.mark.faults
@@ -31,8 +30,9 @@ def _stored(stage: str, key: str) -> bool:
 
 def _seds(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """`seds ...` in its own process group, killed whole when it outlives `timeout` (a hang fails the test)."""
-    proc = subprocess.Popen([SEDS, *args], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [SEDS, *args], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -56,8 +56,7 @@ def clips(tmp_path, make_video, chdir) -> Path:
     return data
 
 
-def test_a_clip_replaced_by_another_valid_video_after_probe_is_not_stored_under_the_old_key(clips, make_video,
-                                                                                           capsys):
+def test_a_clip_replaced_by_another_valid_video_after_probe_is_not_stored_under_the_old_key(clips, make_video, capsys):
     assert main(["run", "probe", "--no-progress"]) == 0
     probed = view_rows("probe")["a.mp4"]["content_hash"]
     replacement = make_video(clips.parent / "other.mp4", frames=12, width=40)  # valid, longer, other pixels
@@ -134,7 +133,9 @@ def test_a_fifo_and_a_device_in_the_data_root_are_refused_before_hashing(clips):
     assert "3 items: 1 computed, 0 reused, 2 failed (not_a_regular_file: 2)" in run.stdout
     view = view_rows("probe")
     assert {sid: view[sid]["probe_reason"] for sid in ("pipe.mp4", "zero.mp4")} == {
-        "pipe.mp4": "not_a_regular_file", "zero.mp4": "not_a_regular_file"}
+        "pipe.mp4": "not_a_regular_file",
+        "zero.mp4": "not_a_regular_file",
+    }
     listed = _seds("cache", "failures", "probe").stdout
     assert "pipe.mp4 is a named pipe (FIFO), not a regular file" in listed
     assert "zero.mp4 is a character device, not a regular file" in listed

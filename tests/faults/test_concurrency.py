@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
+from pipeline.commands.item_stages import item_stage
 from pipeline.config import load_params
 from pipeline.runner.plan import read_view
-from pipeline.commands.item_stages import item_stage
 from pipeline.store.layout import StageDir
 
 pytestmark = pytest.mark.faults
@@ -73,9 +73,15 @@ def test_two_runs_of_one_shard_at_once_record_each_key_once(project, tmp_path, c
     assert [r[0] for r in results] == [0, 0], results
     computed = [int(re.search(r"(\d+) computed", out).group(1)) for _, out, _ in results]
     assert computed == [12, 12]  # each planned all 12 rows before the other published one
-    keys = [k for part in sorted(stage_dir.index.glob("*.parquet")) for k in pq.read_table(part).column("item_key").to_pylist()]
+    keys = [
+        k
+        for part in sorted(stage_dir.index.glob("*.parquet"))
+        for k in pq.read_table(part).column("item_key").to_pylist()
+    ]
     assert len(keys) == len(set(keys)) == 12
-    referenced = {s for part in stage_dir.index.glob("*.parquet") for s in pq.read_table(part).column("shard").to_pylist()}
+    referenced = {
+        s for part in stage_dir.index.glob("*.parquet") for s in pq.read_table(part).column("shard").to_pylist()
+    }
     assert {p.name for p in stage_dir.shards.iterdir()} == referenced  # duplicates' shards removed, no temporaries
     capsys.readouterr()
     assert main(["cache", "verify", "gt_keypoints"]) == 0

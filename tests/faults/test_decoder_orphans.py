@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.faults
 
-PARENT = textwrap.dedent('''
+PARENT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from pipeline.video.service import DecodeService
@@ -24,7 +24,7 @@ PARENT = textwrap.dedent('''
     decoder.submit_probe(Path(sys.argv[1]))  # a FIFO with no writer: the child blocks opening it, for ever
     print(decoder._proc.pid, flush=True)
     time.sleep(600)
-''')
+""")
 
 
 def _alive(pid: int) -> bool:
@@ -40,8 +40,9 @@ def test_a_decoder_child_stuck_in_a_decode_dies_with_its_killed_parent(tmp_path)
     os.mkfifo(fifo)
     stderr = tmp_path / "stderr.txt"
     with open(stderr, "wb") as err:
-        parent = subprocess.Popen([sys.executable, "-c", PARENT, str(fifo)], stdout=subprocess.PIPE, stderr=err,
-                                  text=True)
+        parent = subprocess.Popen(
+            [sys.executable, "-c", PARENT, str(fifo)], stdout=subprocess.PIPE, stderr=err, text=True
+        )
     child = int(parent.stdout.readline())
     time.sleep(3)  # let the child start and block on the FIFO
     assert _alive(child)
@@ -59,9 +60,13 @@ def test_a_decoder_child_stuck_in_a_decode_dies_with_its_killed_parent(tmp_path)
 
 def test_a_decoder_child_whose_answers_cannot_be_delivered_exits_quietly(tmp_path, make_video):
     video = make_video(tmp_path / "clip.mp4")
-    child = subprocess.Popen([sys.executable, "-m", "pipeline.video.service"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.video.service"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     assert b'"ready"' in child.stdout.readline()
     child.stdout.close()  # whoever reads the answers is gone
     child.stdin.write(f'{{"op": "probe", "path": "{video}", "full_decode": true, "id": 0}}\n'.encode())

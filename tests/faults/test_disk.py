@@ -23,7 +23,9 @@ def small_disk(tmp_path):
     """A 2 MiB tmpfs (a real file system that runs out of space), unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.strip()}")
     yield mount
@@ -33,8 +35,10 @@ def small_disk(tmp_path):
 def snapshot(root: Path) -> dict[str, tuple]:
     """Bytes, mtime and inode of every file, and every folder: what the store holds. (A folder's own
     mtime moves when a temporary is made and removed in it, which changes no content.)"""
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) if p.is_file() else "dir"
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_ino) if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def test_disk_full_leaves_the_store_as_it_was_and_says_so(project, small_disk, capsys):

@@ -31,10 +31,25 @@ pytestmark = pytest.mark.faults
 SEDS = str(Path(sys.executable).parent / "seds")
 # One seed per stage (3 kills, 3 kill points) keeps the suite near a minute; add seeds to hunt.
 SEEDS = {"pose": (3,), "rgb": (11,), "train": (7,)}
-POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
-        "frames_value": 2, "flip_test": False, "batch_size": 4, "chunk_frames": 8}
-RGB = {"size": 64, "resize": 64, "window": 8, "stride": 1, "num_windows": 4, "batch_size": 6,
-       "feature_set": "default", "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}}}
+POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 8,
+}
+RGB = {
+    "size": 64,
+    "resize": 64,
+    "window": 8,
+    "stride": 1,
+    "num_windows": 4,
+    "batch_size": 6,
+    "feature_set": "default",
+    "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
+}
 
 
 def set_params(root: Path, **sections) -> None:
@@ -77,8 +92,13 @@ def test_killed_item_stage_reruns_to_the_uninterrupted_store(project, tmp_path, 
         killed = tmp_path / f"killed-{seed}"
         shutil.copytree(project, killed)
         index = killed / "cache" / stage
-        proc = subprocess.Popen([SEDS, "run", stage, "--no-progress"], cwd=killed, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [SEDS, "run", stage, "--no-progress"],
+            cwd=killed,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         kill_when(proc, lambda: len([p for p in index.glob("*/index/*.parquet")]) >= parts, delay, f"seed {seed}")
         (stage_dir,) = stage_dirs(killed / "cache", stage)
         partial = StageIndex.load(stage_dir)
@@ -90,13 +110,16 @@ def test_killed_item_stage_reruns_to_the_uninterrupted_store(project, tmp_path, 
         assert main(["run", stage, "--no-progress"]) == 0
         assert f"{12 - len(partial)} computed, {len(partial)} reused" in capsys.readouterr().out
         assert content(killed, stage) == expected, f"seed {seed}"
-        assert not [p for d in (stage_dir.shards, stage_dir.index) for p in d.iterdir() if p.name.startswith(TMP_PREFIX)]
+        assert not [
+            p for d in (stage_dir.shards, stage_dir.index) for p in d.iterdir() if p.name.startswith(TMP_PREFIX)
+        ]
         assert main(["cache", "verify", stage]) == 0
 
 
 def _train_support():
-    spec = importlib.util.spec_from_file_location("faults_train_support",
-                                                  Path(__file__).parents[1] / "train" / "train_support.py")
+    spec = importlib.util.spec_from_file_location(
+        "faults_train_support", Path(__file__).parents[1] / "train" / "train_support.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -108,8 +131,9 @@ def test_killed_train_resumes_from_its_last_checkpoint(tmp_path, chdir):
     support = _train_support()
     template = tmp_path / "template"
     support.build_store(template)
-    support.write_project_params(template, {"eval_every": 0, "epochs": 2, "checkpoint_every": 1, "out": "runs/t",
-                                          "sampling": "clip"})
+    support.write_project_params(
+        template, {"eval_every": 0, "epochs": 2, "checkpoint_every": 1, "out": "runs/t", "sampling": "clip"}
+    )
     reference = tmp_path / "reference"
     shutil.copytree(template, reference)
     chdir(reference)
@@ -131,8 +155,13 @@ def test_killed_train_resumes_from_its_last_checkpoint(tmp_path, chdir):
                 pass
             return len(seen) >= saves
 
-        proc = subprocess.Popen([SEDS, "train", "--no-progress"], cwd=killed, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [SEDS, "train", "--no-progress"],
+            cwd=killed,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         kill_when(proc, saved, delay, f"train seed {seed}")
         step = load_checkpoint(last)["step"]  # the checkpoint on disk is whole, whatever the kill hit
         assert 0 < step < 6, f"seed {seed}"
@@ -152,8 +181,14 @@ def test_sigint_and_sigterm_stop_a_stage_cleanly(project, chdir, capsys, signum)
     alike: one line saying what was kept, exit 128 + N, no traceback, no decoder child left behind;
     the finished items are stored and the rerun computes only the rest."""
     set_params(project, runtime={"threads_per_worker": 1, "shard_items": 2}, rgb=RGB)
-    proc = subprocess.Popen([SEDS, "run", "rgb", "--no-progress"], cwd=project, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SEDS, "run", "rgb", "--no-progress"],
+        cwd=project,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     published = lambda: len(list((project / "cache" / "rgb").glob("*/index/*.parquet"))) >= 1  # noqa: E731
     deadline = time.monotonic() + 180
     while not published():
@@ -168,8 +203,9 @@ def test_sigint_and_sigterm_stop_a_stage_cleanly(project, chdir, capsys, signum)
     assert f"stopped by {signal.Signals(signum).name}: what was finished is kept" in err
     assert "Traceback" not in err
     deadline = time.monotonic() + 10  # the decoder child dies with its parent (PR_SET_PDEATHSIG), a moment later
-    while (survivors := subprocess.run(["pgrep", "-a", "-s", str(proc.pid)], capture_output=True,
-                                       text=True).stdout.strip()) and time.monotonic() < deadline:
+    while (
+        survivors := subprocess.run(["pgrep", "-a", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip()
+    ) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not survivors, f"processes of the stopped run still alive: {survivors}"
     (stage_dir,) = stage_dirs(project / "cache", "rgb")

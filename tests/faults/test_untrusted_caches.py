@@ -37,8 +37,10 @@ def select_dir(root: Path) -> StageDir:
 
 def content(stage_dir: StageDir) -> dict[str, list[tuple[str, str, tuple[int, ...]]]]:
     """item key -> (array, checksum, shape) of every item: what 'the same store' means here."""
-    return {k: [(a["name"], a["checksum"], tuple(a["shape"])) for a in r.arrays]
-            for k, r in StageIndex.load(stage_dir).rows.items()}
+    return {
+        k: [(a["name"], a["checksum"], tuple(a["shape"])) for a in r.arrays]
+        for k, r in StageIndex.load(stage_dir).rows.items()
+    }
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -76,7 +78,7 @@ def poison_checksum(root: Path, marker: Path, which: int = 0) -> set[str]:
     row = next(r for r in StageIndex.load(stage_dir).rows.values() if r.shard == _first_shard(stage_dir, which))
     entry = row.array("keypoints")
     with h5py.File(stage_dir.shards / row.shard, "r+") as f:
-        f["keypoints"][entry["offset"]:entry["offset"] + entry["length"]] += 1.0
+        f["keypoints"][entry["offset"] : entry["offset"] + entry["length"]] += 1.0
     return {row.item_key}
 
 
@@ -135,9 +137,10 @@ def read_only():
             path.chmod(path.lstat().st_mode | stat.S_IWUSR)
 
 
-@pytest.mark.parametrize("poison", POISONS, ids=lambda p: p.__name__[len("poison_"):])
-def test_poisoned_shared_store_item_is_rejected_recomputed_and_never_used(project, tmp_path, chdir, capsys,
-                                                                          read_only, poison):
+@pytest.mark.parametrize("poison", POISONS, ids=lambda p: p.__name__[len("poison_") :])
+def test_poisoned_shared_store_item_is_rejected_recomputed_and_never_used(
+    project, tmp_path, chdir, capsys, read_only, poison
+):
     clean = _build(project)
     shared = project  # the lab-mate's project; its cache/ is the shared store
     mine = tmp_path / "mine"
@@ -154,7 +157,10 @@ def test_poisoned_shared_store_item_is_rejected_recomputed_and_never_used(projec
     assert main(["run", "select", "--no-progress"]) == 0
     out, err = capsys.readouterr()
     assert f"{12 - len(bad)} reused" not in out  # nothing local to reuse: all came from shared or compute
-    assert f"{len(bad)} computed, 0 reused, {12 - len(bad)} from the shared store, {len(bad)} shared item(s) rejected" in out
+    assert (
+        f"{len(bad)} computed, 0 reused, {12 - len(bad)} from the shared store, {len(bad)} shared item(s) rejected"
+        in out
+    )
     rejected = [line for line in err.splitlines() if "shared store item rejected, recomputing" in line]
     assert len(rejected) == len(bad) and all(any(k in line for line in rejected) for k in bad)
     assert content(select_dir(mine)) == clean  # the recomputed items, never the shared store's bad bytes
@@ -185,8 +191,7 @@ def test_damaged_local_store_is_quarantined_by_verify_repair_and_recomputed(proj
     assert not (tmp_path / "UNPICKLED").exists()
 
 
-def test_unreadable_index_parts_name_the_file_and_a_shared_one_is_not_used(project, tmp_path, chdir, capsys,
-                                                                          read_only):
+def test_unreadable_index_parts_name_the_file_and_a_shared_one_is_not_used(project, tmp_path, chdir, capsys, read_only):
     clean = _build(project)
     mine = tmp_path / "mine"
     shutil.copytree(project, mine, ignore=shutil.ignore_patterns("select.parquet"))

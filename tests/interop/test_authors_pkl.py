@@ -8,11 +8,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.cli import main
-from pipeline.safe_unpickle import safe_load
 from pipeline.interop.views import open_view
 from pipeline.rgb.windows import plan_windows
-from pipeline.store import open_stage
 from pipeline.runner.plan import read_view
+from pipeline.safe_unpickle import safe_load
+from pipeline.store import open_stage
 
 
 class _CreatesFile:
@@ -53,7 +53,10 @@ def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(proje
     table, fingerprints = read_view(project / "manifests/authors", "rgb")
     view = {r["sample_id"]: r for r in table.to_pylist()}
     assert {s: view[s]["rgb_reason"] for s in (evil, short, missing)} == {
-        evil: "unsafe_pickle", short: "bad_format", missing: "missing_file"}
+        evil: "unsafe_pickle",
+        short: "bad_format",
+        missing: "missing_file",
+    }
     reader = open_stage(project / "cache", "rgb", fingerprints["rgb"])
     assert '"source": "test-release"' in reader.stage_dir.stage_json.read_text()
     for row in rows[:-3]:
@@ -64,8 +67,11 @@ def test_rgb_import_records_bad_files_then_exports_what_their_loader_reads(proje
 
     assert main(args) == 1  # unchanged files are reused by key
     assert "import rgb: 0 imported, 9 reused, 3 failed" in capsys.readouterr().out
-    recorded = [r["sample_id"] for part in sorted(reader.stage_dir.failures.glob("*.parquet"))
-                for r in pq.read_table(part).to_pylist()]
+    recorded = [
+        r["sample_id"]
+        for part in sorted(reader.stage_dir.failures.glob("*.parquet"))
+        for r in pq.read_table(part).to_pylist()
+    ]
     assert sorted(recorded) == sorted([evil, short, missing])  # the same failures are not recorded twice
 
     out = tmp_path / "export"
@@ -98,8 +104,20 @@ def test_pose_export_import_round_trip_feeds_select(project, tmp_path, capsys):
             np.testing.assert_array_equal(theirs[name], ours[name].astype(theirs[name].dtype), err_msg=name)
 
     capsys.readouterr()
-    assert main(["run", "select", "--no-progress", "--set", "runtime.manifests=manifests/authors",
-                 "--set", "select.source=pose"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "select",
+                "--no-progress",
+                "--set",
+                "runtime.manifests=manifests/authors",
+                "--set",
+                "select.source=pose",
+            ]
+        )
+        == 0
+    )
     assert "select: 12 items: 12 computed" in capsys.readouterr().out
     assert main(["run", "select", "--no-progress", "--set", "select.source=gt_keypoints"]) == 0
     from_import = open_view("manifests/authors/select.parquet", project / "manifests", project / "cache")
@@ -126,8 +144,9 @@ def test_pose_pkl_with_mismatched_img_list_is_a_recorded_failure(project, tmp_pa
     folder = tmp_path / "rtm"
     folder.mkdir()
     row = _rows(project)[0]
-    (folder / f"{row['sample_id']}.pkl").write_bytes(pickle.dumps(
-        {"keypoints": np.zeros((3, 133, 3), np.float32), "img_list": ["images0001.png", "images0002.png"]}))
+    (folder / f"{row['sample_id']}.pkl").write_bytes(
+        pickle.dumps({"keypoints": np.zeros((3, 133, 3), np.float32), "img_list": ["images0001.png", "images0002.png"]})
+    )
     assert main(["import", "authors", "pose", str(folder), "--source", "bad"]) == 1
     err = capsys.readouterr().err
     assert f"{row['sample_id']}.pkl: 'img_list' has 2 names for 3 frames of keypoints" in err

@@ -18,7 +18,11 @@ def test_reads_the_mediapipe_file_and_maps_body_and_hands(testdata):
     pose = read_pose(path)
     assert pose.fps == 24 and pose.keypoints.shape == (170, 178, 3) and pose.confidence.shape == (170, 178)
     assert [(name, len(points)) for name, points in pose.components] == [
-        ("POSE_LANDMARKS", 8), ("FACE_LANDMARKS", 128), ("LEFT_HAND_LANDMARKS", 21), ("RIGHT_HAND_LANDMARKS", 21)]
+        ("POSE_LANDMARKS", 8),
+        ("FACE_LANDMARKS", 128),
+        ("LEFT_HAND_LANDMARKS", 21),
+        ("RIGHT_HAND_LANDMARKS", 21),
+    ]
     body = to_wholebody(pose)
     assert body.keypoints.shape == (170, 133, 2) and body.scores.shape == (170, 133)
     assert np.flatnonzero(body.mapped).tolist() == list(range(5, 13)) + list(LEFT_HAND) + list(RIGHT_HAND)
@@ -35,8 +39,8 @@ def test_reads_the_openpose_file_into_all_133_points(testdata):
     body = to_wholebody(pose)
     assert body.mapped.all()
     np.testing.assert_array_equal(body.frames, np.arange(93))
-    np.testing.assert_array_equal(body.keypoints[:, 5], pose.keypoints[:, 5])    # LShoulder
-    np.testing.assert_array_equal(body.keypoints[:, 6], pose.keypoints[:, 2])    # RShoulder
+    np.testing.assert_array_equal(body.keypoints[:, 5], pose.keypoints[:, 5])  # LShoulder
+    np.testing.assert_array_equal(body.keypoints[:, 6], pose.keypoints[:, 2])  # RShoulder
     np.testing.assert_array_equal(body.keypoints[:, 23:91], pose.keypoints[:, 25:93])  # iBUG 68 of face 70
     np.testing.assert_array_equal(body.keypoints[:, 112:133], pose.keypoints[:, 116:137])
 
@@ -55,8 +59,22 @@ def _read(path):
 def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_path, capsys):
     # every 4th-or-so frame, so the file has frames between the sampled ones
     assert main(["run", "gt_keypoints", "--no-progress", "--set", "select.gt_frames_value=10"]) == 0
-    assert main(["run", "select", "--no-progress", "--set", "select.source=gt_keypoints",
-                 "--set", "select.normalisation=none", "--set", "select.gt_frames_value=10"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "select",
+                "--no-progress",
+                "--set",
+                "select.source=gt_keypoints",
+                "--set",
+                "select.normalisation=none",
+                "--set",
+                "select.gt_frames_value=10",
+            ]
+        )
+        == 0
+    )
     gt = open_view("gt_keypoints", project / "manifests", project / "cache")
     row = gt.ok_rows()[0]
     sample = row["sample_id"]
@@ -70,8 +88,10 @@ def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_
     assert whole.body.fps == pytest.approx(row["fps"])
     assert [c.name for c in whole.header.components] == ["BODY", "FEET", "FACE", "LEFT_HAND", "RIGHT_HAND"]
     assert [p for c in whole.header.components for p in c.points] == list(KEYPOINT_NAMES)
-    assert ("left_shoulder", "left_elbow") in {(whole.header.components[0].points[a], whole.header.components[0].points[b])
-                                               for a, b in whole.header.components[0].limbs}
+    assert ("left_shoulder", "left_elbow") in {
+        (whole.header.components[0].points[a], whole.header.components[0].points[b])
+        for a, b in whole.header.components[0].limbs
+    }
     assert whole.body.data.shape == (frames[-1] + 1, 1, 133, 2) and whole.body.data.dtype == np.float32
     np.testing.assert_array_equal(np.ma.getdata(whole.body.data)[frames, 0], ours["keypoints"])
     np.testing.assert_array_equal(whole.body.confidence[frames, 0], ours["scores"])
@@ -82,7 +102,11 @@ def test_export_pose_of_wholebody_and_selection_reads_back_exactly(project, tmp_
     select = open_view("select", project / "manifests", project / "cache")
     picked = select.read(next(r for r in select.rows if r["sample_id"] == sample))
     sel = _read(tmp_path / "select" / f"{sample}.pose")
-    assert [(c.name, len(c.points)) for c in sel.header.components] == [("BODY", 7), ("LEFT_HAND", 21), ("RIGHT_HAND", 21)]
+    assert [(c.name, len(c.points)) for c in sel.header.components] == [
+        ("BODY", 7),
+        ("LEFT_HAND", 21),
+        ("RIGHT_HAND", 21),
+    ]
     assert [p for c in sel.header.components for p in c.points] == [KEYPOINT_NAMES[i] for i in chosen.indices]
     assert len(sel.header.components[1].limbs) == 20
     np.testing.assert_array_equal(np.ma.getdata(sel.body.data)[picked["frames"], 0], picked["keypoints"])

@@ -30,27 +30,82 @@ SEDS_49 = selection(["body", "hand"]).indices  # COCO-WholeBody index of each SE
 # The 49 SEDS points and their counterparts, written out from each project's own documentation (not
 # from our mapping code): the body point's name, then hand point j (0..20) of the left and right hand.
 OPENPOSE_BODY = {0: "Nose", 5: "LShoulder", 7: "LElbow", 9: "LWrist", 6: "RShoulder", 8: "RElbow", 10: "RWrist"}
-MEDIAPIPE_BODY = {0: "NOSE", 5: "LEFT_SHOULDER", 7: "LEFT_ELBOW", 9: "LEFT_WRIST", 6: "RIGHT_SHOULDER",
-                  8: "RIGHT_ELBOW", 10: "RIGHT_WRIST"}
+MEDIAPIPE_BODY = {
+    0: "NOSE",
+    5: "LEFT_SHOULDER",
+    7: "LEFT_ELBOW",
+    9: "LEFT_WRIST",
+    6: "RIGHT_SHOULDER",
+    8: "RIGHT_ELBOW",
+    10: "RIGHT_WRIST",
+}
 MEDIAPIPE_POSE_33 = [  # mediapipe.solutions.pose.PoseLandmark, in order
-    "NOSE", "LEFT_EYE_INNER", "LEFT_EYE", "LEFT_EYE_OUTER", "RIGHT_EYE_INNER", "RIGHT_EYE", "RIGHT_EYE_OUTER",
-    "LEFT_EAR", "RIGHT_EAR", "MOUTH_LEFT", "MOUTH_RIGHT", "LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW",
-    "RIGHT_ELBOW", "LEFT_WRIST", "RIGHT_WRIST", "LEFT_PINKY", "RIGHT_PINKY", "LEFT_INDEX", "RIGHT_INDEX",
-    "LEFT_THUMB", "RIGHT_THUMB", "LEFT_HIP", "RIGHT_HIP", "LEFT_KNEE", "RIGHT_KNEE", "LEFT_ANKLE", "RIGHT_ANKLE",
-    "LEFT_HEEL", "RIGHT_HEEL", "LEFT_FOOT_INDEX", "RIGHT_FOOT_INDEX"]
+    "NOSE",
+    "LEFT_EYE_INNER",
+    "LEFT_EYE",
+    "LEFT_EYE_OUTER",
+    "RIGHT_EYE_INNER",
+    "RIGHT_EYE",
+    "RIGHT_EYE_OUTER",
+    "LEFT_EAR",
+    "RIGHT_EAR",
+    "MOUTH_LEFT",
+    "MOUTH_RIGHT",
+    "LEFT_SHOULDER",
+    "RIGHT_SHOULDER",
+    "LEFT_ELBOW",
+    "RIGHT_ELBOW",
+    "LEFT_WRIST",
+    "RIGHT_WRIST",
+    "LEFT_PINKY",
+    "RIGHT_PINKY",
+    "LEFT_INDEX",
+    "RIGHT_INDEX",
+    "LEFT_THUMB",
+    "RIGHT_THUMB",
+    "LEFT_HIP",
+    "RIGHT_HIP",
+    "LEFT_KNEE",
+    "RIGHT_KNEE",
+    "LEFT_ANKLE",
+    "RIGHT_ANKLE",
+    "LEFT_HEEL",
+    "RIGHT_HEEL",
+    "LEFT_FOOT_INDEX",
+    "RIGHT_FOOT_INDEX",
+]
 MEDIAPIPE_HAND_21 = [  # mediapipe.solutions.hands.HandLandmark, in order
-    "WRIST", "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP", "INDEX_FINGER_MCP", "INDEX_FINGER_PIP",
-    "INDEX_FINGER_DIP", "INDEX_FINGER_TIP", "MIDDLE_FINGER_MCP", "MIDDLE_FINGER_PIP", "MIDDLE_FINGER_DIP",
-    "MIDDLE_FINGER_TIP", "RING_FINGER_MCP", "RING_FINGER_PIP", "RING_FINGER_DIP", "RING_FINGER_TIP", "PINKY_MCP",
-    "PINKY_PIP", "PINKY_DIP", "PINKY_TIP"]
+    "WRIST",
+    "THUMB_CMC",
+    "THUMB_MCP",
+    "THUMB_IP",
+    "THUMB_TIP",
+    "INDEX_FINGER_MCP",
+    "INDEX_FINGER_PIP",
+    "INDEX_FINGER_DIP",
+    "INDEX_FINGER_TIP",
+    "MIDDLE_FINGER_MCP",
+    "MIDDLE_FINGER_PIP",
+    "MIDDLE_FINGER_DIP",
+    "MIDDLE_FINGER_TIP",
+    "RING_FINGER_MCP",
+    "RING_FINGER_PIP",
+    "RING_FINGER_DIP",
+    "RING_FINGER_TIP",
+    "PINKY_MCP",
+    "PINKY_PIP",
+    "PINKY_DIP",
+    "PINKY_TIP",
+]
 
 
 def _component(name: str, points: list[str], fmt: str = "XYC") -> PoseHeaderComponent:
     return PoseHeaderComponent(name, points, [], [(255, 255, 255)], fmt)
 
 
-def _labelled_file(path, components, frames: int = 3, fps: float = 25.0, confidence: float = 0.9,
-                   size: tuple[int, int] = (640, 480)):
+def _labelled_file(
+    path, components, frames: int = 3, fps: float = 25.0, confidence: float = 0.9, size: tuple[int, int] = (640, 480)
+):
     """A .pose file whose point k (over all components) sits at x = k + 0.25, y = frame + 0.5, so each
     imported point says which file point it came from. Returns {(component, point): k}."""
     dims = len(components[0].format) - 1
@@ -78,8 +133,10 @@ def _check_49(item: dict, expected: dict[int, int | None]) -> None:
         else:
             assert item["keypoints"][0, index, 0] == pytest.approx(k + 0.25), (column, index)
             assert item["scores"][0, index] == pytest.approx(0.9)
-    np.testing.assert_allclose(item["keypoints"][:, SEDS_49[0], 1][item["scores"][:, SEDS_49[0]] > 0],
-                               (np.arange(3) + 0.5)[item["scores"][:, SEDS_49[0]] > 0])
+    np.testing.assert_allclose(
+        item["keypoints"][:, SEDS_49[0], 1][item["scores"][:, SEDS_49[0]] > 0],
+        (np.arange(3) + 0.5)[item["scores"][:, SEDS_49[0]] > 0],
+    )
 
 
 def _hands(places, left: str, right: str, names: list[str]) -> dict[int, int]:
@@ -94,8 +151,11 @@ def test_coco_wholebody_files_map_one_to_one(tmp_path):
     keypoints = rng.uniform(0, 100, (4, 133, 2)).astype(np.float32)
     scores = rng.uniform(0.1, 1, (4, 133)).astype(np.float32)
     write_pose(tmp_path / "ours.pose", to_pose(keypoints, scores, np.arange(4), 25.0, 160, 120))
-    for name, components in (("ours", None), ("pose_format", cocowholebody_components()),
-                             ("alphapose", get_alphapose_133_components())):
+    for name, components in (
+        ("ours", None),
+        ("pose_format", cocowholebody_components()),
+        ("alphapose", get_alphapose_133_components()),
+    ):
         path = tmp_path / f"{name}.pose"
         if components is not None:
             places = _labelled_file(path, components)
@@ -130,11 +190,13 @@ def test_openpose_body25_and_hands_map_onto_the_49_points(tmp_path):
 
 def test_mediapipe_holistic_maps_onto_the_49_points_full_and_reduced(tmp_path):
     path = tmp_path / "mp.pose"
-    full = [_component("POSE_LANDMARKS", MEDIAPIPE_POSE_33, "XYZC"),
-            _component("FACE_LANDMARKS", [str(i) for i in range(468)], "XYZC"),
-            _component("LEFT_HAND_LANDMARKS", MEDIAPIPE_HAND_21, "XYZC"),
-            _component("RIGHT_HAND_LANDMARKS", MEDIAPIPE_HAND_21, "XYZC"),
-            _component("POSE_WORLD_LANDMARKS", MEDIAPIPE_POSE_33, "XYZC")]
+    full = [
+        _component("POSE_LANDMARKS", MEDIAPIPE_POSE_33, "XYZC"),
+        _component("FACE_LANDMARKS", [str(i) for i in range(468)], "XYZC"),
+        _component("LEFT_HAND_LANDMARKS", MEDIAPIPE_HAND_21, "XYZC"),
+        _component("RIGHT_HAND_LANDMARKS", MEDIAPIPE_HAND_21, "XYZC"),
+        _component("POSE_WORLD_LANDMARKS", MEDIAPIPE_POSE_33, "XYZC"),
+    ]
     places = _labelled_file(path, full)
     expected = {i: places[("POSE_LANDMARKS", n)] for i, n in MEDIAPIPE_BODY.items()}
     expected.update(_hands(places, "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS", MEDIAPIPE_HAND_21))
@@ -149,14 +211,24 @@ def test_mediapipe_holistic_maps_onto_the_49_points_full_and_reduced(tmp_path):
     _check_49(pose_item(path, {}, None)[0], expected)
 
 
-@pytest.mark.parametrize("components, named", [
-    (OpenPose135_Components, "BODY_135 (135 points)"),
-    ([_component("POSE_LANDMARKS", MEDIAPIPE_POSE_33)], "POSE_LANDMARKS (33 points)"),  # Holistic without hands
-    ([_component("BODY", [f"p{i}" for i in range(17)]), _component("LEFT_HAND", MEDIAPIPE_HAND_21)],
-     "BODY (17 points), LEFT_HAND (21 points)"),
-    ([c if c.name != "hand_left_keypoints_2d" else _component(c.name, c.points[:20]) for c in OpenPose_Components],
-     "hand_left_keypoints_2d (20 points)"),
-])
+@pytest.mark.parametrize(
+    "components, named",
+    [
+        (OpenPose135_Components, "BODY_135 (135 points)"),
+        ([_component("POSE_LANDMARKS", MEDIAPIPE_POSE_33)], "POSE_LANDMARKS (33 points)"),  # Holistic without hands
+        (
+            [_component("BODY", [f"p{i}" for i in range(17)]), _component("LEFT_HAND", MEDIAPIPE_HAND_21)],
+            "BODY (17 points), LEFT_HAND (21 points)",
+        ),
+        (
+            [
+                c if c.name != "hand_left_keypoints_2d" else _component(c.name, c.points[:20])
+                for c in OpenPose_Components
+            ],
+            "hand_left_keypoints_2d (20 points)",
+        ),
+    ],
+)
 def test_other_layouts_are_refused_naming_what_they_hold(tmp_path, components, named):
     path = tmp_path / "odd.pose"
     _labelled_file(path, list(components))
@@ -167,11 +239,18 @@ def test_other_layouts_are_refused_naming_what_they_hold(tmp_path, components, n
 def test_real_files_import_with_their_layouts(testdata):
     mediapipe, mp_attrs = pose_item(testdata / "pose_format/slp-pose__mediapipe.pose", {}, None)
     raw = read_pose(testdata / "pose_format/slp-pose__mediapipe.pose")
-    assert mp_attrs == {"frames_sampled": 170, "layout": "mediapipe_holistic", "points_mapped": 50, "file_fps": 24.0,
-                        "file_frames": 170, "width": 1250, "height": 1250}
+    assert mp_attrs == {
+        "frames_sampled": 170,
+        "layout": "mediapipe_holistic",
+        "points_mapped": 50,
+        "file_fps": 24.0,
+        "file_frames": 170,
+        "width": 1250,
+        "height": 1250,
+    }
     np.testing.assert_array_equal(mediapipe["frames"], np.arange(170))
     np.testing.assert_array_equal(mediapipe["keypoints"][:, 10], raw.keypoints[:, 5, :2])  # RIGHT_WRIST
-    assert not mediapipe["scores"][:, 0].any()       # the reduced body has no nose: masked
+    assert not mediapipe["scores"][:, 0].any()  # the reduced body has no nose: masked
     assert not mediapipe["scores"][:, 91:112].any()  # this file never found the left hand
     openpose, op_attrs = pose_item(testdata / "pose_format/slp-pose__openpose.pose", {}, (1920, 1080))
     raw = read_pose(testdata / "pose_format/slp-pose__openpose.pose")
@@ -182,7 +261,7 @@ def test_real_files_import_with_their_layouts(testdata):
 
 
 def test_frames_follow_the_clip_rate_and_empty_or_broken_files_are_refused(tmp_path):
-    np.testing.assert_array_equal(clip_frames(4, 29.97, 30.0), np.arange(4))      # one rate written two ways
+    np.testing.assert_array_equal(clip_frames(4, 29.97, 30.0), np.arange(4))  # one rate written two ways
     np.testing.assert_array_equal(clip_frames(5, 50.0, 25.0), [0, 0, 1, 1, 2])
     np.testing.assert_array_equal(clip_frames(3, 12.5, 25.0), [0, 2, 4])
     path = tmp_path / "fast.pose"
@@ -212,18 +291,21 @@ def test_non_finite_values_are_refused_where_they_would_count(tmp_path):
 
     def masked_nan(data, confidence):
         data[1, 0, wrist, 0], confidence[1, 0, wrist] = np.nan, 0.0
+
     _with(path, masked_nan)  # a NaN under zero confidence is "no point": imported as 0, score 0
     arrays, _ = pose_item(path, {}, None)
     assert arrays["keypoints"][1, 9, 0] == 0 and arrays["scores"][1, 9] == 0 and arrays["keypoints"][0, 9, 0] > 0
 
     def counted_nan(data, confidence):
         data[1, 0, wrist, 0], confidence[1, 0, wrist] = np.nan, 0.9
+
     _with(path, counted_nan)
     with pytest.raises(ValueError, match=r"nan\.pose: holds NaN or infinite coordinates for points with confidence"):
         pose_item(path, {}, None)
 
     def nan_confidence(data, confidence):
         data[1, 0, wrist, 0], confidence[1, 0, wrist] = 1.0, np.nan
+
     _with(path, nan_confidence)
     with pytest.raises(ValueError, match=r"nan\.pose: holds NaN or infinite confidences"):
         pose_item(path, {}, None)
@@ -239,8 +321,9 @@ def test_import_pose_records_bad_files_and_reuses_good_ones(project, tmp_path, t
     folder.mkdir()
     good = [r["sample_id"] for r in rows[:8]]
     for row in rows[:8]:
-        _labelled_file(folder / f"{row['sample_id']}.pose", OpenPose_Components, frames=row["num_frames"],
-                       fps=row["fps"])
+        _labelled_file(
+            folder / f"{row['sample_id']}.pose", OpenPose_Components, frames=row["num_frames"], fps=row["fps"]
+        )
     garbage, odd, long, missing = (r["sample_id"] for r in rows[8:12])
     (folder / f"{garbage}.pose").write_bytes(b"not a pose file")
     _labelled_file(folder / f"{odd}.pose", OpenPose135_Components)
@@ -249,15 +332,21 @@ def test_import_pose_records_bad_files_and_reuses_good_ones(project, tmp_path, t
     args = ["import", "pose", str(folder), "--source", "openpose-test"]
     assert main(args) == 1
     captured = capsys.readouterr()
-    assert ("import pose_file: 8 imported, 0 reused, 4 failed (2 bad_format, 1 missing_file, 1 unknown_layout)"
-            in captured.out)
+    assert (
+        "import pose_file: 8 imported, 0 reused, 4 failed (2 bad_format, 1 missing_file, 1 unknown_layout)"
+        in captured.out
+    )
     assert f"{garbage}.pose: not a readable .pose file" in captured.err
     assert f"{odd}.pose: holds BODY_135 (135 points)" in captured.err
     assert f"{long}.pose: has keypoints at clip frame" in captured.err and "(93 frames at 24 fps)" in captured.err
     table, fingerprints = read_view(project / "manifests", "pose_file")
     view = {r["sample_id"]: r for r in table.to_pylist()}
     assert {s: view[s]["pose_file_reason"] for s in (garbage, odd, long, missing)} == {
-        garbage: "bad_format", odd: "unknown_layout", long: "bad_format", missing: "missing_file"}
+        garbage: "bad_format",
+        odd: "unknown_layout",
+        long: "bad_format",
+        missing: "missing_file",
+    }
     assert all(view[s]["pose_file_status"] == "ok" for s in good) and "probe" in fingerprints
     assert main(args) == 1
     assert "import pose_file: 0 imported, 8 reused, 4 failed" in capsys.readouterr().out
@@ -286,8 +375,20 @@ def test_exported_poses_reimport_and_train_as_the_originals(project, tmp_path, c
     selected = {}
     for source in ("gt_keypoints", "pose_file"):
         capsys.readouterr()
-        assert main(["run", "select", "--no-progress", "--set", f"select.source={source}",
-                     "--set", "select.gt_frames_value=10"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "select",
+                    "--no-progress",
+                    "--set",
+                    f"select.source={source}",
+                    "--set",
+                    "select.gt_frames_value=10",
+                ]
+            )
+            == 0
+        )
         assert "select: 12 items: 12 computed" in capsys.readouterr().out
         view = open_view("select", project / "manifests", project / "cache")
         selected[source] = {r["sample_id"]: view.read(r) for r in view.ok_rows()}
@@ -303,13 +404,17 @@ def test_exported_poses_reimport_and_train_as_the_originals(project, tmp_path, c
         n = len(plan_windows(row["num_frames"], window=4, stride=1, max_frames=300, num_windows=4).windows)
         with open(features / f"{row['sample_id']}.pkl", "wb") as f:
             pickle.dump({"feature": np.ones((n, 1024), np.float32)}, f)
-    assert main(["import", "authors", "rgb", str(features), "--source", "ones", "--window", "4",
-                 "--num-windows", "4"]) == 0
+    assert (
+        main(["import", "authors", "rgb", str(features), "--source", "ones", "--window", "4", "--num-windows", "4"])
+        == 0
+    )
     clips = load_clips(project / "manifests", project / "cache", "select", ["manifests/authors/rgb.parquet"], "train")
     assert len(clips.clips) == 4 and not clips.skipped
     dataset = ClipDataset(clips, steps=4)
     for i, clip in enumerate(clips.clips):  # every kept frame, as select wrote it from the imported poses
-        np.testing.assert_array_equal(dataset[i]["keypoints"].numpy(), selected["pose_file"][clip.sample_id]["keypoints"])
+        np.testing.assert_array_equal(
+            dataset[i]["keypoints"].numpy(), selected["pose_file"][clip.sample_id]["keypoints"]
+        )
     batch = collate([dataset[i] for i in range(len(dataset))])
     assert batch["keypoints"].shape[::2] == (4, 49) and batch["windows"].shape == (4, 4, 4)
     assert (batch["windows"] >= 0).all() and batch["rgb"].eq(1).all()

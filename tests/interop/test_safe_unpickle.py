@@ -29,9 +29,16 @@ class _RunsShell:
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_arrays_lists_dicts_strings_numbers_round_trip(protocol):
-    value = {"feature": np.arange(12, dtype=np.float32).reshape(3, 4), "img_list": ["images0001.png", "b"],
-             "fortran": np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)), "n": 3, "x": 0.5,
-             "scalar": np.float32(1.25), "flags": np.array([True, False]), "nested": [(1, "a"), {"k": None}]}
+    value = {
+        "feature": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "img_list": ["images0001.png", "b"],
+        "fortran": np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)),
+        "n": 3,
+        "x": 0.5,
+        "scalar": np.float32(1.25),
+        "flags": np.array([True, False]),
+        "nested": [(1, "a"), {"k": None}],
+    }
     back = safe_loads(pickle.dumps(value, protocol=protocol))
     assert back["feature"].dtype == np.float32 and np.array_equal(back["feature"], value["feature"])
     assert np.array_equal(back["fortran"], value["fortran"]) and back["fortran"].dtype == np.int64
@@ -57,12 +64,15 @@ def test_os_system_is_refused_by_name():
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
-@pytest.mark.parametrize("value, message", [
-    (np.array([1, "a"], dtype=object), "dtype\\('O'\\)"),
-    (np.zeros(2, dtype=[("a", "f4")]), "kind 'V'"),
-    ({1, 2}, "set"),
-    (b"raw", "bytes"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.array([1, "a"], dtype=object), "dtype\\('O'\\)"),
+        (np.zeros(2, dtype=[("a", "f4")]), "kind 'V'"),
+        ({1, 2}, "set"),
+        (b"raw", "bytes"),
+    ],
+)
 def test_object_arrays_and_other_types_are_refused(protocol, value, message):
     with pytest.raises(UnsafePickle, match=message):
         safe_loads(pickle.dumps({"x": value}, protocol=protocol), "f.pkl")

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from pipeline.config import ParamError, build_section
-from pipeline.keypoints.layout import (KEYPOINT_NAMES, MOUTH, SKELETON_LINKS, SelectionError, selection,
-                                       selection_of_parts)
+from pipeline.keypoints.layout import (
+    KEYPOINT_NAMES,
+    MOUTH,
+    SKELETON_LINKS,
+    SelectionError,
+    selection,
+    selection_of_parts,
+)
 from pipeline.keypoints.normalise import SedsRules, no_normalise, seds_normalise
 from pipeline.keypoints.params import SelectParams
 from pipeline.keypoints.select import KeypointShapeError, select_points
@@ -47,18 +53,29 @@ def test_the_default_selection_is_the_seds_49():
     assert chosen.parts == ("body", "left_hand", "right_hand") and chosen.size == 49
     assert chosen.indices.tolist() == [0, 5, 7, 9, 6, 8, 10] + list(range(91, 112)) + list(range(112, 133))
     assert [KEYPOINT_NAMES[i] for i in chosen.indices[:7]] == [
-        "nose", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist"]
+        "nose",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+    ]
 
 
 def test_groups_come_out_in_canonical_order_whatever_the_params_order():
     assert selection(["mouth", "hand", "body"]).parts == ("body", "left_hand", "right_hand", "mouth")
     face = selection(["face", "body"])
-    assert face.size == 7 + 48 and face.indices[7:].tolist() == list(range(23, 71))   # iBUG 0-47: not the lips
+    assert face.size == 7 + 48 and face.indices[7:].tolist() == list(range(23, 71))  # iBUG 0-47: not the lips
     mouth = selection(["mouth"])
     assert mouth.indices.tolist() == list(range(71, 91)) and [KEYPOINT_NAMES[i] for i in mouth.indices[[0, -1]]] == [
-        "face-48", "face-67"]
-    assert selection_of_parts(("body", "left_hand", "right_hand", "mouth")).indices.tolist() == \
-        selection(["body", "hand", "mouth"]).indices.tolist()
+        "face-48",
+        "face-67",
+    ]
+    assert (
+        selection_of_parts(("body", "left_hand", "right_hand", "mouth")).indices.tolist()
+        == selection(["body", "hand", "mouth"]).indices.tolist()
+    )
 
 
 @pytest.mark.parametrize("groups, message", [([], "at least one"), (["hands"], "unknown"), (["body", "body"], "twice")])
@@ -148,8 +165,9 @@ def test_seds_boxes_centre_real_hands(coco):
         if not ann["righthand_valid"] or (kp[112:133, 2] > 0).sum() < 21:
             continue
         rules = SedsRules(frame=None)  # the annotation's own image frame
-        result = seds_normalise(kp[None, :, :2], (kp[None, :, 2] > 0).astype(np.float32), chosen,
-                                image_size[ann["image_id"]], rules)
+        result = seds_normalise(
+            kp[None, :, :2], (kp[None, :, 2] > 0).astype(np.float32), chosen, image_size[ann["image_id"]], rules
+        )
         hand = result.keypoints[0, chosen.columns("right_hand")]
         middle = (hand.min(axis=0) + hand.max(axis=0)) / 2
         assert np.abs(middle - 128).max() < 6, (ann["id"], middle)

@@ -31,8 +31,11 @@ def items(stage: str) -> dict[str, tuple[dict[str, np.ndarray], dict, dict]]:
     """sample_id -> (arrays, attrs, view row) of every ok item in the stage's view."""
     table, fingerprints = read_view(Path("manifests"), stage)
     reader = StageReader(StageDir(Path("cache"), stage, fingerprints[stage]))
-    return {r["sample_id"]: (reader.read(r[f"{stage}_key"]), reader.attrs(r[f"{stage}_key"]), r)
-            for r in table.to_pylist() if r[f"{stage}_status"] == "ok"}
+    return {
+        r["sample_id"]: (reader.read(r[f"{stage}_key"]), reader.attrs(r[f"{stage}_key"]), r)
+        for r in table.to_pylist()
+        if r[f"{stage}_status"] == "ok"
+    }
 
 
 def view_rows(stage: str) -> dict[str, dict]:
@@ -42,8 +45,10 @@ def view_rows(stage: str) -> dict[str, dict]:
 def with_select(project: Path, **select) -> None:
     """The project's params plus a select section (list values go through the file: the runner
     cannot yet carry a list given with --set, see docs/stages/select.md)."""
-    write_params(project, {**yaml.safe_load((project / "params.yaml").read_text()),
-                           "select": {"source": "gt_keypoints", **select}})
+    write_params(
+        project,
+        {**yaml.safe_load((project / "params.yaml").read_text()), "select": {"source": "gt_keypoints", **select}},
+    )
 
 
 def write_params(project: Path, params: dict) -> None:
@@ -82,7 +87,9 @@ def test_gt_keypoints_are_the_generator_values_at_the_pose_frames(project, capsy
 
 def test_gt_keys_follow_each_clips_ground_truth_not_the_file_path(project, capsys):
     assert run("gt_keypoints") == 0
-    keys = lambda: {r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("manifests"), "gt_keypoints")[0].to_pylist()}  # noqa: E731
+    keys = lambda: {
+        r["sample_id"]: r["gt_keypoints_key"] for r in read_view(Path("manifests"), "gt_keypoints")[0].to_pylist()
+    }  # noqa: E731
     first = keys()
     Path("elsewhere").mkdir()
     shutil.copy("data/sample/keypoints.h5", "elsewhere/renamed.h5")
@@ -110,11 +117,11 @@ def test_select_over_gt_keypoints_through_the_runner(project, capsys):
         t = len(source["frames"])
         assert arrays["keypoints"].shape == (t, 49, 2) and arrays["keypoints"].dtype == np.float32
         assert arrays["scores"].shape == arrays["mask"].shape == (t, 49) and arrays["mask"].dtype == np.uint8
-        assert arrays["frames"].tolist() == source["frames"].tolist()        # every frame has its hands
+        assert arrays["frames"].tolist() == source["frames"].tolist()  # every frame has its hands
         assert attrs["parts"] == ["body", "left_hand", "right_hand"] and attrs["normalisation"] == "seds"
         assert (attrs["kept_frames"], attrs["dropped_frames"]) == (t, 0) == (row["kept_frames"], row["dropped_frames"])
         assert attrs["hand_boxes"]["left_hand"] == {"joints": t, "arm": 0, "none": 0}
-        assert arrays["mask"].all()                                          # ground truth: every joint seen
+        assert arrays["mask"].all()  # ground truth: every joint seen
         expected = seds_normalise(source["keypoints"], source["scores"], chosen, (160, 120), SedsRules())
         np.testing.assert_array_equal(arrays["keypoints"], expected.keypoints)
         np.testing.assert_array_equal(arrays["scores"], source["scores"][:, chosen.indices])
@@ -122,7 +129,7 @@ def test_select_over_gt_keypoints_through_the_runner(project, capsys):
 
     assert run("select", *GT) == 0
     assert "0 computed, 12 reused" in last_summary(capsys)
-    with_select(project, parts=["hand", "body"])                                  # same columns: same key
+    with_select(project, parts=["hand", "body"])  # same columns: same key
     assert run("select") == 0
     assert "0 computed, 12 reused" in last_summary(capsys)
     assert run("select", *GT, "--set", "select.normalisation=none") == 0
@@ -139,7 +146,7 @@ def test_select_face_and_mouth_groups(project):
     gt = items("gt_keypoints")
     for sid, (arrays, attrs, _) in items("select").items():
         assert arrays["keypoints"].shape[1] == 69 and attrs["parts"][-1] == "mouth"
-        lips = gt[sid][0]["keypoints"][:, 71:91] / np.array([160, 120]) * 256   # on the 256 frame, like the body
+        lips = gt[sid][0]["keypoints"][:, 71:91] / np.array([160, 120]) * 256  # on the 256 frame, like the body
         np.testing.assert_allclose(arrays["keypoints"][:, 49:], lips, rtol=1e-6)
 
 
@@ -147,10 +154,12 @@ def test_select_face_and_mouth_groups(project):
 def clip_project(project) -> Path:
     """The tiny project re-manifested from a CSV: a clip with bounds (frames 10-24 of a sample video), a
     sample the ground truth lacks, one whose hands and arms are unseen and one whose truth is cut short."""
-    rows = [("sample000_0-1-rgb_front", "sample000_0-1-rgb_front", "0.4", "1.0"),
-            ("stranger", "sample001_0-1-rgb_front", "", ""),
-            ("sample002_0-1-rgb_front", "sample002_0-1-rgb_front", "", ""),
-            ("sample003_0-1-rgb_front", "sample003_0-1-rgb_front", "", "")]
+    rows = [
+        ("sample000_0-1-rgb_front", "sample000_0-1-rgb_front", "0.4", "1.0"),
+        ("stranger", "sample001_0-1-rgb_front", "", ""),
+        ("sample002_0-1-rgb_front", "sample002_0-1-rgb_front", "", ""),
+        ("sample003_0-1-rgb_front", "sample003_0-1-rgb_front", "", ""),
+    ]
     lines = ["sample_id,video_path,text,split,start_s,end_s"]
     lines += [f"{sid},sentence_clips/{name}.mp4,a clip,test,{start},{end}" for sid, name, start, end in rows]
     Path("clips.csv").write_text("\n".join(lines) + "\n")
@@ -164,10 +173,14 @@ def clip_project(project) -> Path:
         cut = gt["sample003_0-1-rgb_front/keypoints"][...][:-2]
         del gt["sample003_0-1-rgb_front/keypoints"]
         gt["sample003_0-1-rgb_front/keypoints"] = cut
-    write_params(project, {"runtime": dict(BASE_RUNTIME),
-                           "data": {"root": "data/sample", "annotations": [{"format": "csv", "file": "clips.csv",
-                                                                              "split": "test"}]},
-                           "select": {"source": "gt_keypoints", "gt_file": "truth.h5"}})
+    write_params(
+        project,
+        {
+            "runtime": dict(BASE_RUNTIME),
+            "data": {"root": "data/sample", "annotations": [{"format": "csv", "file": "clips.csv", "split": "test"}]},
+            "select": {"source": "gt_keypoints", "gt_file": "truth.h5"},
+        },
+    )
     assert main(["manifest"]) == 0 and run("probe") == 0
     return project
 
@@ -176,11 +189,14 @@ def test_gt_keypoints_follow_clip_bounds_and_record_failures(clip_project):
     assert run("gt_keypoints", "--max-failures", "-1") == 0
     rows = view_rows("gt_keypoints")
     assert {sid: r["gt_keypoints_reason"] for sid, r in rows.items()} == {
-        "sample000_0-1-rgb_front": None, "stranger": "no_ground_truth", "sample002_0-1-rgb_front": None,
-        "sample003_0-1-rgb_front": "gt_mismatch"}
+        "sample000_0-1-rgb_front": None,
+        "stranger": "no_ground_truth",
+        "sample002_0-1-rgb_front": None,
+        "sample003_0-1-rgb_front": "gt_mismatch",
+    }
     arrays, _, row = items("gt_keypoints")["sample000_0-1-rgb_front"]
     assert (row["first_frame"], row["num_frames"]) == (10, 15)
-    assert arrays["frames"].tolist() == list(range(15))                    # clip frames, 0 = the clip's first
+    assert arrays["frames"].tolist() == list(range(15))  # clip frames, 0 = the clip's first
     with h5py.File("truth.h5", "r") as gt:
         np.testing.assert_array_equal(arrays["keypoints"], gt["sample000_0-1-rgb_front/keypoints"][10:25])
 
@@ -188,6 +204,8 @@ def test_gt_keypoints_follow_clip_bounds_and_record_failures(clip_project):
     rows = view_rows("select")
     assert rows["sample000_0-1-rgb_front"]["select_status"] == "ok"
     assert (rows["sample002_0-1-rgb_front"]["select_status"], rows["sample002_0-1-rgb_front"]["select_reason"]) == (
-        "failed", "no_hands")
+        "failed",
+        "no_hands",
+    )
     assert rows["stranger"]["select_status"] == rows["sample003_0-1-rgb_front"]["select_status"] == "upstream_failed"
-    assert run("select") == 1                                                  # max_failures 0: the failure counts
+    assert run("select") == 1  # max_failures 0: the failure counts

@@ -42,13 +42,19 @@ def test_viz_draws_select_items_with_seds_panels(project, capsys):
     height, width = image.shape[:2]
     factor, frame_w = height // 120, 160 * (height // 120)
     assert factor >= 1 and height == 120 * factor and width == frame_w + 3 * height
-    frame, body, left, right = (image[:, :frame_w], image[:, frame_w:frame_w + height],
-                                image[:, frame_w + height:frame_w + 2 * height], image[:, frame_w + 2 * height:])
+    frame, body, left, right = (
+        image[:, :frame_w],
+        image[:, frame_w : frame_w + height],
+        image[:, frame_w + height : frame_w + 2 * height],
+        image[:, frame_w + 2 * height :],
+    )
     for part in ("body", "left_hand", "right_hand"):
         assert colour_pixels(frame, PART_COLOURS[part]) > 20, part
     assert colour_pixels(body, PART_COLOURS["body"]) > 20 and colour_pixels(body, PART_COLOURS["left_hand"]) == 0
     assert colour_pixels(left, PART_COLOURS["left_hand"]) > 20 and colour_pixels(left, PART_COLOURS["body"]) == 0
-    assert colour_pixels(right, PART_COLOURS["right_hand"]) > 20 and colour_pixels(right, PART_COLOURS["left_hand"]) == 0
+    assert (
+        colour_pixels(right, PART_COLOURS["right_hand"]) > 20 and colour_pixels(right, PART_COLOURS["left_hand"]) == 0
+    )
 
     assert main(["viz", "keypoints", sid, "--stage", "gt_keypoints", "--out", "fig/gt.png"]) == 0
     assert read_png("fig/gt.png").shape == (height, frame_w, 3)  # the frame alone: gt_keypoints has no SEDS panels
@@ -64,7 +70,11 @@ def test_viz_names_what_is_missing(project, capsys):
 
 def test_nearest_sampled_frame():
     frames = np.array([0, 3, 6, 9])
-    assert viz.nearest_frame(frames, 7) == 2 and viz.nearest_frame(frames, None) == 2 and viz.nearest_frame(frames, 100) == 3
+    assert (
+        viz.nearest_frame(frames, 7) == 2
+        and viz.nearest_frame(frames, None) == 2
+        and viz.nearest_frame(frames, 100) == 3
+    )
 
 
 @pytest.fixture
@@ -75,8 +85,11 @@ def coco_image(testdata, tmp_path):
     folder = tmp_path / "clip"
     folder.mkdir()
     os.symlink(testdata / "coco_wholebody" / image["file_name"], folder / image["file_name"])
-    people = [np.concatenate([np.asarray(a[f], np.float64).reshape(-1, 3) for f in FIELDS])
-              for a in data["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
+    people = [
+        np.concatenate([np.asarray(a[f], np.float64).reshape(-1, 3) for f in FIELDS])
+        for a in data["annotations"]
+        if a["image_id"] == image["id"] and a["num_keypoints"] > 0
+    ]
     return folder, image, people
 
 
@@ -87,19 +100,19 @@ def test_figure_on_a_real_image_with_annotated_keypoints(coco_image, tmp_path):
     chosen = selection(["body", "hand", "face"])
     figure = frame
     for kp in people:
-        confident = kp[chosen.indices, 2] > 0.4       # the hand flags of some skiers are low scores (0.04-0.37)
+        confident = kp[chosen.indices, 2] > 0.4  # the hand flags of some skiers are low scores (0.04-0.37)
         figure = draw_points(figure, kp[chosen.indices, :2], confident.astype(np.uint8), chosen)
     figure = draw_legend(figure, chosen.parts, "COCO 197388")
     path = write_png(tmp_path / "coco.png", figure)
     drawn = read_png(path)
     assert drawn.shape == frame.shape
-    full = people[0]                                     # the skier with every part annotated (id 437295)
-    x, y = np.round(full[5, :2]).astype(int)             # left shoulder: a body dot
+    full = people[0]  # the skier with every part annotated (id 437295)
+    x, y = np.round(full[5, :2]).astype(int)  # left shoulder: a body dot
     assert tuple(drawn[y, x]) == PART_COLOURS["body"]
-    x, y = np.round(full[112 + 8, :2]).astype(int)       # right index fingertip: a right-hand dot
+    x, y = np.round(full[112 + 8, :2]).astype(int)  # right index fingertip: a right-hand dot
     assert tuple(drawn[y, x]) == PART_COLOURS["right_hand"]
     assert colour_pixels(drawn, PART_COLOURS["face"]) > 20
-    low = people[2]                                       # id 531914: right hand scored 0.05-0.37
+    low = people[2]  # id 531914: right hand scored 0.05-0.37
     x, y = np.round(low[112 + 8, :2]).astype(int)
-    ring = drawn[y - 6:y + 7, x - 6:x + 7]
+    ring = drawn[y - 6 : y + 7, x - 6 : x + 7]
     assert colour_pixels(ring, MASKED_COLOUR) > 0 and colour_pixels(ring, PART_COLOURS["right_hand"]) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from pipeline.manifest import importers
@@ -45,17 +44,21 @@ def test_phoenix_parallel_files(testdata):
 def test_phoenix_corpus_csv(tmp_path):
     """The official corpus files name `<name>/1/*.png`; the release's frames lie in <split>/<name>/."""
     corpus = tmp_path / "PHOENIX-2014-T.dev.corpus.csv"
-    corpus.write_text("name|video|start|end|speaker|orth|translation\n"
-                      "01April_2010_Thursday_heute-6697|01April_2010_Thursday_heute-6697/1/*.png|-1|-1|Signer04|"
-                      "ICH OSTERN WETTER ZUFRIEDEN|da können wir zufrieden sein .\n")
+    corpus.write_text(
+        "name|video|start|end|speaker|orth|translation\n"
+        "01April_2010_Thursday_heute-6697|01April_2010_Thursday_heute-6697/1/*.png|-1|-1|Signer04|"
+        "ICH OSTERN WETTER ZUFRIEDEN|da können wir zufrieden sein .\n"
+    )
     rows, origins = importers.import_phoenix_corpus(corpus, "val")
     rows = validate_rows(rows, origins)
     assert rows[0]["video_path"] == "features/fullFrame-210x260px/dev/01April_2010_Thursday_heute-6697"
     assert rows[0]["signer"] == "Signer04" and rows[0]["split"] == "val"
-    assert rows[0]["sentence_id"] == "01April_2010_Thursday_heute-6697"   # each clip its own sentence, as data_ph
+    assert rows[0]["sentence_id"] == "01April_2010_Thursday_heute-6697"  # each clip its own sentence, as data_ph
     renamed = tmp_path / "phoenix_corpus.csv"
     renamed.write_bytes(corpus.read_bytes())
-    with pytest.raises(ManifestError, match=r"phoenix_corpus.csv: cannot tell which of train/dev/test holds its frame folders"):
+    with pytest.raises(
+        ManifestError, match=r"phoenix_corpus.csv: cannot tell which of train/dev/test holds its frame folders"
+    ):
         importers.import_phoenix_corpus(renamed, "val")
 
 
@@ -68,10 +71,13 @@ def _csl_labels(folder, split_rows: str, map_rows: str):
 
 
 def test_csl_daily_sentence_labels(tmp_path):
-    split_file = _csl_labels(tmp_path, "S000000_P0000_T00|train\nS000000_P0004_T00|test\nS000001_P0000_T00|train\n",
-                             "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
-                             "1|S000000_P0004_T00|47|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
-                             "2|S000001_P0000_T00|37|对不起|对 不 起 ！|对不起 ！|v w\n")
+    split_file = _csl_labels(
+        tmp_path,
+        "S000000_P0000_T00|train\nS000000_P0004_T00|test\nS000001_P0000_T00|train\n",
+        "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
+        "1|S000000_P0004_T00|47|你们 好|你 们 好 ！|你们 好 ！|r a w\n"
+        "2|S000001_P0000_T00|37|对不起|对 不 起 ！|对不起 ！|v w\n",
+    )
     rows, origins = importers.import_csl_daily(split_file, "train")
     rows = validate_rows(rows, origins)
     assert [r["sample_id"] for r in rows] == ["S000000_P0000_T00", "S000001_P0000_T00"]
@@ -81,9 +87,14 @@ def test_csl_daily_sentence_labels(tmp_path):
 
 
 def test_csl_daily_refusals_name_the_file_and_row(tmp_path):
-    split_file = _csl_labels(tmp_path, "S000000_P0000_T00|train\nS000009_P0000_T00|train\n",
-                             "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n")
-    with pytest.raises(ManifestError, match=r"split_1.txt, row 3, column name: 'S000009_P0000_T00' is not in .*video_map"):
+    split_file = _csl_labels(
+        tmp_path,
+        "S000000_P0000_T00|train\nS000009_P0000_T00|train\n",
+        "0|S000000_P0000_T00|52|你们 好|你 们 好 ！|你们 好 ！|r a w\n",
+    )
+    with pytest.raises(
+        ManifestError, match=r"split_1.txt, row 3, column name: 'S000009_P0000_T00' is not in .*video_map"
+    ):
         importers.import_csl_daily(split_file, "train")
     with pytest.raises(ManifestError, match=r"split_1.txt: no clip of split 'val' \(its splits: train\)"):
         importers.import_csl_daily(split_file, "val")
@@ -99,16 +110,22 @@ def test_plain_csv_defaults_sample_id_to_the_path_not_the_stem(tmp_path):
     assert [r["sample_id"] for r in rows] == ["x/clip.mp4", "y/clip.mp4"]
 
 
-@pytest.mark.parametrize("body, message", [
-    ("video_path,text\nclip.mp4,one\nclip.mp4,two\n", "row 3, column sample_id: duplicate sample_id 'clip.mp4'"),
-    ("video_path,text,start_s,end_s\nclip.mp4,one,5.0,2.0\n", "row 2, column end_s: end 2.0 is not after start 5.0"),
-    ("video_path,text\nclip.mp4,\n", "row 2, column text: empty text"),
-    ("video_path,text\n../outside.mp4,hi\n", "row 2, column video_path: '../outside.mp4' escapes the data root"),
-    ("video_path,text\n/abs/clip.mp4,hi\n", "row 2, column video_path: '/abs/clip.mp4' is an absolute path"),
-    ("video_path,text\na/../../x.mp4,hi\n", "escapes the data root"),
-    ("video_path\nclip.mp4\n", "row 1 (header): missing column(s) ['text']"),
-    ("video_path,text,start_s,end_s\nclip.mp4,one,soon,2.0\n", "row 2, column start_s: 'soon' is not a number"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("video_path,text\nclip.mp4,one\nclip.mp4,two\n", "row 3, column sample_id: duplicate sample_id 'clip.mp4'"),
+        (
+            "video_path,text,start_s,end_s\nclip.mp4,one,5.0,2.0\n",
+            "row 2, column end_s: end 2.0 is not after start 5.0",
+        ),
+        ("video_path,text\nclip.mp4,\n", "row 2, column text: empty text"),
+        ("video_path,text\n../outside.mp4,hi\n", "row 2, column video_path: '../outside.mp4' escapes the data root"),
+        ("video_path,text\n/abs/clip.mp4,hi\n", "row 2, column video_path: '/abs/clip.mp4' is an absolute path"),
+        ("video_path,text\na/../../x.mp4,hi\n", "escapes the data root"),
+        ("video_path\nclip.mp4\n", "row 1 (header): missing column(s) ['text']"),
+        ("video_path,text,start_s,end_s\nclip.mp4,one,soon,2.0\n", "row 2, column start_s: 'soon' is not a number"),
+    ],
+)
 def test_bad_rows_are_rejected_with_file_row_and_column(tmp_path, body, message):
     csv_path = tmp_path / "bad.csv"
     csv_path.write_text(body)
@@ -131,9 +148,14 @@ def test_how2sign_missing_column_and_short_row(tmp_path, testdata):
 
 
 def test_build_manifest_from_params(testdata):
-    data = DataParams(root="data", annotations=[{"format": "how2sign", "file": str(testdata / HOW2SIGN), "split": "val"},
-                                                {"format": "phoenix", "file": str(testdata / "annotations/phoenix2014T/phoenix2014T.dev"), "split": "dev"}],
-                      limit=30)
+    data = DataParams(
+        root="data",
+        annotations=[
+            {"format": "how2sign", "file": str(testdata / HOW2SIGN), "split": "val"},
+            {"format": "phoenix", "file": str(testdata / "annotations/phoenix2014T/phoenix2014T.dev"), "split": "dev"},
+        ],
+        limit=30,
+    )
     table = build_manifest(data)
     assert table.num_rows == 30
     assert set(table.column("split").to_pylist()) == {"val", "dev"}

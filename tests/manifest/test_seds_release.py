@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.manifest.build import build_manifest
-from pipeline.manifest.params import DataParams
 from pipeline.manifest.importers import import_phoenix_parallel
+from pipeline.manifest.params import DataParams
 from pipeline.manifest.schema import ManifestError, validate_rows
 from pipeline.manifest.seds_release import ReleaseClipDirs, import_seds_release
 from pipeline.train.groups import sentence_groups
@@ -24,8 +24,12 @@ PHOENIX_DEV = TESTDATA / "annotations/phoenix2014T/phoenix2014T.dev"
 
 
 def split_file(name: str) -> Path:
-    return shared_file(RELEASE_SPLITS / f"{name}.pkl", f"the SEDS release's {name}.pkl", RELEASE_SPLITS,
-                       "byte copies of longtaojiang/SEDS's split files ship with the team's shared folder")
+    return shared_file(
+        RELEASE_SPLITS / f"{name}.pkl",
+        f"the SEDS release's {name}.pkl",
+        RELEASE_SPLITS,
+        "byte copies of longtaojiang/SEDS's split files ship with the team's shared folder",
+    )
 
 
 def test_how2sign_test_split_keeps_its_sentence_ids():
@@ -48,7 +52,7 @@ def test_how2sign_test_split_keeps_its_sentence_ids():
     assert len(shared) == 19 and sum(len(s) for s in shared.values()) == 58
     hi = [i for i, t in enumerate(texts) if t == "Hi!"]
     assert len({by_id.group[i] for i in hi}) == 7 and len({by_text.group[i] for i in hi}) == 1
-    assert sum(r["release_num_frames"] < 16 for r in rows) == 50      # the clips shorter than one window
+    assert sum(r["release_num_frames"] < 16 for r in rows) == 50  # the clips shorter than one window
 
 
 @pytest.mark.parametrize("name, entries", [("data_ph/train", 7096), ("data_ph/dev", 7615), ("data_ph/test", 642)])
@@ -67,8 +71,12 @@ def test_phoenix_dev_pkl_is_the_train_split_followed_by_the_official_dev_split()
     train, dev = (import_seds_release(split_file(f"data_ph/{s}"), s)[0] for s in ("train", "dev"))
     fields = ("sample_id", "sentence_id", "text", "ori_text", "release_num_frames")
     assert [[r[f] for f in fields] for r in dev[:7096]] == [[r[f] for f in fields] for r in train]
-    shared_file(Path(f"{PHOENIX_DEV}.sign"), "PHOENIX-2014T's dev annotations", PHOENIX_DEV.parent,
-                "the shared testdata (scripts/fetch_testdata.sh)")
+    shared_file(
+        Path(f"{PHOENIX_DEV}.sign"),
+        "PHOENIX-2014T's dev annotations",
+        PHOENIX_DEV.parent,
+        "the shared testdata (scripts/fetch_testdata.sh)",
+    )
     official = validate_rows(*import_phoenix_parallel(PHOENIX_DEV, "dev"))
     extra = dev[7096:]
     assert len(extra) == 519 and sorted(r["sample_id"] for r in extra) == sorted(r["sample_id"] for r in official)

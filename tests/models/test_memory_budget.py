@@ -13,8 +13,8 @@ L384 = "rtmpose-l_8xb32-270e_coco-wholebody-384x288"
 
 def test_the_largest_batch_that_fits_within_one_and_the_cap():
     assert batch_for(50.0, 1000.0, 256) == 20
-    assert batch_for(50.0, 10.0, 256) == 1        # never below one item
-    assert batch_for(1.0, 1e9, 256) == 256        # never beyond the GPU size
+    assert batch_for(50.0, 10.0, 256) == 1  # never below one item
+    assert batch_for(1.0, 1e9, 256) == 256  # never beyond the GPU size
 
 
 def test_the_cpu_budget_is_half_the_available_memory_shared_by_the_workers():
@@ -28,10 +28,10 @@ def test_auto_sizes_follow_the_per_item_cost_and_numbers_pass_through(monkeypatc
     monkeypatch.setattr(budget, "available_mib", lambda: 24_000.0)  # the kernel's MemAvailable, fixed
     assert pose_batch(7, L384, True, "cpu", 1) == 7 and rgb_batch(5, 16, 224, "cpu", 1) == 5
     assert pose_batch("auto", L384, False, "cpu", 2) == 120  # 6000 MiB / 50 MiB per crop
-    assert pose_batch("auto", L384, True, "cpu", 2) == 60    # a flip test runs each crop twice
-    assert rgb_batch("auto", 16, 224, "cpu", 2) == 85        # 6000 / 70
-    assert rgb_batch("auto", 8, 112, "cpu", 2) == RGB_CAP    # 8.75 MiB a window: the cap
-    assert pose_batch("auto", L384, True, "cpu", 16) == 7    # 16 workers of rtmpose-l: 750 MiB each
+    assert pose_batch("auto", L384, True, "cpu", 2) == 60  # a flip test runs each crop twice
+    assert rgb_batch("auto", 16, 224, "cpu", 2) == 85  # 6000 / 70
+    assert rgb_batch("auto", 8, 112, "cpu", 2) == RGB_CAP  # 8.75 MiB a window: the cap
+    assert pose_batch("auto", L384, True, "cpu", 16) == 7  # 16 workers of rtmpose-l: 750 MiB each
     assert pose_batch("auto", L384, False, "cpu", 1) == 240 < POSE_CAP
 
 

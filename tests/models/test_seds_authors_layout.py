@@ -8,8 +8,13 @@ import torch
 import yaml
 from seds_support import NARROW, narrow_config, random_release_state, reference_tensors
 
-from pipeline.models.seds.authors_layout import (UNUSED_IN_RELEASE, LayoutMismatch, export_state_dict,
-                                                 import_state_dict, to_authors_name)
+from pipeline.models.seds.authors_layout import (
+    UNUSED_IN_RELEASE,
+    LayoutMismatch,
+    export_state_dict,
+    import_state_dict,
+    to_authors_name,
+)
 from pipeline.models.seds.model import SEDS, SEDSConfig
 
 
@@ -44,12 +49,15 @@ def test_release_state_loads_strictly_and_exports_back_equal(full_model, release
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, name
         assert torch.equal(ours, theirs), name
     # spot checks that the values went where the map says
-    assert torch.equal(full_model.pose_encoder.gcns.hand.joint_blocks[1].norm_in.running_var,
-                       release_state["signbert.embed.st_gcn_hand.st_gcn_networks.1.tcn.0.running_var"])
-    assert torch.equal(full_model.cgaf.rgb_layers[1].attn.offsets.weight,
-                       release_state["fusion.R2P_layers.1.src_src_att.sample_offsets.weight"])
-    assert torch.equal(full_model.rgb_tower.input_proj.weight,
-                       release_state["clip_rgb.visual.conv1.weight"].float())
+    assert torch.equal(
+        full_model.pose_encoder.gcns.hand.joint_blocks[1].norm_in.running_var,
+        release_state["signbert.embed.st_gcn_hand.st_gcn_networks.1.tcn.0.running_var"],
+    )
+    assert torch.equal(
+        full_model.cgaf.rgb_layers[1].attn.offsets.weight,
+        release_state["fusion.R2P_layers.1.src_src_att.sample_offsets.weight"],
+    )
+    assert torch.equal(full_model.rgb_tower.input_proj.weight, release_state["clip_rgb.visual.conv1.weight"].float())
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ def _fails(narrow, changes: dict[str, torch.Tensor], drop: str | None = None, *f
     state = {**exported, **changes}
     if drop:
         del state[drop]
-    import_state_dict(model, exported, "release.pth")                      # the unchanged file loads
+    import_state_dict(model, exported, "release.pth")  # the unchanged file loads
     with pytest.raises(LayoutMismatch) as caught:
         import_state_dict(model, state, "release.pth")
     message = str(caught.value)
@@ -75,18 +83,33 @@ def _fails(narrow, changes: dict[str, torch.Tensor], drop: str | None = None, *f
 
 
 def test_an_extra_tensor_fails_naming_it(narrow):
-    _fails(narrow, {"clip.visual.extra_scale": torch.ones(())}, None,
-           "have no place in the model", "clip.visual.extra_scale")
+    _fails(
+        narrow,
+        {"clip.visual.extra_scale": torch.ones(())},
+        None,
+        "have no place in the model",
+        "clip.visual.extra_scale",
+    )
 
 
 def test_a_missing_tensor_fails_naming_it(narrow):
-    _fails(narrow, {}, "fusion.P2R_layers.0.src_src_att.sample_offsets.bias",
-           "not in the file", "fusion.P2R_layers.0.src_src_att.sample_offsets.bias")
+    _fails(
+        narrow,
+        {},
+        "fusion.P2R_layers.0.src_src_att.sample_offsets.bias",
+        "not in the file",
+        "fusion.P2R_layers.0.src_src_att.sample_offsets.bias",
+    )
 
 
 def test_a_wrong_shape_fails_naming_both_sides(narrow):
-    _fails(narrow, {"clip.visual.positional_embedding": torch.zeros(50, 16)}, None,
-           "clip.visual.positional_embedding -> pose_tower.positional_embedding", "file (50, 16), model (5, 16)")
+    _fails(
+        narrow,
+        {"clip.visual.positional_embedding": torch.zeros(50, 16)},
+        None,
+        "clip.visual.positional_embedding -> pose_tower.positional_embedding",
+        "file (50, 16), model (5, 16)",
+    )
 
 
 @pytest.mark.parametrize("name", UNUSED_IN_RELEASE)
@@ -108,9 +131,16 @@ def test_no_cgaf_layers_is_the_release_mlp_fusion():
     model = SEDS(narrow_config(cgaf_keys=()))
     exported = export_state_dict(model)
     fusion = sorted(k for k in exported if k.startswith("fusion."))
-    assert fusion == ["fusion.ln.bias", "fusion.ln.weight", "fusion.mlp.c_fc.bias", "fusion.mlp.c_fc.weight",
-                      "fusion.mlp.c_proj.bias", "fusion.mlp.c_proj.weight", "fusion.mlp.c_proj1.bias",
-                      "fusion.mlp.c_proj1.weight"]
+    assert fusion == [
+        "fusion.ln.bias",
+        "fusion.ln.weight",
+        "fusion.mlp.c_fc.bias",
+        "fusion.mlp.c_fc.weight",
+        "fusion.mlp.c_proj.bias",
+        "fusion.mlp.c_proj.weight",
+        "fusion.mlp.c_proj1.bias",
+        "fusion.mlp.c_proj1.weight",
+    ]
     assert torch.equal(exported["fusion.mlp.c_proj1.weight"], model.cgaf.mix.fc3.weight)
     assert to_authors_name("cgaf.mix.fc1.weight", with_layers=False) == "fusion.mlp.c_fc.weight"
     assert to_authors_name("cgaf.mix.fc1.weight", with_layers=True) == "fusion.mlp_fusion.mlp.c_fc.weight"
@@ -124,9 +154,9 @@ def test_no_cgaf_layers_is_the_release_mlp_fusion():
 def test_export_and_import_commands_round_trip(tmp_path, capsys):
     """seds import model (release file -> our train checkpoint, strict) then seds export model gives the file back."""
     from pipeline.cli import main
+    from pipeline.models.seds.model import SEDS_SPANS
     from pipeline.train.loop import model_config
     from pipeline.train.params import TrainParams
-    from pipeline.models.seds.model import SEDS_SPANS
 
     train = {k: list(v) if isinstance(v, tuple) else v for k, v in NARROW.items() if k != "cgaf_keys"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": train}))
@@ -134,8 +164,20 @@ def test_export_and_import_commands_round_trip(tmp_path, capsys):
     release = export_state_dict(SEDS(model_config(TrainParams(**train), SEDS_SPANS)))
     torch.save(release, tmp_path / "release.pth")
     checkpoint, back = tmp_path / "imported" / "model.pt", tmp_path / "back.pth"
-    assert main(["import", "model", str(tmp_path / "release.pth"), "-o", str(checkpoint),
-                 "--params", str(tmp_path / "params.yaml")]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "model",
+                str(tmp_path / "release.pth"),
+                "-o",
+                str(checkpoint),
+                "--params",
+                str(tmp_path / "params.yaml"),
+            ]
+        )
+        == 0
+    )
     assert main(["export", "model", "--checkpoint", str(checkpoint), "-o", str(back)]) == 0
     again = torch.load(back, weights_only=True)
     assert list(again) == list(release)
@@ -144,6 +186,18 @@ def test_export_and_import_commands_round_trip(tmp_path, capsys):
     # a file that does not fit the params' model: exit 2 and the key named, no checkpoint written
     torch.save({**release, "fusion.extra": torch.zeros(1)}, tmp_path / "bad.pth")
     capsys.readouterr()
-    assert main(["import", "model", str(tmp_path / "bad.pth"), "-o", str(tmp_path / "bad.pt"),
-                 "--params", str(tmp_path / "params.yaml")]) == 2
+    assert (
+        main(
+            [
+                "import",
+                "model",
+                str(tmp_path / "bad.pth"),
+                "-o",
+                str(tmp_path / "bad.pt"),
+                "--params",
+                str(tmp_path / "params.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "fusion.extra" in capsys.readouterr().err and not (tmp_path / "bad.pt").exists()

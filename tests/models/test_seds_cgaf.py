@@ -22,14 +22,14 @@ def grid_sample_read(tokens: torch.Tensor, positions: torch.Tensor) -> torch.Ten
     image = tokens.reshape(b * h, n, c).permute(0, 2, 1).unsqueeze(2)
     x = positions / (n - 1) * 2 - 1
     grid = torch.stack([x, torch.ones_like(x)], dim=-1).reshape(b * h, q, k, 2)
-    out = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)   # (B*H, C, Q, K)
+    out = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (B*H, C, Q, K)
     return out.reshape(b, h, c, q, k).permute(0, 1, 3, 4, 2)
 
 
 def test_sample_equals_grid_sample_on_random_inputs():
     torch.manual_seed(0)
     tokens = torch.randn(2, 3, 7, 5)
-    positions = torch.rand(2, 3, 7, 4) * 9 - 1.5            # inside, between and outside [0, N - 1]
+    positions = torch.rand(2, 3, 7, 4) * 9 - 1.5  # inside, between and outside [0, N - 1]
     positions[0, 0, 0] = torch.tensor([0.0, 6.0, 3.0, -0.2])  # exact ends and a whole position
     torch.testing.assert_close(sample(tokens, positions), grid_sample_read(tokens, positions), rtol=1e-5, atol=1e-6)
 
@@ -57,8 +57,9 @@ def _attention(keys: int = 5) -> DeformableCrossAttention:
     return DeformableCrossAttention(width=8, heads=2, keys=keys, dropout=0.0).eval()
 
 
-def deformable_by_loops(attn: DeformableCrossAttention, key_source: torch.Tensor, other: torch.Tensor,
-                        valid: torch.Tensor) -> torch.Tensor:
+def deformable_by_loops(
+    attn: DeformableCrossAttention, key_source: torch.Tensor, other: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
     """The layer's attention, one query, head and key at a time: key_proj on the own (normed) stream,
     value_proj and query_proj on the other, offsets from the projected query, positions
     (i + reference_k + offset) mod (valid - 1), one grid_sample per read, softmax over the keys."""
@@ -92,12 +93,13 @@ def deformable_by_loops(attn: DeformableCrossAttention, key_source: torch.Tensor
 def test_deformable_attention_equals_a_loop_over_queries_and_keys(keys):
     attn = _attention(keys)
     with torch.no_grad():
-        attn.offsets.weight.mul_(40.0)                      # offsets of several tokens: reads wrap around
+        attn.offsets.weight.mul_(40.0)  # offsets of several tokens: reads wrap around
         torch.manual_seed(1)
         own, other = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
         valid = torch.tensor([[True] * 6, [True, True, True, True, False, False]])
-        torch.testing.assert_close(attn(own, other, valid), deformable_by_loops(attn, own, other, valid),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            attn(own, other, valid), deformable_by_loops(attn, own, other, valid), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_positions_wrap_modulo_valid_minus_one():
@@ -109,18 +111,18 @@ def test_positions_wrap_modulo_valid_minus_one():
         attn.offsets.bias.zero_()
         attn.value_proj.weight.copy_(torch.eye(8))
         attn.value_proj.bias.zero_()
-        attn.key_proj.weight.zero_()                                  # equal scores: weights 1/5 each
+        attn.key_proj.weight.zero_()  # equal scores: weights 1/5 each
         attn.key_proj.bias.zero_()
         attn.out_proj.weight.copy_(torch.eye(8))
         attn.out_proj.bias.zero_()
         other = torch.zeros(1, 6, 8)
-        other[0, :6, :6] = torch.eye(6)                              # token t carries 1 in channel t
+        other[0, :6, :6] = torch.eye(6)  # token t carries 1 in channel t
         valid = torch.tensor([[True, True, True, True, False, False]])
         out = attn(torch.zeros(1, 6, 8), other, valid)
     # column u = p * 6/5 - 0.5 of 6 tokens: p = 0 -> u = -0.5 (half of token 0), p = 1 -> u = 0.7, p = 2 -> 1.9
     read = {0.0: {0: 0.5}, 1.0: {0: 0.3, 1: 0.7}, 2.0: {1: 0.1, 2: 0.9}}
     expected = torch.zeros(8)
-    for p in (0.0, 1.0, 2.0, 0.0, 1.0):                              # (0 + [-3..1]) mod 3
+    for p in (0.0, 1.0, 2.0, 0.0, 1.0):  # (0 + [-3..1]) mod 3
         for token, share in read[p].items():
             expected[token] += 0.5 * share / 5
     torch.testing.assert_close(out[0, 0], expected, rtol=0, atol=1e-6)

@@ -31,15 +31,18 @@ class OpenAIBlock(nn.Module):
         super().__init__()
         self.attn = nn.MultiheadAttention(width, HEADS)
         self.ln_1 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(width, 4 * width)), ("gelu", nn.GELU()),
-                                              ("c_proj", nn.Linear(4 * width, width))]))
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [("c_fc", nn.Linear(width, 4 * width)), ("gelu", nn.GELU()), ("c_proj", nn.Linear(4 * width, width))]
+            )
+        )
         self.ln_2 = nn.LayerNorm(width)
 
 
 class OpenAITransformer(nn.Module):
     def __init__(self, width: int, layers: int = 1):
         super().__init__()
-        self.resblocks = nn.ModuleList(OpenAIBlock(width) for _ in range(layers))     # OpenAI: a Sequential, same names
+        self.resblocks = nn.ModuleList(OpenAIBlock(width) for _ in range(layers))  # OpenAI: a Sequential, same names
 
 
 class OpenAIVisual(nn.Module):
@@ -67,7 +70,7 @@ class OpenAICLIP(nn.Module):
         self.text_projection = nn.Parameter(torch.randn(text_width, EMBED))
         self.logit_scale = nn.Parameter(torch.tensor(4.6052))
         for name, value in (("input_resolution", 224), ("context_length", CONTEXT), ("vocab_size", VOCAB)):
-            self.register_buffer(name, torch.tensor(value))              # OpenAI's archive holds these too
+            self.register_buffer(name, torch.tensor(value))  # OpenAI's archive holds these too
         with torch.no_grad():
             for p in self.parameters():
                 p.normal_(0.0, 0.3)
@@ -91,7 +94,9 @@ def openai_archive(path: Path, how: str = "script", text_width: int = TEXT_WIDTH
             module.in_proj_bias.data = module.in_proj_bias.data.half()
     model.text_projection.data = model.text_projection.data.half()
     model.visual.proj.data = model.visual.proj.data.half()
-    scripted = torch.jit.script(model) if how == "script" else torch.jit.trace(model, torch.zeros(1, 3, dtype=torch.long))
+    scripted = (
+        torch.jit.script(model) if how == "script" else torch.jit.trace(model, torch.zeros(1, 3, dtype=torch.long))
+    )
     torch.jit.save(scripted, str(path))
     return {k: v.clone() for k, v in torch.jit.load(str(path)).state_dict().items()}
 
@@ -158,14 +163,19 @@ def test_archive_initialises_a_narrow_seds_strictly(archive):
         for key in getattr(model, tower).state_dict():
             name = f"{tower}.{key}"
             if key.startswith(kept):
-                assert torch.equal(after[name], before[name]), name          # shapes differ from CLIP's: untouched
+                assert torch.equal(after[name], before[name]), name  # shapes differ from CLIP's: untouched
             else:
                 assert torch.equal(after[name], state[f"visual.{key}"].float()), name
     assert after["logit_scale"] == state["logit_scale"].float()
     changed = {k for k in after if not torch.equal(after[k], before[k])}
     assert all(k.startswith(("text.", "pose_tower.", "rgb_tower.", "logit_scale")) for k in changed)
-    assert set(result.unused) == {"visual.conv1.weight", "visual.positional_embedding", "input_resolution",
-                                  "context_length", "vocab_size"}
+    assert set(result.unused) == {
+        "visual.conv1.weight",
+        "visual.positional_embedding",
+        "input_resolution",
+        "context_length",
+        "vocab_size",
+    }
     assert result.loaded == 1 + len(model.text.state_dict()) + 2 * (len(model.pose_tower.state_dict()) - 3)
 
 
@@ -199,30 +209,40 @@ def openai_to_transformers(state: dict[str, torch.Tensor]) -> dict[str, torch.Te
     for name, value in state.items():
         if name in ("input_resolution", "context_length", "vocab_size"):
             continue
-        tower, rest = ("vision_model", name[len("visual."):]) if name.startswith("visual.") else ("text_model", name)
+        tower, rest = ("vision_model", name[len("visual.") :]) if name.startswith("visual.") else ("text_model", name)
         if rest.startswith("transformer.resblocks."):
-            index, leaf = rest[len("transformer.resblocks."):].split(".", 1)
+            index, leaf = rest[len("transformer.resblocks.") :].split(".", 1)
             prefix = f"{tower}.encoder.layers.{index}."
             if leaf.startswith("attn.in_proj_"):
                 kind = leaf.rsplit("_", 1)[1]
                 for part, chunk in zip("qkv", value.chunk(3)):
                     out[f"{prefix}self_attn.{part}_proj.{kind}"] = chunk
                 continue
-            for ours, theirs in (("attn.out_proj.", "self_attn.out_proj."), ("ln_1.", "layer_norm1."),
-                                 ("ln_2.", "layer_norm2."), ("mlp.c_fc.", "mlp.fc1."), ("mlp.c_proj.", "mlp.fc2.")):
+            for ours, theirs in (
+                ("attn.out_proj.", "self_attn.out_proj."),
+                ("ln_1.", "layer_norm1."),
+                ("ln_2.", "layer_norm2."),
+                ("mlp.c_fc.", "mlp.fc1."),
+                ("mlp.c_proj.", "mlp.fc2."),
+            ):
                 if leaf.startswith(ours):
-                    out[prefix + theirs + leaf[len(ours):]] = value
+                    out[prefix + theirs + leaf[len(ours) :]] = value
             continue
-        renamed = {"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
-                   "positional_embedding": f"{tower}.embeddings.position_embedding.weight",
-                   "ln_final.weight": "text_model.final_layer_norm.weight",
-                   "ln_final.bias": "text_model.final_layer_norm.bias",
-                   "text_projection": "text_projection.weight", "proj": "visual_projection.weight",
-                   "logit_scale": "logit_scale", "class_embedding": "vision_model.embeddings.class_embedding",
-                   "conv1.weight": "vision_model.embeddings.patch_embedding.weight",
-                   "ln_pre.weight": "vision_model.pre_layrnorm.weight", "ln_pre.bias": "vision_model.pre_layrnorm.bias",
-                   "ln_post.weight": "vision_model.post_layernorm.weight",
-                   "ln_post.bias": "vision_model.post_layernorm.bias"}[rest]
+        renamed = {
+            "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+            "positional_embedding": f"{tower}.embeddings.position_embedding.weight",
+            "ln_final.weight": "text_model.final_layer_norm.weight",
+            "ln_final.bias": "text_model.final_layer_norm.bias",
+            "text_projection": "text_projection.weight",
+            "proj": "visual_projection.weight",
+            "logit_scale": "logit_scale",
+            "class_embedding": "vision_model.embeddings.class_embedding",
+            "conv1.weight": "vision_model.embeddings.patch_embedding.weight",
+            "ln_pre.weight": "vision_model.pre_layrnorm.weight",
+            "ln_pre.bias": "vision_model.pre_layrnorm.bias",
+            "ln_post.weight": "vision_model.post_layernorm.weight",
+            "ln_post.bias": "vision_model.post_layernorm.bias",
+        }[rest]
         out[renamed] = value.T if rest in ("text_projection", "proj") else value
     return {k: v.float().contiguous() for k, v in out.items()}
 
@@ -234,12 +254,27 @@ def test_transformers_and_openai_named_files_give_the_same_model(archive, tmp_pa
     openai_file = tmp_path / "openai.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(openai_file))
     # the renamed dict is what transformers itself loads strictly, so its names are transformers' own
-    hf = CLIPModel(CLIPConfig(
-        text_config=dict(vocab_size=VOCAB, hidden_size=TEXT_WIDTH, intermediate_size=4 * TEXT_WIDTH,
-                         num_hidden_layers=1, num_attention_heads=HEADS, max_position_embeddings=CONTEXT),
-        vision_config=dict(hidden_size=VISION_WIDTH, intermediate_size=4 * VISION_WIDTH, num_hidden_layers=1,
-                           num_attention_heads=HEADS, image_size=224, patch_size=32),
-        projection_dim=EMBED))
+    hf = CLIPModel(
+        CLIPConfig(
+            text_config=dict(
+                vocab_size=VOCAB,
+                hidden_size=TEXT_WIDTH,
+                intermediate_size=4 * TEXT_WIDTH,
+                num_hidden_layers=1,
+                num_attention_heads=HEADS,
+                max_position_embeddings=CONTEXT,
+            ),
+            vision_config=dict(
+                hidden_size=VISION_WIDTH,
+                intermediate_size=4 * VISION_WIDTH,
+                num_hidden_layers=1,
+                num_attention_heads=HEADS,
+                image_size=224,
+                patch_size=32,
+            ),
+            projection_dim=EMBED,
+        )
+    )
     hf.load_state_dict(openai_to_transformers(state), strict=True)
     hf_file = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, str(hf_file))

@@ -18,7 +18,7 @@ def authors_adjacency(graph: Graph) -> np.ndarray:
     linked = np.eye(v)
     for a, b in graph.links + graph.symmetry:
         linked[a, b] = linked[b, a] = 1
-    normalised = linked / linked.sum(axis=0, keepdims=True)          # A . D^-1: column w scaled by 1/deg(w)
+    normalised = linked / linked.sum(axis=0, keepdims=True)  # A . D^-1: column w scaled by 1/deg(w)
     sym = {(a, b) for a, b in graph.symmetry} | {(b, a) for a, b in graph.symmetry}
     out = np.zeros((4, v, v))
     level = graph.levels
@@ -31,7 +31,7 @@ def authors_adjacency(graph: Graph) -> np.ndarray:
             elif (source, target) in sym:
                 out[SYMMETRY, source, target] = normalised[source, target]
             elif level[source] == level[target]:
-                continue                       # their hop-1 root subset, computed and never kept
+                continue  # their hop-1 root subset, computed and never kept
             elif level[source] > level[target]:
                 out[TOWARDS, source, target] = normalised[source, target]
             else:
@@ -46,8 +46,8 @@ def test_pooled_body_graph_by_hand():
     a = BODY.pooled.adjacency()
     expected = np.zeros((4, 3, 3))
     expected[SELF] = np.diag([1 / 3, 1 / 2, 1 / 2])
-    expected[SYMMETRY, 0, 1] = 1 / 2           # left arm -> right arm: 1 / degree(right arm)
-    expected[SYMMETRY, 1, 0] = 1 / 3           # right arm -> left arm: 1 / degree(left arm)
+    expected[SYMMETRY, 0, 1] = 1 / 2  # left arm -> right arm: 1 / degree(right arm)
+    expected[SYMMETRY, 1, 0] = 1 / 3  # right arm -> left arm: 1 / degree(left arm)
     assert a.shape == (4, 3, 3) and a.dtype == np.float32
     np.testing.assert_allclose(a, expected, rtol=0, atol=1e-7)
     # the nose link is counted in the degrees but carries nothing: the columns do not sum to 1
@@ -76,8 +76,8 @@ def test_hand_symmetry_pair_and_directions_by_hand():
     assert a[SYMMETRY, 1, 5] == pytest.approx(1 / 5)
     assert a[TOWARDS, 5, 1] == a[AWAY, 5, 1] == a[TOWARDS, 1, 5] == a[AWAY, 1, 5] == 0
     # thumb tip 4 (level 4; links: 3 and symmetry 8; degree 3) and joint 3 (level 3; 2, 4, symmetry 7: degree 4)
-    assert a[TOWARDS, 4, 3] == pytest.approx(1 / 4)      # centripetal: tip -> 3, 1/degree(3)
-    assert a[AWAY, 3, 4] == pytest.approx(1 / 3)         # centrifugal: 3 -> tip, 1/degree(tip)
+    assert a[TOWARDS, 4, 3] == pytest.approx(1 / 4)  # centripetal: tip -> 3, 1/degree(3)
+    assert a[AWAY, 3, 4] == pytest.approx(1 / 3)  # centrifugal: 3 -> tip, 1/degree(tip)
     assert a[AWAY, 4, 3] == a[TOWARDS, 3, 4] == 0
     assert a[SYMMETRY, 8, 4] == pytest.approx(1 / 3)
     # not linked: thumb tip and wrist

@@ -16,8 +16,8 @@ import torch
 from pipeline.models.seds.losses import contrastive_loss, cross_entropy_diagonal, filip, matching
 
 TAU = 0.5
-P = 1 / (1 + math.exp(-2))          # sigmoid(1 / tau)
-T = math.tanh(2)                     # f(1, -1): (e^2 - e^-2) / (e^2 + e^-2)
+P = 1 / (1 + math.exp(-2))  # sigmoid(1 / tau)
+T = math.tanh(2)  # f(1, -1): (e^2 - e^-2) / (e^2 + e^-2)
 E1, E2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
 
 # video: clip 0 = [e1, e2]; clip 1 = [e1, -e1] with its second token padded
@@ -34,10 +34,14 @@ def test_filip_authors_by_hand():
     """'authors': softmaxes over every token, padded ones too; only the averaged rows follow the masks.
     I2T[a, b] = mean over valid i of f(s_abi:);  T2I[a, b] = mean over valid j of f(s_ab:j)."""
     i2t, t2i = filip(VIDEO, VIDEO_VALID, TEXT, TEXT_VALID, tau=TAU, padding="authors")
-    expected_i2t = [[(P + P) / 2, ((P - 1) + P) / 2],       # s01 rows: f(-1, 0), f(0, 1)
-                    [P, P - 1]]                              # clip 1: row 0 only
-    expected_t2i = [[(P + P) / 2, P - 1],                    # s01: column 0 only, f(-1, 0)
-                    [(T + 0) / 2, T]]                        # s10 columns f(1, -1) = tanh 2 and f(0, 0) = 0
+    expected_i2t = [
+        [(P + P) / 2, ((P - 1) + P) / 2],  # s01 rows: f(-1, 0), f(0, 1)
+        [P, P - 1],
+    ]  # clip 1: row 0 only
+    expected_t2i = [
+        [(P + P) / 2, P - 1],  # s01: column 0 only, f(-1, 0)
+        [(T + 0) / 2, T],
+    ]  # s10 columns f(1, -1) = tanh 2 and f(0, 0) = 0
     torch.testing.assert_close(i2t, torch.tensor(expected_i2t), rtol=0, atol=1e-6)
     torch.testing.assert_close(t2i, torch.tensor(expected_t2i), rtol=0, atol=1e-6)
 
@@ -45,10 +49,11 @@ def test_filip_authors_by_hand():
 def test_filip_masked_by_hand():
     """'masked': the softmaxes see valid tokens only, so one valid token is read at weight 1."""
     i2t, t2i = filip(VIDEO, VIDEO_VALID, TEXT, TEXT_VALID, tau=TAU, padding="masked")
-    expected_i2t = [[P, (-1 + 0) / 2],                       # sentence 1 has only j = 0: rows read -1, 0
-                    [P, -1]]
-    expected_t2i = [[P, P - 1],
-                    [(1 + 0) / 2, -1]]                       # clip 1 has only i = 0: columns read 1, 0 / -1
+    expected_i2t = [
+        [P, (-1 + 0) / 2],  # sentence 1 has only j = 0: rows read -1, 0
+        [P, -1],
+    ]
+    expected_t2i = [[P, P - 1], [(1 + 0) / 2, -1]]  # clip 1 has only i = 0: columns read 1, 0 / -1
     torch.testing.assert_close(i2t, torch.tensor(expected_i2t), rtol=0, atol=1e-6)
     torch.testing.assert_close(t2i, torch.tensor(expected_t2i), rtol=0, atol=1e-6)
 
@@ -76,10 +81,10 @@ def test_contrastive_loss_by_hand():
     """(m CE(I2T) + (1-m) CE(I2T^T) + m CE(T2I^T) + (1-m) CE(T2I)) / 2 with m = 0.8."""
     i2t = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
     t2i = torch.tensor([[0.0, 3.0], [0.0, 1.0]])
-    ce_i2t = (_softplus(0 - 2) + _softplus(1 - 1)) / 2           # rows of I2T
-    ce_i2t_t = (_softplus(1 - 2) + _softplus(0 - 1)) / 2         # rows of I2T^T = [[2, 1], [0, 1]]
-    ce_t2i = (_softplus(3 - 0) + _softplus(0 - 1)) / 2           # rows of T2I
-    ce_t2i_t = (_softplus(0 - 0) + _softplus(3 - 1)) / 2         # rows of T2I^T = [[0, 0], [3, 1]]
+    ce_i2t = (_softplus(0 - 2) + _softplus(1 - 1)) / 2  # rows of I2T
+    ce_i2t_t = (_softplus(1 - 2) + _softplus(0 - 1)) / 2  # rows of I2T^T = [[2, 1], [0, 1]]
+    ce_t2i = (_softplus(3 - 0) + _softplus(0 - 1)) / 2  # rows of T2I
+    ce_t2i_t = (_softplus(0 - 0) + _softplus(3 - 1)) / 2  # rows of T2I^T = [[0, 0], [3, 1]]
     m = 0.8
     expected = (m * ce_i2t + (1 - m) * ce_i2t_t + m * ce_t2i_t + (1 - m) * ce_t2i) / 2
     assert contrastive_loss(i2t, t2i, dual_mix=m).item() == pytest.approx(expected, abs=1e-6)
@@ -96,19 +101,24 @@ def test_matching_authors_by_hand():
     """P2R[a, b] = sum over clip a's valid i of q_abii softmax_j(q_abi:)_i;
     R2P[a, b] = sum over clip b's valid j of q_abjj softmax_i(q_ab:j)_j (softmaxes over every token)."""
     p2r, r2p = matching(POSE, RGB, CLIP_VALID, tau=TAU, padding="authors")
-    expected_p2r = [[P + P, P + (-1) * (1 - P)],             # q_011 = -1, softmax of (0, -1) at 1 = 1 - p
-                    [P, P]]                                   # clip 1: i = 0 only
-    expected_r2p = [[P + P, P],                               # clip 1 as b: j = 0 only
-                    [P + P, P]]
+    expected_p2r = [
+        [P + P, P + (-1) * (1 - P)],  # q_011 = -1, softmax of (0, -1) at 1 = 1 - p
+        [P, P],
+    ]  # clip 1: i = 0 only
+    expected_r2p = [
+        [P + P, P],  # clip 1 as b: j = 0 only
+        [P + P, P],
+    ]
     torch.testing.assert_close(p2r, torch.tensor(expected_p2r), rtol=0, atol=1e-6)
     torch.testing.assert_close(r2p, torch.tensor(expected_r2p), rtol=0, atol=1e-6)
 
 
 def test_matching_masked_by_hand():
     p2r, r2p = matching(POSE, RGB, CLIP_VALID, tau=TAU, padding="masked")
-    expected_p2r = [[P + P, 1 + 0],                           # softmax over clip 1's one rgb token: 1 at j = 0, 0 at 1
-                    [P, 1]]
-    expected_r2p = [[P + P, P],
-                    [1 + 0, 1]]                               # softmax over clip 1's one pose token
+    expected_p2r = [
+        [P + P, 1 + 0],  # softmax over clip 1's one rgb token: 1 at j = 0, 0 at 1
+        [P, 1],
+    ]
+    expected_r2p = [[P + P, P], [1 + 0, 1]]  # softmax over clip 1's one pose token
     torch.testing.assert_close(p2r, torch.tensor(expected_p2r), rtol=0, atol=1e-6)
     torch.testing.assert_close(r2p, torch.tensor(expected_r2p), rtol=0, atol=1e-6)

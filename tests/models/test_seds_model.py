@@ -20,7 +20,7 @@ def _inputs(batch: int = 3):
     windows = torch.full((batch, 4, 16), -1, dtype=torch.long)
     windows[:, 0] = torch.arange(16)
     windows[:2, 1] = torch.arange(2, 18)
-    windows[0, 2] = torch.arange(4, 20)                           # clip 0: 3 windows, clip 1: 2, clip 2: 1
+    windows[0, 2] = torch.arange(4, 20)  # clip 0: 3 windows, clip 1: 2, clip 2: 1
     rgb = torch.randn(batch, 4, 1024) * (windows[..., :1] >= 0)
     ids = torch.zeros(batch, 32, dtype=torch.long)
     ids[:, :4] = torch.tensor([49406, 320, 1125, 49407])
@@ -41,8 +41,11 @@ def test_streams_and_valid_tokens(model):
         video = model.encode_video(keypoints, windows, rgb)
     assert set(video.streams) == {"fused", "pose", "rgb"}
     assert all(t.shape == (3, 5, 8) for t in video.streams.values())
-    assert video.valid.tolist() == [[True, True, True, True, False], [True, True, True, False, False],
-                                    [True, True, False, False, False]]
+    assert video.valid.tolist() == [
+        [True, True, True, True, False],
+        [True, True, True, False, False],
+        [True, True, False, False, False],
+    ]
     assert model.headline == "fused"
 
 
@@ -109,8 +112,8 @@ def test_initialisation_as_the_authors():
     assert text.token_embedding.weight.std().item() == pytest.approx(0.02, rel=0.02)
     assert model.cgaf.pose_layers[0].ff.fc1.weight.std().item() == pytest.approx(0.02, rel=0.05)
     assert text.positional_embedding.std().item() == pytest.approx(0.01, rel=0.05)
-    assert text.transformer.resblocks[0].attn.in_proj_weight.std().item() == pytest.approx(64 ** -0.5, rel=0.05)
-    assert text.text_projection.std().item() == pytest.approx(64 ** -0.5, rel=0.1)
+    assert text.transformer.resblocks[0].attn.in_proj_weight.std().item() == pytest.approx(64**-0.5, rel=0.05)
+    assert text.text_projection.std().item() == pytest.approx(64**-0.5, rel=0.1)
     assert text.transformer.resblocks[0].attn.out_proj.weight.std().item() == pytest.approx(0.02, rel=0.1)
     for module in model.modules():
         if isinstance(module, torch.nn.Linear) and module.bias is not None:

@@ -37,10 +37,10 @@ def test_input_norm_channel_is_joint_times_c_plus_c_with_eps_0_1(part, joints):
     _capture_input(gcn.joint_blocks[0], seen)
     with torch.no_grad():
         gcn(torch.zeros(1, 3, joints, 2))
-    x = seen[0]                                                    # (N*F, C, 1, V)
+    x = seen[0]  # (N*F, C, 1, V)
     assert x.shape == (3, 2, 1, joints)
     v, c = torch.meshgrid(torch.arange(joints), torch.arange(2), indexing="ij")
-    expected = -(v * 2 + c).float() / (1.0 + 0.1) ** 0.5          # (V, C)
+    expected = -(v * 2 + c).float() / (1.0 + 0.1) ** 0.5  # (V, C)
     torch.testing.assert_close(x[0, :, 0, :], expected.T, rtol=1e-6, atol=1e-6)
 
 
@@ -101,7 +101,9 @@ def test_concatenation_is_left_right_body():
     with torch.no_grad():
         frames = encoder.frame_features(keypoints)
         hand, body = encoder.gcns["hand"], encoder.gcns["body"]
-        expected = torch.cat([hand(keypoints[:, :, 7:28]), hand(keypoints[:, :, 28:49]), body(keypoints[:, :, 0:7])], -1)
+        expected = torch.cat(
+            [hand(keypoints[:, :, 7:28]), hand(keypoints[:, :, 28:49]), body(keypoints[:, :, 0:7])], -1
+        )
     assert frames.shape == (2, 5, 18) and encoder.out_channels == 18
     torch.testing.assert_close(frames, expected, rtol=0, atol=0)
 
@@ -112,8 +114,9 @@ def test_each_window_fuses_its_own_frames_and_padded_windows_enter_as_zeros():
     a padded window (-1) is zeros before the fusion."""
     encoder = _encoder()
     keypoints = torch.randn(2, 20, 49, 2)
-    windows = torch.tensor([[[0, 1, 2, 3], [6, 7, 8, 9], [16, 17, 18, 19]],
-                            [[2, 3, 4, 5], [9, 10, 11, 11], [-1, -1, -1, -1]]])     # a repeated last frame; padding
+    windows = torch.tensor(
+        [[[0, 1, 2, 3], [6, 7, 8, 9], [16, 17, 18, 19]], [[2, 3, 4, 5], [9, 10, 11, 11], [-1, -1, -1, -1]]]
+    )  # a repeated last frame; padding
     fusion_in: list[torch.Tensor] = []
     _capture_input(encoder.window_fusion, fusion_in)
     with torch.no_grad():

@@ -37,18 +37,20 @@ def test_a_value_worked_out_by_hand(temperature):
     eye = torch.eye(3)
     pose, rgb, words = eye[None, :1], eye[None, 1:2], eye[None]
     video_valid, word_valid = torch.ones(1, 1, dtype=torch.bool), torch.ones(1, 3, dtype=torch.bool)
-    pose_term, rgb_term = rgb_pose_kl(pose, rgb, video_valid, words, word_valid, words, word_valid, TAU,
-                                      temperature=temperature)
+    pose_term, rgb_term = rgb_pose_kl(
+        pose, rgb, video_valid, words, word_valid, words, word_valid, TAU, temperature=temperature
+    )
     assert float(pose_term) == pytest.approx(_by_hand(temperature), rel=1e-5)
     assert float(rgb_term) == pytest.approx(_by_hand(temperature), rel=1e-5)
-    if temperature == 0.01:                                  # the release's --kl_logit: a' / T is about 100
+    if temperature == 0.01:  # the release's --kl_logit: a' / T is about 100
         assert float(pose_term) == pytest.approx(49.99994, abs=1e-4)
 
 
 def _release(pose, rgb, video_mask, text, text_mask_, text_aug, aug_mask, tau=TAU, logit=0.01):
     """kl_double_modal_compute and KL restated in numpy over the (B, B, N, L) similarities, with its
     masked_select rows (row-major), its -1e6 fills and torch.topk's choice of positions."""
-    def rows_of(x, mask):                       # masked_select of (B, R, C) by a (B, R) row mask -> (rows, C)
+
+    def rows_of(x, mask):  # masked_select of (B, R, C) by a (B, R) row mask -> (rows, C)
         return x[mask]
 
     def keep_top(x, k):
@@ -61,7 +63,7 @@ def _release(pose, rgb, video_mask, text, text_mask_, text_aug, aug_mask, tau=TA
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
 
-    def kl(student, teacher):                   # F.kl_div(log_softmax(s / T), softmax(t / T), 'batchmean')
+    def kl(student, teacher):  # F.kl_div(log_softmax(s / T), softmax(t / T), 'batchmean')
         x = student / logit
         log_p = x - x.max(-1, keepdims=True) - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True))
         q = softmax(teacher / logit, -1)
@@ -71,7 +73,7 @@ def _release(pose, rgb, video_mask, text, text_mask_, text_aug, aug_mask, tau=TA
     b = len(pose)
     tables = {}
     for name, video in (("pose", pose), ("rgb", rgb)):
-        s = np.einsum("aid,bjd->abij", video, text)[np.arange(b), np.arange(b)]             # own pairs (B, N, L)
+        s = np.einsum("aid,bjd->abij", video, text)[np.arange(b), np.arange(b)]  # own pairs (B, N, L)
         s_aug = np.einsum("aid,bjd->abij", video, text_aug)[np.arange(b), np.arange(b)]
         vt = s * softmax(s / tau, 2)
         vt[~np.repeat(text_mask_[:, None, :], vt.shape[1], 1)] = -1e6
@@ -107,8 +109,16 @@ def test_the_release_code_path_with_padded_tokens_and_top_k():
     aug_valid = np.array([[True] * 4 + [False] * 4, [True] * 6 + [False] * 2])
     expected = _release(pose, rgb, video_valid, text, text_valid, text_aug, aug_valid)
     t = {k: torch.from_numpy(v).float() for k, v in (("pose", pose), ("rgb", rgb), ("text", text), ("aug", text_aug))}
-    got = rgb_pose_kl(t["pose"], t["rgb"], torch.from_numpy(video_valid), t["text"], torch.from_numpy(text_valid),
-                      t["aug"], torch.from_numpy(aug_valid), TAU)
+    got = rgb_pose_kl(
+        t["pose"],
+        t["rgb"],
+        torch.from_numpy(video_valid),
+        t["text"],
+        torch.from_numpy(text_valid),
+        t["aug"],
+        torch.from_numpy(aug_valid),
+        TAU,
+    )
     for ours, theirs in zip(got, expected):
         assert float(ours) == pytest.approx(theirs, rel=1e-4)
     assert min(expected) > 0
@@ -131,4 +141,4 @@ def test_the_loss_adds_the_weighted_distillation_when_asked():
         pose_kl, rgb_kl = rgb_pose_kl(v.stream("pose"), v.stream("rgb"), v.valid, t, text_mask(ids), t, text_mask(ids))
     torch.testing.assert_close(parts["kl"], 0.5 * pose_kl + 0.25 * rgb_kl)
     torch.testing.assert_close(total, sum(parts.values()))
-    assert "kl" not in SEDS(narrow_config()).eval().loss(video, text, text_mask(ids))[1]   # off by default
+    assert "kl" not in SEDS(narrow_config()).eval().loss(video, text, text_mask(ids))[1]  # off by default

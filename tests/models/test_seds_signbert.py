@@ -28,9 +28,12 @@ def signbert_file_tensors() -> dict[str, torch.Tensor]:
     for name, shape, dtype in reference_tensors():
         if not name.startswith(("signbert.embed.", "signbert.GCN_Conv.bn.")):
             continue
-        key = name[len("signbert."):]
-        out[key] = (torch.randn(shape, generator=generator).to(dtype) if dtype.is_floating_point
-                    else torch.randint(0, 100, shape, generator=generator, dtype=dtype))
+        key = name[len("signbert.") :]
+        out[key] = (
+            torch.randn(shape, generator=generator).to(dtype)
+            if dtype.is_floating_point
+            else torch.randint(0, 100, shape, generator=generator, dtype=dtype)
+        )
     out[HAND_FILE_PREFIX + "A"] = torch.from_numpy(HAND.joints.adjacency())
     out[HAND_FILE_PREFIX + "A_pool"] = torch.from_numpy(HAND.pooled.adjacency())
     out["mask_head.weight"] = torch.randn(21, 512, generator=generator)
@@ -38,7 +41,7 @@ def signbert_file_tensors() -> dict[str, torch.Tensor]:
 
 
 def _file_name(ours: str) -> str:
-    return to_authors_name("pose_encoder.gcns.hand." + ours)[len("signbert."):]
+    return to_authors_name("pose_encoder.gcns.hand." + ours)[len("signbert.") :]
 
 
 def _init(tmp_path, payload, name: str = "signbert.pth") -> tuple[PartGCN, str]:
@@ -69,8 +72,10 @@ def test_the_hand_gcn_is_filled_exactly(tmp_path, tensors, form):
     for key, value in state.items():
         assert torch.equal(value, tensors[_file_name(key)].to(value.dtype)), key
     unused = sorted(k for k in tensors if not k.startswith(HAND_FILE_PREFIX))
-    assert (f"({len(state)} tensors; {len(unused)} file tensor(s) outside the hand GCN not used: "
-            f"{', '.join(unused[:4])} ...)") in note
+    assert (
+        f"({len(state)} tensors; {len(unused)} file tensor(s) outside the hand GCN not used: "
+        f"{', '.join(unused[:4])} ...)"
+    ) in note
 
 
 def test_a_missing_tensor_fails_naming_the_files_key(tmp_path, tensors):
@@ -81,8 +86,11 @@ def test_a_missing_tensor_fails_naming_the_files_key(tmp_path, tensors):
 
 def test_a_wrong_shape_fails_naming_the_files_key(tmp_path, tensors):
     tensors["embed.st_gcn_hand.conv4.0.weight"] = torch.zeros(256, 512, 1, 1)
-    with pytest.raises(CheckpointError, match=r"embed.st_gcn_hand.conv4.0.weight: file \(256, 512, 1, 1\), "
-                                              r"model \(512, 512, 1, 1\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"embed.st_gcn_hand.conv4.0.weight: file \(256, 512, 1, 1\), "
+        r"model \(512, 512, 1, 1\)",
+    ):
         _init(tmp_path, tensors)
 
 

@@ -4,6 +4,7 @@ backends built once per session (building mmpose's model costs seconds; importin
 from __future__ import annotations
 
 import json
+
 import cv2
 import numpy as np
 import pytest
@@ -21,8 +22,12 @@ def coco(testdata) -> list[tuple[str, np.ndarray, np.ndarray]]:
     for image in sorted(annotations["images"], key=lambda im: im["file_name"]):
         rgb = cv2.cvtColor(cv2.imread(str(folder / image["file_name"])), cv2.COLOR_BGR2RGB)
         assert rgb.shape[:2] == (image["height"], image["width"])
-        boxes = [[x, y, x + w, y + h] for a in annotations["annotations"] if a["image_id"] == image["id"]
-                 for x, y, w, h in [a["bbox"]]]
+        boxes = [
+            [x, y, x + w, y + h]
+            for a in annotations["annotations"]
+            if a["image_id"] == image["id"]
+            for x, y, w, h in [a["bbox"]]
+        ]
         out.append((image["file_name"], rgb, np.array(boxes, dtype=np.float32)))
     return out
 
@@ -76,6 +81,7 @@ def backend_pair(tmp_path_factory):
         if name not in _PAIRS:
             _PAIRS[name] = BackendPair(name, checkpoint_with_batchnorm(name, tmp_path_factory.mktemp("checkpoint")))
         return _PAIRS[name]
+
     return get
 
 

@@ -20,9 +20,16 @@ VIDEOS = ("slp-pose__test_video.mp4", "mmpose__demo.mp4", "mmaction2__test.avi")
 
 def _boxes(width: int, height: int) -> np.ndarray:
     """Whole frame, inside, spilling over the top-left and bottom-right borders, fractional corners."""
-    return np.array([[0, 0, width, height], [width * 0.2, height * 0.1, width * 0.7, height * 0.9],
-                     [-30, -20, width * 0.5, height * 0.6], [width * 0.4, height * 0.3, width * 1.1, height * 1.05],
-                     [10.3, 5.7, width - 3.1, height - 8.9]], dtype=np.float32)
+    return np.array(
+        [
+            [0, 0, width, height],
+            [width * 0.2, height * 0.1, width * 0.7, height * 0.9],
+            [-30, -20, width * 0.5, height * 0.6],
+            [width * 0.4, height * 0.3, width * 1.1, height * 1.05],
+            [10.3, 5.7, width - 3.1, height - 8.9],
+        ],
+        dtype=np.float32,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +37,17 @@ def clips(testdata) -> dict[str, np.ndarray]:
     return {name: read_frames(testdata / "videos" / name, np.arange(5)) for name in VIDEOS}
 
 
-@pytest.mark.parametrize("model", ["rtmpose-m_8xb64-270e_coco-wholebody-256x192",
-                                   "rtmpose-l_8xb32-270e_coco-wholebody-384x288"])
+@pytest.mark.parametrize(
+    "model", ["rtmpose-m_8xb64-270e_coco-wholebody-256x192", "rtmpose-l_8xb32-270e_coco-wholebody-384x288"]
+)
 def test_crops_match_cv2_within_one_level(clips, model):
     spec = MODELS[model]
     for name, frames in clips.items():
         boxes = _boxes(frames.shape[2], frames.shape[1])
         reference, ref_centers, ref_scales = crop_inputs(list(frames), boxes, spec.input_size, spec.bbox_padding)
-        crops, centers, scales = crop_inputs_on_device(torch.from_numpy(frames), boxes, spec.input_size,
-                                                       spec.bbox_padding)
+        crops, centers, scales = crop_inputs_on_device(
+            torch.from_numpy(frames), boxes, spec.input_size, spec.bbox_padding
+        )
         assert crops.dtype == torch.uint8 and crops.shape == reference.shape
         np.testing.assert_array_equal(centers, ref_centers)
         np.testing.assert_array_equal(scales, ref_scales)
@@ -64,9 +73,10 @@ def test_keypoints_after_the_full_model(clips, random_checkpoint):
     frames = clips["slp-pose__test_video.mp4"]
     boxes = _boxes(frames.shape[2], frames.shape[1])
     results = []
-    for crops, centers, scales in (crop_inputs(list(frames), boxes, spec.input_size, spec.bbox_padding),
-                                   crop_inputs_on_device(torch.from_numpy(frames), boxes, spec.input_size,
-                                                         spec.bbox_padding)):
+    for crops, centers, scales in (
+        crop_inputs(list(frames), boxes, spec.input_size, spec.bbox_padding),
+        crop_inputs_on_device(torch.from_numpy(frames), boxes, spec.input_size, spec.bbox_padding),
+    ):
         with torch.inference_mode():
             x, y = model(model.normalize(torch.as_tensor(crops)), True)
         points, _ = decode_simcc(x.numpy(), y.numpy(), spec.simcc_split_ratio)

@@ -46,8 +46,11 @@ def test_stream_decodes_ahead_keeps_order_and_isolates_a_failed_clip(testdata):
     videos = testdata / "videos"
     portrait, avi = videos / "slp-pose__test_video.mp4", videos / "mmaction2__test.avi"
     missing = videos / "missing.mp4"
-    jobs = [job(portrait, [0, 10, 20, 57]), job(missing, [0, 1], sample_id="missing"),
-            job(avi, np.arange(0, 24, 3), first_frame=100, sample_id="late-clip")]
+    jobs = [
+        job(portrait, [0, 10, 20, 57]),
+        job(missing, [0, 1], sample_id="missing"),
+        job(avi, np.arange(0, 24, 3), first_frame=100, sample_id="late-clip"),
+    ]
     log: list = []
     seen = []
 

@@ -13,8 +13,8 @@ def test_keypoint_box_is_the_tight_box_of_confident_body_keypoints():
     scores = np.zeros((2, 133), np.float32)
     keypoints[0, :5] = [[100, 50], [120, 40], [80, 60], [110, 200], [90, 150]]
     scores[0, :5] = [0.9, 0.8, 0.7, 0.6, 0.5]
-    keypoints[0, 5], scores[0, 5] = [5, 5], 0.1              # below the threshold: ignored
-    keypoints[0, 100], scores[0, 100] = [500, 500], 0.99     # a hand keypoint: not a body keypoint
+    keypoints[0, 5], scores[0, 5] = [5, 5], 0.1  # below the threshold: ignored
+    keypoints[0, 100], scores[0, 100] = [500, 500], 0.99  # a hand keypoint: not a body keypoint
     keypoints[1, :3], scores[1, :3] = [[1, 1], [2, 2], [3, 3]], 0.9  # too few confident keypoints
     boxes, fallback = keypoint_boxes(keypoints, scores, np.array([[640, 480], [640, 480]]), 0.3, 4)
     np.testing.assert_array_equal(boxes[0], [80, 40, 120, 200])
@@ -37,9 +37,9 @@ def detections(*boxes_and_scores):
 
 def test_the_largest_most_central_person_is_chosen_and_kept():
     track = SignerTrack(960, 540, smoothing=0.0)
-    signer = [400, 100, 560, 540, 0.6]      # central and large
-    passer = [20, 300, 60, 400, 0.99]       # small, at the edge, more confident
-    big_edge = [700, 0, 960, 540, 0.9]      # large but at the edge
+    signer = [400, 100, 560, 540, 0.6]  # central and large
+    passer = [20, 300, 60, 400, 0.99]  # small, at the edge, more confident
+    big_edge = [700, 0, 960, 540, 0.9]  # large but at the edge
     assert prominence(detections(signer, big_edge)[:, :4], 960, 540).argmax() == 0
     np.testing.assert_array_equal(track.update(detections(passer, signer, big_edge)), signer[:4])
     # next frames: the signer moved a little; the detection order changed; the others are still there
@@ -77,8 +77,10 @@ def test_smoothing_is_an_exponential_moving_average_and_causal():
 
 
 def test_box_iou():
-    np.testing.assert_allclose(box_iou(np.array([0, 0, 10, 10.0]), np.array([[0, 0, 10, 10], [5, 0, 15, 10],
-                                                                               [20, 20, 30, 30.0]])), [1, 1 / 3, 0])
+    np.testing.assert_allclose(
+        box_iou(np.array([0, 0, 10, 10.0]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30.0]])),
+        [1, 1 / 3, 0],
+    )
 
 
 def reference_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
@@ -87,7 +89,7 @@ def reference_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> li
     while order:
         best = order.pop(0)
         keep.append(best)
-        order = [i for i in order if box_iou(boxes[best], boxes[i:i + 1])[0] <= threshold]
+        order = [i for i in order if box_iou(boxes[best], boxes[i : i + 1])[0] <= threshold]
     return keep
 
 

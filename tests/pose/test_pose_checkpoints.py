@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.models.checkpoints import (CACHE_ENV, CheckpointError, cache_dir, load_checkpoint, load_state_dict,
-                                         resolve_checkpoint)
+from pipeline.models.checkpoints import (
+    CACHE_ENV,
+    CheckpointError,
+    cache_dir,
+    load_checkpoint,
+    load_state_dict,
+    resolve_checkpoint,
+)
 from pipeline.models.rtmpose.model import RTMPose, load_rtmpose, random_init
 from pipeline.models.rtmpose.spec import MODELS
 from pose_support import MODEL_M
@@ -29,16 +35,25 @@ def cache(tmp_path, monkeypatch):
 def official_meta() -> dict:
     """What mmengine/mmpose put in `meta`: text, numbers and dataset metadata holding numpy arrays."""
     rng = np.random.default_rng(0)
-    return {"mmengine_version": "0.4.0", "time": "20230125_120000", "epoch": 270, "iter": 123456, "seed": 21,
-            "dataset_meta": {"dataset_name": "coco_wholebody", "num_keypoints": 133,
-                             "flip_indices": list(range(133)),
-                             "keypoint_colors": rng.integers(0, 255, (133, 3)).astype(np.uint8),
-                             "skeleton_link_colors": rng.integers(0, 255, (65, 3)).astype(np.uint8),
-                             "dataset_keypoint_weights": np.ones(133, dtype=np.float32),
-                             "sigmas": rng.random(133).astype(np.float32),
-                             "upper_body_ids": np.arange(11, dtype=np.int64),
-                             "areas": rng.random(4)},
-            "best_score": np.float64(0.648)}
+    return {
+        "mmengine_version": "0.4.0",
+        "time": "20230125_120000",
+        "epoch": 270,
+        "iter": 123456,
+        "seed": 21,
+        "dataset_meta": {
+            "dataset_name": "coco_wholebody",
+            "num_keypoints": 133,
+            "flip_indices": list(range(133)),
+            "keypoint_colors": rng.integers(0, 255, (133, 3)).astype(np.uint8),
+            "skeleton_link_colors": rng.integers(0, 255, (65, 3)).astype(np.uint8),
+            "dataset_keypoint_weights": np.ones(133, dtype=np.float32),
+            "sigmas": rng.random(133).astype(np.float32),
+            "upper_body_ids": np.arange(11, dtype=np.int64),
+            "areas": rng.random(4),
+        },
+        "best_score": np.float64(0.648),
+    }
 
 
 def save_official(path, state_dict) -> None:
@@ -70,8 +85,9 @@ def test_checkpoint_written_under_numpy_1_loads(tmp_path):
     assert load_checkpoint(old)["meta"]["dataset_meta"]["sigmas"].shape == (133,)
 
 
-@pytest.mark.parametrize("extra, named", [(argparse.Namespace(lr=0.1), "argparse.Namespace"),
-                                          (np.array([{"a": 1}], dtype=object), "Object")])
+@pytest.mark.parametrize(
+    "extra, named", [(argparse.Namespace(lr=0.1), "argparse.Namespace"), (np.array([{"a": 1}], dtype=object), "Object")]
+)
 def test_unlisted_globals_are_refused_with_a_clear_error(tmp_path, extra, named):
     path = tmp_path / "hostile.pth"
     torch.save({"meta": {"args": extra}, "state_dict": {"w": torch.ones(1)}}, path)

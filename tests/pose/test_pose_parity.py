@@ -53,7 +53,7 @@ def test_batched_equals_frame_by_frame(backend_pair, coco, backend):
     frames, boxes = inputs(coco, 2, 1)
     frames, boxes = frames[:5], boxes[:5]
     batched_kp, batched_sc = estimator.estimate(frames, boxes)
-    single = [estimator.estimate(frames[i:i + 1], boxes[i:i + 1]) for i in range(len(frames))]
+    single = [estimator.estimate(frames[i : i + 1], boxes[i : i + 1]) for i in range(len(frames))]
     single_kp = np.concatenate([kp for kp, _ in single])
     single_sc = np.concatenate([sc for _, sc in single])
     assert np.abs(batched_kp - single_kp).max() <= KEYPOINT_TOL_PX

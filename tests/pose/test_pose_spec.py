@@ -30,7 +30,11 @@ def test_spec_matches_the_shipped_config(name):
     assert tuple(head.in_featuremap_size) == spec.feature_size
     assert head.final_layer_kernel_size == spec.final_layer_kernel_size
     gau = head.gau_cfg
-    assert (gau.hidden_dims, gau.s, gau.expansion_factor) == (spec.gau_hidden_dims, spec.gau_s, spec.gau_expansion_factor)
+    assert (gau.hidden_dims, gau.s, gau.expansion_factor) == (
+        spec.gau_hidden_dims,
+        spec.gau_s,
+        spec.gau_expansion_factor,
+    )
     assert gau.act_fn == "SiLU" and not gau.use_rel_bias and not gau.pos_enc and gau.dropout_rate == 0
     pre = model.data_preprocessor
     assert tuple(pre.mean) == spec.mean_rgb and tuple(pre.std) == spec.std_rgb and pre.bgr_to_rgb is True

@@ -19,7 +19,7 @@ from pipeline.models.rtmpose.model import load_rtmpose, with_flipped
 from pipeline.pose.topdown import crop_inputs
 from pose_support import MODEL_M, whole
 
-LOGIT_TOL = 1e-4      # SimCC logits of a random net are ~0.01..1; float rounding moves them ~1e-7
+LOGIT_TOL = 1e-4  # SimCC logits of a random net are ~0.01..1; float rounding moves them ~1e-7
 KEYPOINT_TOL_PX = 1e-3
 
 

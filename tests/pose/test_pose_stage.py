@@ -22,8 +22,15 @@ from pipeline.video.sampling import thin_frames, uniform_frames
 from pose_support import MODEL_M, inside_padded_crops
 from tests_support import write_csv_manifest
 
-TINY_POSE = {"model": MODEL_M, "checkpoint": "random", "frames": "uniform", "frames_value": 2, "flip_test": False,
-             "batch_size": 4, "chunk_frames": 8}
+TINY_POSE = {
+    "model": MODEL_M,
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 8,
+}
 
 
 def run(*args: str) -> int:
@@ -111,7 +118,9 @@ def test_output_changing_params_change_the_fingerprint(project):
     set_params(pose=TINY_POSE)
 
     def digest(device="cpu", **overrides) -> str:
-        params = load_params("params.yaml", {"runtime.device": device, **{f"pose.{k}": v for k, v in overrides.items()}})
+        params = load_params(
+            "params.yaml", {"runtime.device": device, **{f"pose.{k}": v for k, v in overrides.items()}}
+        )
         return PoseStage(params).fingerprint(None).digest
 
     base = digest()
@@ -120,8 +129,14 @@ def test_output_changing_params_change_the_fingerprint(project):
     assert digest("cuda", precision="fp32") == base
     assert len({base, digest("cuda", precision="bf16"), digest("cuda", precision="fp16")}) == 3
     assert digest("cuda", precision="bf16", backend="mmpose") == digest(backend="mmpose")  # mmpose: always fp32
-    for change in ({"backend": "mmpose"}, {"model": "rtmpose-l_8xb64-270e_coco-wholebody-256x192"},
-                   {"frames_value": 3}, {"frames": "all"}, {"flip_test": True}, {"box": "two_pass"}):
+    for change in (
+        {"backend": "mmpose"},
+        {"model": "rtmpose-l_8xb64-270e_coco-wholebody-256x192"},
+        {"frames_value": 3},
+        {"frames": "all"},
+        {"flip_test": True},
+        {"box": "two_pass"},
+    ):
         assert digest(**change) != base, change
     assert digest(box_threshold=0.9) == base  # only read by the two_pass rule
     assert digest(box="two_pass", box_threshold=0.9) != digest(box="two_pass")
@@ -146,8 +161,11 @@ def real_videos(tmp_path, testdata, chdir):
     root.mkdir()
     for video in sorted((testdata / "videos").iterdir()):
         os.symlink(video, root / video.name)
-    write_csv_manifest(tmp_path, [{"video_path": v.name, "text": "a real clip"} for v in sorted(root.iterdir())],
-                       extra_params={"pose": {**TINY_POSE, "frames": "thin", "frames_value": 3}})
+    write_csv_manifest(
+        tmp_path,
+        [{"video_path": v.name, "text": "a real clip"} for v in sorted(root.iterdir())],
+        extra_params={"pose": {**TINY_POSE, "frames": "thin", "frames_value": 3}},
+    )
     chdir(tmp_path)
     assert main(["manifest"]) == 0
     assert main(["run", "probe", "--no-progress"]) == 0
@@ -216,9 +234,23 @@ def person_sized_random_detector(path: Path) -> Path:
 @pytest.mark.slow
 def test_mmdet_box_runs_the_real_detector_on_the_crowded_clip(real_videos):
     checkpoint = person_sized_random_detector(real_videos / "detector.pth")
-    assert run("--set", "pose.box=mmdet", "--set", "pose.detector_config=rtmdet_nano_320-8xb32_coco-person",
-               "--set", f"pose.detector_checkpoint={checkpoint}", "--set", "pose.detector_min_score=0.0",
-               "--set", "pose.frames_value=5", "--set", "pose.chunk_frames=2") == 0
+    assert (
+        run(
+            "--set",
+            "pose.box=mmdet",
+            "--set",
+            "pose.detector_config=rtmdet_nano_320-8xb32_coco-person",
+            "--set",
+            f"pose.detector_checkpoint={checkpoint}",
+            "--set",
+            "pose.detector_min_score=0.0",
+            "--set",
+            "pose.frames_value=5",
+            "--set",
+            "pose.chunk_frames=2",
+        )
+        == 0
+    )
     got = items()
     for sample_id, (arrays, attrs, row) in got.items():
         check_item(arrays, attrs, thin_frames(row["num_frames"], 5))
@@ -283,20 +315,33 @@ def test_mmdet_box_follows_one_signer_when_another_person_becomes_more_prominent
     video, signer, other = two_people()
     (tmp_path / "data").mkdir()
     write_mp4(tmp_path / "data" / "two_people.mp4", video, fps=25)
-    assert (prominence(other[-6:], 320, 240) > prominence(signer[-6:], 320, 240)).all()  # from frame 18: the last chunk (20-23) starts so
+    assert (
+        prominence(other[-6:], 320, 240) > prominence(signer[-6:], 320, 240)
+    ).all()  # from frame 18: the last chunk (20-23) starts so
     assert prominence(signer[:1], 320, 240)[0] > prominence(other[:1], 320, 240)[0]
-    write_csv_manifest(tmp_path, [{"video_path": "two_people.mp4", "text": "two people"}],
-                       extra_params={"pose": {**TINY_POSE, "frames": "all", "chunk_frames": 4, "box": "mmdet",
-                                              "detector_config": "rtmdet_nano_320-8xb32_coco-person",
-                                              "detector_checkpoint": "random", "box_smoothing": 0.5}})
+    write_csv_manifest(
+        tmp_path,
+        [{"video_path": "two_people.mp4", "text": "two people"}],
+        extra_params={
+            "pose": {
+                **TINY_POSE,
+                "frames": "all",
+                "chunk_frames": 4,
+                "box": "mmdet",
+                "detector_config": "rtmdet_nano_320-8xb32_coco-person",
+                "detector_checkpoint": "random",
+                "box_smoothing": 0.5,
+            }
+        },
+    )
     chdir(tmp_path)
     monkeypatch.setattr("pipeline.pose.detector.PersonDetector", SolidFigureDetector)
     assert main(["manifest"]) == 0 and main(["run", "probe", "--no-progress"]) == 0
     assert run() == 0
-    (arrays, attrs, _), = items().values()
+    ((arrays, attrs, _),) = items().values()
     boxes = arrays["boxes"]
     assert arrays["frames"].tolist() == list(range(len(video)))
-    on_signer = np.array([box_iou(b, signer[i:i + 1])[0] for i, b in enumerate(boxes)])
-    on_other = np.array([box_iou(b, other[i:i + 1])[0] for i, b in enumerate(boxes)])
+    on_signer = np.array([box_iou(b, signer[i : i + 1])[0] for i, b in enumerate(boxes)])
+    on_other = np.array([box_iou(b, other[i : i + 1])[0] for i, b in enumerate(boxes)])
     assert on_signer.min() > 0.8 and on_other.max() == 0.0, (on_signer.round(2), on_other.round(2))
     assert attrs["signer_reselections"] == 0 and attrs["whole_frame_fallbacks"] == 0

@@ -34,10 +34,20 @@ def test_crops_are_pixel_identical_to_mmpose(coco, mmpose_transforms, size):
     center_scale, affines = mmpose_transforms
     _, image, people = coco[3]
     height, width = image.shape[:2]
-    boxes = np.concatenate([whole(image)[None], people,
-                            np.array([[-40.5, -10.25, 120.75, 300.5],        # reaches outside the frame
-                                      [width - 30, height - 80, width + 50, height + 7],
-                                      [100.3, 200.7, 101.1, 201.2]], dtype=np.float32)])  # about one pixel
+    boxes = np.concatenate(
+        [
+            whole(image)[None],
+            people,
+            np.array(
+                [
+                    [-40.5, -10.25, 120.75, 300.5],  # reaches outside the frame
+                    [width - 30, height - 80, width + 50, height + 7],
+                    [100.3, 200.7, 101.1, 201.2],
+                ],
+                dtype=np.float32,
+            ),
+        ]
+    )  # about one pixel
     crops, centers, scales = crop_inputs([image] * len(boxes), boxes, size, 1.25)
     assert crops.shape == (len(boxes), size[1], size[0], 3) and crops.dtype == np.uint8
     for i, box in enumerate(boxes):

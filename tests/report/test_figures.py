@@ -26,7 +26,7 @@ from pipeline.train.metrics import T2VRetrieval, grouped_metrics, retrieval_metr
 from pipeline.train.outputs import TOKEN_MAPS_FILE
 from pipeline.train.params import TrainParams
 
-GREEN = tuple(int(CORRECT[i:i + 2], 16) for i in (1, 3, 5))
+GREEN = tuple(int(CORRECT[i : i + 2], 16) for i in (1, 3, 5))
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -55,10 +55,15 @@ def test_figure_ranks_are_the_metrics_ranks_under_either_protocol():
     as before, and under the authors' protocol by sentence group. Clips 0 and 2 share a sentence; for it,
     clip 2 (0.5) ties clip 0 (0.5): per clip its own clip 0 ranks 2nd (pessimistic), but its group ranks
     1st. The figure once ranked clips per clip under every protocol, disagreeing with the headline."""
-    sim = np.array([[0.5, 0.1, 0.5, 0.0],   # [clip, sentence of clip j]: columns 0 and 2 are one sentence
-                    [0.2, 0.9, 0.2, 0.1],
-                    [0.5, 0.3, 0.5, 0.2],
-                    [0.1, 0.2, 0.1, 0.7]], np.float32)
+    sim = np.array(
+        [
+            [0.5, 0.1, 0.5, 0.0],  # [clip, sentence of clip j]: columns 0 and 2 are one sentence
+            [0.2, 0.9, 0.2, 0.1],
+            [0.5, 0.3, 0.5, 0.2],
+            [0.1, 0.2, 0.1, 0.7],
+        ],
+        np.float32,
+    )
     texts = ["hi", "book", "hi", "you"]
     per_clip = T2VRetrieval(sim, sentence_groups(texts), "per_clip")
     assert [(h.clip, h.correct) for h in per_clip.top(0, 3, "pessimistic")] == [(2, False), (0, True), (1, False)]
@@ -67,7 +72,7 @@ def test_figure_ranks_are_the_metrics_ranks_under_either_protocol():
     for rule in ("pessimistic", "optimistic"):
         firsts = [per_clip.top(q, 1, rule)[0].correct for q in range(4)]
         assert 100.0 * np.mean(firsts) == retrieval_metrics(sim, rule)["t2v"]["R@1"]
-    for ids in (None, ["a", "b", "c", "d"]):                # by text: 3 groups; by sentence id: 4
+    for ids in (None, ["a", "b", "c", "d"]):  # by text: 3 groups; by sentence id: 4
         groups = sentence_groups(texts, ids)
         authors = T2VRetrieval(sim, groups, "authors")
         for rule in ("pessimistic", "optimistic"):
@@ -80,19 +85,27 @@ def test_figure_ranks_are_the_metrics_ranks_under_either_protocol():
 
 # Five clips: 0 and 1 sign sentence id "a", 2 signs "b" with the same text ("hi"), 3 and 4 their own.
 SITUATION_IDS, SITUATION_TEXTS = ["a", "a", "b", "c", "d"], ["hi", "hi", "hi", "book", "you"]
-SITUATION_SCORES = {"hi": [0.6, 0.7, 0.9, 0.1, 0.2],   # clip 2 (same text, id b) first, 1 (sibling) second, 0 third
-                    "book": [0.3, 0.1, 0.2, 0.8, 0.5],
-                    "you": [0.1, 0.0, 0.05, 0.4, 0.4]}  # clip 3 ties clip 4: the tie rule decides
+SITUATION_SCORES = {
+    "hi": [0.6, 0.7, 0.9, 0.1, 0.2],  # clip 2 (same text, id b) first, 1 (sibling) second, 0 third
+    "book": [0.3, 0.1, 0.2, 0.8, 0.5],
+    "you": [0.1, 0.0, 0.05, 0.4, 0.4],
+}  # clip 3 ties clip 4: the tie rule decides
 # The rank the protocol gives each clip's query for the fused stream: per clip, clips for the clip's sentence;
 # authors, sentence groups (by id: {0, 1}, {2}, {3}, {4}; by text: {0, 1, 2}, {3}, {4}) for the group's sentence.
-SITUATION_RANKS = {("per_clip", "sentence_id", "pessimistic"): ([3, 2, 1, 1, 2], 5),
-                   ("per_clip", "sentence_id", "optimistic"): ([3, 2, 1, 1, 1], 5),
-                   ("authors", "sentence_id", "pessimistic"): ([2, 2, 1, 1, 2], 4),
-                   ("authors", "sentence_id", "optimistic"): ([2, 2, 1, 1, 1], 4),
-                   ("authors", "text", "pessimistic"): ([1, 1, 1, 1, 2], 3),
-                   ("authors", "text", "optimistic"): ([1, 1, 1, 1, 1], 3)}
-SITUATION_RANKS.update({("per_clip", "text", rule): SITUATION_RANKS["per_clip", "sentence_id", rule]
-                        for rule in ("pessimistic", "optimistic")})  # per clip ranks clips: no groups
+SITUATION_RANKS = {
+    ("per_clip", "sentence_id", "pessimistic"): ([3, 2, 1, 1, 2], 5),
+    ("per_clip", "sentence_id", "optimistic"): ([3, 2, 1, 1, 1], 5),
+    ("authors", "sentence_id", "pessimistic"): ([2, 2, 1, 1, 2], 4),
+    ("authors", "sentence_id", "optimistic"): ([2, 2, 1, 1, 1], 4),
+    ("authors", "text", "pessimistic"): ([1, 1, 1, 1, 2], 3),
+    ("authors", "text", "optimistic"): ([1, 1, 1, 1, 1], 3),
+}
+SITUATION_RANKS.update(
+    {
+        ("per_clip", "text", rule): SITUATION_RANKS["per_clip", "sentence_id", rule]
+        for rule in ("pessimistic", "optimistic")
+    }
+)  # per clip ranks clips: no groups
 
 
 def _situation_matrices() -> dict[str, np.ndarray]:
@@ -131,15 +144,22 @@ def test_the_figure_says_the_rank_the_metrics_counted(protocol, group_by, tie_ru
     expected, n = SITUATION_RANKS[protocol, group_by, tie_rule]
     assert [drawn[3 * q + 2] for q in every_clip] == [(rank, n) for rank in expected]  # the fused column
     one_per_candidate = every_clip if protocol == "per_clip" else groups.heads.tolist()
-    fig = retrieval_figure(matrices, ids, SITUATION_TEXTS, one_per_candidate, _strips(ids), groups, protocol,
-                           tie_rule, dpi=20)
+    fig = retrieval_figure(
+        matrices, ids, SITUATION_TEXTS, one_per_candidate, _strips(ids), groups, protocol, tie_rule, dpi=20
+    )
     drawn = _drawn_ranks(fig)
     for column, stream in enumerate(("pose", "rgb", "fused")):
         ranks = np.array([drawn[3 * q + column][0] for q in range(len(one_per_candidate))])
-        metrics = (grouped_metrics(matrices[stream], groups, tie_rule) if protocol == "authors" else
-                   retrieval_metrics(matrices[stream], tie_rule))["t2v"]
+        metrics = (
+            grouped_metrics(matrices[stream], groups, tie_rule)
+            if protocol == "authors"
+            else retrieval_metrics(matrices[stream], tie_rule)
+        )["t2v"]
         assert {k: metrics[k] for k in ("R@1", "R@5", "MedR")} == {
-            "R@1": 100.0 * np.mean(ranks <= 1), "R@5": 100.0 * np.mean(ranks <= 5), "MedR": float(np.median(ranks))}
+            "R@1": 100.0 * np.mean(ranks <= 1),
+            "R@5": 100.0 * np.mean(ranks <= 5),
+            "MedR": float(np.median(ranks)),
+        }
     if protocol == "authors":  # pose ranks clip 0 first for "hi": its group is a hit, by either grouping
         assert drawn[0] == (1, n)
 
@@ -174,8 +194,16 @@ def test_retrieval_figure_is_a_png_of_its_planned_size_with_true_clips_marked(tm
 def test_similarity_figure_is_a_png_of_fixed_size_and_checks_its_shapes(tmp_path):
     rng = np.random.default_rng(0)
     words = ["[CLS]", *(f"word{i}" for i in range(30)), "[SEP]"]
-    maps = TokenMaps("clip7", "a sentence", words, rng.uniform(-1, 1, (64, 32)), rng.uniform(-1, 1, (64, 32)),
-                     np.arange(64), {"pose": 0.3, "rgb": 0.4}, 64)
+    maps = TokenMaps(
+        "clip7",
+        "a sentence",
+        words,
+        rng.uniform(-1, 1, (64, 32)),
+        rng.uniform(-1, 1, (64, 32)),
+        np.arange(64),
+        {"pose": 0.3, "rgb": 0.4},
+        64,
+    )
     path = render_similarity(tmp_path / "sim.png", maps, dpi=80)
     assert png_size(path) == (FIGURE_IN[0] * 80, FIGURE_IN[1] * 80)  # fixed: every pair's PNG the same size
     assert pixels(path).std() > 20  # a heatmap was drawn, not a blank page
@@ -183,29 +211,48 @@ def test_similarity_figure_is_a_png_of_fixed_size_and_checks_its_shapes(tmp_path
         TokenMaps("clip7", "x", words, maps.pose, maps.rgb[:, :31], np.arange(64), {}, 64)
 
 
-@pytest.mark.parametrize("words", [
-    ["<|startoftext|>", "the", "demonstration", "of", "international", "relationships", "<|endoftext|>"],
-    ["<|startoftext|>", *["internationalisation</w>"] * 30, "<|endoftext|>"]], ids=["8pt tokens", "6.5pt tokens"])
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["<|startoftext|>", "the", "demonstration", "of", "international", "relationships", "<|endoftext|>"],
+        ["<|startoftext|>", *["internationalisation</w>"] * 30, "<|endoftext|>"],
+    ],
+    ids=["8pt tokens", "6.5pt tokens"],
+)
 def test_every_label_of_the_similarity_figure_lies_inside_it(words):
     """Long word tokens stand tall under the heatmaps (rotated 90 degrees); fixed margins once pushed the
     "word token" axis label below the image's bottom edge. Every text is drawn inside the figure."""
     from pipeline.report.similarity_figure import similarity_figure
 
     rng = np.random.default_rng(0)
-    maps = TokenMaps("clip7", "the demonstration " * 12, words, rng.uniform(-1, 1, (40, len(words))),
-                     rng.uniform(-1, 1, (40, len(words))), np.arange(40), {"pose": 0.3, "rgb": 0.4}, 64)
+    maps = TokenMaps(
+        "clip7",
+        "the demonstration " * 12,
+        words,
+        rng.uniform(-1, 1, (40, len(words))),
+        rng.uniform(-1, 1, (40, len(words))),
+        np.arange(40),
+        {"pose": 0.3, "rgb": 0.4},
+        64,
+    )
     fig = similarity_figure(maps, dpi=100)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     inside = fig.bbox
-    texts = [fig._suptitle] + [t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label, ax.title,
-                                                             *ax.get_xticklabels(), *ax.get_yticklabels())]
+    texts = [fig._suptitle] + [
+        t
+        for ax in fig.axes
+        for t in (ax.xaxis.label, ax.yaxis.label, ax.title, *ax.get_xticklabels(), *ax.get_yticklabels())
+    ]
     drawn = [t for t in texts if t is not None and t.get_text()]
     assert sum(t.get_text() == "word token" for t in drawn) == 2
     for text in drawn:
         box = text.get_window_extent(renderer)
-        assert (box.x0 >= inside.x0 and box.y0 >= inside.y0 and box.x1 <= inside.x1 and box.y1 <= inside.y1), \
-            (text.get_text(), box, inside)
+        assert box.x0 >= inside.x0 and box.y0 >= inside.y0 and box.x1 <= inside.x1 and box.y1 <= inside.y1, (
+            text.get_text(),
+            box,
+            inside,
+        )
     panels = fig.axes[:2]
     assert all(ax.get_window_extent(renderer).height > 150 for ax in panels)  # the heatmaps keep their room
 
@@ -219,8 +266,14 @@ def test_figure_queries_are_evenly_spaced_or_named():
         figure_indices(ids, 3, ["s1", "nope"])
 
 
-VAL_SELECTION = {"rule": "val", "split": "val", "epoch": 1, "value": 25.0, "on_test": False,
-                 "metric": "fused T2V R@1, per_clip protocol"}
+VAL_SELECTION = {
+    "rule": "val",
+    "split": "val",
+    "epoch": 1,
+    "value": 25.0,
+    "on_test": False,
+    "metric": "fused T2V R@1, per_clip protocol",
+}
 TEST_SELECTION = {**VAL_SELECTION, "rule": "best_test", "split": "test", "on_test": True}
 
 
@@ -236,31 +289,58 @@ def _evaluate_outputs(project: Path, out: Path, selection: dict = VAL_SELECTION)
     fused = np.eye(n, dtype=np.float32) * 0.5 + np.linspace(0, 0.1, n, dtype=np.float32)[:, None]
     pose, rgb = fused.copy(), np.roll(np.eye(n, dtype=np.float32), 1, axis=0)  # rgb: every true clip ranked low
     out.mkdir(parents=True)
-    np.savez_compressed(out / "similarity.npz", fused=fused, pose=pose, rgb=rgb, sample_ids=np.array(ids),
-                        texts=np.array(texts))
+    np.savez_compressed(
+        out / "similarity.npz", fused=fused, pose=pose, rgb=rgb, sample_ids=np.array(ids), texts=np.array(texts)
+    )
     rng = np.random.default_rng(1)
     chosen = [0, n - 1]
     words = np.array([["[CLS]", "hello", "you", "[SEP]", ""]] * 2)
-    np.savez_compressed(out / TOKEN_MAPS_FILE, pose=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
-                        rgb=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
-                        step_mask=np.array([[True] * 6, [True] * 4 + [False] * 2]), word_mask=words != "",
-                        tokens=words, sample_ids=np.array([ids[i] for i in chosen]),
-                        texts=np.array([texts[i] for i in chosen]))
+    np.savez_compressed(
+        out / TOKEN_MAPS_FILE,
+        pose=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
+        rgb=rng.uniform(-1, 1, (2, 6, 5)).astype(np.float32),
+        step_mask=np.array([[True] * 6, [True] * 4 + [False] * 2]),
+        word_mask=words != "",
+        tokens=words,
+        sample_ids=np.array([ids[i] for i in chosen]),
+        texts=np.array([texts[i] for i in chosen]),
+    )
     streams = {s: retrieval_metrics(m) for s, m in (("fused", fused), ("pose", pose), ("rgb", rgb))}
-    record = {"split": "test", "clips": n, "sentences": n, "chance_R@1": 100.0 / n, "tie_rule": "pessimistic",
-              "grouping": "sentence_id", "distinct_texts": n,
-              "split_source": f"how2sign data/sample/how2sign_sample_test.csv ({n} clips)",
-              "repeated_texts": 0, "protocol": "per_clip", "streams": streams, "protocols": {"per_clip": streams},
-              "selection": selection,
-              "checkpoint": "runs/train/model.pt", "seconds": 12.5,
-              "clips_note": f"{n} clips (1 with a hand never boxed (kept, that hand zero))"}
+    record = {
+        "split": "test",
+        "clips": n,
+        "sentences": n,
+        "chance_R@1": 100.0 / n,
+        "tie_rule": "pessimistic",
+        "grouping": "sentence_id",
+        "distinct_texts": n,
+        "split_source": f"how2sign data/sample/how2sign_sample_test.csv ({n} clips)",
+        "repeated_texts": 0,
+        "protocol": "per_clip",
+        "streams": streams,
+        "protocols": {"per_clip": streams},
+        "selection": selection,
+        "checkpoint": "runs/train/model.pt",
+        "seconds": 12.5,
+        "clips_note": f"{n} clips (1 with a hand never boxed (kept, that hand zero))",
+    }
     (out / "metrics.json").write_text(json.dumps(record))
     train_dir = project / "runs" / "train"
     (train_dir / "plots").mkdir(parents=True)
     (train_dir / "plots" / "train.tsv").write_text("epoch\tstep\tloss\n1\t2\t3.5\n")
-    (train_dir / "metrics.json").write_text(json.dumps({
-        "step": 2, "total_steps": 2, "epochs": 1, "seconds": 4.25, "clips": 4, "selection": selection,
-        "final": {"epoch": 1, "loss": 3.5, "t2v_R@1": 25.0, "v2t_R@1": 50.0}}))
+    (train_dir / "metrics.json").write_text(
+        json.dumps(
+            {
+                "step": 2,
+                "total_steps": 2,
+                "epochs": 1,
+                "seconds": 4.25,
+                "clips": 4,
+                "selection": selection,
+                "final": {"epoch": 1, "loss": 3.5, "t2v_R@1": 25.0, "v2t_R@1": 50.0},
+            }
+        )
+    )
     train = asdict(build_section(TrainParams, {"clip_checkpoint": "random", "out": "runs/train"}, "train"))
     weights = ["text tower, interaction towers, logit scale: random (explicit, train.clip_checkpoint: random; seed 42)"]
     return ids, {"params": train, "step": 2, "weights": weights}
@@ -285,19 +365,26 @@ def test_figures_and_report_from_evaluate_outputs(project):
     fused = retrieval_metrics(np.load(out / "similarity.npz")["fused"])
     assert f"| Fused (SEDS) | per clip (headline) | {fused['t2v']['R@1']:.1f} |" in report
     assert "| RGB only | per clip (headline) | 0.0 |" in report and "chance R@1 25.0 %" in report
-    assert ("4 clips (1 with a hand never boxed (kept, that hand zero)), listed by "
-            "how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
-            "sentence_id (4 distinct texts, 0 clips share their text with another clip)") in report
+    assert (
+        "4 clips (1 with a hand never boxed (kept, that hand zero)), listed by "
+        "how2sign data/sample/how2sign_sample_test.csv (4 clips); 4 sentence groups by "
+        "sentence_id (4 distinct texts, 0 clips share their text with another clip)"
+    ) in report
     assert "Model: epoch 1 of training, the best fused T2V R@1, per_clip protocol on split `val`" in report
-    assert ("final loss 3.500; last evaluated on the selection split `val` (train.select: val) at epoch 1: "
-            "T2V R@1 25.0 %, V2T R@1 50.0 %") in report
+    assert (
+        "final loss 3.500; last evaluated on the selection split `val` (train.select: val) at epoch 1: "
+        "T2V R@1 25.0 %, V2T R@1 50.0 %"
+    ) in report
     assert "| SEDS initial weights | text tower, interaction towers, logit scale: random (explicit" in report
     assert "runs/train/model.pt, trained 2 steps" in report
     assert "| test | 4 | 4 |" in report and "| train | 4 | 4 |" in report  # manifest clips, probe ok
     probe_row = next(line for line in report.splitlines() if line.startswith("| probe |") and "computed" in line)
-    assert re.match(r"\| probe \| \d+\.\d \| 1 run\(s\) ended, seconds = the union of their \[start, end\] spans "
-                    r"\(runs at the same time count once\); last: 12 computed, 0 reused, 0 failed in \d+\.\d s \| "
-                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \|$", probe_row), probe_row
+    assert re.match(
+        r"\| probe \| \d+\.\d \| 1 run\(s\) ended, seconds = the union of their \[start, end\] spans "
+        r"\(runs at the same time count once\); last: 12 computed, 0 reused, 0 failed in \d+\.\d s \| "
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \|$",
+        probe_row,
+    ), probe_row
     assert "| train | 4.2 |" in report and "| evaluate | 12.5 |" in report
     assert f"Fine-grained Pose-Text and RGB-Text similarity, {ids[-1]}" in report
     links = re.findall(r"\]\(([^)]+)\)", report)
@@ -316,14 +403,19 @@ def test_a_model_selected_on_the_test_set_has_no_validation_numbers(project):
     _, checkpoint = _evaluate_outputs(project, out, TEST_SELECTION)
     report = write_run_report(load_params(project / "params.yaml"), out, checkpoint).read_text()
     assert "validation" not in report.lower()
-    assert ("last evaluated on the selection split `test` (train.select: best_test, the test set) at epoch 1: "
-            "T2V R@1 25.0 %") in report
+    assert (
+        "last evaluated on the selection split `test` (train.select: best_test, the test set) at epoch 1: "
+        "T2V R@1 25.0 %"
+    ) in report
     assert "R@1 on the selection split `test` (train.select: best_test, the test set), in val.tsv" in report
     assert "**Selected on the test set**" in report
     import yaml
 
-    plots = {name: spec for entry in yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["plots"]
-             for name, spec in entry.items()}
+    plots = {
+        name: spec
+        for entry in yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["plots"]
+        for name, spec in entry.items()
+    }
     title = plots["runs/train/plots/val.tsv"]["title"]
     assert "validation" not in title.lower() and "selection split" in title
 
@@ -344,12 +436,20 @@ def test_figures_rank_as_metrics_json_says_whatever_params_say_now(project, monk
     monkeypatch.setattr(figures, "render_retrieval", capture)
     metrics = json.loads((out / "metrics.json").read_text())
     (out / "metrics.json").write_text(json.dumps({**metrics, "tie_rule": "optimistic", "group_by": "text"}))
-    params = load_params(project / "params.yaml", {"evaluate.protocol": "authors", "evaluate.tie_rule": "pessimistic",
-                                                   "evaluate.group_by": "sentence_id", "evaluate.split": "val"})
+    params = load_params(
+        project / "params.yaml",
+        {
+            "evaluate.protocol": "authors",
+            "evaluate.tie_rule": "pessimistic",
+            "evaluate.group_by": "sentence_id",
+            "evaluate.split": "val",
+        },
+    )
     write_figures(out, params)
     assert (drawn["protocol"], drawn["tie_rule"], drawn["groups"]) == ("per_clip", "optimistic", "text")
-    assert drawn["title"] == ("Text-to-video retrieval on split 'test' (per_clip protocol, optimistic ties): "
-                              "top 3 of 4 clips per query")
+    assert drawn["title"] == (
+        "Text-to-video retrieval on split 'test' (per_clip protocol, optimistic ties): top 3 of 4 clips per query"
+    )
     # A metrics.json from before `group_by` was recorded: its grouping's first word is the rule.
     (out / "metrics.json").write_text(json.dumps({**metrics, "protocol": "authors"}))
     write_figures(out, params)
@@ -369,7 +469,9 @@ def test_clips_without_video_get_a_reason_in_place_of_frames(project):
 
     rows = pq.read_table(project / "manifests" / "probe.parquet").to_pylist()[:2]
     (Path(params["data"].root) / rows[1]["video_path"]).unlink()
-    strips = clip_strips(project / "manifests", Path(params["data"].root), [r["sample_id"] for r in rows] + ["ghost"], 3)
+    strips = clip_strips(
+        project / "manifests", Path(params["data"].root), [r["sample_id"] for r in rows] + ["ghost"], 3
+    )
     scale = 144 / min(rows[0]["height"], rows[0]["width"])  # STRIP_SHORT_SIDE
     frame_h, frame_w = round(rows[0]["height"] * scale), round(rows[0]["width"] * scale)
     assert strips[rows[0]["sample_id"]].shape == (frame_h, 3 * frame_w + 2 * 4, 3)  # 3 frames, 4 px gaps
@@ -406,7 +508,12 @@ def test_checkpoint_info_reads_plain_values_and_shapes_without_torch_tensors(tmp
 
     from pipeline.report.checkpoint_info import NotReadable, TensorInfo, checkpoint_info
 
-    plain = {"params": {"seed": 42, "gcn_widths": [8, 8]}, "step": 7, "text_encoder": "tiny", "history": [{"loss": 1.5}]}
+    plain = {
+        "params": {"seed": 42, "gcn_widths": [8, 8]},
+        "step": 7,
+        "text_encoder": "tiny",
+        "history": [{"loss": 1.5}],
+    }
     full = _save_train_checkpoint(tmp_path / "model.pt", plain)
     info = checkpoint_info(tmp_path / "model.pt")
     assert {k: info[k] for k in plain} == plain and info["format"] == full["format"]
@@ -432,9 +539,11 @@ def test_report_commands_do_not_import_torch(project):
     out = project / "runs" / "evaluate"
     _, plain = _evaluate_outputs(project, out)
     _save_train_checkpoint(project / "runs" / "train" / "model.pt", plain)
-    script = ("import sys; from pipeline.cli import main; "
-              "codes = [main(['report', 'figures']), main(['report', 'run'])]; "
-              "print(codes, 'torch' in sys.modules)")
+    script = (
+        "import sys; from pipeline.cli import main; "
+        "codes = [main(['report', 'figures']), main(['report', 'run'])]; "
+        "print(codes, 'torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[0, 0] False"

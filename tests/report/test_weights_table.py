@@ -20,11 +20,20 @@ RANDOM_I3D = {"checkpoint": "random", "family": "bsl1k"}
 RANDOM_RUN = {
     "pose": {**TINY_GRAPH_PARAMS["pose"], "checkpoint": "random"},
     "select": {"source": "pose", "normalisation": "none"},
-    "rgb": {**TINY_GRAPH_PARAMS["rgb"], "feature_set": "aware",
-            "feature_sets": {"aware": RANDOM_I3D, "agnostic": RANDOM_I3D}},
-    "train": {**TINY_GRAPH_PARAMS["train"], "rgb_views": ["set:aware", "set:agnostic"], "epochs": 1,
-              "select": "last", "pose_windows": "rgb_aligned", "clip_checkpoint": "random",
-              "signbert_checkpoint": None},
+    "rgb": {
+        **TINY_GRAPH_PARAMS["rgb"],
+        "feature_set": "aware",
+        "feature_sets": {"aware": RANDOM_I3D, "agnostic": RANDOM_I3D},
+    },
+    "train": {
+        **TINY_GRAPH_PARAMS["train"],
+        "rgb_views": ["set:aware", "set:agnostic"],
+        "epochs": 1,
+        "select": "last",
+        "pose_windows": "rgb_aligned",
+        "clip_checkpoint": "random",
+        "signbert_checkpoint": None,
+    },
 }
 
 
@@ -38,15 +47,22 @@ def test_every_random_part_is_named_random_in_the_weights_table(project, capsys)
     for section, values in RANDOM_RUN.items():
         params[section] = {**params.get(section, {}), **values}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["run", "pose", "rgb", "--used-feature-sets", "--no-progress"], ["run", "select", "--no-progress"],
-                    ["train", "--no-progress"], ["evaluate", "--set", "evaluate.figure_queries=0"]):
+    for command in (
+        ["run", "pose", "rgb", "--used-feature-sets", "--no-progress"],
+        ["run", "select", "--no-progress"],
+        ["train", "--no-progress"],
+        ["evaluate", "--set", "evaluate.figure_queries=0"],
+    ):
         assert main(command) == 0, (command, capsys.readouterr())
 
     # train recorded the store folders it read; both random sets are one computation (one fingerprint).
     _, chain = read_view(project / "manifests", "rgb")
     inputs = load_checkpoint(project / "runs/train/model.pt")["inputs"]
-    assert [(i["entry"], i["stage"]) for i in inputs] == [("select", "select"), ("set:aware", "rgb"),
-                                                          ("set:agnostic", "rgb")]
+    assert [(i["entry"], i["stage"]) for i in inputs] == [
+        ("select", "select"),
+        ("set:aware", "rgb"),
+        ("set:agnostic", "rgb"),
+    ]
     assert {i["fingerprint"] for i in inputs[1:]} == {chain["rgb"]}
 
     report = (project / "runs/evaluate/report.md").read_text()
@@ -54,8 +70,10 @@ def test_every_random_part_is_named_random_in_the_weights_table(project, capsys)
     assert re.search(r"rtmpose-\w+.*: random \(explicit, checkpoint: random\)", pose), pose
     assert _row(report, "keypoints the model saw") == ["| keypoints the model saw | select of pose |"]
     i3d = f"(fingerprint `{chain['rgb'][:12]}`): I3D 'aware' random (explicit, checkpoint: random), family bsl1k"
-    assert _row(report, "RGB features (I3D)") == [f"| RGB features (I3D) | set:aware {i3d} |",
-                                                  f"| RGB features (I3D) | set:agnostic {i3d} |"]
+    assert _row(report, "RGB features (I3D)") == [
+        f"| RGB features (I3D) | set:aware {i3d} |",
+        f"| RGB features (I3D) | set:agnostic {i3d} |",
+    ]
     initial = " ".join(_row(report, "SEDS initial weights"))
     assert "train.clip_checkpoint: random" in initial and "hand GCN: random (no train.signbert_checkpoint" in initial
 
@@ -67,5 +85,6 @@ def test_every_random_part_is_named_random_in_the_weights_table(project, capsys)
     old = {k: v for k, v in checkpoint_info(project / "runs/train/model.pt").items() if k != "inputs"}
     report = write_run_report(load_params(project / "params.yaml"), project / "runs/evaluate", old).read_text()
     assert _row(report, "RGB features (I3D)")[0].startswith(
-        "| RGB features (I3D) | set:aware: not recorded (the checkpoint predates train recording the fingerprints")
+        "| RGB features (I3D) | set:aware: not recorded (the checkpoint predates train recording the fingerprints"
+    )
     assert json.loads((project / "runs/evaluate/metrics.json").read_text())["selection"]["rule"] == "last"

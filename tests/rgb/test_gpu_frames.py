@@ -19,8 +19,9 @@ VIDEOS = ("slp-pose__test_video.mp4", "mmpose__demo.mp4", "mmaction2__test.avi")
 
 @pytest.fixture(scope="module")
 def clips(testdata) -> dict[str, np.ndarray]:
-    return {name: read_frames(testdata / "videos" / name, np.arange(16)[:5 if "demo" in name else 16])
-            for name in VIDEOS}
+    return {
+        name: read_frames(testdata / "videos" / name, np.arange(16)[: 5 if "demo" in name else 16]) for name in VIDEOS
+    }
 
 
 def _reference(frames: np.ndarray, short_side: int, size: int, family: str) -> torch.Tensor:
@@ -55,8 +56,10 @@ def test_i3d_features_from_both_paths(clips):
     model = random_i3d().eval()
     for name in ("slp-pose__test_video.mp4", "mmaction2__test.avi"):
         frames = clips[name]
-        inputs = [_reference(frames, 256, 224, "bsl1k"), to_model_input_on_device(torch.from_numpy(frames), 256, 224,
-                                                                                  "bsl1k")]
+        inputs = [
+            _reference(frames, 256, 224, "bsl1k"),
+            to_model_input_on_device(torch.from_numpy(frames), 256, 224, "bsl1k"),
+        ]
         with torch.inference_mode():
             features = [model(x.permute(1, 0, 2, 3)[None]).numpy() for x in inputs]
         scale = np.abs(features[0]).max()

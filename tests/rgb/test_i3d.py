@@ -22,11 +22,17 @@ from pipeline.models.i3d import InceptionI3d, load_i3d, random_i3d
 # piergiaj/pytorch-i3d pytorch_i3d.py (commit b49fadf9, InceptionI3d.__init__), which writes each input as
 # the sum of the previous block's branch outputs (e.g. Mixed_4b: 128+192+96+64); the same counts as the
 # Inception-v1 (GoogLeNet) paper's Table 1. test_channel_table_chains_as_inception_blocks checks that sum.
-MIXED = {"Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
-         "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]), "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
-         "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]), "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
-         "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]), "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
-         "Mixed_5c": (832, [384, 192, 384, 48, 128, 128])}
+MIXED = {
+    "Mixed_3b": (192, [64, 96, 128, 16, 32, 32]),
+    "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
+    "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]),
+    "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
+    "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]),
+    "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
+    "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]),
+    "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
+    "Mixed_5c": (832, [384, 192, 384, 48, 128, 128]),
+}
 STEM = {"Conv3d_1a_7x7": (3, 64, 7), "Conv3d_2b_1x1": (64, 64, 1), "Conv3d_2c_3x3": (64, 192, 3)}
 
 
@@ -45,8 +51,16 @@ def pytorch_i3d_shapes(num_classes: int) -> dict[str, tuple[int, ...]]:
     """Every key of a pytorch-i3d InceptionI3d state dict and its shape."""
     units = {name: spec for name, spec in STEM.items()}
     for name, (cin, out) in MIXED.items():
-        units.update({f"{name}.b0": (cin, out[0], 1), f"{name}.b1a": (cin, out[1], 1), f"{name}.b1b": (out[1], out[2], 3),
-                      f"{name}.b2a": (cin, out[3], 1), f"{name}.b2b": (out[3], out[4], 3), f"{name}.b3b": (cin, out[5], 1)})
+        units.update(
+            {
+                f"{name}.b0": (cin, out[0], 1),
+                f"{name}.b1a": (cin, out[1], 1),
+                f"{name}.b1b": (out[1], out[2], 3),
+                f"{name}.b2a": (cin, out[3], 1),
+                f"{name}.b2b": (out[3], out[4], 3),
+                f"{name}.b3b": (cin, out[5], 1),
+            }
+        )
     shapes: dict[str, tuple[int, ...]] = {}
     for unit, (cin, cout, k) in units.items():
         shapes[f"{unit}.conv3d.weight"] = (cout, cin, k, k, k)
@@ -113,6 +127,7 @@ def test_features_are_1024_per_clip_and_need_no_fixed_size(clip):
 
 def _reference_forward(state: dict[str, torch.Tensor], x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """pytorch-i3d's forward written functionally: explicit TF-'SAME' F.pad before every conv and pool."""
+
     def pad(x, kernel, stride):
         amounts = []
         for size, k, s in zip(x.shape[2:], kernel, stride):
@@ -122,17 +137,31 @@ def _reference_forward(state: dict[str, torch.Tensor], x: torch.Tensor, eps: flo
 
     def unit(name, x, k=1, s=1):
         x = F.conv3d(pad(x, (k,) * 3, (s,) * 3), state[f"{name}.conv3d.weight"], stride=s)
-        x = F.batch_norm(x, state[f"{name}.bn.running_mean"], state[f"{name}.bn.running_var"],
-                         state[f"{name}.bn.weight"], state[f"{name}.bn.bias"], False, 0.0, eps)
+        x = F.batch_norm(
+            x,
+            state[f"{name}.bn.running_mean"],
+            state[f"{name}.bn.running_var"],
+            state[f"{name}.bn.weight"],
+            state[f"{name}.bn.bias"],
+            False,
+            0.0,
+            eps,
+        )
         return F.relu(x)
 
     def pool(x, kernel, stride):
         return F.max_pool3d(pad(x, kernel, stride), kernel, stride)
 
     def mixed(name, x):
-        return torch.cat([unit(f"{name}.b0", x), unit(f"{name}.b1b", unit(f"{name}.b1a", x), 3),
-                          unit(f"{name}.b2b", unit(f"{name}.b2a", x), 3),
-                          unit(f"{name}.b3b", pool(x, (3, 3, 3), (1, 1, 1)))], 1)
+        return torch.cat(
+            [
+                unit(f"{name}.b0", x),
+                unit(f"{name}.b1b", unit(f"{name}.b1a", x), 3),
+                unit(f"{name}.b2b", unit(f"{name}.b2a", x), 3),
+                unit(f"{name}.b3b", pool(x, (3, 3, 3), (1, 1, 1))),
+            ],
+            1,
+        )
 
     x = unit("Conv3d_1a_7x7", x, 7, 2)
     x = pool(x, (1, 3, 3), (1, 2, 2))
@@ -171,9 +200,16 @@ def test_plain_pytorch_i3d_file_loads_strictly(tmp_path, state):
 def test_wrapped_bsl1k_style_checkpoint_loads(tmp_path, state, clip):
     bsl1k = fake_pytorch_i3d_state(num_classes=5383, seed=1)
     path = tmp_path / "model.pth.tar"
-    torch.save({"epoch": 25, "arch": "InceptionI3d", "best_acc": np.float64(0.71),
-                "state_dict": {f"module.{k}": v for k, v in bsl1k.items()},
-                "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]}}, path)
+    torch.save(
+        {
+            "epoch": 25,
+            "arch": "InceptionI3d",
+            "best_acc": np.float64(0.71),
+            "state_dict": {f"module.{k}": v for k, v in bsl1k.items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
+        },
+        path,
+    )
     loaded, features = _features(path, clip)
     assert loaded.num_classes == 5383
     plain = tmp_path / "plain.pt"
@@ -194,8 +230,14 @@ def test_video_features_layout_is_renamed_and_keeps_its_batchnorm_eps(tmp_path, 
     def to_video_features(key: str) -> str:  # pytorch-i3d -> kinetics_i3d_pytorch names, written independently
         key = re.sub(r"^Conv3d_", "conv3d_", key)
         key = re.sub(r"^Mixed_", "mixed_", key)
-        for ours, theirs in (("b0", "branch_0"), ("b1a", "branch_1.0"), ("b1b", "branch_1.1"), ("b2a", "branch_2.0"),
-                             ("b2b", "branch_2.1"), ("b3b", "branch_3.1")):
+        for ours, theirs in (
+            ("b0", "branch_0"),
+            ("b1a", "branch_1.0"),
+            ("b1b", "branch_1.1"),
+            ("b2a", "branch_2.0"),
+            ("b2b", "branch_2.1"),
+            ("b3b", "branch_3.1"),
+        ):
             key = key.replace(f".{ours}.", f".{theirs}.")
         return key.replace(".bn.", ".batch3d.").replace("logits.", "conv3d_0c_1x1.")
 
@@ -209,7 +251,11 @@ def test_video_features_layout_is_renamed_and_keeps_its_batchnorm_eps(tmp_path, 
 
 
 def test_wrong_checkpoint_lists_missing_and_unexpected_keys(tmp_path):
-    resnet_like = {"conv1.weight": torch.zeros(64, 3, 7, 7), "bn1.weight": torch.ones(64), "fc.weight": torch.zeros(10, 512)}
+    resnet_like = {
+        "conv1.weight": torch.zeros(64, 3, 7, 7),
+        "bn1.weight": torch.ones(64),
+        "fc.weight": torch.zeros(10, 512),
+    }
     path = tmp_path / "resnet.pth"
     torch.save({"state_dict": resnet_like}, path)
     with pytest.raises(CheckpointError) as err:
@@ -224,7 +270,9 @@ def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
     partial = {k: v for k, v in state.items() if not k.startswith("Mixed_5c.b3b")}
     partial["Mixed_5c.extra.weight"] = torch.zeros(1)
     torch.save(partial, tmp_path / "partial.pt")
-    with pytest.raises(CheckpointError, match=r"5 missing keys: Mixed_5c\.b3b\.bn\.bias.*1 unexpected keys: Mixed_5c\.extra\.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"5 missing keys: Mixed_5c\.b3b\.bn\.bias.*1 unexpected keys: Mixed_5c\.extra\.weight"
+    ):
         load_i3d(resolve_checkpoint(str(tmp_path / "partial.pt"), "k"))
     flow = dict(state, **{"Conv3d_1a_7x7.conv3d.weight": torch.zeros(64, 2, 7, 7, 7)})
     torch.save(flow, tmp_path / "flow.pt")
@@ -232,7 +280,9 @@ def test_partial_and_misshapen_checkpoints_are_refused(tmp_path, state):
         load_i3d(resolve_checkpoint(str(tmp_path / "flow.pt"), "k"))
     bad = dict(state, **{"Mixed_4b.b0.conv3d.weight": torch.zeros(192, 480, 3, 3, 3)})
     torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight: checkpoint \(192, 480, 3, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"1 shape mismatches: Mixed_4b\.b0\.conv3d\.weight: checkpoint \(192, 480, 3, 3, 3\)"
+    ):
         load_i3d(resolve_checkpoint(str(tmp_path / "bad.pt"), "k"))
 
 
@@ -248,7 +298,9 @@ def test_pickled_code_is_never_loaded(tmp_path, state):
 
 
 def test_checkpoint_param_errors_name_the_key(tmp_path, monkeypatch):
-    with pytest.raises(CheckpointError, match=r"rgb\.feature_sets\.aware\.checkpoint: checkpoint file .*nope\.pt does not exist"):
+    with pytest.raises(
+        CheckpointError, match=r"rgb\.feature_sets\.aware\.checkpoint: checkpoint file .*nope\.pt does not exist"
+    ):
         resolve_checkpoint(str(tmp_path / "nope.pt"), "rgb.feature_sets.aware.checkpoint")
     random = resolve_checkpoint("random", "k")
     assert random.path is None and random.content_hash == "random" and "random (explicit" in random.describe()

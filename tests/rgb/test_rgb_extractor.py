@@ -72,11 +72,11 @@ def test_a_clips_features_do_not_depend_on_its_batch_mates(model, clips, one_by_
 
 def test_clips_come_back_in_order_once_complete(model, clips):
     extractor = WindowExtractor(model, torch.device("cpu"), batch_size=3)
-    extractor.submit("a", *clips["a"])              # 4 windows: one batch of 3 runs, a is not complete
+    extractor.submit("a", *clips["a"])  # 4 windows: one batch of 3 runs, a is not complete
     assert list(extractor.ready()) == []
-    extractor.submit("b", *clips["b"])              # 1 more: 2 queued, below a batch
+    extractor.submit("b", *clips["b"])  # 1 more: 2 queued, below a batch
     assert list(extractor.ready()) == []
-    extractor.submit("c", *clips["c"])              # 3 more: a batch of 3 completes a and b
+    extractor.submit("c", *clips["c"])  # 3 more: a batch of 3 completes a and b
     assert [key for key, _ in extractor.ready()] == ["a", "b"]
     assert [key for key, _ in extractor.finish()] == ["c"]
 

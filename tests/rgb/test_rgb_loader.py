@@ -10,10 +10,14 @@ from pipeline.video.decode import read_frames
 
 
 def test_clips_come_back_in_order_with_failures_in_place(testdata, tmp_path):
-    avi = testdata / "videos" / "mmaction2__test.avi"          # 320x240, 164 frames
-    mp4 = testdata / "videos" / "slp-pose__test_video.mp4"     # 540x720 portrait, 58 frames
-    jobs = [("a", avi, np.array([0, 1, 2, 40])), ("gone", tmp_path / "missing.mp4", np.array([0])),
-            ("b", mp4, np.array([5, 6, 57])), ("c", avi, np.array([100, 150]))]
+    avi = testdata / "videos" / "mmaction2__test.avi"  # 320x240, 164 frames
+    mp4 = testdata / "videos" / "slp-pose__test_video.mp4"  # 540x720 portrait, 58 frames
+    jobs = [
+        ("a", avi, np.array([0, 1, 2, 40])),
+        ("gone", tmp_path / "missing.mp4", np.array([0])),
+        ("b", mp4, np.array([5, 6, 57])),
+        ("c", avi, np.array([100, 150])),
+    ]
     with PrefetchingDecoder(decoders=2, prefetch=1, short_side=64, timeout_s=60) as decoder:
         results = list(decoder.run(jobs))
     assert [tag for tag, _ in results] == ["a", "gone", "b", "c"]

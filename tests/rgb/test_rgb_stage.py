@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from tests_support import TINY_PARAMS, write_params
 from pipeline.cli import main
 from pipeline.config import ParamError, load_params
 from pipeline.models.i3d import random_i3d
@@ -24,9 +23,18 @@ from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
 from pipeline.video.decode import read_frames
+from tests_support import TINY_PARAMS, write_params
 
-RGB = {"size": 64, "resize": 64, "window": 8, "stride": 1, "num_windows": 4, "batch_size": 6,
-       "feature_set": "default", "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}}}
+RGB = {
+    "size": 64,
+    "resize": 64,
+    "window": 8,
+    "stride": 1,
+    "num_windows": 4,
+    "batch_size": 6,
+    "feature_set": "default",
+    "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
+}
 
 
 def _params(project, **rgb) -> dict:
@@ -59,7 +67,7 @@ def test_rgb_stage_writes_the_contract_and_reuses_on_rerun(project, capsys):
         item = reader.read(row["rgb_key"])
         features, windows = item["features"], item["windows"]
         frames = row["num_frames"]
-        total = max(1, frames - 7)                              # windows of 8 at stride 1 (clips are < 300 frames)
+        total = max(1, frames - 7)  # windows of 8 at stride 1 (clips are < 300 frames)
         starts = np.linspace(0, total - 1, 4, dtype=int) if total > 4 else np.arange(total)
         assert features.dtype == np.float16 and features.shape == (len(starts), 1024)
         assert windows.dtype == np.int64 and windows.shape == (len(starts), 8)
@@ -71,9 +79,11 @@ def test_rgb_stage_writes_the_contract_and_reuses_on_rerun(project, capsys):
     sample_id = sorted(view)[0]
     row = view[sample_id]
     item = reader.read(row["rgb_key"])
-    video = read_frames(project / "data/sample" / row["video_path"], row["first_frame"] + item["windows"][1], short_side=64)
+    video = read_frames(
+        project / "data/sample" / row["video_path"], row["first_frame"] + item["windows"][1], short_side=64
+    )
     h, w = video.shape[1:3]
-    crop = video[:, (h - 64) // 2:(h - 64) // 2 + 64, (w - 64) // 2:(w - 64) // 2 + 64]
+    crop = video[:, (h - 64) // 2 : (h - 64) // 2 + 64, (w - 64) // 2 : (w - 64) // 2 + 64]
     x = torch.from_numpy(crop).float().div(255).sub(0.5).permute(3, 0, 1, 2)[None]
     with torch.inference_mode():
         expected = random_i3d()(x)[0].numpy()  # unfolded BatchNorm, one window: an independent path
@@ -102,21 +112,32 @@ def test_fingerprint_holds_output_params_only(project):
     assert len({base, on_gpu["bf16"], on_gpu["fp16"]}) == 3
     renamed = {"other": RGB["feature_sets"]["default"]}
     assert digest(feature_sets=renamed, feature_set="other") == base  # a set's name is not its identity
-    changed = [digest(window=16), digest(num_windows="all"), digest(size=48), digest(max_frames=100), digest(stride=2),
-               digest(feature_sets={"default": {"checkpoint": "random", "family": "pytorch_i3d"}})]
+    changed = [
+        digest(window=16),
+        digest(num_windows="all"),
+        digest(size=48),
+        digest(max_frames=100),
+        digest(stride=2),
+        digest(feature_sets={"default": {"checkpoint": "random", "family": "pytorch_i3d"}}),
+    ]
     assert len({base, *changed}) == len(changed) + 1
 
 
-@pytest.mark.parametrize("rgb, message", [
-    ({"num_windows": "some"}, r"rgb\.num_windows: 'some' is not a number of windows or 'all'"),
-    ({"num_windows": 0}, r"rgb\.num_windows: 0 is below the minimum 1"),
-    ({"resize": 48}, r"rgb\.resize: 48 px is smaller than the crop rgb\.size \(64 px\)"),
-    ({"feature_set": "aware"}, r"rgb\.feature_set: 'aware' is not a key of rgb\.feature_sets \(default\)"),
-    ({"feature_sets": {"default": {"checkpoint": "random", "family": "kinetics"}}},
-     r"rgb\.feature_sets\.default\.family: 'kinetics' is not one of"),
-    ({"feature_sets": {"default": {"checkpont": "x"}}}, r"unknown param rgb\.feature_sets\.default\.checkpont"),
-    ({"windows": 8}, r"unknown param rgb\.windows \(did you mean rgb\.window\?\)"),
-])
+@pytest.mark.parametrize(
+    "rgb, message",
+    [
+        ({"num_windows": "some"}, r"rgb\.num_windows: 'some' is not a number of windows or 'all'"),
+        ({"num_windows": 0}, r"rgb\.num_windows: 0 is below the minimum 1"),
+        ({"resize": 48}, r"rgb\.resize: 48 px is smaller than the crop rgb\.size \(64 px\)"),
+        ({"feature_set": "aware"}, r"rgb\.feature_set: 'aware' is not a key of rgb\.feature_sets \(default\)"),
+        (
+            {"feature_sets": {"default": {"checkpoint": "random", "family": "kinetics"}}},
+            r"rgb\.feature_sets\.default\.family: 'kinetics' is not one of",
+        ),
+        ({"feature_sets": {"default": {"checkpont": "x"}}}, r"unknown param rgb\.feature_sets\.default\.checkpont"),
+        ({"windows": 8}, r"unknown param rgb\.windows \(did you mean rgb\.window\?\)"),
+    ],
+)
 def test_bad_params_are_named_before_any_work(project, rgb, message):
     _params(project, **rgb)
     with pytest.raises(ParamError, match=message):
@@ -148,8 +169,13 @@ def test_features_beyond_float16_are_a_failure_not_inf(project, capsys):
     state = random_i3d().state_dict()
     state["Mixed_5c.b0.bn.bias"] = torch.full_like(state["Mixed_5c.b0.bn.bias"], 1e6)  # a broken checkpoint
     torch.save(state, project / "broken.pt")
-    _params(project, size=32, resize=32, num_windows=1,
-            feature_sets={"default": {"checkpoint": "broken.pt", "family": "bsl1k"}})
+    _params(
+        project,
+        size=32,
+        resize=32,
+        num_windows=1,
+        feature_sets={"default": {"checkpoint": "broken.pt", "family": "bsl1k"}},
+    )
     assert main(["run", "rgb", "--no-progress", "--max-failures", "-1"]) == 1  # a stage that produced nothing
     out, err = capsys.readouterr()
     assert "0 computed, 0 reused, 12 failed (non_finite_features: 12)" in out
@@ -160,9 +186,11 @@ def test_features_beyond_float16_are_a_failure_not_inf(project, capsys):
 def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     state = random_i3d(seed=7).state_dict()  # a "domain-aware" I3D in the pytorch-i3d layout, wrapped as bsl1k saves
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, project / "aware.pth.tar")
-    sets = {"aware": {"checkpoint": "aware.pth.tar", "family": "bsl1k"},
-            "agnostic": {"checkpoint": "random", "family": "bsl1k"},
-            "kinetics": {"checkpoint": "random", "family": "pytorch_i3d"}}  # never computed
+    sets = {
+        "aware": {"checkpoint": "aware.pth.tar", "family": "bsl1k"},
+        "agnostic": {"checkpoint": "random", "family": "bsl1k"},
+        "kinetics": {"checkpoint": "random", "family": "pytorch_i3d"},
+    }  # never computed
     _params(project, feature_sets=sets, feature_set="aware", num_windows=2, size=32, resize=32)
     assert main(["run", "rgb", "--no-progress", "--set", "rgb.feature_set=agnostic"]) == 0
     assert main(["run", "rgb", "--no-progress"]) == 0
@@ -170,8 +198,11 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
     assert "I3D 'agnostic' random (explicit" in out and "I3D 'aware' aware.pth.tar (blake3 " in out
 
     params = load_params("params.yaml")
-    with pytest.raises(StoreError, match=r"rgb feature set 'kinetics' .* was never computed .*"
-                                         r"`seds run rgb --set rgb\.feature_set=kinetics`"):
+    with pytest.raises(
+        StoreError,
+        match=r"rgb feature set 'kinetics' .* was never computed .*"
+        r"`seds run rgb --set rgb\.feature_set=kinetics`",
+    ):
         open_feature_sets(params, ["aware", "kinetics"])
     stores = open_feature_sets(params, ["aware", "agnostic"])
     assert stores["aware"].fingerprint != stores["agnostic"].fingerprint
@@ -205,7 +236,10 @@ def test_two_feature_sets_side_by_side_and_their_mix(project, capsys):
 def test_two_names_of_one_fingerprint_are_computed_once(project, capsys):
     """Two feature sets with random weights (the offline choice for both, as a profile with every
     checkpoint `random` has) are one computation: their items would be the same bytes."""
-    sets = {"aware": {"checkpoint": "random", "family": "bsl1k"}, "agnostic": {"checkpoint": "random", "family": "bsl1k"}}
+    sets = {
+        "aware": {"checkpoint": "random", "family": "bsl1k"},
+        "agnostic": {"checkpoint": "random", "family": "bsl1k"},
+    }
     params = _params(project, feature_sets=sets, feature_set="aware", num_windows=1, size=32, resize=32)
     params["train"] = {"rgb_views": ["set:aware", "set:agnostic"]}
     write_params(project, params)

@@ -32,9 +32,16 @@ from tests_support import needs_no_gpu, view_rows, write_csv_manifest
 H264 = ("slp-pose__test_video.mp4", "mmpose__demo.mp4")  # 540x720 and 960x540: NVDEC takes them
 
 NVDEC = ("--set", "runtime.decoder=nvdec")  # auto means cpu: the NVDEC path is asked for by name
-DECLINED = "mmaction2__test.avi"                           # MPEG-4 Part 2: the CPU decoder's
-POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
-        "frames_value": 6, "flip_test": False, "batch_size": 4, "chunk_frames": 4}
+DECLINED = "mmaction2__test.avi"  # MPEG-4 Part 2: the CPU decoder's
+POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 6,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 4,
+}
 RGB = {"size": 64, "resize": 64, "window": 4, "num_windows": 3, "batch_size": 4}
 STAGES = ("pose", "rgb")
 
@@ -46,8 +53,11 @@ def clips_template(tmp_path_factory, testdata) -> Path:
 
     project = tmp_path_factory.mktemp("nvdec_clips")
     rows = [{"sample_id": name, "video_path": name, "text": name} for name in (*H264, DECLINED)]
-    params = {"runtime": {"device": "cpu"},  # device cpu: the stand-in PyNvVideoCodec's frames are host frames
-              "pose": copy.deepcopy(POSE), "rgb": copy.deepcopy(RGB)}
+    params = {
+        "runtime": {"device": "cpu"},  # device cpu: the stand-in PyNvVideoCodec's frames are host frames
+        "pose": copy.deepcopy(POSE),
+        "rgb": copy.deepcopy(RGB),
+    }
     write_csv_manifest(project, rows, root=str(testdata / "videos"), extra_params=params)
     old = os.getcwd()
     os.chdir(project)
@@ -132,8 +142,9 @@ def _assert_pose_close(got: dict, reference: dict, on_cpu: dict[str, dict] | Non
     assert (moved == 0).mean() > 0.9 and np.median(moved) == 0, f"{(moved == 0).mean():.3f} identical"
 
 
-def test_rgb_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir,
-                                                         nvdec_stand_in):
+def test_rgb_alone_on_device_frames_matches_the_cpu_path(
+    clips_template, cpu_reference, tmp_path, chdir, nvdec_stand_in
+):
     project = _copy(clips_template, tmp_path / "p", chdir)
     assert main(["run", "rgb", "--no-progress", *NVDEC]) == 0
     assert sorted(nvdec_stand_in.OPENED) == sorted(H264)  # the MPEG-4 clip never reached NVDEC
@@ -143,8 +154,9 @@ def test_rgb_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_ref
     assert runs[-1]["decoder"] == "nvdec"
 
 
-def test_pose_alone_on_device_frames_matches_the_cpu_path(clips_template, cpu_reference, tmp_path, chdir,
-                                                          nvdec_stand_in):
+def test_pose_alone_on_device_frames_matches_the_cpu_path(
+    clips_template, cpu_reference, tmp_path, chdir, nvdec_stand_in
+):
     project = _copy(clips_template, tmp_path / "p", chdir)
     assert main(["run", "pose", "--no-progress", *NVDEC]) == 0
     assert sorted(nvdec_stand_in.OPENED) == sorted(H264)
@@ -163,8 +175,9 @@ def test_two_pass_boxes_run_their_first_pass_on_the_device_too(clips_template, t
     _assert_pose_close(_items(device, "pose"), reference)
 
 
-def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(clips_template, cpu_reference,
-                                                                              tmp_path, chdir, nvdec_stand_in):
+def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(
+    clips_template, cpu_reference, tmp_path, chdir, nvdec_stand_in
+):
     alone = _copy(clips_template, tmp_path / "alone", chdir)
     assert main(["run", "pose", "--no-progress", *NVDEC]) == 0
     pose_done = tmp_path / "pose_done"
@@ -196,8 +209,9 @@ def test_together_one_device_decode_per_clip_gives_what_each_stage_gives_alone(c
         np.testing.assert_array_equal(arrays["features"], separate["rgb"][sample_id][0]["features"])
 
 
-def test_a_clip_nvdec_fails_on_is_decoded_on_the_cpu_for_every_member(clips_template, cpu_reference, tmp_path,
-                                                                       chdir, nvdec_stand_in, caplog):
+def test_a_clip_nvdec_fails_on_is_decoded_on_the_cpu_for_every_member(
+    clips_template, cpu_reference, tmp_path, chdir, nvdec_stand_in, caplog
+):
     project = _copy(clips_template, tmp_path / "p", chdir)
     broken = H264[0]
     nvdec_stand_in.FAIL[broken] = "driver_error"
@@ -218,8 +232,10 @@ def test_nvdec_without_a_gpu_stops_before_planning(clips_template, tmp_path, chd
     project = _copy(clips_template, tmp_path / "p", chdir)
     assert main(["run", *stages, "--no-progress", "--set", "runtime.decoder=nvdec"]) == 2
     err = capsys.readouterr().err
-    assert "seds: error: runtime.decoder: nvdec cannot run on device 'cpu': no CUDA device. " \
-           "Use runtime.decoder: cpu (or auto)." in err
+    assert (
+        "seds: error: runtime.decoder: nvdec cannot run on device 'cpu': no CUDA device. "
+        "Use runtime.decoder: cpu (or auto)." in err
+    )
     for stage in stages:  # nothing planned: no store folder, no view
         assert not (project / "cache" / stage).exists() and not (project / f"manifests/{stage}.parquet").exists()
 
@@ -229,7 +245,9 @@ def test_auto_decodes_on_the_cpu_with_one_line_and_records_it(clips_template, tm
     project = _copy(clips_template, tmp_path / "p", chdir)
     with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
         assert main(["run", "pose", "rgb", "--no-progress"]) == 0
-    assert [r.getMessage() for r in caplog.records] == [f"runtime.decoder auto: decoding on the CPU ({nvdec.AUTO_MEANS_CPU})"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"runtime.decoder auto: decoding on the CPU ({nvdec.AUTO_MEANS_CPU})"
+    ]
     assert not nvdec_stand_in.OPENED
     for stage in STAGES:
         _, fingerprints = read_view(project / "manifests", stage)

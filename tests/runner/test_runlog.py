@@ -18,13 +18,32 @@ import yaml
 from pipeline.cli import main
 from pipeline.report.stage_times import stage_time_row
 from pipeline.runner.plan import read_view
-from pipeline.runner.runlog import (DONE, FAILED, KILLED, LONGEST_RUN_S, RUNNING, RUNS_FOLDER, RunLog, read_runs,
-                                    run_state, started_at, utc_seconds, wall_seconds)
+from pipeline.runner.runlog import (
+    DONE,
+    FAILED,
+    KILLED,
+    LONGEST_RUN_S,
+    RUNNING,
+    RUNS_FOLDER,
+    RunLog,
+    read_runs,
+    run_state,
+    started_at,
+    utc_seconds,
+    wall_seconds,
+)
 from pipeline.store.layout import TMP_PREFIX, StageDir, new_writer_id
 
 SEDS = str(Path(sys.executable).parent / "seds")
-POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
-        "frames_value": 2, "flip_test": False, "batch_size": 4, "chunk_frames": 8}
+POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 8,
+}
 
 
 def _gone_pid() -> int:
@@ -51,9 +70,19 @@ def test_records_of_the_end_only_format_read_as_done_runs(tmp_path):
     """Before runs recorded their start: no status, no started_utc; they started `seconds` before their end."""
     folder = tmp_path / RUNS_FOLDER
     folder.mkdir()
-    (folder / "20240501T120000Z-vm_1_abcd1234.json").write_text(json.dumps(
-        {"stage": "rgb", "computed": 12, "reused": 0, "failed": 0, "seconds": 600.0, "weights": "I3D random",
-         "finished_utc": "2024-05-01T12:00:00Z"}))
+    (folder / "20240501T120000Z-vm_1_abcd1234.json").write_text(
+        json.dumps(
+            {
+                "stage": "rgb",
+                "computed": 12,
+                "reused": 0,
+                "failed": 0,
+                "seconds": 600.0,
+                "weights": "I3D random",
+                "finished_utc": "2024-05-01T12:00:00Z",
+            }
+        )
+    )
     (folder / "garbage.json").write_text("{not json")
     old, unreadable = read_runs(folder)
     assert run_state(old) == DONE and started_at(old) == utc_seconds("2024-05-01T11:50:00Z")
@@ -66,9 +95,13 @@ def test_wall_seconds_is_the_union_of_the_ended_runs_spans():
         record = {"started_utc": f"2024-05-01T{start}Z", "status": DONE if end else RUNNING}
         return {**record, "finished_utc": f"2024-05-01T{end}Z"} if end else record
 
-    runs = [run("10:00:00", "10:10:00"), run("10:05:00", "10:20:00"),   # at once: 20 min, not 25
-            run("10:12:00", "10:15:00"),                                # inside the others
-            run("11:00:00", "11:00:30.500"), run("10:30:00", None)]     # apart; never ended: not counted
+    runs = [
+        run("10:00:00", "10:10:00"),
+        run("10:05:00", "10:20:00"),  # at once: 20 min, not 25
+        run("10:12:00", "10:15:00"),  # inside the others
+        run("11:00:00", "11:00:30.500"),
+        run("10:30:00", None),
+    ]  # apart; never ended: not counted
     assert wall_seconds(runs) == pytest.approx(20 * 60 + 30.5)
 
 
@@ -78,7 +111,7 @@ def test_a_running_record_is_killed_when_its_writer_is_gone_or_it_is_too_old():
     t0 = utc_seconds(start["started_utc"])
     assert run_state({**start, "writer": f"{here}_{_gone_pid()}_0000"}, now=t0 + 5) == KILLED
     assert run_state({**start, "writer": f"{here}_{os.getpid()}_0000"}, now=t0 + 5) == RUNNING
-    other = {**start, "writer": "another_host_4242_0000"}   # cannot be asked: running until implausibly old
+    other = {**start, "writer": "another_host_4242_0000"}  # cannot be asked: running until implausibly old
     assert run_state(other, now=t0 + LONGEST_RUN_S - 1) == RUNNING
     assert run_state(other, now=t0 + LONGEST_RUN_S + 1) == KILLED
     assert run_state({**start, "status": FAILED}, now=t0 + 5) == FAILED
@@ -109,8 +142,13 @@ def test_a_killed_run_is_reported_killed_and_adds_no_seconds(project, capsys):
     def running() -> list[dict]:
         return [r for folder in runs.glob(f"*/{RUNS_FOLDER}") for r in read_runs(folder) if r.get("status") == RUNNING]
 
-    proc = subprocess.Popen([SEDS, "run", "pose", "--no-progress"], cwd=project, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [SEDS, "run", "pose", "--no-progress"],
+        cwd=project,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 180
     while not running():
         assert proc.poll() is None, "seds run pose ended before its run record said running"
@@ -119,7 +157,7 @@ def test_a_killed_run_is_reported_killed_and_adds_no_seconds(project, capsys):
     assert proc.poll() is None, "seds run pose ended before the kill"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    (killed,) = running()                      # the file still says running: nobody completed it
+    (killed,) = running()  # the file still says running: nobody completed it
     assert killed["writer"].split("_")[-2] == str(proc.pid) and run_state(killed) == KILLED
     fingerprint = killed["fingerprint"]
     row = stage_time_row(project / "cache", "pose", fingerprint)
@@ -132,7 +170,7 @@ def test_a_killed_run_is_reported_killed_and_adds_no_seconds(project, capsys):
     rerun = records[1]
     row = stage_time_row(project / "cache", "pose", fingerprint)
     span = utc_seconds(rerun["finished_utc"]) - utc_seconds(rerun["started_utc"])
-    assert row[1] == f"{span:.1f}" and row[3] == rerun["finished_utc"]   # the killed run adds nothing
+    assert row[1] == f"{span:.1f}" and row[3] == rerun["finished_utc"]  # the killed run adds nothing
     assert row[2].startswith("1 run(s) ended, seconds = the union of their [start, end] spans")
     assert f"killed (started at {killed['started_utc']}, no end" in row[2]
     assert not [p for p in runs.rglob(f"{TMP_PREFIX}*")]

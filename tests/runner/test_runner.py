@@ -46,8 +46,22 @@ def test_second_run_reuses_everything(project, capsys):
 
 
 def test_adding_three_clips_computes_three(project, testdata, capsys):
-    assert main(["manifest", "add-videos", *(str(p) for p in sorted((testdata / "videos").iterdir())),
-                 "--root", "data/sample", "--csv", "data/extra.csv", "--text", "a real clip"]) == 0
+    assert (
+        main(
+            [
+                "manifest",
+                "add-videos",
+                *(str(p) for p in sorted((testdata / "videos").iterdir())),
+                "--root",
+                "data/sample",
+                "--csv",
+                "data/extra.csv",
+                "--text",
+                "a real clip",
+            ]
+        )
+        == 0
+    )
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["data"]["annotations"].append({"format": "csv", "file": "data/extra.csv", "split": "extra"})
     Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -92,8 +106,15 @@ def test_dask_local_cluster_with_two_workers_gives_the_same_result(project, tiny
 def test_moving_the_data_root_changes_no_key(project, capsys):
     before = {r["sample_id"]: r["probe_key"] for r in view()}
     shutil.move("data/sample", "moved_data")
-    set_params(data={"root": "moved_data", "annotations": [
-        {"format": "how2sign", "file": f"moved_data/how2sign_sample_{s}.csv", "split": s} for s in ("train", "val", "test")]})
+    set_params(
+        data={
+            "root": "moved_data",
+            "annotations": [
+                {"format": "how2sign", "file": f"moved_data/how2sign_sample_{s}.csv", "split": s}
+                for s in ("train", "val", "test")
+            ],
+        }
+    )
     assert main(["manifest"]) == 0
     capsys.readouterr()
     assert run_probe() == 0

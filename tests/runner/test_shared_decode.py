@@ -25,8 +25,15 @@ from pipeline.store.layout import StageDir
 from pipeline.store.reader import StageReader
 from tests_support import TINY_PARAMS, view_rows, write_params
 
-POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
-        "frames_value": 2, "flip_test": False, "batch_size": 4, "chunk_frames": 1}
+POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 1,
+}
 RGB = {"size": 32, "resize": 40, "window": 4, "num_windows": 3, "batch_size": 6}
 STAGES = ("pose", "rgb")
 

@@ -17,8 +17,14 @@ SECONDS = 3.0  # short, to keep the render cheap; the benchmarks use HOW2SIGN_LI
 @pytest.fixture(scope="module")
 def clips_720p(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample720") / "sample"
-    params = SampleParams(out=str(out), sentences=2, renders=["test"], min_glosses=3, max_glosses=3,
-                          **{**HOW2SIGN_LIKE, "seconds": SECONDS})
+    params = SampleParams(
+        out=str(out),
+        sentences=2,
+        renders=["test"],
+        min_glosses=3,
+        max_glosses=3,
+        **{**HOW2SIGN_LIKE, "seconds": SECONDS},
+    )
     return out, generate(params)
 
 
@@ -43,6 +49,17 @@ def test_how2sign_like_clips_probe_as_720p_24fps(clips_720p):
 def test_seconds_sets_the_length_and_is_recorded(clips_720p, tmp_path):
     out, summary = clips_720p
     assert json.loads((out / "SAMPLE.json").read_text())["params"]["seconds"] == SECONDS
-    longer = generate(SampleParams(out=str(tmp_path / "long"), sentences=2, renders=["test"], min_glosses=3,
-                                   max_glosses=3, width=64, height=64, fps=24, seconds=2 * SECONDS))
+    longer = generate(
+        SampleParams(
+            out=str(tmp_path / "long"),
+            sentences=2,
+            renders=["test"],
+            min_glosses=3,
+            max_glosses=3,
+            width=64,
+            height=64,
+            fps=24,
+            seconds=2 * SECONDS,
+        )
+    )
     assert longer["frames"] > 1.7 * summary["frames"]

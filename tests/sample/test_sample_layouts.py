@@ -16,8 +16,9 @@ from pipeline.sample.layouts import CHINESE
 from pipeline.video.decode import frame_folder_images
 from pipeline.video.service import DecodeService
 
-TINY = dict(sentences=2, renders=["train", "dev", "test"], width=64, height=80, gloss_frames=4, min_glosses=1,
-            max_glosses=2)
+TINY = dict(
+    sentences=2, renders=["train", "dev", "test"], width=64, height=80, gloss_frames=4, min_glosses=1, max_glosses=2
+)
 
 
 def _render(tmp_path, layout: str) -> tuple[dict, object]:
@@ -30,13 +31,23 @@ def test_phoenix_layout_is_png_frame_folders_and_official_corpus_files(tmp_path)
     assert summary["splits"] == {"train": 2, "dev": 2, "test": 2}
     corpus = out / "annotations/manual/PHOENIX-2014-T.dev.corpus.csv"
     assert corpus.read_text().splitlines()[1].startswith("sample000_1|sample000_1/1/*.png|-1|-1|Signer02|")
-    data = DataParams(root=str(out), annotations=[
-        {"format": "phoenix_corpus", "file": str(out / f"annotations/manual/PHOENIX-2014-T.{s}.corpus.csv"), "split": s}
-        for s in ("train", "dev", "test")])
+    data = DataParams(
+        root=str(out),
+        annotations=[
+            {
+                "format": "phoenix_corpus",
+                "file": str(out / f"annotations/manual/PHOENIX-2014-T.{s}.corpus.csv"),
+                "split": s,
+            }
+            for s in ("train", "dev", "test")
+        ],
+    )
     rows = build_manifest(data).to_pylist()
-    assert [r["video_path"] for r in rows][:3] == ["features/fullFrame-210x260px/train/sample000_0",
-                                                   "features/fullFrame-210x260px/train/sample001_0",
-                                                   "features/fullFrame-210x260px/dev/sample000_1"]
+    assert [r["video_path"] for r in rows][:3] == [
+        "features/fullFrame-210x260px/train/sample000_0",
+        "features/fullFrame-210x260px/train/sample001_0",
+        "features/fullFrame-210x260px/dev/sample000_1",
+    ]
     folder = out / rows[0]["video_path"]
     names = [p.name for p in frame_folder_images(folder)]
     with h5py.File(out / "keypoints.h5") as gt:
@@ -51,11 +62,19 @@ def test_csl_daily_layout_is_jpeg_frame_folders_and_official_sentence_labels(tmp
     assert summary["clips"] == 6
     labels = out / "sentence_label"
     assert (labels / "split_1.txt").read_text().splitlines()[:2] == ["name|split", "S000000_P0000_T00|train"]
-    data = DataParams(root=str(out), annotations=[
-        {"format": "csl_daily", "file": str(labels / "split_1.txt"), "split": s} for s in ("train", "test")])
+    data = DataParams(
+        root=str(out),
+        annotations=[
+            {"format": "csl_daily", "file": str(labels / "split_1.txt"), "split": s} for s in ("train", "test")
+        ],
+    )
     rows = build_manifest(data).to_pylist()
-    assert [r["sample_id"] for r in rows] == ["S000000_P0000_T00", "S000001_P0000_T00", "S000000_P0002_T00",
-                                              "S000001_P0002_T00"]
+    assert [r["sample_id"] for r in rows] == [
+        "S000000_P0000_T00",
+        "S000001_P0000_T00",
+        "S000000_P0002_T00",
+        "S000001_P0002_T00",
+    ]
     first = rows[0]
     assert first["sentence_id"] == "S000000" and first["text"] == "".join(first["gloss"].split()) + "。"
     assert set(first["gloss"].split()) <= set(CHINESE.values())
@@ -68,8 +87,14 @@ def test_csl_daily_layout_is_jpeg_frame_folders_and_official_sentence_labels(tmp
 
 def test_the_how2sign_layout_is_unchanged_and_every_gloss_has_a_chinese_word(tmp_path):
     summary, out = _render(tmp_path, "how2sign")
-    assert sorted(p.name for p in out.iterdir()) == ["SAMPLE.json", "how2sign_sample_dev.csv", "how2sign_sample_test.csv",
-                                                     "how2sign_sample_train.csv", "keypoints.h5", "sentence_clips"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "SAMPLE.json",
+        "how2sign_sample_dev.csv",
+        "how2sign_sample_test.csv",
+        "how2sign_sample_train.csv",
+        "keypoints.h5",
+        "sentence_clips",
+    ]
     assert set(CHINESE) == set(GLOSSES)
 
 

@@ -30,11 +30,17 @@ def make_stage_dir(root: Path, **params) -> StageDir:
 def item(i: int) -> Item:
     rng = np.random.default_rng(i)
     t = 5 + i % 7
-    return Item(f"key{i:04d}", f"sample{i}", {
-        "keypoints": rng.normal(size=(t, 133, 2)).astype(np.float32),
-        "scores": rng.random((t, 133)).astype(np.float16),
-        "frames": np.arange(t, dtype=np.int64) * 2,
-    }, {"fps": 25.0, "width": 320, "box_rule": "whole_frame"}, {"note": "test"})
+    return Item(
+        f"key{i:04d}",
+        f"sample{i}",
+        {
+            "keypoints": rng.normal(size=(t, 133, 2)).astype(np.float32),
+            "scores": rng.random((t, 133)).astype(np.float16),
+            "frames": np.arange(t, dtype=np.int64) * 2,
+        },
+        {"fps": 25.0, "width": 320, "box_rule": "whole_frame"},
+        {"note": "test"},
+    )
 
 
 def test_round_trip_keeps_values_dtypes_and_attr_types(tmp_path):
@@ -256,9 +262,15 @@ def _clip_item(i: int) -> Item:
     and a mask (lzf shrinks them many times)."""
     rng = np.random.default_rng(i)
     t = 90 + i
-    return Item(f"clip{i:03d}", f"sample{i}", {"features": rng.normal(size=(64, 1024)).astype(np.float16),
-                                               "frames": np.arange(t, dtype=np.int64) * 3,
-                                               "mask": np.ones((t, 49), np.uint8)})
+    return Item(
+        f"clip{i:03d}",
+        f"sample{i}",
+        {
+            "features": rng.normal(size=(64, 1024)).astype(np.float16),
+            "frames": np.arange(t, dtype=np.int64) * 3,
+            "mask": np.ones((t, 49), np.uint8),
+        },
+    )
 
 
 def test_shard_compresses_only_what_compression_halves_in_chunks_of_about_one_item(tmp_path):

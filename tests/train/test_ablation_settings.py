@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_support import TINY_TRAIN, build_store, write_project_params
 
 from pipeline.config import load_params
 from pipeline.models.seds.authors_layout import to_authors_name
 from pipeline.train.loop import train
-
-from train_support import TINY_TRAIN, build_store, write_project_params
 
 PART_WIDTH = TINY_TRAIN["gcn_part_channels"]
 
@@ -37,11 +36,26 @@ def _signbert_file(store, monkeypatch) -> tuple[str, dict]:
     from pipeline.models.seds.model import SEDS, SEDSConfig
 
     torch.manual_seed(123)
-    donor = SEDS(SEDSConfig(gcn_joint_channels=tuple(TINY_TRAIN["gcn_joint_channels"]), gcn_part_channels=PART_WIDTH,
-                            tower_width=8, tower_layers=0, tower_heads=1, embed_dim=8, text_width=8, text_layers=0,
-                            text_heads=1, cgaf_heads=1, cgaf_ff=8, variant="pose_only"))
-    hand = {to_authors_name("pose_encoder.gcns.hand." + k).removeprefix("signbert."): v.clone()
-            for k, v in donor.pose_encoder.gcns["hand"].state_dict().items()}
+    donor = SEDS(
+        SEDSConfig(
+            gcn_joint_channels=tuple(TINY_TRAIN["gcn_joint_channels"]),
+            gcn_part_channels=PART_WIDTH,
+            tower_width=8,
+            tower_layers=0,
+            tower_heads=1,
+            embed_dim=8,
+            text_width=8,
+            text_layers=0,
+            text_heads=1,
+            cgaf_heads=1,
+            cgaf_ff=8,
+            variant="pose_only",
+        )
+    )
+    hand = {
+        to_authors_name("pose_encoder.gcns.hand." + k).removeprefix("signbert."): v.clone()
+        for k, v in donor.pose_encoder.gcns["hand"].state_dict().items()
+    }
     path = store / "signbert.pth"
     torch.save({"state_dict": {"GCN_Transform": hand}}, path)
     return str(path), hand
@@ -69,14 +83,22 @@ def test_table3_signbert_init_for_the_pose_only_model_and_seds(store, monkeypatc
         assert (started - file_tensor).abs().max() < 0.05 < (fresh - file_tensor).abs().max()
 
 
-@pytest.mark.parametrize("parts, streams", [(["hand"], 2), (["hand", "body"], 3), (["hand", "body", "face"], 4),
-                                            (["hand", "body", "mouth"], 4), (["hand", "body", "face", "mouth"], 5)])
+@pytest.mark.parametrize(
+    "parts, streams",
+    [
+        (["hand"], 2),
+        (["hand", "body"], 3),
+        (["hand", "body", "face"], 4),
+        (["hand", "body", "mouth"], 4),
+        (["hand", "body", "face", "mouth"], 5),
+    ],
+)
 def test_table4_parts_change_what_the_encoder_sees(store, monkeypatch, parts, streams):
     saved, _ = _train(store, monkeypatch, "t4-" + "-".join(parts), parts=parts)
     model = saved["model"]
     gcns = sorted({k.split(".")[2] for k in model if k.startswith("pose_encoder.gcns.")})
     assert gcns == sorted(parts)
-    assert model["pose_tower.input_proj.weight"].shape[1] == streams * PART_WIDTH     # the encoder's output width
+    assert model["pose_tower.input_proj.weight"].shape[1] == streams * PART_WIDTH  # the encoder's output width
     assert model["pose_encoder.window_fusion.merge.weight"].shape == (streams * PART_WIDTH, 2 * streams * PART_WIDTH, 1)
     if "face" in parts:
         assert model["pose_encoder.gcns.face.input_norm.weight"].shape == (48 * 2,)
@@ -92,7 +114,8 @@ def test_table5_cgaf_layers(store, monkeypatch, layers):
         found = sorted({int(k.split(".")[2]) for k in model if k.startswith(f"cgaf.{stream}_layers.")})
         assert found == list(range(layers))
     keys = [5, 3, 3, 3][:layers] if layers != 2 else [5, 3]
-    assert [model[f"cgaf.pose_layers.{i}.attn.offsets.weight"].shape[0] for i in range(layers)] == \
-        [heads * k for k in keys]
+    assert [model[f"cgaf.pose_layers.{i}.attn.offsets.weight"].shape[0] for i in range(layers)] == [
+        heads * k for k in keys
+    ]
     assert ("cgaf.positions" in model) == (layers > 0) and "cgaf.mix.fc1.weight" in model
     assert saved["config"]["cgaf_keys"] == keys

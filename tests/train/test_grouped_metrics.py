@@ -13,12 +13,14 @@ from pipeline.train.metrics import T2VRetrieval, grouped_metrics, protocol_metri
 # 4 clips; clips 0 and 2 share sentence "a" (the second copy with a trailing space: texts are stripped).
 TEXTS = ["a", "b", "a ", "c"]
 # [clip, clip's sentence]; columns 0 and 2 are the same sentence, so they hold the same scores.
-SIM = np.array([
-    [0.9, 0.1, 0.9, 0.3],
-    [0.2, 0.5, 0.2, 0.5],
-    [0.4, 0.6, 0.4, 0.1],
-    [0.3, 0.2, 0.3, 0.5],
-])
+SIM = np.array(
+    [
+        [0.9, 0.1, 0.9, 0.3],
+        [0.2, 0.5, 0.2, 0.5],
+        [0.4, 0.6, 0.4, 0.1],
+        [0.3, 0.2, 0.3, 0.5],
+    ]
+)
 # distinct sentences a, b, c -> by sentence (clip rows):
 #   clip 0 [0.9, 0.1, 0.3]  true a: rank 1
 #   clip 1 [0.2, 0.5, 0.5]  true b: tie with c -> pessimistic 2, optimistic 1
@@ -60,16 +62,16 @@ def test_the_release_takes_the_lower_middle_rank_as_v2t_median():
 
 def test_pessimistic_by_hand():
     m = grouped_metrics(SIM, GROUPS, "pessimistic")
-    assert m["v2t"] == {"R@1": 50.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.0, "MeanR": 1.5}      # ranks 1 2 2 1
-    t2v = m["t2v"]                                                                                 # ranks 1 2 2
+    assert m["v2t"] == {"R@1": 50.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.0, "MeanR": 1.5}  # ranks 1 2 2 1
+    t2v = m["t2v"]  # ranks 1 2 2
     assert t2v["R@1"] == pytest.approx(100 / 3) and t2v["R@5"] == 100.0
     assert t2v["MedR"] == 2.0 and t2v["MeanR"] == pytest.approx(5 / 3)
 
 
 def test_optimistic_by_hand():
     m = grouped_metrics(SIM, GROUPS, "optimistic")
-    assert m["v2t"] == {"R@1": 75.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.0, "MeanR": 1.25}     # ranks 1 1 2 1
-    t2v = m["t2v"]                                                                                 # ranks 1 2 1
+    assert m["v2t"] == {"R@1": 75.0, "R@5": 100.0, "R@10": 100.0, "MedR": 1.0, "MeanR": 1.25}  # ranks 1 1 2 1
+    t2v = m["t2v"]  # ranks 1 2 1
     assert t2v["R@1"] == pytest.approx(200 / 3) and t2v["MedR"] == 1.0 and t2v["MeanR"] == pytest.approx(4 / 3)
 
 
@@ -91,9 +93,9 @@ def test_sentence_id_groups_split_an_identical_text_into_tied_candidates():
 def test_t2v_retrieval_shows_groups_by_their_best_clip_in_the_metrics_order():
     table = T2VRetrieval(SIM, GROUPS, "authors")
     assert table.query_of(2) == 0 and table.ranks("pessimistic").tolist() == [1, 2, 2]
-    hits = table.top(1, 3, "pessimistic")                              # sentence b: group a by its clip 2 (0.6)
+    hits = table.top(1, 3, "pessimistic")  # sentence b: group a by its clip 2 (0.6)
     assert [(h.clip, h.score, h.correct) for h in hits] == [(2, 0.6, False), (1, 0.5, True), (3, 0.2, False)]
-    assert [h.clip for h in table.top(2, 2, "optimistic")] == [3, 1]    # sentence c ties b: optimistic puts c first
+    assert [h.clip for h in table.top(2, 2, "optimistic")] == [3, 1]  # sentence c ties b: optimistic puts c first
     per_clip = T2VRetrieval(SIM, GROUPS, "per_clip")
     assert per_clip.query_of(2) == 2 and [h.clip for h in per_clip.top(1, 3, "pessimistic")] == [2, 1, 3]
 
@@ -103,7 +105,7 @@ def test_distinct_sentences_give_the_per_clip_protocol():
     groups = sentence_groups(["a", "b", "c"])
     authors = protocol_metrics(sim, groups, "authors", "pessimistic")
     per_clip = protocol_metrics(sim, groups, "per_clip", "pessimistic")
-    assert authors["t2v"] == per_clip["t2v"]          # V2T differs only where the median rule does (odd count here)
+    assert authors["t2v"] == per_clip["t2v"]  # V2T differs only where the median rule does (odd count here)
     assert authors["v2t"] == per_clip["v2t"]
 
 

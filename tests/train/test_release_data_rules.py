@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_support import write_clips
 
 from pipeline.rgb.windows import plan_windows
 from pipeline.train.data import ClipDataset, ClipRules, collate, load_clips, read_clip
-
-from train_support import write_clips
 
 KEPT = ClipRules("kept_frames")
 ALIGNED = ClipRules("rgb_aligned")
@@ -30,15 +29,20 @@ def test_a_clip_shorter_than_a_window_gets_copies_of_its_last_frame(tmp_path):
     The copy, not the batch's zeros, is what the temporal blocks see after the clip's end."""
     window = plan_windows(3, window=4, stride=1, max_frames=300, num_windows=4).windows
     assert window.tolist() == [[0, 1, 2, 2]]
-    write_clips(tmp_path, [{"sample_id": "short", "frames": [0, 1, 2], "windows": window},
-                           {"sample_id": "long", "frames": np.arange(8), "windows": [[0, 1, 2, 3]]}])
+    write_clips(
+        tmp_path,
+        [
+            {"sample_id": "short", "frames": [0, 1, 2], "windows": window},
+            {"sample_id": "long", "frames": np.arange(8), "windows": [[0, 1, 2, 3]]},
+        ],
+    )
     for rules in (KEPT, ALIGNED):
         index, read = _frames_read(tmp_path, rules, "short")
         assert index.tolist() == [[0, 1, 2, 3]] and read.tolist() == [[1, 2, 3, 3]]
     clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train", rules=ALIGNED)
-    batch = collate([ClipDataset(clips, steps=2)[i] for i in range(2)])       # long (8 frames), short (4)
+    batch = collate([ClipDataset(clips, steps=2)[i] for i in range(2)])  # long (8 frames), short (4)
     short = batch["keypoints"][1, :, 0, 0].tolist()
-    assert short == [1, 2, 3, 3, 0, 0, 0, 0]                                   # copies, then the batch's zeros
+    assert short == [1, 2, 3, 3, 0, 0, 0, 0]  # copies, then the batch's zeros
 
 
 def test_kept_frame_windows_slide_over_the_kept_frames(tmp_path):
@@ -67,8 +71,13 @@ def test_fewer_pose_windows_than_rgb_windows_is_left_out_with_kept_frames(tmp_pa
     """9 kept of 10 frames, all 7 rgb windows kept: 6 pose windows. The release's loaders assert equal
     counts (dataloader_H2_retrieval_train_pose.py:118), so the clip cannot enter a release run."""
     rgb = plan_windows(10, window=4, stride=1, max_frames=300, num_windows=None).windows
-    write_clips(tmp_path, [{"sample_id": "dropped", "frames": [0, 1, 2, 4, 5, 6, 7, 8, 9], "windows": rgb},
-                           {"sample_id": "whole", "frames": np.arange(10), "windows": rgb}])
+    write_clips(
+        tmp_path,
+        [
+            {"sample_id": "dropped", "frames": [0, 1, 2, 4, 5, 6, 7, 8, 9], "windows": rgb},
+            {"sample_id": "whole", "frames": np.arange(10), "windows": rgb},
+        ],
+    )
     clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train", rules=KEPT)
     assert [c.sample_id for c in clips.clips] == ["whole"]
     assert clips.skipped == {"with fewer pose windows (kept frames) than rgb windows": 1}
@@ -82,13 +91,22 @@ def test_a_hand_never_boxed_is_dropped_as_the_release_raises_or_kept_and_counted
     boxes = {"left_hand": {"joints": 0, "arm": 0, "none": 6}, "right_hand": {"joints": 5, "arm": 1, "none": 0}}
     arm_only = {"left_hand": {"joints": 0, "arm": 2, "none": 4}, "right_hand": {"joints": 6, "arm": 0, "none": 0}}
     windows = [[0, 1, 2, 3]]
-    write_clips(tmp_path, [{"sample_id": "no_left", "frames": np.arange(6), "windows": windows,
-                            "attrs": {"hand_boxes": boxes}},
-                           {"sample_id": "arm_box", "frames": np.arange(6), "windows": windows,
-                            "attrs": {"hand_boxes": arm_only}},
-                           {"sample_id": "other_normalisation", "frames": np.arange(6), "windows": windows}])
-    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train",
-                       rules=ClipRules("rgb_aligned", drop_unboxed_hand=drop))
+    write_clips(
+        tmp_path,
+        [
+            {"sample_id": "no_left", "frames": np.arange(6), "windows": windows, "attrs": {"hand_boxes": boxes}},
+            {"sample_id": "arm_box", "frames": np.arange(6), "windows": windows, "attrs": {"hand_boxes": arm_only}},
+            {"sample_id": "other_normalisation", "frames": np.arange(6), "windows": windows},
+        ],
+    )
+    clips = load_clips(
+        tmp_path / "manifests",
+        tmp_path / "cache",
+        "select",
+        ["rgb"],
+        "train",
+        rules=ClipRules("rgb_aligned", drop_unboxed_hand=drop),
+    )
     ids = [c.sample_id for c in clips.clips]
     if drop:
         assert ids == ["arm_box", "other_normalisation"]
@@ -99,8 +117,13 @@ def test_a_hand_never_boxed_is_dropped_as_the_release_raises_or_kept_and_counted
 
 
 def test_clips_carry_their_sentence_id_and_source(tmp_path):
-    write_clips(tmp_path, [{"sample_id": "a", "frames": np.arange(6), "windows": [[0, 1, 2, 3]], "sentence_id": "s_0"},
-                           {"sample_id": "b", "frames": np.arange(6), "windows": [[0, 1, 2, 3]]}])
+    write_clips(
+        tmp_path,
+        [
+            {"sample_id": "a", "frames": np.arange(6), "windows": [[0, 1, 2, 3]], "sentence_id": "s_0"},
+            {"sample_id": "b", "frames": np.arange(6), "windows": [[0, 1, 2, 3]]},
+        ],
+    )
     clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
     assert [c.sentence_id for c in clips.clips] == ["s_0", None]
     assert clips.source_note() == "csv clips.csv (2 clips)"

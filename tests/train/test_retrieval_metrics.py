@@ -8,12 +8,14 @@ import pytest
 from pipeline.train.metrics import ranks, retrieval_metrics
 
 # [clip, sentence]; the true pairs are the diagonal.
-SIM = np.array([
-    [0.9, 0.1, 0.2, 0.0],   # clip 0: its sentence is best                     -> V2T rank 1
-    [0.5, 0.5, 0.4, 0.6],   # clip 1: tie with sentence 0, sentence 3 higher    -> pessimistic 3, optimistic 2
-    [0.3, 0.3, 0.3, 0.3],   # clip 2: all equal                                 -> pessimistic 4, optimistic 1
-    [0.2, 0.8, 0.1, 0.7],   # clip 3: sentence 1 higher                         -> 2
-])
+SIM = np.array(
+    [
+        [0.9, 0.1, 0.2, 0.0],  # clip 0: its sentence is best                     -> V2T rank 1
+        [0.5, 0.5, 0.4, 0.6],  # clip 1: tie with sentence 0, sentence 3 higher    -> pessimistic 3, optimistic 2
+        [0.3, 0.3, 0.3, 0.3],  # clip 2: all equal                                 -> pessimistic 4, optimistic 1
+        [0.2, 0.8, 0.1, 0.7],  # clip 3: sentence 1 higher                         -> 2
+    ]
+)
 
 
 def test_v2t_ranks_by_hand():

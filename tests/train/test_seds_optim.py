@@ -17,8 +17,14 @@ B1, B2, EPS, LR, DECAY, WARMUP, TOTAL = 0.9, 0.999, 1e-6, 0.1, 0.01, 0.1, 10
 
 
 def _bertadam(params, param_clip: float = 1.0) -> BertAdam:
-    return BertAdam([{"params": params, "lr": LR, "weight_decay": DECAY}], betas=(B1, B2), eps=EPS,
-                    param_clip=param_clip, warmup=WARMUP, total_steps=TOTAL)
+    return BertAdam(
+        [{"params": params, "lr": LR, "weight_decay": DECAY}],
+        betas=(B1, B2),
+        eps=EPS,
+        param_clip=param_clip,
+        warmup=WARMUP,
+        total_steps=TOTAL,
+    )
 
 
 def test_three_steps_by_hand():
@@ -80,9 +86,24 @@ def test_warmup_cosine():
     assert warmup_cosine(1.0, 0.1) == pytest.approx(0.0, abs=1e-12)
 
 
-NARROW_TRAIN = dict(gcn_joint_channels=[4, 4, 8], gcn_part_channels=6, steps=4, tower_width=16, tower_layers=1,
-                    tower_heads=2, embed_dim=8, text_width=16, text_layers=1, text_heads=2, cgaf_heads=2, cgaf_ff=16,
-                    lr_clip=1e-5, lr_pose=2e-4, lr_cgaf=3e-4, weight_decay=0.001)
+NARROW_TRAIN = dict(
+    gcn_joint_channels=[4, 4, 8],
+    gcn_part_channels=6,
+    steps=4,
+    tower_width=16,
+    tower_layers=1,
+    tower_heads=2,
+    embed_dim=8,
+    text_width=16,
+    text_layers=1,
+    text_heads=2,
+    cgaf_heads=2,
+    cgaf_ff=16,
+    lr_clip=1e-5,
+    lr_pose=2e-4,
+    lr_cgaf=3e-4,
+    weight_decay=0.001,
+)
 
 
 def _groups(**changes) -> tuple[SEDS, dict[str, dict]]:
@@ -97,8 +118,13 @@ def test_groups_follow_the_release_names():
     model, group_of = _groups()
     lr = {"clip": 1e-5, "pose": 2e-4, "cgaf": 3e-4}
     for name, group in group_of.items():
-        part = ("clip" if name.startswith(("text.", "pose_tower.", "rgb_tower.", "logit_scale")) else
-                "pose" if name.startswith("pose_encoder.") else "cgaf")
+        part = (
+            "clip"
+            if name.startswith(("text.", "pose_tower.", "rgb_tower.", "logit_scale"))
+            else "pose"
+            if name.startswith("pose_encoder.")
+            else "cgaf"
+        )
         assert name.startswith(("text.", "pose_tower.", "rgb_tower.", "logit_scale", "pose_encoder.", "cgaf."))
         assert group["part"] == part and group["lr"] == lr[part], name
         assert group["weight_decay"] == (0.0 if "bias" in name else 0.001), name
@@ -122,5 +148,10 @@ def test_the_optimiser_is_bertadam_with_the_params():
     optimizer = build_optimizer(SEDS(model_config(p, SEDS_SPANS)), p, total_steps=50)
     assert isinstance(optimizer, BertAdam)
     group = optimizer.param_groups[0]
-    assert (group["betas"], group["eps"], group["param_clip"], group["warmup"], group["total_steps"]) == \
-        ((0.9, 0.98), 1e-6, 1.0, 0.1, 50)
+    assert (group["betas"], group["eps"], group["param_clip"], group["warmup"], group["total_steps"]) == (
+        (0.9, 0.98),
+        1e-6,
+        1.0,
+        0.1,
+        50,
+    )

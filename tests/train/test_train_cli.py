@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from train_support import build_store, write_project_params
 
 import pipeline.cli as cli
 from pipeline.train.groups import sentence_groups
 from pipeline.train.metrics import grouped_metrics, retrieval_metrics
-
-from train_support import build_store, write_project_params
 
 
 @pytest.mark.slow
@@ -21,8 +20,11 @@ def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, capsys):
     each epoch (sampling: clip): the authors' one clip per sentence halves this tiny training set."""
     chdir(tmp_path)
     build_store(tmp_path, sentences=12, rgb_signal=0.0)
-    write_project_params(tmp_path, {"epochs": 40, "eval_every": 20, "sampling": "clip", "lr_pose": 4e-3,
-                                    "lr_clip": 1e-3, "lr_cgaf": 1e-3}, {"split": "test"})
+    write_project_params(
+        tmp_path,
+        {"epochs": 40, "eval_every": 20, "sampling": "clip", "lr_pose": 4e-3, "lr_clip": 1e-3, "lr_cgaf": 1e-3},
+        {"split": "test"},
+    )
     assert cli.main(["train", "--no-progress"]) == 0
     out = capsys.readouterr().out
     # 24 training clips in batches of 8: 3 steps an epoch
@@ -45,8 +47,9 @@ def test_train_then_evaluate_learns_from_pose_alone(tmp_path, chdir, capsys):
         texts = sims["texts"].tolist()
         groups = sentence_groups(texts, sims["sentence_ids"].tolist())
         assert grouped_metrics(sims["fused"], groups) == {"t2v": metrics["t2v"], "v2t": metrics["v2t"]}
-        assert retrieval_metrics(sims["fused"]) == {k: metrics["protocols"]["per_clip"]["fused"][k]
-                                                     for k in ("t2v", "v2t")}
+        assert retrieval_metrics(sims["fused"]) == {
+            k: metrics["protocols"]["per_clip"]["fused"][k] for k in ("t2v", "v2t")
+        }
         assert list(sims["sample_ids"]) == sorted(sims["sample_ids"]) and texts[0].endswith(".")
     plots = (tmp_path / "runs/train/plots/train.tsv").read_text().splitlines()
     assert plots[0].startswith("epoch\tstep\tloss") and len(plots) == 41
@@ -97,9 +100,14 @@ def test_efficiency_report_gives_the_authors_counts(capsys, tmp_path):
     assert "The paper's Pose encoder row is one part GCN" in capsys.readouterr().out
     rows = {r["module"]: r for r in json.loads((tmp_path / "eff.json").read_text())}
     assert {m: rows[m]["thop_params"] for m in rows if rows[m]["thop_params"] is not None} == {
-        "Text encoder": 25_196_544, "RGB interaction": 57_455_616, "Pose interaction": 57_848_832,
-        "CGAF": 17_399_424, "hand GCN (paper: Pose encoder)": 9_658_708, "body GCN": 9_658_652,
-        "window fusion": 30_680_064}
+        "Text encoder": 25_196_544,
+        "RGB interaction": 57_455_616,
+        "Pose interaction": 57_848_832,
+        "CGAF": 17_399_424,
+        "hand GCN (paper: Pose encoder)": 9_658_708,
+        "body GCN": 9_658_652,
+        "window fusion": 30_680_064,
+    }
     assert rows["RGB encoder (I3D)"]["params_m"] == pytest.approx(12.29, abs=0.01)
     assert rows["CGAF"]["gmacs"] == pytest.approx(18.1, abs=0.05)  # the paper's CGAF figure
 
@@ -117,9 +125,22 @@ def test_gpu_benchmark_step_trains_on_cpu():
     spec = importlib.util.spec_from_file_location("train_gpu", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    tiny = SEDSConfig(gcn_joint_channels=(8, 8, 8), gcn_part_channels=8, tower_width=16, tower_layers=1,
-                      tower_heads=2, embed_dim=16, text_width=16, text_layers=1, text_heads=2, cgaf_heads=2,
-                      cgaf_ff=16, steps=8, max_words=8, cgaf_dropout=0.0)
+    tiny = SEDSConfig(
+        gcn_joint_channels=(8, 8, 8),
+        gcn_part_channels=8,
+        tower_width=16,
+        tower_layers=1,
+        tower_heads=2,
+        embed_dim=16,
+        text_width=16,
+        text_layers=1,
+        text_heads=2,
+        cgaf_heads=2,
+        cgaf_ff=16,
+        steps=8,
+        max_words=8,
+        cgaf_dropout=0.0,
+    )
     fast = TrainParams(batch_size=4, lr_clip=3e-3, lr_pose=3e-3, lr_cgaf=3e-3, warmup=0.05)
     trained = bench.run("fp32", steps=30, b=4, device="cpu", warmup=0, config=tiny, frames=24, params=fast)
     assert trained["last_loss"] < 0.8 * trained["first_loss"], trained

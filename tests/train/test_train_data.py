@@ -8,25 +8,36 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from train_support import WINDOW, build_store
 
 from pipeline.store.layout import StoreError
-from pipeline.train.data import (ClipDataset, EpochBatches, RgbSource, collate, load_clips, random_swap, read_clip,
-                                 window_frames)
+from pipeline.train.data import (
+    ClipDataset,
+    EpochBatches,
+    RgbSource,
+    collate,
+    load_clips,
+    random_swap,
+    read_clip,
+    window_frames,
+)
 from pipeline.train.groups import sentence_groups
 from pipeline.train.loop import _augmented
 from pipeline.train.params import TrainParams
 
-from train_support import WINDOW, build_store
-
 
 def test_window_frames_are_the_same_frames_or_the_nearest_kept_one():
     kept = np.array([0, 2, 4, 6, 10])
-    windows = np.array([[0, 1, 2, 3],       # 1 -> tie between 0 and 2: the earlier; 3 -> tie 2/4: 2
-                        [4, 5, 6, 7],       # 7 -> 6
-                        [8, 9, 10, 11]])    # 8 -> tie 6/10: 6; 9 -> 10; 11 -> 10 (the last)
+    windows = np.array(
+        [
+            [0, 1, 2, 3],  # 1 -> tie between 0 and 2: the earlier; 3 -> tie 2/4: 2
+            [4, 5, 6, 7],  # 7 -> 6
+            [8, 9, 10, 11],
+        ]
+    )  # 8 -> tie 6/10: 6; 9 -> 10; 11 -> 10 (the last)
     assert window_frames(kept, windows).tolist() == [[0, 0, 1, 1], [2, 2, 3, 3], [3, 4, 4, 4]]
     every = np.arange(20)
-    assert window_frames(every, windows).tolist() == windows.tolist()   # nothing dropped: the frames themselves
+    assert window_frames(every, windows).tolist() == windows.tolist()  # nothing dropped: the frames themselves
 
 
 def test_sentence_groups_pair_each_sentence_with_its_clips():
@@ -39,18 +50,18 @@ def test_epochs_visit_each_sentence_once_with_a_seeded_clip():
     groups = [[0, 1], [2, 3], [4], [5, 6, 7]]
     epoch = [i for b in EpochBatches(groups, 2, seed=5, epoch=2) for i in b]
     assert len(epoch) == 4 and sorted(next(g for g in groups if i in g)[0] for i in epoch) == [0, 2, 4, 5]
-    assert epoch == [i for b in EpochBatches(groups, 2, seed=5, epoch=2) for i in b]          # seeded
+    assert epoch == [i for b in EpochBatches(groups, 2, seed=5, epoch=2) for i in b]  # seeded
     picks = {tuple(sorted(i for b in EpochBatches(groups, 4, seed=5, epoch=e) for i in b)) for e in range(12)}
-    assert len(picks) > 1                                                                       # redrawn per epoch
+    assert len(picks) > 1  # redrawn per epoch
     assert list(EpochBatches(groups, 2, seed=5, epoch=2, start=1)) == list(EpochBatches(groups, 2, 5, 2))[1:]
-    assert EpochBatches.count(10, 4) == 3 and EpochBatches.count(9, 4) == 2   # a last batch of one is dropped
+    assert EpochBatches.count(10, 4) == 3 and EpochBatches.count(9, 4) == 2  # a last batch of one is dropped
 
 
 def test_random_swap_and_its_probability():
     text = "the quick brown fox jumps over the lazy dog today"
     once = random_swap(text, 1, np.random.default_rng(3))
     assert sorted(once.split()) == sorted(text.split())
-    assert sum(a != b for a, b in zip(once.split(), text.split())) == 2     # one swap: exactly two positions
+    assert sum(a != b for a, b in zip(once.split(), text.split())) == 2  # one swap: exactly two positions
     assert random_swap("hello", 1, np.random.default_rng(0)) == "hello"
     # textaugment's swap_word gives up when its first three second draws all equal the first: a 2-word
     # sentence stays as it is with probability (1/2)^3 = 1/8 (4,000 draws: 500 expected, sd 21)
@@ -60,7 +71,7 @@ def test_random_swap_and_its_probability():
     p = TrainParams(augment_p=0.5, swaps=1)
     texts = [f"w{i} x{i} y{i} z{i}" for i in range(400)]
     changed = sum(a != b for a, b in zip(_augmented(texts, p, step=7), texts))
-    assert 160 < changed < 240                                              # about half, p = 0.5
+    assert 160 < changed < 240  # about half, p = 0.5
     assert _augmented(texts, p, step=7) == _augmented(texts, p, step=7)
     assert _augmented(texts, TrainParams(text_augment="none"), step=7) == texts
 
@@ -90,8 +101,11 @@ def test_a_split_whose_clips_all_failed_upstream_says_which_stage_failed_and_why
     build_store(tmp_path, sentences=3, splits=("train", "test"), fail=("s000_r0", "s001_r0", "s002_r0"))
     with pytest.raises(StoreError) as err:
         load_clips(tmp_path / "manifests", tmp_path / "cache", "select", ["rgb"], "train")
-    assert ("no usable clip of split 'train'" in str(err.value) and "of its 3 clip(s), 3 have no select item "
-            "(error: 3)" in str(err.value) and "seds cache failures select lists each clip" in str(err.value))
+    assert (
+        "no usable clip of split 'train'" in str(err.value)
+        and "of its 3 clip(s), 3 have no select item (error: 3)" in str(err.value)
+        and "seds cache failures select lists each clip" in str(err.value)
+    )
 
 
 def test_windows_beyond_steps_are_thinned_evenly_and_fewer_are_padded(tmp_path):
@@ -123,8 +137,13 @@ def test_collate_pads_frames_with_zeros_at_the_end(tmp_path):
 
 def test_two_rgb_views_are_mixed_with_alpha(tmp_path):
     build_store(tmp_path, sentences=2, splits=("train",), rgb_stages=("rgb", "rgb_agnostic"))
-    clips = load_clips(tmp_path / "manifests", tmp_path / "cache", "select",
-                       ["rgb", str(tmp_path / "manifests" / "rgb_agnostic.parquet")], "train")
+    clips = load_clips(
+        tmp_path / "manifests",
+        tmp_path / "cache",
+        "select",
+        ["rgb", str(tmp_path / "manifests" / "rgb_agnostic.parquet")],
+        "train",
+    )
     clip = clips.clips[0]
     aware = clips.rgb_readers[0].read(clip.rgb_keys[0], ["features"])["features"].astype(np.float32)
     agnostic = clips.rgb_readers[1].read(clip.rgb_keys[1], ["features"])["features"].astype(np.float32)

@@ -6,12 +6,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from train_support import write_project_params
 
 from pipeline.config import load_params
 from pipeline.train.checkpoint import NotACheckpoint, load_checkpoint
 from pipeline.train.loop import train
-
-from train_support import write_project_params
 
 FAST = {"eval_every": 0, "epochs": 2, "sampling": "clip"}  # 24 train clips, batch 8: 3 steps per epoch, 6 in all
 
@@ -24,7 +23,7 @@ def _run(root, **train_params):
 def test_resume_gives_the_same_next_step_loss(tiny_store):
     full = _run(tiny_store, out="runs/full", max_steps=4)
     assert sorted(full.step_losses) == [0, 1, 2, 3]
-    first = _run(tiny_store, out="runs/cut", max_steps=2)          # stops mid-epoch 1
+    first = _run(tiny_store, out="runs/cut", max_steps=2)  # stops mid-epoch 1
     assert first.step == 2 and sorted(first.step_losses) == [0, 1]
     assert first.step_losses[1] == full.step_losses[1]
     resumed = _run(tiny_store, out="runs/cut", max_steps=4)
@@ -33,7 +32,7 @@ def test_resume_gives_the_same_next_step_loss(tiny_store):
         assert resumed.step_losses[step] == pytest.approx(full.step_losses[step], rel=1e-6, abs=1e-7)
     ck = load_checkpoint(tiny_store / "runs/cut/checkpoints/last.pt")
     assert ck["step"] == 4 and ck["params"]["max_steps"] == 4 and ck["config"]["embed_dim"] == 32
-    assert all(s["step"] == 4 for s in ck["optimizer"]["state"].values() if "step" in s)   # BertAdam's own counts
+    assert all(s["step"] == 4 for s in ck["optimizer"]["state"].values() if "step" in s)  # BertAdam's own counts
     final = torch.load(tiny_store / "runs/cut/model.pt", weights_only=True)
     assert final["optimizer"] is None and final["params"]["clip_checkpoint"] == "random"
 

@@ -47,9 +47,16 @@ def _stage_dir(store: Path, stage: str) -> StageDir:
     return stage_dir
 
 
-def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("train", "train", "val", "test"),
-                seed: int = 0, rgb_stages: tuple[str, ...] = ("rgb",), fail: tuple[str, ...] = (),
-                rgb_signal: float = 1.0, groups: tuple[str, ...] = ("body", "hand")) -> dict:
+def build_store(
+    root: Path,
+    sentences: int = 12,
+    splits: tuple[str, ...] = ("train", "train", "val", "test"),
+    seed: int = 0,
+    rgb_stages: tuple[str, ...] = ("rgb",),
+    fail: tuple[str, ...] = (),
+    rgb_signal: float = 1.0,
+    groups: tuple[str, ...] = ("body", "hand"),
+) -> dict:
     """Write manifests/select.parquet, manifests/<rgb stage>.parquet and their store items under `root`.
     `fail` lists sample ids recorded as failed in the select view; `rgb_signal` scales the glosses'
     RGB directions (0: RGB features are pure noise, so only the pose stream can learn); `groups` are
@@ -57,8 +64,15 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
     chosen = selection(list(groups))
     points = chosen.size
     rng = np.random.default_rng(seed)
-    glosses = {w: {"pose": rng.normal(0, 1, (points, 2)), "amp": rng.normal(0, 0.5, (points, 2)),
-                   "freq": rng.uniform(1, 3), "rgb": rng.normal(0, 1, RGB_DIM)} for w in WORDS}
+    glosses = {
+        w: {
+            "pose": rng.normal(0, 1, (points, 2)),
+            "amp": rng.normal(0, 0.5, (points, 2)),
+            "freq": rng.uniform(1, 3),
+            "rgb": rng.normal(0, 1, RGB_DIM),
+        }
+        for w in WORDS
+    }
     seen, sentence_words = set(), []
     while len(sentence_words) < sentences:
         words = tuple(rng.choice(WORDS, size=int(rng.integers(2, 4)), replace=False))
@@ -89,17 +103,29 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                 mask = (rng.random((n_frames, points)) > 0.05).astype(np.uint8)
                 kp[mask == 0] = 0.0
                 frames = np.arange(n_frames, dtype=np.int64) * 2  # every other clip frame was kept
-                select_item = Item(f"sel-{sid}", sid, {
-                    "keypoints": kp, "scores": mask.astype(np.float32) * 0.9, "mask": mask, "frames": frames},
-                    {"parts": list(chosen.parts)})
+                select_item = Item(
+                    f"sel-{sid}",
+                    sid,
+                    {"keypoints": kp, "scores": mask.astype(np.float32) * 0.9, "mask": mask, "frames": frames},
+                    {"parts": list(chosen.parts)},
+                )
                 status = "failed" if sid in fail else "ok"
                 if status == "ok":
                     select_writer.add(select_item)
                 text = " ".join(words)
-                select_rows.append({"sample_id": sid, "text": text.capitalize() + ".", "split": split,
-                                    "content_hash": f"hash-{sid}", "start_s": 0.0, "end_s": n_frames / 12.5,
-                                    "select_key": f"sel-{sid}", "select_status": status,
-                                    "select_reason": None if status == "ok" else "error"})
+                select_rows.append(
+                    {
+                        "sample_id": sid,
+                        "text": text.capitalize() + ".",
+                        "split": split,
+                        "content_hash": f"hash-{sid}",
+                        "start_s": 0.0,
+                        "end_s": n_frames / 12.5,
+                        "select_key": f"sel-{sid}",
+                        "select_status": status,
+                        "select_reason": None if status == "ok" else "error",
+                    }
+                )
                 starts = np.arange(0, 2 * n_frames - 2 * WINDOW + 1)
                 windows = starts[:, None] + np.arange(WINDOW)[None]
                 centre_frame = np.clip(np.round(windows.mean(1) / 2).astype(int), 0, n_frames - 1)
@@ -108,10 +134,24 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
                     noise = rng.normal(0, 1.0, base.shape)
                     # Keyed as the runner keys items: content hash, clip bounds, stage fingerprint.
                     key = item_key(f"hash-{sid}", 0.0, n_frames / 12.5, stage_dir.fingerprint)
-                    writer.add(Item(key, sid, {"features": (base + noise).astype(np.float16),
-                                               "windows": windows.astype(np.int64)}, {"num_windows": len(windows)}))
-                    rgb_rows[stage].append({"sample_id": sid, "text": text, "split": split,
-                                            f"{stage}_key": key, f"{stage}_status": "ok", f"{stage}_reason": None})
+                    writer.add(
+                        Item(
+                            key,
+                            sid,
+                            {"features": (base + noise).astype(np.float16), "windows": windows.astype(np.int64)},
+                            {"num_windows": len(windows)},
+                        )
+                    )
+                    rgb_rows[stage].append(
+                        {
+                            "sample_id": sid,
+                            "text": text,
+                            "split": split,
+                            f"{stage}_key": key,
+                            f"{stage}_status": "ok",
+                            f"{stage}_reason": None,
+                        }
+                    )
         for writer in writers:
             writer.close()
     _write_view(views, "select", select_dir.fingerprint, select_rows)
@@ -122,13 +162,27 @@ def build_store(root: Path, sentences: int = 12, splits: tuple[str, ...] = ("tra
 
 # pose_windows rgb_aligned: the tiny store's pose keeps every other frame of the rgb windows' frames, so
 # windows slid over the kept frames (the release's) would be fewer than the rgb windows and leave every clip out.
-TINY_TRAIN = {**TINY_MODEL, "steps": 16, "batch_size": 8, "epochs": 2, "lr_clip": 2e-3, "lr_pose": 2e-3,
-              "lr_cgaf": 2e-3, "warmup": 0.1, "progress": False, "cgaf_dropout": 0.0, "pose_windows": "rgb_aligned"}
+TINY_TRAIN = {
+    **TINY_MODEL,
+    "steps": 16,
+    "batch_size": 8,
+    "epochs": 2,
+    "lr_clip": 2e-3,
+    "lr_pose": 2e-3,
+    "lr_cgaf": 2e-3,
+    "warmup": 0.1,
+    "progress": False,
+    "cgaf_dropout": 0.0,
+    "pose_windows": "rgb_aligned",
+}
 
 
 def write_project_params(root: Path, train: dict | None = None, evaluate: dict | None = None) -> Path:
-    params = {"runtime": {"store": "cache", "manifests": "manifests", "device": "cpu", "threads_per_worker": 2},
-              "train": {**TINY_TRAIN, **(train or {})}, "evaluate": {**(evaluate or {})}}
+    params = {
+        "runtime": {"store": "cache", "manifests": "manifests", "device": "cpu", "threads_per_worker": 2},
+        "train": {**TINY_TRAIN, **(train or {})},
+        "evaluate": {**(evaluate or {})},
+    }
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -147,15 +201,37 @@ def write_clips(root: Path, clips: list[dict]) -> None:
             sid, frames = clip["sample_id"], np.asarray(clip["frames"], dtype=np.int64)
             windows = np.asarray(clip["windows"], dtype=np.int64)
             keypoints = np.repeat((frames + 1).astype(np.float32)[:, None, None], 49, axis=1).repeat(2, axis=2)
-            select_writer.add(Item(f"sel-{sid}", sid, {
-                "keypoints": keypoints, "scores": np.ones(keypoints.shape[:2], np.float32),
-                "mask": np.ones(keypoints.shape[:2], np.uint8), "frames": frames},
-                {"parts": ["body", "left_hand", "right_hand"], **clip.get("attrs", {})}))
-            rgb_writer.add(Item(f"rgb-{sid}", sid, {"features": np.ones((len(windows), RGB_DIM), np.float16),
-                                                   "windows": windows}, {"num_windows": len(windows)}))
-            row = {"sample_id": sid, "text": clip.get("text", sid), "split": clip.get("split", "train"),
-                   "content_hash": f"hash-{sid}", "start_s": None, "end_s": None,
-                   "sentence_id": clip.get("sentence_id"), "annotation_source": "csv clips.csv"}
+            select_writer.add(
+                Item(
+                    f"sel-{sid}",
+                    sid,
+                    {
+                        "keypoints": keypoints,
+                        "scores": np.ones(keypoints.shape[:2], np.float32),
+                        "mask": np.ones(keypoints.shape[:2], np.uint8),
+                        "frames": frames,
+                    },
+                    {"parts": ["body", "left_hand", "right_hand"], **clip.get("attrs", {})},
+                )
+            )
+            rgb_writer.add(
+                Item(
+                    f"rgb-{sid}",
+                    sid,
+                    {"features": np.ones((len(windows), RGB_DIM), np.float16), "windows": windows},
+                    {"num_windows": len(windows)},
+                )
+            )
+            row = {
+                "sample_id": sid,
+                "text": clip.get("text", sid),
+                "split": clip.get("split", "train"),
+                "content_hash": f"hash-{sid}",
+                "start_s": None,
+                "end_s": None,
+                "sentence_id": clip.get("sentence_id"),
+                "annotation_source": "csv clips.csv",
+            }
             select_rows.append({**row, "select_key": f"sel-{sid}", "select_status": "ok", "select_reason": None})
             rgb_rows.append({**row, "rgb_key": f"rgb-{sid}", "rgb_status": "ok"})
     _write_view(views, "select", select_dir.fingerprint, select_rows)

@@ -20,7 +20,7 @@ def frames(n: int) -> list[np.ndarray]:
     out = []
     for i in range(n):
         frame = np.full((HEIGHT, WIDTH, 3), (i * 20 % 256, 255 - i * 20 % 256, i * 57 % 256), np.uint8)
-        frame[4:12, i % 20:i % 20 + 8] = 250
+        frame[4:12, i % 20 : i % 20 + 8] = 250
         out.append(frame)
     return out
 
@@ -35,18 +35,26 @@ def write_animation(path, n: int, durations_ms, **options) -> list[np.ndarray]:
 def animations(tmp_path, chdir):
     data = tmp_path / "data"
     data.mkdir()
-    write_animation(data / "sign.gif", 10, 40)                               # 25 fps
-    write_animation(data / "sign.webp", 10, 40, lossless=True)               # 25 fps
-    write_animation(data / "uneven.gif", 10, [40] * 5 + [120] * 5)           # 10 frames in 0.8 s
+    write_animation(data / "sign.gif", 10, 40)  # 25 fps
+    write_animation(data / "sign.webp", 10, 40, lossless=True)  # 25 fps
+    write_animation(data / "uneven.gif", 10, [40] * 5 + [120] * 5)  # 10 frames in 0.8 s
     write_animation(data / "still.gif", 1, 40)
     write_animation(data / "still.webp", 1, 40, lossless=True)
     names = ["sign.gif", "sign.webp", "uneven.gif", "still.gif", "still.webp"]
     rows = [{"sample_id": name, "video_path": name, "text": name} for name in names]
-    rows.append({"sample_id": "sign.gif@0.1-0.3", "video_path": "sign.gif", "text": "part", "start_s": "0.1", "end_s": "0.3"})
-    write_csv_manifest(tmp_path, rows, root="data", extra_params={
-        "runtime": {"chunk_items": 64},
-        "pose": {"checkpoint": "random", "frames": "all", "flip_test": False, "batch_size": 8, "chunk_frames": 8},
-        "rgb": {"size": 32, "resize": 32, "window": 4, "num_windows": 2, "batch_size": 8}})
+    rows.append(
+        {"sample_id": "sign.gif@0.1-0.3", "video_path": "sign.gif", "text": "part", "start_s": "0.1", "end_s": "0.3"}
+    )
+    write_csv_manifest(
+        tmp_path,
+        rows,
+        root="data",
+        extra_params={
+            "runtime": {"chunk_items": 64},
+            "pose": {"checkpoint": "random", "frames": "all", "flip_test": False, "batch_size": 8, "chunk_frames": 8},
+            "rgb": {"size": 32, "resize": 32, "window": 4, "num_windows": 2, "batch_size": 8},
+        },
+    )
     chdir(tmp_path)
     assert main(["manifest"]) == 0
     return data
@@ -87,7 +95,11 @@ def test_pose_and_rgb_compute_animated_clips(animations):
         assert main(["run", stage, "--no-progress"]) == 0
         view = view_rows(stage)
         assert {s for s, r in view.items() if r[f"{stage}_status"] == "ok"} == {
-            "sign.gif", "sign.webp", "uneven.gif", "sign.gif@0.1-0.3"}, stage
+            "sign.gif",
+            "sign.webp",
+            "uneven.gif",
+            "sign.gif@0.1-0.3",
+        }, stage
         assert {s for s, r in view.items() if r[f"{stage}_status"] == "upstream_failed"} == {"still.gif", "still.webp"}
     pose = view_rows("pose")
     assert pose["sign.webp"]["width"] == WIDTH and pose["sign.gif"]["frames_sampled"] == 10

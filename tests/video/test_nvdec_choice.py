@@ -14,14 +14,20 @@ from pipeline.config import ParamError, load_params
 from pipeline.runner.stage import ItemRequest
 from pipeline.video import nvdec
 from pipeline.video.decode import open_source
-from pipeline.video.nvdec import (AUTO_MEANS_CPU, DecoderUnavailable, OnCpu, choose_decoder, nvdec_declines, nvdec_frame_sets,
-                                  open_nvdec)
+from pipeline.video.nvdec import (
+    AUTO_MEANS_CPU,
+    DecoderUnavailable,
+    OnCpu,
+    choose_decoder,
+    nvdec_declines,
+    nvdec_frame_sets,
+    open_nvdec,
+)
 from tests_support import TINY_PARAMS, needs_no_gpu, write_params
 
 
 def _request(path: Path, row: dict) -> ItemRequest:
     return ItemRequest(path.name, "key", path, None, None, "content", row)
-
 
 
 @pytest.fixture(autouse=True)
@@ -50,10 +56,13 @@ def test_nvdec_items_are_keyed_apart_and_cpu_ones_keep_their_fingerprint(tmp_pat
     write_params(tmp_path, TINY_PARAMS)
 
     def fingerprints(decoder: str) -> dict[str, tuple[str, dict]]:
-        params = load_params(tmp_path / "params.yaml", {"runtime.decoder": decoder, "runtime.device": "cpu",
-                                                          "pose.checkpoint": "random"})
-        return {cls.name: (cls(params).fingerprint("up").digest, cls(params).fingerprint("up").params)
-                for cls in (PoseStage, RgbStage, ProbeStage)}
+        params = load_params(
+            tmp_path / "params.yaml", {"runtime.decoder": decoder, "runtime.device": "cpu", "pose.checkpoint": "random"}
+        )
+        return {
+            cls.name: (cls(params).fingerprint("up").digest, cls(params).fingerprint("up").params)
+            for cls in (PoseStage, RgbStage, ProbeStage)
+        }
 
     cpu, auto, nvdec = fingerprints("cpu"), fingerprints("auto"), fingerprints("nvdec")
     assert cpu == auto
@@ -65,8 +74,11 @@ def test_nvdec_items_are_keyed_apart_and_cpu_ones_keep_their_fingerprint(tmp_pat
 
 @needs_no_gpu
 def test_nvdec_without_a_gpu_is_a_clear_param_error():
-    with pytest.raises(DecoderUnavailable, match=r"runtime.decoder: nvdec cannot run on device 'cuda': no CUDA "
-                                                 r"device\. Use runtime.decoder: cpu \(or auto\)") as err:
+    with pytest.raises(
+        DecoderUnavailable,
+        match=r"runtime.decoder: nvdec cannot run on device 'cuda': no CUDA "
+        r"device\. Use runtime.decoder: cpu \(or auto\)",
+    ) as err:
         open_nvdec("nvdec", "cuda")
     assert isinstance(err.value, ParamError)
 
@@ -86,16 +98,25 @@ def test_runtime_decoder_is_validated(tmp_path):
         load_params(path)
 
 
-H264_ROW = {"decoder": "decord", "codec": "h264", "profile": "High", "pix_fmt": "yuv420p", "chroma": "4:2:0",
-            "bit_depth": 8, "rotation": 0}
+H264_ROW = {
+    "decoder": "decord",
+    "codec": "h264",
+    "profile": "High",
+    "pix_fmt": "yuv420p",
+    "chroma": "4:2:0",
+    "bit_depth": 8,
+    "rotation": 0,
+}
 
 
 def test_clips_nvdec_leaves_to_the_cpu_are_told_from_their_probe_facts(testdata, tmp_path):
     videos = testdata / "videos"
-    facts = {name: open_source(videos / name).info.as_dict() for name in ("slp-pose__test_video.mp4",
-                                                                          "mmpose__demo.mp4", "mmaction2__test.avi")}
+    facts = {
+        name: open_source(videos / name).info.as_dict()
+        for name in ("slp-pose__test_video.mp4", "mmpose__demo.mp4", "mmaction2__test.avi")
+    }
     assert nvdec_declines(facts["slp-pose__test_video.mp4"]) is None  # H.264 High, yuvj420p
-    assert nvdec_declines(facts["mmpose__demo.mp4"]) is None          # H.264 High, yuv420p
+    assert nvdec_declines(facts["mmpose__demo.mp4"]) is None  # H.264 High, yuv420p
     assert nvdec_declines(facts["mmaction2__test.avi"]) == "codec mpeg4 is not one NVDEC takes here (h264, hevc, vp9)"
     import cv2
 
@@ -104,42 +125,63 @@ def test_clips_nvdec_leaves_to_the_cpu_are_told_from_their_probe_facts(testdata,
     assert nvdec_declines(open_source(tmp_path / "frames").info.as_dict()) == "a frame folder"
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"decoder": "pillow", "codec": "gif"}, "an animated image (gif)"),
-    ({"rotation": 90}, "a rotated container (NVDEC ignores the display matrix)"),
-    ({"codec": "av1", "profile": "Main"}, "codec av1 is not one NVDEC takes here (h264, hevc, vp9)"),
-    ({"codec": ""}, "codec unknown is not one NVDEC takes here (h264, hevc, vp9)"),
-    ({"profile": "High 4:2:2", "pix_fmt": "yuv422p", "chroma": "4:2:2"},
-     "h264 (yuv422p: 4:2:2, 8-bit): NVDEC takes 8-bit 4:2:0 only"),
-    ({"profile": "High 4:4:4 Predictive", "pix_fmt": "yuv444p", "chroma": "4:4:4"},
-     "h264 (yuv444p: 4:4:4, 8-bit): NVDEC takes 8-bit 4:2:0 only"),
-    ({"profile": "High 10", "pix_fmt": "yuv420p10le", "bit_depth": 10},
-     "h264 (yuv420p10le: 4:2:0, 10-bit): NVDEC takes 8-bit 4:2:0 only"),
-    ({"codec": "hevc", "profile": "Main 10", "pix_fmt": "yuv420p10le", "bit_depth": 10},
-     "hevc (yuv420p10le: 4:2:0, 10-bit): NVDEC takes 8-bit 4:2:0 only"),
-    ({"pix_fmt": "gray", "chroma": "4:0:0"}, "h264 (gray: 4:0:0, 8-bit): NVDEC takes 8-bit 4:2:0 only"),
-    ({"pix_fmt": "", "chroma": "", "bit_depth": 0}, "h264 (pixel format unknown): NVDEC takes 8-bit 4:2:0 only"),
-    ({"profile": "Extended"}, "h264 profile Extended is not one NVDEC takes here (Baseline, Constrained Baseline, "
-                              "Main, High)"),
-    ({"codec": "hevc", "profile": "Rext"}, "hevc profile Rext is not one NVDEC takes here (Main)"),
-    ({"codec": "vp9", "profile": ""}, "vp9 profile unknown is not one NVDEC takes here (Profile 0)"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"decoder": "pillow", "codec": "gif"}, "an animated image (gif)"),
+        ({"rotation": 90}, "a rotated container (NVDEC ignores the display matrix)"),
+        ({"codec": "av1", "profile": "Main"}, "codec av1 is not one NVDEC takes here (h264, hevc, vp9)"),
+        ({"codec": ""}, "codec unknown is not one NVDEC takes here (h264, hevc, vp9)"),
+        (
+            {"profile": "High 4:2:2", "pix_fmt": "yuv422p", "chroma": "4:2:2"},
+            "h264 (yuv422p: 4:2:2, 8-bit): NVDEC takes 8-bit 4:2:0 only",
+        ),
+        (
+            {"profile": "High 4:4:4 Predictive", "pix_fmt": "yuv444p", "chroma": "4:4:4"},
+            "h264 (yuv444p: 4:4:4, 8-bit): NVDEC takes 8-bit 4:2:0 only",
+        ),
+        (
+            {"profile": "High 10", "pix_fmt": "yuv420p10le", "bit_depth": 10},
+            "h264 (yuv420p10le: 4:2:0, 10-bit): NVDEC takes 8-bit 4:2:0 only",
+        ),
+        (
+            {"codec": "hevc", "profile": "Main 10", "pix_fmt": "yuv420p10le", "bit_depth": 10},
+            "hevc (yuv420p10le: 4:2:0, 10-bit): NVDEC takes 8-bit 4:2:0 only",
+        ),
+        ({"pix_fmt": "gray", "chroma": "4:0:0"}, "h264 (gray: 4:0:0, 8-bit): NVDEC takes 8-bit 4:2:0 only"),
+        ({"pix_fmt": "", "chroma": "", "bit_depth": 0}, "h264 (pixel format unknown): NVDEC takes 8-bit 4:2:0 only"),
+        (
+            {"profile": "Extended"},
+            "h264 profile Extended is not one NVDEC takes here (Baseline, Constrained Baseline, Main, High)",
+        ),
+        ({"codec": "hevc", "profile": "Rext"}, "hevc profile Rext is not one NVDEC takes here (Main)"),
+        ({"codec": "vp9", "profile": ""}, "vp9 profile unknown is not one NVDEC takes here (Profile 0)"),
+    ],
+)
 def test_each_rule_of_the_choice(change, reason):
     assert nvdec_declines({**H264_ROW, **change}) == reason
 
 
-@pytest.mark.parametrize("row", [H264_ROW, {**H264_ROW, "profile": "Constrained Baseline", "pix_fmt": "yuvj420p"},
-                                 {**H264_ROW, "codec": "hevc", "profile": "Main"},
-                                 {**H264_ROW, "codec": "vp9", "profile": "Profile 0"}])
+@pytest.mark.parametrize(
+    "row",
+    [
+        H264_ROW,
+        {**H264_ROW, "profile": "Constrained Baseline", "pix_fmt": "yuvj420p"},
+        {**H264_ROW, "codec": "hevc", "profile": "Main"},
+        {**H264_ROW, "codec": "vp9", "profile": "Profile 0"},
+    ],
+)
 def test_nvdec_takes_8_bit_4_2_0_of_the_profiles_it_decodes(row):
     assert nvdec_declines(row) is None
 
 
 def test_a_row_of_an_older_probe_view_is_left_to_the_cpu():
     old = {"decoder": "decord", "fps": 25.0, "width": 320, "height": 240}  # probe VERSION 3 had no format columns
-    assert nvdec_declines(old) == ("the probe view has no codec, profile, pix_fmt, chroma, bit_depth, rotation "
-                                   "column(s) (written before probe VERSION 4), so the stream format is unknown; "
-                                   "rerun the probe stage to let NVDEC take these clips")
+    assert nvdec_declines(old) == (
+        "the probe view has no codec, profile, pix_fmt, chroma, bit_depth, rotation "
+        "column(s) (written before probe VERSION 4), so the stream format is unknown; "
+        "rerun the probe stage to let NVDEC take these clips"
+    )
 
 
 @needs_no_gpu

@@ -31,7 +31,6 @@ from pipeline.video.decode import read_frames
 from pipeline.video.nvdec import STREAM_FORMAT_COLUMNS, NvdecFailed, NvdecReader, OnCpu, nvdec_frame_sets
 from tests_support import TINY_PARAMS, view_rows, write_csv_manifest, write_params
 
-
 NVDEC = ("--set", "runtime.decoder=nvdec")  # auto means cpu: the NVDEC path is asked for by name
 CLIP = "slp-pose__test_video.mp4"  # H.264 High, 540x720, 58 frames
 ERRORS = {  # the stand-in's errors as NvdecFailed words them: what items record as nvdec_fallback
@@ -39,15 +38,29 @@ ERRORS = {  # the stand-in's errors as NvdecFailed words them: what items record
     "session_limit": "RuntimeError: cuvidCreateDecoder returned error 999 (CUDA_ERROR_UNKNOWN): no free decode session",
     "driver_error": "RuntimeError: cuvidDecodePicture returned error 700 (CUDA_ERROR_ILLEGAL_ADDRESS): driver error",
 }
-POSE = {"model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192", "checkpoint": "random", "frames": "uniform",
-        "frames_value": 2, "flip_test": False, "batch_size": 4, "chunk_frames": 2}
+POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 2,
+}
 RGB = {"size": 32, "resize": 40, "window": 4, "num_windows": 3, "batch_size": 6}
 STAGES = ("pose", "rgb")
 
 
 def _request(path: Path, row: dict | None = None) -> ItemRequest:
-    row = row or {"decoder": "decord", "codec": "h264", "profile": "High", "pix_fmt": "yuv420p", "chroma": "4:2:0",
-                  "bit_depth": 8, "rotation": 0}
+    row = row or {
+        "decoder": "decord",
+        "codec": "h264",
+        "profile": "High",
+        "pix_fmt": "yuv420p",
+        "chroma": "4:2:0",
+        "bit_depth": 8,
+        "rotation": 0,
+    }
     return ItemRequest(path.name, "key", path, None, None, "content", row)
 
 
@@ -109,8 +122,11 @@ def test_a_library_error_is_an_nvdec_failure_naming_it(testdata, nvdec_stand_in,
 
 def test_fewer_frames_than_asked_is_a_short_read(testdata, nvdec_stand_in):
     reader, path = NvdecReader("cpu"), testdata / "videos" / CLIP
-    with pytest.raises(NvdecFailed, match=r"^short read: NVDEC delivered 1 of 2 frames \(the container announces "
-                                          r"58\)$") as err:
+    with pytest.raises(
+        NvdecFailed,
+        match=r"^short read: NVDEC delivered 1 of 2 frames \(the container announces "
+        r"58\)$",
+    ) as err:
         reader.read(path, np.array([57, 58]))  # past the end: SimpleDecoder drops it
     assert err.value.kind == "short read"
     nvdec_stand_in.FAIL[CLIP] = "short"
@@ -128,7 +144,8 @@ def test_a_clip_nvdec_fails_on_goes_to_the_cpu_saying_why_once_per_kind(testdata
     assert first.provenance == {"decoder": "cpu", "nvdec_fallback": ERRORS["driver_error"]}
     assert [r.getMessage() for r in caplog.records] == [
         f"runtime.decoder: NVDEC failed on {path} ({ERRORS['driver_error']}): such clips are decoded on the CPU, "
-        "their items say so (provenance nvdec_fallback)"]
+        "their items say so (provenance nvdec_fallback)"
+    ]
 
 
 # -- every caller, on the tiny sample project ------------------------------------------------------------
@@ -160,8 +177,9 @@ def test_nvdec_errors_are_retried_on_the_cpu_in_every_caller(project, tmp_path, 
             got = _items(project, stage)  # every clip stored: max_failures 0, and every view row ok
             said = {i: got[i][1].get("nvdec_fallback", "") for i in failures}
             assert said[ids[3]].startswith("short read: NVDEC delivered "), said
-            _assert_cpu_decoded(got, cpu[stage], {**{i: ERRORS[f] for i, f in failures.items() if f in ERRORS},
-                                                  ids[3]: said[ids[3]]})
+            _assert_cpu_decoded(
+                got, cpu[stage], {**{i: ERRORS[f] for i, f in failures.items() if f in ERRORS}, ids[3]: said[ids[3]]}
+            )
 
     chdir(separate)
     assert main(["run", "pose", "--no-progress", *NVDEC]) == 0  # pose alone (pose/batching.py)
@@ -172,7 +190,9 @@ def test_nvdec_errors_are_retried_on_the_cpu_in_every_caller(project, tmp_path, 
     assert main(["run", "rgb", "--no-progress", *NVDEC]) == 0  # rgb alone (rgb/stage.py)
     check(project, ("rgb",))
     chdir(together)
-    assert main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0  # one decode for pose and rgb (extract/shared_decode.py)
+    assert (
+        main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0
+    )  # one decode for pose and rgb (extract/shared_decode.py)
     check(together, STAGES)
 
 
@@ -193,8 +213,9 @@ def test_a_short_stream_fails_only_when_the_cpu_decoder_confirms_it(project, nvd
         row = view_rows(stage)[short]
         assert (row[f"{stage}_status"], row[f"{stage}_reason"]) == ("failed", "truncated")
         _, fingerprints = read_view(Path("manifests"), stage)
-        failure = StageIndex.load(StageDir(Path("cache"), stage, fingerprints[stage])).failure_for(row[f"{stage}_key"],
-                                                                                                  short)
+        failure = StageIndex.load(StageDir(Path("cache"), stage, fingerprints[stage])).failure_for(
+            row[f"{stage}_key"], short
+        )
         assert "could not be decoded" in failure.error  # the CPU decoder's verdict
         assert failure.provenance["decoder"] == "cpu"
         assert failure.provenance["nvdec_fallback"].startswith("short read: NVDEC delivered 0 of ")
@@ -235,8 +256,9 @@ def formats_template(tmp_path_factory) -> Path:
     for name, (_, pix_fmt, _, _) in {**UNSUPPORTED, TAKEN: TAKEN_FORMAT}.items():
         _encode_h264(project / "data" / name, pix_fmt)
     rows = [{"sample_id": name, "video_path": name, "text": name} for name in (*UNSUPPORTED, TAKEN)]
-    write_csv_manifest(project, rows, root="data",
-                       extra_params={"runtime": {"device": "cpu"}, "pose": dict(POSE), "rgb": dict(RGB)})
+    write_csv_manifest(
+        project, rows, root="data", extra_params={"runtime": {"device": "cpu"}, "pose": dict(POSE), "rgb": dict(RGB)}
+    )
     old = os.getcwd()
     os.chdir(project)
     try:
@@ -259,21 +281,30 @@ def test_formats_nvdec_cannot_decode_never_reach_it(formats_template, tmp_path, 
     chdir(project)
     view = view_rows("probe")
     for name, (profile, pix_fmt, chroma, bit_depth) in {**UNSUPPORTED, TAKEN: TAKEN_FORMAT}.items():
-        assert (view[name]["codec"], view[name]["profile"], view[name]["pix_fmt"], view[name]["chroma"],
-                view[name]["bit_depth"], view[name]["rotation"]) == ("h264", profile, pix_fmt, chroma, bit_depth, 0)
+        assert (
+            view[name]["codec"],
+            view[name]["profile"],
+            view[name]["pix_fmt"],
+            view[name]["chroma"],
+            view[name]["bit_depth"],
+            view[name]["rotation"],
+        ) == ("h264", profile, pix_fmt, chroma, bit_depth, 0)
     with caplog.at_level(logging.WARNING, logger="pipeline.video.nvdec"):
         assert main(["run", "pose", "rgb", "--no-progress", *NVDEC]) == 0
     assert nvdec_stand_in.OPENED == [TAKEN]  # the others were declined from their probe rows, never opened
     for stage in STAGES:
         _assert_cpu_decoded(_items(project, stage), cpu[stage], {name: None for name in UNSUPPORTED})
     said = sorted(r.getMessage() for r in caplog.records)
-    assert said == sorted(f"runtime.decoder: h264 ({pix_fmt}: {chroma}, {bits}-bit): NVDEC takes 8-bit 4:2:0 only: "
-                          f"such clips are decoded on the CPU (first: {Path('data', name)})"
-                          for name, (_, pix_fmt, chroma, bits) in UNSUPPORTED.items())
+    assert said == sorted(
+        f"runtime.decoder: h264 ({pix_fmt}: {chroma}, {bits}-bit): NVDEC takes 8-bit 4:2:0 only: "
+        f"such clips are decoded on the CPU (first: {Path('data', name)})"
+        for name, (_, pix_fmt, chroma, bits) in UNSUPPORTED.items()
+    )
 
 
-def test_an_older_probe_view_sends_every_clip_to_the_cpu_with_one_line(formats_template, tmp_path, chdir,
-                                                                        nvdec_stand_in, caplog):
+def test_an_older_probe_view_sends_every_clip_to_the_cpu_with_one_line(
+    formats_template, tmp_path, chdir, nvdec_stand_in, caplog
+):
     reference = tmp_path / "reference"
     shutil.copytree(formats_template, reference)
     chdir(reference)
@@ -293,4 +324,5 @@ def test_an_older_probe_view_sends_every_clip_to_the_cpu_with_one_line(formats_t
     assert len(said) == 1 and said[0].startswith(
         "runtime.decoder: the probe view has no codec, profile, pix_fmt, chroma, bit_depth, rotation column(s) "
         "(written before probe VERSION 4), so the stream format is unknown; rerun the probe stage to let NVDEC take "
-        "these clips: such clips are decoded on the CPU (first: data/"), said
+        "these clips: such clips are decoded on the CPU (first: data/"
+    ), said

@@ -40,10 +40,24 @@ def broken_videos_project(tmp_path, testdata, chdir):
     (root / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
     for name in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4"):
         rows.append({"video_path": name, "text": f"broken {name}"})
-    rows.append({"video_path": "mmaction2__test.avi", "text": "a range past the end", "sample_id": "late",
-                 "start_s": "6.0", "end_s": "9.0"})
-    rows.append({"video_path": "mmaction2__test.avi", "text": "starts after the end", "sample_id": "after",
-                 "start_s": "8.0", "end_s": "9.0"})
+    rows.append(
+        {
+            "video_path": "mmaction2__test.avi",
+            "text": "a range past the end",
+            "sample_id": "late",
+            "start_s": "6.0",
+            "end_s": "9.0",
+        }
+    )
+    rows.append(
+        {
+            "video_path": "mmaction2__test.avi",
+            "text": "starts after the end",
+            "sample_id": "after",
+            "start_s": "8.0",
+            "end_s": "9.0",
+        }
+    )
     write_csv_manifest(tmp_path, rows, root="data")
     return chdir(tmp_path)
 
@@ -55,14 +69,25 @@ def test_probe_records_metadata_and_failures(broken_videos_project):
     for name, expected in EXPECTED.items():
         row = view[name]
         assert row["probe_status"] == "ok", row
-        assert (row["width"], row["height"], row["num_frames"]) == (expected["width"], expected["height"], expected["num_frames"])
+        assert (row["width"], row["height"], row["num_frames"]) == (
+            expected["width"],
+            expected["height"],
+            expected["num_frames"],
+        )
         assert row["fps"] == pytest.approx(expected["fps"], rel=1e-4)
         assert row["duration_s"] == pytest.approx(expected["num_frames"] / expected["fps"], rel=1e-4)
         columns = ("codec", "profile", "pix_fmt", "chroma", "bit_depth", "rotation")
         assert tuple(row[c] for c in columns) == STREAM_FORMAT[name]  # what NVDEC's per-clip choice reads
-    reasons = {sid: view[sid]["probe_reason"] for sid in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4", "after")}
-    assert reasons == {"empty.mp4": "empty_file", "truncated.mp4": "truncated", "notes.mp4": "not_a_video",
-                       "missing.mp4": "missing_file", "after": "clip_out_of_range"}
+    reasons = {
+        sid: view[sid]["probe_reason"] for sid in ("empty.mp4", "truncated.mp4", "notes.mp4", "missing.mp4", "after")
+    }
+    assert reasons == {
+        "empty.mp4": "empty_file",
+        "truncated.mp4": "truncated",
+        "notes.mp4": "not_a_video",
+        "missing.mp4": "missing_file",
+        "after": "clip_out_of_range",
+    }
     late = view["late"]  # 6.0-9.0 s of a 6.56 s video: clamped and flagged (probe.out_of_range: clamp)
     assert late["probe_status"] == "ok" and late["clamped"] and late["first_frame"] == 150 and late["num_frames"] == 14
 

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from pipeline.video.sampling import (clip_frame_range, frame_list, linspace_choice, thin_frames,
-                                     uniform_frames)
+from pipeline.video.sampling import clip_frame_range, frame_list, linspace_choice, thin_frames, uniform_frames
 
 
 def test_thin_keeps_every_ceil_t_over_max_frame():
@@ -24,11 +23,11 @@ def test_uniform_spreads_first_to_last_and_repeats_short_clips():
 
 def test_linspace_choice_rounds_evenly_spaced_positions_half_to_even():
     # positions i * (total - 1) / (count - 1), worked out by hand
-    assert linspace_choice(10, 4).tolist() == [0, 3, 6, 9]            # 0, 3, 6, 9 exactly
-    assert linspace_choice(6, 3).tolist() == [0, 2, 5]                # 0, 2.5, 5: 2.5 rounds to even 2
-    assert linspace_choice(10, 5).tolist() == [0, 2, 4, 7, 9]         # 0, 2.25, 4.5, 6.75, 9: 4.5 -> 4
-    assert linspace_choice(8, 3).tolist() == [0, 4, 7]                # 0, 3.5, 7: 3.5 rounds to even 4
-    assert linspace_choice(10, 64).tolist() == list(range(10))       # fewer items than asked: all of them
+    assert linspace_choice(10, 4).tolist() == [0, 3, 6, 9]  # 0, 3, 6, 9 exactly
+    assert linspace_choice(6, 3).tolist() == [0, 2, 5]  # 0, 2.5, 5: 2.5 rounds to even 2
+    assert linspace_choice(10, 5).tolist() == [0, 2, 4, 7, 9]  # 0, 2.25, 4.5, 6.75, 9: 4.5 -> 4
+    assert linspace_choice(8, 3).tolist() == [0, 4, 7]  # 0, 3.5, 7: 3.5 rounds to even 4
+    assert linspace_choice(10, 64).tolist() == list(range(10))  # fewer items than asked: all of them
 
 
 def test_clip_frame_range_half_open_in_seconds():

@@ -15,12 +15,18 @@ import numpy as np
 
 def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """(N, K, Wx), (N, K, Wy) logits -> keypoints (N, K, 2) in model-input pixels, scores (N, K)."""
-    return decode_maxima(np.argmax(simcc_x, axis=2), np.amax(simcc_x, axis=2), np.argmax(simcc_y, axis=2),
-                         np.amax(simcc_y, axis=2), split_ratio)
+    return decode_maxima(
+        np.argmax(simcc_x, axis=2),
+        np.amax(simcc_x, axis=2),
+        np.argmax(simcc_y, axis=2),
+        np.amax(simcc_y, axis=2),
+        split_ratio,
+    )
 
 
-def decode_maxima(x_locs: np.ndarray, x_max: np.ndarray, y_locs: np.ndarray, y_max: np.ndarray,
-                  split_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def decode_maxima(
+    x_locs: np.ndarray, x_max: np.ndarray, y_locs: np.ndarray, y_max: np.ndarray, split_ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
     """`decode_simcc` from each axis' argmax bin (the first of equal maxima) and maximum, (N, K) each.
 
     The native backend takes the maxima on the device, so only these four small arrays come back
@@ -31,8 +37,9 @@ def decode_maxima(x_locs: np.ndarray, x_max: np.ndarray, y_locs: np.ndarray, y_m
     return locs / np.float32(split_ratio), scores
 
 
-def input_to_frame(keypoints: np.ndarray, input_size: tuple[int, int], centers: np.ndarray,
-                   scales: np.ndarray) -> np.ndarray:
+def input_to_frame(
+    keypoints: np.ndarray, input_size: tuple[int, int], centers: np.ndarray, scales: np.ndarray
+) -> np.ndarray:
     """Model-input pixels (N, K, 2) -> frame pixels, given each crop's centre and scale (N, 2), float32."""
     size = np.asarray(input_size, dtype=np.int64)
     mapped = keypoints / size * scales[:, None, :] + centers[:, None, :] - 0.5 * scales[:, None, :]

@@ -116,8 +116,9 @@ class CSPNeXt(nn.Module):
     def __init__(self, deepen_factor: float, widen_factor: float, expand_ratio: float = 0.5):
         super().__init__()
         stem = int(_P5[0][0] * widen_factor)
-        self.stem = nn.Sequential(ConvBNAct(3, stem // 2, 3, stride=2), ConvBNAct(stem // 2, stem // 2, 3),
-                                  ConvBNAct(stem // 2, stem, 3))
+        self.stem = nn.Sequential(
+            ConvBNAct(3, stem // 2, 3, stride=2), ConvBNAct(stem // 2, stem // 2, 3), ConvBNAct(stem // 2, stem, 3)
+        )
         for i, (cin, cout, blocks, add_identity, use_spp) in enumerate(_P5, start=1):
             cin, cout = int(cin * widen_factor), int(cout * widen_factor)
             layers: list[nn.Module] = [ConvBNAct(cin, cout, 3, stride=2)]

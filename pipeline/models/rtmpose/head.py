@@ -21,7 +21,7 @@ class ScaleNorm(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
-        self.scale = dim ** -0.5
+        self.scale = dim**-0.5
         self.eps = eps
         self.g = nn.Parameter(torch.ones(1))
 
@@ -60,16 +60,25 @@ class GatedAttentionUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         uv = self.act_fn(self.uv(self.ln(x)))
         u, v, base = torch.split(uv, [self.e, self.e, self.s], dim=2)
-        base = base.unsqueeze(2) * self.gamma[None, None, :] + self.beta    # (B, K, 2, s)
+        base = base.unsqueeze(2) * self.gamma[None, None, :] + self.beta  # (B, K, 2, s)
         q, k = torch.unbind(base, dim=2)
         kernel = torch.square(F.relu(torch.bmm(q, k.permute(0, 2, 1)) / self.sqrt_s))
         return self.res_scale(x) + self.o(u * torch.bmm(kernel, v))
 
 
 class RTMCCHead(nn.Module):
-    def __init__(self, in_channels: int, num_keypoints: int, input_size: tuple[int, int],
-                 feature_size: tuple[int, int], split_ratio: float, kernel_size: int, hidden_dims: int,
-                 s: int, expansion_factor: int):
+    def __init__(
+        self,
+        in_channels: int,
+        num_keypoints: int,
+        input_size: tuple[int, int],
+        feature_size: tuple[int, int],
+        split_ratio: float,
+        kernel_size: int,
+        hidden_dims: int,
+        s: int,
+        expansion_factor: int,
+    ):
         super().__init__()
         tokens = feature_size[0] * feature_size[1]
         self.final_layer = nn.Conv2d(in_channels, num_keypoints, kernel_size, padding=kernel_size // 2)

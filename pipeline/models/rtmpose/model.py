@@ -27,9 +27,17 @@ class RTMPose(nn.Module):
         super().__init__()
         self.spec = spec
         self.backbone = CSPNeXt(spec.deepen_factor, spec.widen_factor, spec.expand_ratio)
-        self.head = RTMCCHead(spec.backbone_out_channels, NUM_KEYPOINTS, spec.input_size, spec.feature_size,
-                              spec.simcc_split_ratio, spec.final_layer_kernel_size, spec.gau_hidden_dims,
-                              spec.gau_s, spec.gau_expansion_factor)
+        self.head = RTMCCHead(
+            spec.backbone_out_channels,
+            NUM_KEYPOINTS,
+            spec.input_size,
+            spec.feature_size,
+            spec.simcc_split_ratio,
+            spec.final_layer_kernel_size,
+            spec.gau_hidden_dims,
+            spec.gau_s,
+            spec.gau_expansion_factor,
+        )
         self.register_buffer("mean", torch.tensor(spec.mean_rgb).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std_rgb).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("flip_indices", torch.tensor(wholebody_flip_indices()), persistent=False)
@@ -38,8 +46,9 @@ class RTMPose(nn.Module):
         """uint8 RGB crops (B, H, W, 3) -> float (B, 3, H, W), (x - mean) / std as PoseDataPreprocessor."""
         return (crops.permute(0, 3, 1, 2).float() - self.mean) / self.std
 
-    def forward(self, inputs: torch.Tensor, flip_test: bool | None = None,
-                autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, inputs: torch.Tensor, flip_test: bool | None = None, autocast: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs (B, 3, H, W) -> float32 SimCC logits x (B, K, W*r), y (B, K, H*r).
 
         `autocast` (CUDA: torch.float16 / torch.bfloat16) runs only the backbone in reduced precision;
@@ -54,7 +63,9 @@ class RTMPose(nn.Module):
         simcc_x, simcc_y = self.head(features.float())
         return self.merge_flipped(simcc_x, simcc_y, batch) if flip_test else (simcc_x, simcc_y)
 
-    def merge_flipped(self, simcc_x: torch.Tensor, simcc_y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def merge_flipped(
+        self, simcc_x: torch.Tensor, simcc_y: torch.Tensor, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits of `with_flipped` inputs (2 * batch rows) -> the flip-test average of each crop's pair:
         the mirrored half's x bins reversed and left/right keypoints swapped, as mmpose's flip_vectors."""
         flipped_x = simcc_x[batch:, self.flip_indices].flip(-1)

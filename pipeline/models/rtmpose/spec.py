@@ -18,22 +18,22 @@ _ZOO = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/"
 class RTMPoseSpec:
     """Everything that decides an RTMPose-WholeBody network and its test-time processing."""
 
-    name: str                           # the mmpose config name
-    input_size: tuple[int, int]         # model input (width, height) in pixels
-    deepen_factor: float                # CSPNeXt depth multiplier
-    widen_factor: float                 # CSPNeXt width multiplier
-    official_checkpoint: str            # the model zoo's weights for this config
-    simcc_split_ratio: float = 2.0      # SimCC bins per input pixel
+    name: str  # the mmpose config name
+    input_size: tuple[int, int]  # model input (width, height) in pixels
+    deepen_factor: float  # CSPNeXt depth multiplier
+    widen_factor: float  # CSPNeXt width multiplier
+    official_checkpoint: str  # the model zoo's weights for this config
+    simcc_split_ratio: float = 2.0  # SimCC bins per input pixel
     final_layer_kernel_size: int = 7
     gau_hidden_dims: int = 256
     gau_s: int = 128
     gau_expansion_factor: int = 2
-    expand_ratio: float = 0.5           # CSP layers' hidden channel ratio
-    bbox_padding: float = 1.25          # GetBBoxCenterScale's default
+    expand_ratio: float = 0.5  # CSP layers' hidden channel ratio
+    bbox_padding: float = 1.25  # GetBBoxCenterScale's default
     # PoseDataPreprocessor(mean, std, bgr_to_rgb=True): images are normalised in RGB order.
     mean_rgb: tuple[float, float, float] = (123.675, 116.28, 103.53)
     std_rgb: tuple[float, float, float] = (58.395, 57.12, 57.375)
-    flip_test: bool = True              # the configs' test_cfg
+    flip_test: bool = True  # the configs' test_cfg
 
     @property
     def backbone_out_channels(self) -> int:
@@ -48,25 +48,43 @@ class RTMPoseSpec:
         return asdict(self)
 
 
-MODELS: dict[str, RTMPoseSpec] = {spec.name: spec for spec in (
-    RTMPoseSpec("rtmpose-m_8xb64-270e_coco-wholebody-256x192", (192, 256), 0.67, 0.75,
-                _ZOO + "rtmpose-m_simcc-coco-wholebody_pt-aic-coco_270e-256x192-cd5e845c_20230123.pth"),
-    RTMPoseSpec("rtmpose-l_8xb64-270e_coco-wholebody-256x192", (192, 256), 1.0, 1.0,
-                _ZOO + "rtmpose-l_simcc-coco-wholebody_pt-aic-coco_270e-256x192-6f206314_20230124.pth"),
-    RTMPoseSpec("rtmpose-l_8xb32-270e_coco-wholebody-384x288", (288, 384), 1.0, 1.0,
-                _ZOO + "rtmpose-l_simcc-coco-wholebody_pt-aic-coco_270e-384x288-eaeb96c8_20230125.pth"),
-)}
+MODELS: dict[str, RTMPoseSpec] = {
+    spec.name: spec
+    for spec in (
+        RTMPoseSpec(
+            "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+            (192, 256),
+            0.67,
+            0.75,
+            _ZOO + "rtmpose-m_simcc-coco-wholebody_pt-aic-coco_270e-256x192-cd5e845c_20230123.pth",
+        ),
+        RTMPoseSpec(
+            "rtmpose-l_8xb64-270e_coco-wholebody-256x192",
+            (192, 256),
+            1.0,
+            1.0,
+            _ZOO + "rtmpose-l_simcc-coco-wholebody_pt-aic-coco_270e-256x192-6f206314_20230124.pth",
+        ),
+        RTMPoseSpec(
+            "rtmpose-l_8xb32-270e_coco-wholebody-384x288",
+            (288, 384),
+            1.0,
+            1.0,
+            _ZOO + "rtmpose-l_simcc-coco-wholebody_pt-aic-coco_270e-384x288-eaeb96c8_20230125.pth",
+        ),
+    )
+}
 DEFAULT_MODEL = "rtmpose-l_8xb32-270e_coco-wholebody-384x288"
 
 
 def _face_flip() -> list[int]:
     """Mirror partners of the 68 iBUG face landmarks (0-based within the face block)."""
-    pairs = [(i, 16 - i) for i in range(8)]                                   # jaw line
-    pairs += [(17 + i, 26 - i) for i in range(5)]                             # eyebrows
-    pairs += [(31, 35), (32, 34)]                                             # nostrils
-    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]     # eyes
-    pairs += [(48 + i, 54 - i) for i in range(3)] + [(55, 59), (56, 58)]      # outer lips
-    pairs += [(60 + i, 64 - i) for i in range(2)] + [(65, 67)]                # inner lips
+    pairs = [(i, 16 - i) for i in range(8)]  # jaw line
+    pairs += [(17 + i, 26 - i) for i in range(5)]  # eyebrows
+    pairs += [(31, 35), (32, 34)]  # nostrils
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48 + i, 54 - i) for i in range(3)] + [(55, 59), (56, 58)]  # outer lips
+    pairs += [(60 + i, 64 - i) for i in range(2)] + [(65, 67)]  # inner lips
     flip = list(range(68))
     for a, b in pairs:
         flip[a], flip[b] = b, a

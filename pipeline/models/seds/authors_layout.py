@@ -32,26 +32,50 @@ from pipeline.errors import UserError
 
 UNUSED_IN_RELEASE = ("clip.logit_scale_first_softmax", "clip.logit_scale_sec_softmax")
 
-Rule = tuple[str, str, "list[Rule] | None"]     # (our prefix, their prefix, map of what follows)
+Rule = tuple[str, str, "list[Rule] | None"]  # (our prefix, their prefix, map of what follows)
 
-_TEMPORAL: list[Rule] = [("conv5.", "conv1d_5.0.", None), ("conv3a.", "conv1d_3_1.0.", None),
-                         ("conv3b.", "conv1d_3_2.0.", None), ("merge.", "conv1x1.", None), ("norm.", "bn.", None)]
-_STGCN_BLOCK: list[Rule] = [("graph_conv.conv.", "gcn.conv.", None), ("norm_in.", "tcn.0.", None),
-                            ("conv.", "tcn.3.", None), ("norm_out.", "tcn.4.", None), ("residual.", "residual.", None)]
-_PART_GCN: list[Rule] = [("adjacency", "A", None), ("pooled_adjacency", "A_pool", None),
-                         ("input_norm.", "data_bn.", None), ("joint_blocks.{i}.", "st_gcn_networks.{i}.", _STGCN_BLOCK),
-                         ("part_blocks.{i}.", "st_gcn_pool.{i}.", _STGCN_BLOCK), ("head.", "conv4.", None),
-                         ("temporal.0.", "tcn_full_b1.", _TEMPORAL), ("temporal.1.", "tcn_full_b2.", _TEMPORAL)]
+_TEMPORAL: list[Rule] = [
+    ("conv5.", "conv1d_5.0.", None),
+    ("conv3a.", "conv1d_3_1.0.", None),
+    ("conv3b.", "conv1d_3_2.0.", None),
+    ("merge.", "conv1x1.", None),
+    ("norm.", "bn.", None),
+]
+_STGCN_BLOCK: list[Rule] = [
+    ("graph_conv.conv.", "gcn.conv.", None),
+    ("norm_in.", "tcn.0.", None),
+    ("conv.", "tcn.3.", None),
+    ("norm_out.", "tcn.4.", None),
+    ("residual.", "residual.", None),
+]
+_PART_GCN: list[Rule] = [
+    ("adjacency", "A", None),
+    ("pooled_adjacency", "A_pool", None),
+    ("input_norm.", "data_bn.", None),
+    ("joint_blocks.{i}.", "st_gcn_networks.{i}.", _STGCN_BLOCK),
+    ("part_blocks.{i}.", "st_gcn_pool.{i}.", _STGCN_BLOCK),
+    ("head.", "conv4.", None),
+    ("temporal.0.", "tcn_full_b1.", _TEMPORAL),
+    ("temporal.1.", "tcn_full_b2.", _TEMPORAL),
+]
 _TOWER: list[Rule] = [("input_proj.", "conv1.", None), ("token_merge.", "conv2_trans.", None), ("", "", None)]
-_CGAF_LAYER: list[Rule] = [("norm.", "layer_norm.", None), ("attn.key_proj.", "src_src_att.k_layer.", None),
-                           ("attn.value_proj.", "src_src_att.v_layer.", None),
-                           ("attn.query_proj.", "src_src_att.q_layer.", None),
-                           ("attn.offsets.", "src_src_att.sample_offsets.", None),
-                           ("attn.out_proj.", "src_src_att.output_layer.", None),
-                           ("ff.norm.", "feed_forward.layer_norm.", None), ("ff.fc1.", "feed_forward.pwff_layer.0.", None),
-                           ("ff.fc2.", "feed_forward.pwff_layer.3.", None)]
-_MIX: list[Rule] = [("fc1.", "mlp.c_fc.", None), ("fc2.", "mlp.c_proj.", None), ("fc3.", "mlp.c_proj1.", None),
-                    ("norm.", "ln.", None)]
+_CGAF_LAYER: list[Rule] = [
+    ("norm.", "layer_norm.", None),
+    ("attn.key_proj.", "src_src_att.k_layer.", None),
+    ("attn.value_proj.", "src_src_att.v_layer.", None),
+    ("attn.query_proj.", "src_src_att.q_layer.", None),
+    ("attn.offsets.", "src_src_att.sample_offsets.", None),
+    ("attn.out_proj.", "src_src_att.output_layer.", None),
+    ("ff.norm.", "feed_forward.layer_norm.", None),
+    ("ff.fc1.", "feed_forward.pwff_layer.0.", None),
+    ("ff.fc2.", "feed_forward.pwff_layer.3.", None),
+]
+_MIX: list[Rule] = [
+    ("fc1.", "mlp.c_fc.", None),
+    ("fc2.", "mlp.c_proj.", None),
+    ("fc3.", "mlp.c_proj1.", None),
+    ("norm.", "ln.", None),
+]
 
 RULES: list[Rule] = [
     ("logit_scale", "clip.logit_scale", None),
@@ -68,10 +92,10 @@ RULES: list[Rule] = [
     ("cgaf.rgb_layers.{i}.", "fusion.R2P_layers.{i}.", _CGAF_LAYER),
     ("cgaf.pose_norm.", "fusion.P2R_layer_norm.", None),
     ("cgaf.rgb_norm.", "fusion.R2P_layer_norm.", None),
-    ("text.", "clip.", None),           # CLIP's text parts: token_embedding, transformer, ln_final, ...; last,
-]                                       # so that clip.visual.* and clip.logit_scale take their own rules
-MIX_WITH_LAYERS: Rule = ("cgaf.mix.", "fusion.mlp_fusion.", _MIX)    # --fusion_type gloss_atten
-MIX_ALONE: Rule = ("cgaf.mix.", "fusion.", _MIX)                     # --fusion_type mlp (no CGAF layers)
+    ("text.", "clip.", None),  # CLIP's text parts: token_embedding, transformer, ln_final, ...; last,
+]  # so that clip.visual.* and clip.logit_scale take their own rules
+MIX_WITH_LAYERS: Rule = ("cgaf.mix.", "fusion.mlp_fusion.", _MIX)  # --fusion_type gloss_atten
+MIX_ALONE: Rule = ("cgaf.mix.", "fusion.", _MIX)  # --fusion_type mlp (no CGAF layers)
 
 
 class LayoutMismatch(UserError, ValueError):
@@ -89,9 +113,9 @@ def _translate(key: str, rules: list[Rule], to_theirs: bool) -> str | None:
         if not match:
             continue
         head = target.replace("{i}", match.group("i")) if "{i}" in target else target
-        rest = key[match.end():]
+        rest = key[match.end() :]
         if source and not source.endswith(".") and rest:
-            continue                     # a whole-name rule (`A`) must not take a longer name (`A_pool`)
+            continue  # a whole-name rule (`A`) must not take a longer name (`A_pool`)
         if inner is None:
             return head + rest
         tail = _translate(rest, inner, to_theirs)
@@ -152,8 +176,8 @@ def export_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @dataclass(frozen=True)
 class Imported:
-    state: dict[str, torch.Tensor]     # ours, ready for load_state_dict(strict=True)
-    dropped: tuple[str, ...]           # release tensors without counterpart (UNUSED_IN_RELEASE)
+    state: dict[str, torch.Tensor]  # ours, ready for load_state_dict(strict=True)
+    dropped: tuple[str, ...]  # release tensors without counterpart (UNUSED_IN_RELEASE)
 
 
 def import_state_dict(model: nn.Module, theirs: Mapping[str, torch.Tensor], source: str | Path) -> Imported:
@@ -166,8 +190,10 @@ def import_state_dict(model: nn.Module, theirs: Mapping[str, torch.Tensor], sour
     for key, value in theirs.items():
         if key in UNUSED_IN_RELEASE:
             if value.shape != () or float(value) != 1.0:
-                wrong.append(f"{key}: the release never changes it from 1, found shape {tuple(value.shape)} "
-                             f"value {value.flatten()[:1].tolist()}")
+                wrong.append(
+                    f"{key}: the release never changes it from 1, found shape {tuple(value.shape)} "
+                    f"value {value.flatten()[:1].tolist()}"
+                )
             dropped.append(key)
             continue
         name = _translate(key, _rules(with_layers), to_theirs=False)
@@ -184,14 +210,19 @@ def import_state_dict(model: nn.Module, theirs: Mapping[str, torch.Tensor], sour
     if unknown:
         problems.append(f"{len(unknown)} tensor(s) of the file have no place in the model: " + _listing(unknown))
     if missing:
-        problems.append(f"{len(missing)} tensor(s) of the model are not in the file (as "
-                        + ", ".join(to_authors_name(n, with_layers) for n in missing[:6])
-                        + (" ..." if len(missing) > 6 else "") + ")")
+        problems.append(
+            f"{len(missing)} tensor(s) of the model are not in the file (as "
+            + ", ".join(to_authors_name(n, with_layers) for n in missing[:6])
+            + (" ..." if len(missing) > 6 else "")
+            + ")"
+        )
     if wrong:
         problems.append(f"{len(wrong)} tensor(s) differ: " + "; ".join(wrong[:6]) + (" ..." if len(wrong) > 6 else ""))
     if problems:
-        raise LayoutMismatch(f"{source}: not the authors' SEDS layout for this model (train params must match "
-                             f"the checkpoint's shapes): " + " | ".join(problems))
+        raise LayoutMismatch(
+            f"{source}: not the authors' SEDS layout for this model (train params must match "
+            f"the checkpoint's shapes): " + " | ".join(problems)
+        )
     return Imported(mapped, tuple(dropped))
 
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.models.seds.clip_blocks import LayerNormFP32, QuickGELU
 
-NORM_EPS = 1e-6          # the layers' nn.LayerNorm(size, eps=1e-6)
-MIX_NORM_EPS = 1e-12     # until_module.LayerNorm, TF style, default eps
-POSITIONS = 5000         # PositionalEncoding max_len
+NORM_EPS = 1e-6  # the layers' nn.LayerNorm(size, eps=1e-6)
+MIX_NORM_EPS = 1e-12  # until_module.LayerNorm, TF style, default eps
+POSITIONS = 5000  # PositionalEncoding max_len
 
 
 def sinusoid_table(rows: int, dim: int) -> torch.Tensor:
@@ -102,14 +101,14 @@ class DeformableCrossAttention(nn.Module):
         split = lambda x: x.view(b, n, h, c).transpose(1, 2)  # noqa: E731  (B, H, N, C)
         keys, values = split(self.key_proj(key_source)), split(self.value_proj(other))
         queries = self.query_proj(other)
-        offsets = self.offsets(queries).view(b, n, h, k).transpose(1, 2)                   # (B, H, N, K)
-        span = (valid.sum(-1).to(offsets.dtype) - 1).view(b, 1, 1, 1)                    # valid tokens - 1
+        offsets = self.offsets(queries).view(b, n, h, k).transpose(1, 2)  # (B, H, N, K)
+        span = (valid.sum(-1).to(offsets.dtype) - 1).view(b, 1, 1, 1)  # valid tokens - 1
         where = torch.arange(n, device=other.device, dtype=offsets.dtype).view(1, 1, n, 1)
         positions = torch.remainder(self.reference.to(offsets.dtype) + offsets + where, span)
-        sampled_keys, sampled_values = sample(keys, positions), sample(values, positions)   # (B, H, N, K, C)
-        scores = (split(queries).unsqueeze(3) / math.sqrt(c) * sampled_keys).sum(-1)        # (B, H, N, K)
+        sampled_keys, sampled_values = sample(keys, positions), sample(values, positions)  # (B, H, N, K, C)
+        scores = (split(queries).unsqueeze(3) / math.sqrt(c) * sampled_keys).sum(-1)  # (B, H, N, K)
         weights = self.dropout(scores.softmax(dim=-1))
-        context = (weights.unsqueeze(-1) * sampled_values).sum(-2)                           # (B, H, N, C)
+        context = (weights.unsqueeze(-1) * sampled_values).sum(-2)  # (B, H, N, C)
         return self.out_proj(context.transpose(1, 2).reshape(b, n, d))
 
 
@@ -157,8 +156,14 @@ class MixFusion(nn.Module):
 
 
 class CGAF(nn.Module):
-    def __init__(self, width: int = 512, keys_per_layer: tuple[int, ...] | list[int] = (5, 3), heads: int = 8,
-                 ff: int = 2048, dropout: float = 0.1):
+    def __init__(
+        self,
+        width: int = 512,
+        keys_per_layer: tuple[int, ...] | list[int] = (5, 3),
+        heads: int = 8,
+        ff: int = 2048,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.keys_per_layer = tuple(keys_per_layer)
         self.mix = MixFusion(width)
@@ -173,7 +178,7 @@ class CGAF(nn.Module):
         """pose, rgb (B, N, D) tokens, valid (B, N) bool -> fused (B, N, D)."""
         if not self.keys_per_layer:
             return self.mix(pose, rgb)
-        table = self.positions[:, :pose.shape[1]].to(pose.dtype)
+        table = self.positions[:, : pose.shape[1]].to(pose.dtype)
         p, r = pose + table, rgb + table
         for pose_layer, rgb_layer in zip(self.pose_layers, self.rgb_layers):
             p, r = pose_layer(p, r, valid), rgb_layer(r, p, valid)

@@ -37,12 +37,16 @@ class ResidualAttentionBlock(nn.Module):
             raise ValueError(f"transformer width {width} is not divisible by {heads} heads")
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
         self.ln_1 = LayerNormFP32(width)
-        self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(width, 4 * width)), ("gelu", QuickGELU()),
-                                              ("c_proj", nn.Linear(4 * width, width))]))
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [("c_fc", nn.Linear(width, 4 * width)), ("gelu", QuickGELU()), ("c_proj", nn.Linear(4 * width, width))]
+            )
+        )
         self.ln_2 = LayerNormFP32(width)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                padding: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, padding: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x (B, L, W); attn_mask (L, L) additive; padding (B, L) bool, True = a key to ignore."""
         h = self.ln_1(x)
         x = x + self.attn(h, h, h, need_weights=False, attn_mask=attn_mask, key_padding_mask=padding)[0]
@@ -54,8 +58,9 @@ class Transformer(nn.Module):
         super().__init__()
         self.resblocks = nn.ModuleList(ResidualAttentionBlock(width, heads) for _ in range(layers))
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                padding: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, padding: torch.Tensor | None = None
+    ) -> torch.Tensor:
         for block in self.resblocks:
             x = block(x, attn_mask, padding)
         return x

@@ -29,8 +29,9 @@ START_TOKEN, END_TOKEN = "<start_of_text>", "<end_of_text>"
 END_OF_WORD = "</w>"
 # A piece is a special token, an English contraction, a run of letters, one digit, or a run of anything
 # else that is not a space (CLIP's splitting rule).
-PIECES = regex.compile(r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
-                       regex.IGNORECASE)
+PIECES = regex.compile(
+    r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+", regex.IGNORECASE
+)
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +55,7 @@ class ClipBPE:
     """Text -> CLIP token ids (`encode`), and ids -> their tokens (`decoder`)."""
 
     def __init__(self, vocab: Path = VOCAB):
-        lines = gzip.open(vocab).read().decode("utf-8").split("\n")[1:MERGES + 1]
+        lines = gzip.open(vocab).read().decode("utf-8").split("\n")[1 : MERGES + 1]
         merges = [tuple(line.split()) for line in lines]
         singles = list(byte_symbols().values())
         tokens = singles + [s + END_OF_WORD for s in singles] + ["".join(m) for m in merges] + [START_TOKEN, END_TOKEN]

@@ -37,9 +37,9 @@ SUBSETS = 4
 @dataclass(frozen=True)
 class Graph:
     name: str
-    levels: tuple[int, ...]                      # per joint: the authors' dist_center
-    links: tuple[tuple[int, int], ...]           # tree (neighbour) links, 0-based
-    symmetry: tuple[tuple[int, int], ...]        # symmetry links, 0-based
+    levels: tuple[int, ...]  # per joint: the authors' dist_center
+    links: tuple[tuple[int, int], ...]  # tree (neighbour) links, 0-based
+    symmetry: tuple[tuple[int, int], ...]  # symmetry links, 0-based
 
     @property
     def num_joints(self) -> int:
@@ -76,7 +76,7 @@ class PartGraphs:
     """A body part's joint graph, how its joints pool into sub-parts, and the graph of those sub-parts."""
 
     joints: Graph
-    sub_parts: tuple[tuple[int, ...], ...]      # joint indices max-pooled into each sub-part node
+    sub_parts: tuple[tuple[int, ...], ...]  # joint indices max-pooled into each sub-part node
     pooled: Graph
 
 
@@ -90,20 +90,31 @@ def _finger_links() -> tuple[tuple[int, int], ...]:
 
 
 HAND = PartGraphs(
-    joints=Graph("hand", levels=(0,) + (1, 2, 3, 4) * 5, links=_finger_links(),
-                 # the same joint level on neighbouring fingers, little->ring->middle->index->thumb
-                 symmetry=tuple((a + lvl, b + lvl) for lvl in range(4)
-                                for a, b in ((17, 13), (13, 9), (9, 5), (5, 1)))),
+    joints=Graph(
+        "hand",
+        levels=(0,) + (1, 2, 3, 4) * 5,
+        links=_finger_links(),
+        # the same joint level on neighbouring fingers, little->ring->middle->index->thumb
+        symmetry=tuple((a + lvl, b + lvl) for lvl in range(4) for a, b in ((17, 13), (13, 9), (9, 5), (5, 1))),
+    ),
     # thumb, index, middle, ring, little (tip-side joints), then the palm (wrist and the four bases)
     sub_parts=((2, 3, 4), (6, 7, 8), (10, 11, 12), (14, 15, 16), (18, 19, 20), (0, 1, 5, 9, 13, 17)),
-    pooled=Graph("hand parts", levels=(1, 1, 1, 1, 1, 0), links=tuple((f, 5) for f in range(5)),
-                 symmetry=((0, 1), (1, 2), (2, 3), (3, 4))),
+    pooled=Graph(
+        "hand parts",
+        levels=(1, 1, 1, 1, 1, 0),
+        links=tuple((f, 5) for f in range(5)),
+        symmetry=((0, 1), (1, 2), (2, 3), (3, 4)),
+    ),
 )
 
 BODY = PartGraphs(
-    joints=Graph("body", levels=(0, 1, 2, 3, 1, 2, 3), links=((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6)),
-                 symmetry=((1, 4), (2, 5), (3, 6))),
-    sub_parts=((1, 2, 3), (4, 5, 6), (0,)),      # left arm, right arm, nose
+    joints=Graph(
+        "body",
+        levels=(0, 1, 2, 3, 1, 2, 3),
+        links=((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6)),
+        symmetry=((1, 4), (2, 5), (3, 6)),
+    ),
+    sub_parts=((1, 2, 3), (4, 5, 6), (0,)),  # left arm, right arm, nose
     # the authors give the pooled body no levels (all 0) and list arm-arm both as a link and a symmetry
     pooled=Graph("body parts", levels=(0, 0, 0), links=((0, 2), (0, 1)), symmetry=((0, 1),)),
 )
@@ -115,6 +126,7 @@ BODY = PartGraphs(
 # Joint order = the select stage's columns: face = iBUG 0-47 (jaw 0-16, right brow 17-21, left brow
 # 22-26, nose bridge 27-30, nose base 31-35, right eye 36-41, left eye 42-47), mouth = iBUG 48-67
 # renumbered 0-19 (outer lip 0-11, inner lip 12-19).
+
 
 def _chain(points: list[int], closed: bool = False) -> list[tuple[int, int]]:
     pairs = list(zip(points[:-1], points[1:]))
@@ -140,29 +152,51 @@ def _levels(joints: int, links: list[tuple[int, int]], centre: int) -> tuple[int
 
 
 def _face_graphs() -> PartGraphs:
-    links = (_chain(list(range(0, 17))) + _chain(list(range(17, 22))) + _chain(list(range(22, 27)))
-             + _chain(list(range(27, 31))) + _chain(list(range(31, 36))) + [(30, 33)]
-             + _chain(list(range(36, 42)), closed=True) + _chain(list(range(42, 48)), closed=True)
-             # the structures joined at the nose: brows' inner ends, eyes' inner corners, the chin
-             + [(21, 27), (22, 27), (39, 27), (42, 27), (8, 33)])
-    mirror = ([(i, 16 - i) for i in range(8)] + [(17 + i, 26 - i) for i in range(5)] + [(31, 35), (32, 34)]
-              + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)])
+    links = (
+        _chain(list(range(0, 17)))
+        + _chain(list(range(17, 22)))
+        + _chain(list(range(22, 27)))
+        + _chain(list(range(27, 31)))
+        + _chain(list(range(31, 36)))
+        + [(30, 33)]
+        + _chain(list(range(36, 42)), closed=True)
+        + _chain(list(range(42, 48)), closed=True)
+        # the structures joined at the nose: brows' inner ends, eyes' inner corners, the chin
+        + [(21, 27), (22, 27), (39, 27), (42, 27), (8, 33)]
+    )
+    mirror = (
+        [(i, 16 - i) for i in range(8)]
+        + [(17 + i, 26 - i) for i in range(5)]
+        + [(31, 35), (32, 34)]
+        + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
+    )
     joints = Graph("face", levels=_levels(48, links, centre=30), links=tuple(links), symmetry=tuple(mirror))
-    sub_parts = (tuple(range(0, 17)), tuple(range(17, 22)), tuple(range(22, 27)), tuple(range(27, 36)),
-                 tuple(range(36, 42)), tuple(range(42, 48)))          # jaw, brows, nose, eyes
-    pooled = Graph("face parts", levels=(1, 1, 1, 0, 1, 1), links=((0, 3), (1, 3), (2, 3), (4, 3), (5, 3)),
-                   symmetry=((1, 2), (4, 5)))
+    sub_parts = (
+        tuple(range(0, 17)),
+        tuple(range(17, 22)),
+        tuple(range(22, 27)),
+        tuple(range(27, 36)),
+        tuple(range(36, 42)),
+        tuple(range(42, 48)),
+    )  # jaw, brows, nose, eyes
+    pooled = Graph(
+        "face parts",
+        levels=(1, 1, 1, 0, 1, 1),
+        links=((0, 3), (1, 3), (2, 3), (4, 3), (5, 3)),
+        symmetry=((1, 2), (4, 5)),
+    )
     return PartGraphs(joints, sub_parts, pooled)
 
 
 def _mouth_graphs() -> PartGraphs:
-    links = (_chain(list(range(0, 12)), closed=True) + _chain(list(range(12, 20)), closed=True)
-             + [(0, 12), (6, 16)])                                        # the mouth corners
+    links = (
+        _chain(list(range(0, 12)), closed=True) + _chain(list(range(12, 20)), closed=True) + [(0, 12), (6, 16)]
+    )  # the mouth corners
     mirror = [(0, 6), (1, 5), (2, 4), (11, 7), (10, 8), (12, 16), (13, 15), (19, 17)]
     joints = Graph("mouth", levels=_levels(20, links, centre=3), links=tuple(links), symmetry=tuple(mirror))
     sub_parts = (tuple(range(0, 7)), (6, 7, 8, 9, 10, 11, 0), (12, 13, 14, 15, 16), (16, 17, 18, 19, 12))
     pooled = Graph("mouth parts", levels=(0, 1, 1, 2), links=((0, 2), (1, 3), (0, 1)), symmetry=((2, 3),))
-    return PartGraphs(joints, sub_parts, pooled)   # upper outer, lower outer, upper inner, lower inner lip
+    return PartGraphs(joints, sub_parts, pooled)  # upper outer, lower outer, upper inner, lower inner lip
 
 
 FACE = _face_graphs()

@@ -25,11 +25,12 @@ from pipeline.models.seds.clip_blocks import LayerNormFP32, Transformer
 
 
 class FeatureTower(nn.Module):
-    def __init__(self, in_dim: int, steps: int = 64, width: int = 768, layers: int = 12, heads: int = 12,
-                 embed_dim: int = 512):
+    def __init__(
+        self, in_dim: int, steps: int = 64, width: int = 768, layers: int = 12, heads: int = 12, embed_dim: int = 512
+    ):
         super().__init__()
         self.steps = steps
-        scale = width ** -0.5
+        scale = width**-0.5
         self.input_proj = nn.Conv2d(in_dim, width, kernel_size=1, bias=False)
         self.token_merge = nn.Conv2d(2 * steps, steps, kernel_size=1, bias=False)
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
@@ -43,7 +44,7 @@ class FeatureTower(nn.Module):
         """features (B, T, d_in) with T = steps (or 2 x steps, merged), valid (B, steps + 1) bool
         (index 0 = the class token) -> tokens (B, steps + 1, embed_dim)."""
         b, t, _ = features.shape
-        x = self.input_proj(features.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)   # (B, T, W)
+        x = self.input_proj(features.transpose(1, 2).unsqueeze(-1)).squeeze(-1).transpose(1, 2)  # (B, T, W)
         if t == 2 * self.steps:
             x = self.token_merge(x.unsqueeze(-1)).squeeze(-1)
         elif t != self.steps:

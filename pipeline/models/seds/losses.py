@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 
 PADDINGS = ("authors", "masked")
-KL_FILL = -1e6        # the release's value for masked-out similarities in the distillation
-KL_TOP_WORDS = 3      # the teacher's best words per video token (torch.topk(..., 3) at modeling.py:363, :379)
-KL_TOP_STEPS = 5      # its best video tokens per word (torch.topk(..., 5) at modeling.py:371, :387)
+KL_FILL = -1e6  # the release's value for masked-out similarities in the distillation
+KL_TOP_WORDS = 3  # the teacher's best words per video token (torch.topk(..., 3) at modeling.py:363, :379)
+KL_TOP_STEPS = 5  # its best video tokens per word (torch.topk(..., 5) at modeling.py:371, :387)
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
@@ -59,18 +59,27 @@ def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(-1) / weights.sum(-1).clamp(min=1.0)
 
 
-def filip(video: torch.Tensor, video_valid: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor,
-          tau: float = 0.07, padding: str = "authors", text_t2i: torch.Tensor | None = None,
-          text_t2i_valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def filip(
+    video: torch.Tensor,
+    video_valid: torch.Tensor,
+    text: torch.Tensor,
+    text_valid: torch.Tensor,
+    tau: float = 0.07,
+    padding: str = "authors",
+    text_t2i: torch.Tensor | None = None,
+    text_t2i_valid: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(I2T, T2I), each (A, B), from normalised video (A, Nv, D) and text (B, Nt, D) tokens;
     `text_t2i` (default `text`) feeds T2I."""
     s = torch.einsum("aid,bjd->abij", video, text)
-    i2t = _masked_mean((s * _softmax(s / tau, text_valid[None, :, None, :], 3, padding)).sum(3),
-                       video_valid[:, None, :])
+    i2t = _masked_mean(
+        (s * _softmax(s / tau, text_valid[None, :, None, :], 3, padding)).sum(3), video_valid[:, None, :]
+    )
     if text_t2i is not None:
         s, text_valid = torch.einsum("aid,bjd->abij", video, text_t2i), text_t2i_valid
-    t2i = _masked_mean((s * _softmax(s / tau, video_valid[:, None, :, None], 2, padding)).sum(2),
-                       text_valid[None, :, :])
+    t2i = _masked_mean(
+        (s * _softmax(s / tau, video_valid[:, None, :, None], 2, padding)).sum(2), text_valid[None, :, :]
+    )
     return i2t, t2i
 
 
@@ -85,11 +94,12 @@ def contrastive_loss(i2t: torch.Tensor, t2i: torch.Tensor, dual_mix: float = 0.5
     return (first + second) / 2
 
 
-def matching(pose: torch.Tensor, rgb: torch.Tensor, valid: torch.Tensor, tau: float = 0.07,
-             padding: str = "authors") -> tuple[torch.Tensor, torch.Tensor]:
+def matching(
+    pose: torch.Tensor, rgb: torch.Tensor, valid: torch.Tensor, tau: float = 0.07, padding: str = "authors"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(P2R, R2P), each (A, A), from normalised pose and rgb tokens (A, N, D) and valid (A, N)."""
     q = torch.einsum("aid,bjd->abij", pose, rgb)
-    diagonal = torch.diagonal(q, dim1=2, dim2=3)                                        # (A, A, N)
+    diagonal = torch.diagonal(q, dim1=2, dim2=3)  # (A, A, N)
     to_rgb = torch.diagonal(_softmax(q / tau, valid[None, :, None, :], 3, padding), dim1=2, dim2=3)
     to_pose = torch.diagonal(_softmax(q / tau, valid[:, None, :, None], 2, padding), dim1=2, dim2=3)
     p2r = (diagonal * to_rgb * valid[:, None, :]).sum(-1)
@@ -97,8 +107,15 @@ def matching(pose: torch.Tensor, rgb: torch.Tensor, valid: torch.Tensor, tau: fl
     return p2r, r2p
 
 
-def _own_pair_weights(video: torch.Tensor, video_valid: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor,
-                      tau: float, padding: str, over_words: bool) -> torch.Tensor:
+def _own_pair_weights(
+    video: torch.Tensor,
+    video_valid: torch.Tensor,
+    text: torch.Tensor,
+    text_valid: torch.Tensor,
+    tau: float,
+    padding: str,
+    over_words: bool,
+) -> torch.Tensor:
     """(B, N, L) s_ij x softmax(s / tau) of each clip with its own sentence, the softmax over the words
     (`over_words`) or over the video tokens: the terms FILIP sums, before it sums them."""
     s = torch.einsum("bid,bjd->bij", video, text)
@@ -116,14 +133,24 @@ def _top_positions(x: torch.Tensor, k: int) -> torch.Tensor:
 def _kl_rows(student: torch.Tensor, teacher: torch.Tensor, rows: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean over the `rows` (bool, the leading axes) of KL(softmax(teacher / T) || softmax(student / T)):
     the release's KL with reduction 'batchmean' over its selected rows."""
-    divergence = F.kl_div(F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1),
-                          reduction="none").sum(-1)
+    divergence = F.kl_div(
+        F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1), reduction="none"
+    ).sum(-1)
     return divergence[rows].sum() / rows.sum().clamp(min=1)
 
 
-def rgb_pose_kl(pose: torch.Tensor, rgb: torch.Tensor, video_valid: torch.Tensor, text: torch.Tensor,
-                text_valid: torch.Tensor, text_aug: torch.Tensor, text_aug_valid: torch.Tensor, tau: float = 0.07,
-                padding: str = "authors", temperature: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+def rgb_pose_kl(
+    pose: torch.Tensor,
+    rgb: torch.Tensor,
+    video_valid: torch.Tensor,
+    text: torch.Tensor,
+    text_valid: torch.Tensor,
+    text_aug: torch.Tensor,
+    text_aug_valid: torch.Tensor,
+    tau: float = 0.07,
+    padding: str = "authors",
+    temperature: float = 0.01,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(pose term, rgb term) of the release's token distillation (module docstring), unweighted, from
     normalised pose and rgb tokens (B, N, D), text and augmented-text tokens (B, L, D) of each clip's
     own sentence, and their valid masks."""
@@ -139,7 +166,10 @@ def rgb_pose_kl(pose: torch.Tensor, rgb: torch.Tensor, video_valid: torch.Tensor
         for rows, valid, top in ((vt, video_valid, KL_TOP_WORDS), (tv, text_aug_valid, KL_TOP_STEPS)):
             target = rows[teacher].detach()
             keep = _top_positions(target, top)
-            halves.append(_kl_rows(rows[student].masked_fill(~keep, KL_FILL), target.masked_fill(~keep, KL_FILL),
-                                   valid, temperature))
+            halves.append(
+                _kl_rows(
+                    rows[student].masked_fill(~keep, KL_FILL), target.masked_fill(~keep, KL_FILL), valid, temperature
+                )
+            )
         terms[student] = 0.5 * (halves[0] + halves[1])
     return terms["pose"], terms["rgb"]

@@ -11,8 +11,9 @@ rgb), every term on FILIP similarities times exp(logit_scale) (pipeline/models/s
 release's optional Pose-RGB token distillation (`rgb_pose_kl`, off by default as in train_h2s.sh);
 `loss_terms: fused` keeps the first term only (module docstring of pipeline/train/params.py says why).
 A pose-only model (`variant: pose_only`, the paper's Table 3 Pose rows) has no RGB tower or CGAF
-and trains and retrieves on the pose stream. The logit scale is CLIP's: it starts at log(100) and is clamped to at most log(100) after each step
-(main_task_retrieval.py train_epoch). Retrieval similarity: dual_mix x I2T + (1 - dual_mix) x T2I.
+and trains and retrieves on the pose stream. The logit scale is CLIP's: it starts at log(100) and is clamped to at
+most log(100) after each step (main_task_retrieval.py train_epoch). Retrieval similarity:
+dual_mix x I2T + (1 - dual_mix) x T2I.
 
 Initialisation as the authors' (CLIP4Clip.__init__ then init_preweight): every Linear and Embedding
 N(0, 0.02) with zero biases, CLIP's own scheme for the text positions, attention in-projections and
@@ -125,8 +126,9 @@ class VideoTokens:
 
     @staticmethod
     def cat(parts: list["VideoTokens"]) -> "VideoTokens":
-        return VideoTokens({k: torch.cat([p.streams[k] for p in parts]) for k in parts[0].streams},
-                           torch.cat([p.valid for p in parts]))
+        return VideoTokens(
+            {k: torch.cat([p.streams[k] for p in parts]) for k in parts[0].streams}, torch.cat([p.valid for p in parts])
+        )
 
 
 def token_valid(window_valid: torch.Tensor) -> torch.Tensor:
@@ -138,10 +140,12 @@ class SEDS(nn.Module):
     def __init__(self, config: SEDSConfig):
         super().__init__()
         self.config = c = config
-        self.pose_encoder = PoseEncoder({k: tuple(v) for k, v in c.spans.items()}, c.parts, c.in_channels,
-                                        c.gcn_joint_channels, c.gcn_part_channels)
-        tower = dict(steps=c.steps, width=c.tower_width, layers=c.tower_layers, heads=c.tower_heads,
-                     embed_dim=c.embed_dim)
+        self.pose_encoder = PoseEncoder(
+            {k: tuple(v) for k, v in c.spans.items()}, c.parts, c.in_channels, c.gcn_joint_channels, c.gcn_part_channels
+        )
+        tower = dict(
+            steps=c.steps, width=c.tower_width, layers=c.tower_layers, heads=c.tower_heads, embed_dim=c.embed_dim
+        )
         self.pose_tower = FeatureTower(self.pose_encoder.out_channels, **tower)
         if c.variant == "seds":
             self.rgb_tower = FeatureTower(c.rgb_dim, **tower)
@@ -170,9 +174,14 @@ class SEDS(nn.Module):
             self.logit_scale.clamp_(max=math.log(self.config.logit_scale_max))
 
     # -- objectives --------------------------------------------------------------------------
-    def loss(self, video: VideoTokens, text: torch.Tensor, text_valid: torch.Tensor,
-             text_aug: torch.Tensor | None = None, text_aug_valid: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self,
+        video: VideoTokens,
+        text: torch.Tensor,
+        text_valid: torch.Tensor,
+        text_aug: torch.Tensor | None = None,
+        text_aug_valid: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total training loss and its parts (the matching and distillation parts already weighted)."""
         c = self.config
         v, t = video.normalised(), normalise(text)
@@ -187,8 +196,18 @@ class SEDS(nn.Module):
             parts["match"] = c.match_weight * contrastive_loss(scale * p2r, scale * r2p, c.dual_mix)
         if c.rgb_pose_kl and c.variant == "seds":
             aug, aug_valid = (t, text_valid) if t_aug is None else (t_aug, text_aug_valid)
-            pose_kl, rgb_kl = rgb_pose_kl(v.stream("pose"), v.stream("rgb"), v.valid, t, text_valid, aug, aug_valid,
-                                          c.tau, c.filip_padding, c.kl_temperature)
+            pose_kl, rgb_kl = rgb_pose_kl(
+                v.stream("pose"),
+                v.stream("rgb"),
+                v.valid,
+                t,
+                text_valid,
+                aug,
+                aug_valid,
+                c.tau,
+                c.filip_padding,
+                c.kl_temperature,
+            )
             parts["kl"] = c.kl_pose_weight * pose_kl + c.kl_rgb_weight * rgb_kl
         total = parts[self.headline] if c.loss_terms == "fused" else sum(parts.values())
         return total, parts
@@ -199,8 +218,9 @@ class SEDS(nn.Module):
         return self.streams[0]
 
     @torch.no_grad()
-    def retrieval_similarity(self, video: VideoTokens, text: torch.Tensor, text_valid: torch.Tensor
-                             ) -> dict[str, torch.Tensor]:
+    def retrieval_similarity(
+        self, video: VideoTokens, text: torch.Tensor, text_valid: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """[clip, sentence] similarity per stream: dual_mix x I2T + (1 - dual_mix) x T2I (cosine units)."""
         c = self.config
         v, t = video.normalised(), normalise(text)
@@ -220,8 +240,8 @@ def init_like_authors(model: SEDS) -> None:
     width = text.positional_embedding.shape[1]
     nn.init.normal_(text.positional_embedding, std=0.01)
     for block in text.transformer.resblocks:
-        nn.init.normal_(block.attn.in_proj_weight, std=width ** -0.5)
-    nn.init.normal_(text.text_projection, std=width ** -0.5)
+        nn.init.normal_(block.attn.in_proj_weight, std=width**-0.5)
+    nn.init.normal_(text.text_projection, std=width**-0.5)
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
             module.weight.data.normal_(mean=0.0, std=0.02)

@@ -37,16 +37,25 @@ from pipeline.models.seds.temporal import TemporalConvBlock
 # The encoder's part names -> (the select stage's parts whose columns feed it, its graphs). A hand
 # GCN serves both hands; the concatenation order is the authors' [left, right, body] then the rest.
 PART_GRAPHS: dict[str, PartGraphs] = {"hand": HAND, "body": BODY, "face": FACE, "mouth": MOUTH}
-STREAMS_OF_PART: dict[str, tuple[str, ...]] = {"hand": ("left_hand", "right_hand"), "body": ("body",),
-                                               "face": ("face",), "mouth": ("mouth",)}
-CALL_ORDER = ("right_hand", "left_hand", "body", "face", "mouth")     # the release's three first (GCN_Embed)
+STREAMS_OF_PART: dict[str, tuple[str, ...]] = {
+    "hand": ("left_hand", "right_hand"),
+    "body": ("body",),
+    "face": ("face",),
+    "mouth": ("mouth",),
+}
+CALL_ORDER = ("right_hand", "left_hand", "body", "face", "mouth")  # the release's three first (GCN_Embed)
 CONCAT_ORDER = ("left_hand", "right_hand", "body", "face", "mouth")
 
 
 class PoseEncoder(nn.Module):
-    def __init__(self, spans: dict[str, tuple[int, int]], parts: tuple[str, ...] | list[str] = ("hand", "body"),
-                 in_channels: int = 2, joint_channels: tuple[int, ...] | list[int] = (128, 128, 256),
-                 part_channels: int = 512):
+    def __init__(
+        self,
+        spans: dict[str, tuple[int, int]],
+        parts: tuple[str, ...] | list[str] = ("hand", "body"),
+        in_channels: int = 2,
+        joint_channels: tuple[int, ...] | list[int] = (128, 128, 256),
+        part_channels: int = 512,
+    ):
         super().__init__()
         unknown = [p for p in parts if p not in PART_GRAPHS]
         if unknown:
@@ -56,16 +65,21 @@ class PoseEncoder(nn.Module):
         for part in self.parts:
             for stream in STREAMS_OF_PART[part]:
                 if stream not in spans:
-                    raise ValueError(f"the pose encoder's {part} GCN needs the {stream} keypoints; the selection "
-                                     f"has {sorted(spans)} (select.parts)")
+                    raise ValueError(
+                        f"the pose encoder's {part} GCN needs the {stream} keypoints; the selection "
+                        f"has {sorted(spans)} (select.parts)"
+                    )
                 start, stop = spans[stream]
                 if stop - start != PART_GRAPHS[part].joints.num_joints:
-                    raise ValueError(f"{stream} spans columns {start}:{stop} ({stop - start} joints); "
-                                     f"the {part} graph has {PART_GRAPHS[part].joints.num_joints}")
+                    raise ValueError(
+                        f"{stream} spans columns {start}:{stop} ({stop - start} joints); "
+                        f"the {part} graph has {PART_GRAPHS[part].joints.num_joints}"
+                    )
                 self.spans[stream] = (start, stop)
         self.gcn_of_stream = {s: p for p in self.parts for s in STREAMS_OF_PART[p]}
-        self.gcns = nn.ModuleDict({p: PartGCN(PART_GRAPHS[p], in_channels, joint_channels, part_channels)
-                                   for p in self.parts})
+        self.gcns = nn.ModuleDict(
+            {p: PartGCN(PART_GRAPHS[p], in_channels, joint_channels, part_channels) for p in self.parts}
+        )
         streams = set(self.gcn_of_stream)
         self.call_order = [s for s in CALL_ORDER if s in streams]
         self.concat_order = [s for s in CONCAT_ORDER if s in streams]
@@ -82,10 +96,10 @@ class PoseEncoder(nn.Module):
 
     def forward(self, keypoints: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
         """keypoints (B, F, K, C), windows (B, W, L) long frame indices (-1: padded window) -> (B, W, D)."""
-        frames = self.frame_features(keypoints)                                 # (B, F, D)
+        frames = self.frame_features(keypoints)  # (B, F, D)
         b, w, length = windows.shape
         index = windows.clamp(min=0).reshape(b, w * length, 1).expand(-1, -1, frames.shape[-1])
         gathered = torch.gather(frames, 1, index).view(b, w, length, -1)
         gathered = gathered * (windows[..., :1] >= 0).unsqueeze(-1).to(gathered.dtype)
-        fused = self.window_fusion(gathered.reshape(b * w, length, -1).transpose(1, 2))   # (B*W, D, L)
+        fused = self.window_fusion(gathered.reshape(b * w, length, -1).transpose(1, 2))  # (B*W, D, L)
         return fused.mean(dim=-1).view(b, w, -1)

@@ -26,9 +26,9 @@ from torch import nn
 from pipeline.models.seds.graphs import PartGraphs
 from pipeline.models.seds.temporal import TemporalConvBlock
 
-INPUT_NORM_EPS = 0.1      # modeling_gcn.py ST_GCN_Model: nn.BatchNorm1d(C * V, self.momentum)
-BLOCK_DROPOUT = 0.05      # st_gcn: Dropout(0.05) after the first BN, and its `dropout` default 0.05
-HEAD_DROPOUT = 0.25       # ST_GCN_Model.conv4
+INPUT_NORM_EPS = 0.1  # modeling_gcn.py ST_GCN_Model: nn.BatchNorm1d(C * V, self.momentum)
+BLOCK_DROPOUT = 0.05  # st_gcn: Dropout(0.05) after the first BN, and its `dropout` default 0.05
+HEAD_DROPOUT = 0.25  # ST_GCN_Model.conv4
 
 
 class GraphConv(nn.Module):
@@ -66,8 +66,9 @@ class STGCNBlock(nn.Module):
         elif in_channels == out_channels:
             self.residual = nn.Identity()
         else:
-            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1),
-                                          nn.BatchNorm2d(out_channels))
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         y = self.graph_conv(x, adjacency)
@@ -80,8 +81,13 @@ class STGCNBlock(nn.Module):
 class PartGCN(nn.Module):
     """One part's GCN (ST_GCN_Model): keypoints (N, F, V, C) -> features (N, F, part_channels)."""
 
-    def __init__(self, graphs: PartGraphs, in_channels: int = 2,
-                 joint_channels: tuple[int, ...] | list[int] = (128, 128, 256), part_channels: int = 512):
+    def __init__(
+        self,
+        graphs: PartGraphs,
+        in_channels: int = 2,
+        joint_channels: tuple[int, ...] | list[int] = (128, 128, 256),
+        part_channels: int = 512,
+    ):
         super().__init__()
         self.graphs = graphs
         self.in_channels = in_channels
@@ -93,28 +99,36 @@ class PartGCN(nn.Module):
         widths = [in_channels, *joint_channels]
         k = self.adjacency.shape[0]
         self.joint_blocks = nn.ModuleList(
-            STGCNBlock(widths[i], widths[i + 1], k, residual=i > 0) for i in range(len(joint_channels)))
-        self.part_blocks = nn.ModuleList([STGCNBlock(widths[-1], part_channels, k),
-                                          STGCNBlock(part_channels, part_channels, k)])
-        self.head = nn.Sequential(nn.Conv2d(part_channels, part_channels, kernel_size=1),
-                                  nn.BatchNorm2d(part_channels), nn.ReLU(), nn.Dropout(HEAD_DROPOUT))
+            STGCNBlock(widths[i], widths[i + 1], k, residual=i > 0) for i in range(len(joint_channels))
+        )
+        self.part_blocks = nn.ModuleList(
+            [STGCNBlock(widths[-1], part_channels, k), STGCNBlock(part_channels, part_channels, k)]
+        )
+        self.head = nn.Sequential(
+            nn.Conv2d(part_channels, part_channels, kernel_size=1),
+            nn.BatchNorm2d(part_channels),
+            nn.ReLU(),
+            nn.Dropout(HEAD_DROPOUT),
+        )
         self.temporal = nn.ModuleList([TemporalConvBlock(part_channels), TemporalConvBlock(part_channels)])
         self.out_channels = part_channels
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
         n, f, v, c = keypoints.shape
         if (v, c) != (self.graphs.joints.num_joints, self.in_channels):
-            raise ValueError(f"the {self.graphs.joints.name} GCN takes {self.graphs.joints.num_joints} joints x "
-                             f"{self.in_channels} channels, got {v} x {c}")
-        x = self.input_norm(keypoints.reshape(n * f, v * c, 1))           # channel index v * C + c
-        x = x.view(n * f, v, c).permute(0, 2, 1).unsqueeze(2)               # (N*F, C, 1, V)
+            raise ValueError(
+                f"the {self.graphs.joints.name} GCN takes {self.graphs.joints.num_joints} joints x "
+                f"{self.in_channels} channels, got {v} x {c}"
+            )
+        x = self.input_norm(keypoints.reshape(n * f, v * c, 1))  # channel index v * C + c
+        x = x.view(n * f, v, c).permute(0, 2, 1).unsqueeze(2)  # (N*F, C, 1, V)
         for block in self.joint_blocks:
             x = block(x, self.adjacency)
         x = torch.cat([x[..., joints].amax(dim=-1, keepdim=True) for joints in self.sub_parts], dim=-1)
         for block in self.part_blocks:
             x = block(x, self.pooled_adjacency)
-        x = self.head(x.amax(dim=-1, keepdim=True))                          # (N*F, C', 1, 1)
-        x = x.view(n, f, -1).transpose(1, 2)                                 # (N, C', F)
+        x = self.head(x.amax(dim=-1, keepdim=True))  # (N*F, C', 1, 1)
+        x = x.view(n, f, -1).transpose(1, 2)  # (N, C', F)
         for block in self.temporal:
             x = block(x)
         return x.transpose(1, 2)

@@ -24,8 +24,15 @@ CONTEXT_LENGTH = 77
 
 
 class TextTower(nn.Module):
-    def __init__(self, width: int = 512, layers: int = 12, heads: int = 8, embed_dim: int = 512,
-                 vocab_size: int = VOCAB_SIZE, context_length: int = CONTEXT_LENGTH):
+    def __init__(
+        self,
+        width: int = 512,
+        layers: int = 12,
+        heads: int = 8,
+        embed_dim: int = 512,
+        vocab_size: int = VOCAB_SIZE,
+        context_length: int = CONTEXT_LENGTH,
+    ):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, width))

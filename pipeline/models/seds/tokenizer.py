@@ -50,7 +50,7 @@ class ClipTokenizer:
         out = torch.zeros(len(texts), self.max_words, dtype=torch.long)
         for row, text in enumerate(texts):
             ids = self.ids(text)
-            out[row, :len(ids)] = torch.tensor(ids)
+            out[row, : len(ids)] = torch.tensor(ids)
         return out
 
     def tokens(self, ids: torch.Tensor) -> list[list[str]]:

@@ -70,13 +70,20 @@ class DecodedFrame:
 
 
 class SimpleDecoder:
-    def __init__(self, enc_file_path: str, gpu_id: int = 0, use_device_memory: bool = True,
-                 output_color_type: OutputColorType = OutputColorType.NATIVE):
+    def __init__(
+        self,
+        enc_file_path: str,
+        gpu_id: int = 0,
+        use_device_memory: bool = True,
+        output_color_type: OutputColorType = OutputColorType.NATIVE,
+    ):
         import av
 
         if use_device_memory or output_color_type is not OutputColorType.RGB:
-            raise NotImplementedError("the stand-in PyNvVideoCodec gives RGB frames in host memory only "
-                                      "(use_device_memory=False, output_color_type=OutputColorType.RGB)")
+            raise NotImplementedError(
+                "the stand-in PyNvVideoCodec gives RGB frames in host memory only "
+                "(use_device_memory=False, output_color_type=OutputColorType.RGB)"
+            )
         self.path = Path(enc_file_path)
         OPENED.append(self.path.name)
         if FAIL.get(self.path.name) in _ON_OPEN:
@@ -84,8 +91,9 @@ class SimpleDecoder:
         with av.open(os.fspath(self.path)) as container:
             stream = container.streams.video[0]
             announced = stream.frames or sum(1 for _ in container.decode(stream))
-            self._meta = StreamMetadata(stream.width, stream.height, announced, float(stream.average_rate or 0),
-                                        stream.codec_context.name)
+            self._meta = StreamMetadata(
+                stream.width, stream.height, announced, float(stream.average_rate or 0), stream.codec_context.name
+            )
 
     def get_stream_metadata(self) -> StreamMetadata:
         return self._meta
