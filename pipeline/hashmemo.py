@@ -29,7 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.fingerprint import hash_file, hash_json
-from pipeline.store.layout import TMP_PREFIX, new_writer_id, publish_file, published_files, remove_dead_temporaries
+from pipeline.store.layout import (
+    StoreWriteError,
+    new_writer_id,
+    published_files,
+    remove_dead_temporaries,
+    write_then_publish,
+)
 from pipeline.store.records import ItemFailed
 from pipeline.video.decode import frame_folder_images
 
@@ -144,7 +150,6 @@ class HashMemo:
             self._writer, self._pid, self._seq = new_writer_id(), os.getpid(), 0
         name = f"{self._writer}-{self._seq:05d}.parquet"
         self._seq += 1
-        tmp = self.folder / (TMP_PREFIX + name)
         paths = list(rows)
         table = pa.table(
             {
@@ -157,10 +162,8 @@ class HashMemo:
             schema=MEMO_SCHEMA,
         )
         try:
-            pq.write_table(table, tmp)
-            publish_file(tmp, self.folder / name)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # the memo only saves time: a store we cannot write to costs re-hashing
+            write_then_publish(self.folder / name, lambda tmp: pq.write_table(table, tmp))
+        except StoreWriteError:  # the memo only saves time: a store we cannot write to costs re-hashing
             return
         with self._lock:
             self._read_parts.add(name)

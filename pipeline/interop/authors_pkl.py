@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from pipeline.keypoints.layout import NUM_KEYPOINTS
 from pipeline.safe_unpickle import safe_load
-from pipeline.store.layout import publish_file
+from pipeline.store.layout import write_then_publish
 
 FEATURE_DIM = 1024
 FRAME_BASE = 1  # img_list numbers frames from 1 (images0001.png is the first frame)
@@ -104,10 +103,7 @@ def frame_names(frames: np.ndarray, frame_base: int = FRAME_BASE) -> list[str]:
 
 def _write_pickle(path: Path, value: dict) -> None:
     """Write all of the file or none of it (a temporary renamed into place)."""
-    tmp = path.with_name(f".tmp-{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as f:
-        pickle.dump(value, f, protocol=4)
-    publish_file(tmp, path)
+    write_then_publish(path, lambda tmp: tmp.write_bytes(pickle.dumps(value, protocol=4)))
 
 
 def write_rgb(path: Path, name: str, features: np.ndarray) -> None:

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pipeline.errors import UserError
 from pipeline.fingerprint import StageFingerprint
@@ -116,15 +117,27 @@ def publish_file(tmp: Path, final: Path) -> None:
     fsync_directory(Path(final).parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary beside `path` and publish it: readers see all of it or nothing."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
+def write_then_publish(final: Path, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a temporary beside `final`, then publish it (publish_file): readers see all of
+    the file or none of it. The temporary goes on every way out but success, a stop by SIGINT or SIGTERM
+    (a KeyboardInterrupt) included, so a stopped run leaves none behind; an OSError comes back as a
+    StoreWriteError naming `final`. The temporary's name starts with `final`'s, so one whose name starts
+    with a writer id is known as that writer's (remove_dead_temporaries)."""
+    final = Path(final)
+    tmp = final.with_name(f"{TMP_PREFIX}{final.name}.{uuid.uuid4().hex[:8]}")
     try:
-        tmp.write_bytes(data)
-        publish_file(tmp, path)
-    except OSError as err:
+        write(tmp)
+        publish_file(tmp, final)
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
-        raise StoreWriteError.of(err, path) from err
+        if isinstance(err, OSError):
+            raise StoreWriteError.of(err, final) from err
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path`: readers see all of it or nothing."""
+    write_then_publish(path, lambda tmp: tmp.write_bytes(data))
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from pipeline.store.layout import (
     StoreWriteError,
     fsync_directory,
     new_writer_id,
-    publish_file,
     remove_dead_temporaries,
+    write_then_publish,
 )
 from pipeline.store.records import Failure, Item
 
@@ -77,13 +77,7 @@ def array_checksum(array: np.ndarray) -> str:
 
 
 def _publish_parquet(table, final: Path) -> None:
-    tmp = final.with_name(TMP_PREFIX + final.name)
-    try:
-        pq.write_table(table, tmp)
-        publish_file(tmp, final)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StoreWriteError.of(err, final) from err
+    write_then_publish(final, lambda tmp: pq.write_table(table, tmp))
 
 
 class _ShardFile(io.FileIO):

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from pipeline.errors import UserError
-from pipeline.store.layout import publish_file
+from pipeline.store.layout import write_then_publish
 from pipeline.train.outputs import CHECKPOINT_FORMAT as FORMAT
 
 
@@ -31,9 +31,7 @@ class NotACheckpoint(UserError, ValueError):
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    publish_file(tmp, path)
+    write_then_publish(path, lambda tmp: torch.save({"format": FORMAT, **payload}, tmp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -71,7 +71,8 @@ def _params() -> dict:
         min_glosses=2,
         max_glosses=2,
     )
-    params["pose"].update(frames="uniform", frames_value=2, batch_size=4, chunk_frames=4)
+    # every split (the sample poses its test clips only): each task poses all of its own clips
+    params["pose"].update(splits=None, frames="uniform", frames_value=2, batch_size=4, chunk_frames=4)
     params["rgb"].update(window=4, num_windows=2, size=32, resize=36, batch_size=4, decoders=1, prefetch=1)
     return params
 

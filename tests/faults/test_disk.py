@@ -4,6 +4,7 @@ space is free the rerun completes. (The read-only shared store is in test_untrus
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -61,7 +62,12 @@ def test_disk_full_leaves_the_store_as_it_was_and_says_so(project, small_disk, c
     assert main(["run", "select", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "disk full" in err and "nothing partial was kept" in err, err
-    assert snapshot(store) == before  # no temporary, no half shard, no index part
+    after = snapshot(store)
+    (record,) = [name for name in after.keys() - before.keys()]  # the failed run's record, and nothing else
+    assert "/runs/" in record and json.loads(after[record][0])["status"] == "failed"
+    assert "No space left" in json.loads(after[record][0])["error"]
+    del after[record]
+    assert after == before  # no temporary, no half shard, no index part
 
     filler.unlink()
     assert main(["run", "select", "--no-progress"]) == 0

@@ -189,7 +189,9 @@ def test_sigint_and_sigterm_stop_a_stage_cleanly(project, chdir, capsys, signum)
         stderr=subprocess.PIPE,
         text=True,
     )
-    published = lambda: len(list((project / "cache" / "rgb").glob("*/index/*.parquet"))) >= 1  # noqa: E731
+    published = lambda: any(  # noqa: E731
+        not part.name.startswith(TMP_PREFIX) for part in (project / "cache" / "rgb").glob("*/index/*.parquet")
+    )
     deadline = time.monotonic() + 180
     while not published():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -209,6 +211,7 @@ def test_sigint_and_sigterm_stop_a_stage_cleanly(project, chdir, capsys, signum)
         time.sleep(0.1)
     assert not survivors, f"processes of the stopped run still alive: {survivors}"
     (stage_dir,) = stage_dirs(project / "cache", "rgb")
+    assert not [p for p in stage_dir.path.rglob(f"{TMP_PREFIX}*")]  # a stop inside a publish removes its temporary
     kept = len(StageIndex.load(stage_dir))
     assert 2 <= kept < 12  # at least the published shard, and the items of the open one
     chdir(project)

@@ -200,11 +200,11 @@ def test_unreadable_index_parts_name_the_file_and_a_shared_one_is_not_used(proje
     part = sorted(select_dir(project).index.glob("*.parquet"))[0]
     part.write_bytes(b"PAR1 not really parquet")
     read_only(project / "cache")
-    before = snapshot(project / "cache")
     capsys.readouterr()
 
     assert main(["run", "select", "--no-progress"]) == 2  # our own store: stop, name the file
     assert str(part.relative_to(project)) in capsys.readouterr().err
+    before = snapshot(project / "cache")  # with that failed run's record: the shared store's state from here
     chdir(mine)
     assert main(["run", "select", "--no-progress"]) == 0  # the shared store: ignore it, compute
     out, err = capsys.readouterr()
