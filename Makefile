@@ -21,8 +21,9 @@ lock: setup
 repro: setup
 	dvc repro
 
+# One pytest worker per core (pytest-xdist), each test handed out as a worker frees up.
 test: setup
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto --dist worksteal
 
 test-faults: setup
 	$(PYTHON) -m pytest -q -m faults

@@ -175,7 +175,7 @@ def params_for(project: Path) -> None:
     params["select"].update(
         source="pose", gt_file="data/h2s/keypoints.h5", seds_frame=[CLIP_W, CLIP_H], seds_crop=CLIP_W
     )
-    params["pose"].update(frames="uniform", frames_value=2, flip_test=False)
+    params["pose"].update(splits=None, frames="uniform", frames_value=2, flip_test=False)  # every split, as How2Sign's
     params["rgb"].update(window=4, num_windows=2, size=32, resize=36, batch_size=8)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 

@@ -111,10 +111,11 @@ def write_params(project: Path, params: dict) -> Path:
     return path
 
 
-def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+def dvc(project: Path, *args: str, runner: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """This environment's dvc with `args` in `project` (started by the command `runner` when given)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     return subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True
+        [*runner, str(Path(sys.executable).parent / "dvc"), *args], cwd=project, env=env, capture_output=True, text=True
     )
 
 
