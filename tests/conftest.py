@@ -19,12 +19,6 @@ from tests_support import TESTDATA, TINY_PARAMS, shared_file, write_params
 STAND_INS = Path(__file__).resolve().parent / "stand_ins"  # stand-ins for libraries this machine cannot run
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The end-to-end runs (marked slow: minutes each) first, the rest in file order after them: `make test`
-    hands tests to its workers in this order, so the long ones start at once instead of trailing alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     """The real test files, ../shared/testdata beside the project root. Where they are missing (a fresh
