@@ -37,8 +37,9 @@ from pipeline.video.sampling import frame_list  # noqa: E402
 RESIZE = 256
 
 
-def _patterns(frames: int) -> dict[str, Callable[[Path, str], int]]:
-    thinned = frame_list(frames, "thin", 300)
+def _patterns(frames: dict[Path, int]) -> dict[str, Callable[[Path, str], int]]:
+    """The stages' decode patterns; `frames` is each clip's frame count (the rendered clips differ in length)."""
+    thinned = {clip: frame_list(count, "thin", 300) for clip, count in frames.items()}
 
     def probe(path: Path, prefer: str) -> int:
         info, error = count_decodable(path, prefer)
@@ -47,7 +48,7 @@ def _patterns(frames: int) -> dict[str, Callable[[Path, str], int]]:
 
     def sets(*wanted: int | None) -> Callable[[Path, str], int]:
         def run(path: Path, prefer: str) -> int:
-            out = read_frame_sets(path, [(thinned, short) for short in wanted], prefer)
+            out = read_frame_sets(path, [(thinned[path], short) for short in wanted], prefer)
             return sum(len(a) for a in out) // len(out)
 
         return run
@@ -55,7 +56,7 @@ def _patterns(frames: int) -> dict[str, Callable[[Path, str], int]]:
     return {"probe": probe, "pose": sets(None), "rgb": sets(RESIZE), "pose+rgb": sets(None, RESIZE)}
 
 
-def _torchcodec(frames: int) -> dict[str, Callable[[Path, str], int]] | None:
+def _torchcodec(frames: dict[Path, int]) -> dict[str, Callable[[Path, str], int]] | None:
     try:
         from torchcodec.decoders import VideoDecoder
     except Exception:  # not installed, or its native libraries do not load here
@@ -64,10 +65,10 @@ def _torchcodec(frames: int) -> dict[str, Callable[[Path, str], int]] | None:
 
     from pipeline.video.decode import resized_size
 
-    thinned = frame_list(frames, "thin", 300).tolist()
+    thinned = {clip: frame_list(count, "thin", 300).tolist() for clip, count in frames.items()}
 
     def decode(path: Path, resize: bool) -> int:
-        batch = VideoDecoder(str(path), dimension_order="NHWC").get_frames_at(thinned).data.numpy()
+        batch = VideoDecoder(str(path), dimension_order="NHWC").get_frames_at(thinned[path]).data.numpy()
         if resize:
             h, w = batch.shape[1:3]
             size = resized_size(w, h, RESIZE)
@@ -108,10 +109,10 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         clips = how2sign_like_clips(Path(tmp), args.clips)
-        frames = count_decodable(clips[0])[0].video_frames
+        frames = {clip: count_decodable(clip)[0].video_frames for clip in clips}
         result: dict = {
             "clips": len(clips),
-            "frames_per_clip": frames,
+            "frames_per_clip": f"{min(frames.values())}-{max(frames.values())}",
             "resolution": "1280x720",
             "repeats": args.repeats,
             "resize": RESIZE,
