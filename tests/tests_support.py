@@ -86,6 +86,27 @@ TINY_MODEL = {
 # The whole dvc.yaml graph at the smallest sizes that still exercise every stage (random pose and I3D
 # weights, the SEDS network narrow with random CLIP parts): `dvc repro` of a fresh clone with these takes about a
 # minute.
+# Small real pose and rgb settings (random weights) for tests that run those stages as processes.
+SMALL_POSE = {
+    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
+    "checkpoint": "random",
+    "frames": "uniform",
+    "frames_value": 2,
+    "flip_test": False,
+    "batch_size": 4,
+    "chunk_frames": 8,
+}
+SMALL_RGB = {
+    "size": 64,
+    "resize": 64,
+    "window": 8,
+    "stride": 1,
+    "num_windows": 4,
+    "batch_size": 6,
+    "feature_set": "default",
+    "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
+}
+
 TINY_GRAPH_PARAMS = {
     **TINY_PARAMS,
     "pose": {"frames": "uniform", "frames_value": 2, "flip_test": False, "batch_size": 8, "chunk_frames": 8},

@@ -25,31 +25,14 @@ from pipeline.config import load_params
 from pipeline.store.index import StageIndex
 from pipeline.store.layout import TMP_PREFIX, stage_dirs
 from pipeline.train.checkpoint import load_checkpoint
+from tests_support import SMALL_POSE as POSE
+from tests_support import SMALL_RGB as RGB
 
 pytestmark = pytest.mark.faults
 
 SEDS = str(Path(sys.executable).parent / "seds")
 # One seed per stage (3 kills, 3 kill points) keeps the suite near a minute; add seeds to hunt.
 SEEDS = {"pose": (3,), "rgb": (11,), "train": (7,)}
-POSE = {
-    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
-    "checkpoint": "random",
-    "frames": "uniform",
-    "frames_value": 2,
-    "flip_test": False,
-    "batch_size": 4,
-    "chunk_frames": 8,
-}
-RGB = {
-    "size": 64,
-    "resize": 64,
-    "window": 8,
-    "stride": 1,
-    "num_windows": 4,
-    "batch_size": 6,
-    "feature_set": "default",
-    "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
-}
 
 
 def set_params(root: Path, **sections) -> None:

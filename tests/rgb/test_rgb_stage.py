@@ -23,18 +23,8 @@ from pipeline.runner.plan import read_view
 from pipeline.store.layout import StageDir, StoreError
 from pipeline.store.reader import StageReader
 from pipeline.video.decode import read_frames
+from tests_support import SMALL_RGB as RGB
 from tests_support import TINY_PARAMS, write_params
-
-RGB = {
-    "size": 64,
-    "resize": 64,
-    "window": 8,
-    "stride": 1,
-    "num_windows": 4,
-    "batch_size": 6,
-    "feature_set": "default",
-    "feature_sets": {"default": {"checkpoint": "random", "family": "bsl1k"}},
-}
 
 
 def _params(project, **rgb) -> dict:

@@ -33,17 +33,9 @@ from pipeline.runner.runlog import (
     wall_seconds,
 )
 from pipeline.store.layout import TMP_PREFIX, StageDir, new_writer_id
+from tests_support import SMALL_POSE as POSE
 
 SEDS = str(Path(sys.executable).parent / "seds")
-POSE = {
-    "model": "rtmpose-m_8xb64-270e_coco-wholebody-256x192",
-    "checkpoint": "random",
-    "frames": "uniform",
-    "frames_value": 2,
-    "flip_test": False,
-    "batch_size": 4,
-    "chunk_frames": 8,
-}
 
 
 def _gone_pid() -> int:
